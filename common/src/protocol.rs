@@ -1,0 +1,305 @@
+//! Wire types of the control plane <-> worker protocol: the bundle a worker pulls (everything it
+//! needs to serve one tenant) and the usage report it pushes back. Both carry
+//! [`PROTOCOL_VERSION`]; a receiver refuses a major version it does not know.
+
+use crate::{CallerTokenId, IdentityId, Secret, TenantId};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// Bumped when a change is not backwards compatible.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Everything a worker needs to serve its tenant. Built by the control plane, or from a config
+/// file for a standalone worker; the request path cannot tell the two apart.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Bundle {
+    pub protocol_version: u32,
+    /// Monotonic per tenant; a worker long-polls for a newer one.
+    pub version: u64,
+    pub tenant: TenantRef,
+    pub caller_tokens: Vec<CallerTokenEntry>,
+    pub identities: Vec<IdentityEntry>,
+    pub policy: Policy,
+    /// Hex HMAC pepper the caller-token hashes were made with. A secret.
+    pub token_pepper: Secret,
+    /// Base URL of the GitHub API (`https://api.github.com`, a GHES `/api/v3`, or the fake).
+    pub upstream: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct TenantRef {
+    pub id: TenantId,
+    pub slug: String,
+}
+
+/// A caller token the worker accepts, by hash only.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct CallerTokenEntry {
+    pub id: CallerTokenId,
+    /// Hex of HMAC-SHA256(pepper, token).
+    pub hash: String,
+    pub name: String,
+    /// GitHub login of the member the token belongs to (answers `viewer { login }`).
+    pub user_login: String,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub expires_at: Option<OffsetDateTime>,
+}
+
+/// A pooled identity with its secret, decrypted by the control plane for this worker only.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct IdentityEntry {
+    pub id: IdentityId,
+    pub name: String,
+    pub credential: Credential,
+    /// Owner (`octo-org`) or owner/repo (`octo-org/hello-world`) patterns this identity may serve;
+    /// empty means any allowed owner.
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// The GitHub account whose rate-limit buckets this identity spends, when known.
+    #[serde(default)]
+    pub account: Option<String>,
+    pub enabled: bool,
+}
+
+/// How an identity authenticates to GitHub.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Credential {
+    Pat {
+        token: Secret,
+    },
+    GithubApp {
+        app_id: u64,
+        installation_id: u64,
+        /// PKCS#8 or PKCS#1 PEM.
+        private_key: Secret,
+    },
+}
+
+/// Tenant settings the worker enforces before its WASM policy runs.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Default)]
+pub struct Policy {
+    /// Owners whose repos may be read through pooled identities. Empty refuses every repo route.
+    pub allowed_owners: Vec<String>,
+    /// Check a repo is public before spending a pooled identity on it.
+    pub public_only: bool,
+    pub search_allowed: bool,
+    /// Fetch public raw contents and diffs without an identity.
+    pub token_free_reads: bool,
+    /// TTL in seconds per freshness class (`immutable`, `slow`, `fast`, `list`, `graphql`, ...).
+    #[serde(default)]
+    pub ttl_overrides: BTreeMap<String, u64>,
+    /// Base64 of the tenant's compiled WASM policy module, if any.
+    #[serde(default)]
+    pub wasm_module: Option<String>,
+}
+
+/// What a worker reports, aggregated since its last report. Idempotent by `report_id`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct UsageReport {
+    pub protocol_version: u32,
+    pub report_id: Uuid,
+    pub tenant: TenantId,
+    /// The bundle version the worker was serving.
+    pub bundle_version: u64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub period_start: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub period_end: OffsetDateTime,
+    pub requests: Vec<RequestCounter>,
+    pub upstream: Vec<UpstreamCounter>,
+    pub identity_health: Vec<IdentityHealth>,
+}
+
+/// Requests served, per caller token, route class and cache status.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RequestCounter {
+    pub caller_token: Option<CallerTokenId>,
+    /// e.g. `pulls`, `issues`, `checks`, `actions`, `contents`, `search`, `graphql`, `other`.
+    pub route_class: String,
+    pub cache_status: CacheStatus,
+    pub count: u64,
+}
+
+/// Upstream spend per identity and rate-limit resource.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct UpstreamCounter {
+    pub identity: IdentityId,
+    /// `core`, `search`, `code_search`, `graphql`.
+    pub resource: String,
+    pub calls: u64,
+    /// Rate-limit units charged (GraphQL points for `graphql`).
+    pub units: u64,
+    /// 304 answers (not charged).
+    pub not_modified: u64,
+}
+
+/// How a request was answered, as in the `X-Shoal-Cache` header.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum CacheStatus {
+    Hit,
+    Miss,
+    Revalidated,
+    Stale,
+    Bypass,
+}
+
+impl CacheStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CacheStatus::Hit => "HIT",
+            CacheStatus::Miss => "MISS",
+            CacheStatus::Revalidated => "REVALIDATED",
+            CacheStatus::Stale => "STALE",
+            CacheStatus::Bypass => "BYPASS",
+        }
+    }
+}
+
+/// An identity's state as the worker sees it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct IdentityHealth {
+    pub identity: IdentityId,
+    #[serde(flatten)]
+    pub state: HealthState,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum HealthState {
+    Healthy,
+    /// GitHub answered 401: the credential is revoked or wrong.
+    Quarantined {
+        reason: String,
+    },
+    /// Secondary limit or failed token refresh.
+    CoolingDown {
+        #[serde(with = "time::serde::rfc3339")]
+        until: OffsetDateTime,
+    },
+}
+
+/// Refuses a message from an incompatible protocol version.
+pub fn check_version(version: u32) -> Result<(), String> {
+    if version == PROTOCOL_VERSION {
+        Ok(())
+    } else {
+        Err(format!(
+            "protocol version {version} is not supported (this build speaks {PROTOCOL_VERSION})"
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bundle() -> Bundle {
+        Bundle {
+            protocol_version: PROTOCOL_VERSION,
+            version: 7,
+            tenant: TenantRef {
+                id: TenantId::new(),
+                slug: "acme".into(),
+            },
+            caller_tokens: vec![CallerTokenEntry {
+                id: CallerTokenId::new(),
+                hash: "ab".repeat(32),
+                name: "laptop".into(),
+                user_login: "alice".into(),
+                expires_at: None,
+            }],
+            identities: vec![
+                IdentityEntry {
+                    id: IdentityId::new(),
+                    name: "bot".into(),
+                    credential: Credential::Pat {
+                        token: Secret::new("ghp_canary"),
+                    },
+                    scopes: vec!["octo-org".into()],
+                    account: Some("octo-bot".into()),
+                    enabled: true,
+                },
+                IdentityEntry {
+                    id: IdentityId::new(),
+                    name: "app".into(),
+                    credential: Credential::GithubApp {
+                        app_id: 1,
+                        installation_id: 2,
+                        private_key: Secret::new("-----BEGIN PRIVATE KEY-----"),
+                    },
+                    scopes: vec![],
+                    account: None,
+                    enabled: true,
+                },
+            ],
+            policy: Policy {
+                allowed_owners: vec!["octo-org".into()],
+                ..Default::default()
+            },
+            token_pepper: Secret::new("00".repeat(32)),
+            upstream: "https://api.github.com".into(),
+        }
+    }
+
+    #[test]
+    fn bundle_round_trips_and_debug_hides_secrets() {
+        let b = bundle();
+        let json = serde_json::to_string(&b).unwrap();
+        let back: Bundle = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, b);
+        assert!(json.contains(r#""kind":"pat""#));
+        assert!(json.contains(r#""kind":"github_app""#));
+        let dbg = format!("{b:?}");
+        assert!(!dbg.contains("ghp_canary"));
+        assert!(!dbg.contains("BEGIN PRIVATE KEY"));
+    }
+
+    #[test]
+    fn usage_report_round_trips() {
+        let now = OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap();
+        let r = UsageReport {
+            protocol_version: PROTOCOL_VERSION,
+            report_id: Uuid::new_v4(),
+            tenant: TenantId::new(),
+            bundle_version: 3,
+            period_start: now,
+            period_end: now,
+            requests: vec![RequestCounter {
+                caller_token: None,
+                route_class: "pulls".into(),
+                cache_status: CacheStatus::Hit,
+                count: 9,
+            }],
+            upstream: vec![UpstreamCounter {
+                identity: IdentityId::new(),
+                resource: "core".into(),
+                calls: 2,
+                units: 1,
+                not_modified: 1,
+            }],
+            identity_health: vec![IdentityHealth {
+                identity: IdentityId::new(),
+                state: HealthState::CoolingDown { until: now },
+            }],
+        };
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(json["requests"][0]["cache_status"], "HIT");
+        assert_eq!(json["identity_health"][0]["state"], "cooling_down");
+        let back: UsageReport = serde_json::from_value(json).unwrap();
+        assert_eq!(back, r);
+    }
+
+    #[test]
+    fn unknown_protocol_version_is_refused() {
+        assert!(check_version(PROTOCOL_VERSION).is_ok());
+        assert!(
+            check_version(PROTOCOL_VERSION + 1)
+                .unwrap_err()
+                .contains("not supported")
+        );
+    }
+}

@@ -1,0 +1,12 @@
+DROP TABLE IF EXISTS billing_events;
+DROP TABLE IF EXISTS audit_log;
+DROP TABLE IF EXISTS usage_reports;
+DROP TABLE IF EXISTS usage_upstream_hourly;
+DROP TABLE IF EXISTS usage_requests_hourly;
+DROP TABLE IF EXISTS workers;
+DROP TABLE IF EXISTS policies;
+DROP TABLE IF EXISTS identities;
+DROP TABLE IF EXISTS caller_tokens;
+DROP TABLE IF EXISTS memberships;
+DROP TABLE IF EXISTS tenants;
+DROP TABLE IF EXISTS users;

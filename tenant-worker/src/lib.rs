@@ -1,0 +1,5 @@
+//! The tenant worker: serves one org's reads through the relay, the cache and the rate-budget
+//! coordinator. The relay itself lands with its own issue; this crate is its home.
+
+/// The name this binary reports in logs and `--version`.
+pub const NAME: &str = "shoal-worker";
