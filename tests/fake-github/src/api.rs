@@ -116,7 +116,8 @@ pub fn parse_http_date(s: &str) -> Option<OffsetDateTime> {
         .map(|p| p.assume_utc())
 }
 
-fn request_id(sh: &Shared) -> String {
+/// A request id in GitHub's `X-GitHub-Request-Id` format.
+pub fn request_id(sh: &Shared) -> String {
     let n = sh.next_counter();
     let h = crate::world::mix(n ^ sh.opts.seed);
     format!(
@@ -197,6 +198,41 @@ pub fn record(sh: &Shared, caller_key: &str, login: &str, resource: Resource, ro
     });
 }
 
+/// The 403/429 answer when a secondary limit is forced on this caller (recorded in the stats).
+pub fn secondary_response(
+    sh: &Shared,
+    caller_key: &str,
+    login: &str,
+    resource: Resource,
+    route: &str,
+    path: &str,
+    req_id: &str,
+) -> Option<Response> {
+    let sec = sh.meter().secondary.get(caller_key).copied()?;
+    record(
+        sh,
+        caller_key,
+        login,
+        resource,
+        route,
+        path,
+        Counters {
+            calls: 1,
+            secondary_limited: 1,
+            ..Counters::default()
+        },
+    );
+    let status = StatusCode::from_u16(sec.status).unwrap_or(StatusCode::FORBIDDEN);
+    let body = json!({
+        "message": secondary_message(req_id),
+        "documentation_url": "https://docs.github.com/free-pro-team@latest/rest/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits"
+    });
+    let mut resp = json_response(status, &body, req_id);
+    resp.headers_mut()
+        .insert(header::RETRY_AFTER, hv(&sec.retry_after.to_string()));
+    Some(resp)
+}
+
 /// The fallback handler: every GitHub API path (REST under `/` and `/api/v3/`).
 pub async fn serve(
     State(sh): State<Arc<Shared>>,
@@ -208,7 +244,7 @@ pub async fn serve(
 ) -> Response {
     let (prefix, path) = split_prefix(uri.path());
     if path == "/graphql" || (prefix.is_empty() && path == "/api/graphql") {
-        return crate::graphql::serve(sh, addr.ip(), headers, method, body).await;
+        return crate::graphql::serve(sh, addr.ip(), headers, method, body, prefix).await;
     }
     if method == Method::POST
         && let Some(rest) = path.strip_prefix("/app/installations/")
@@ -278,28 +314,7 @@ fn serve_rest(
     }
 
     // Secondary limit, forced per token through the control API.
-    let secondary = sh.meter().secondary.get(&caller_key).copied();
-    if let Some(sec) = secondary {
-        record(
-            sh,
-            &caller_key,
-            &login,
-            resource,
-            &route_name,
-            path,
-            Counters {
-                secondary_limited: 1,
-                ..one
-            },
-        );
-        let status = StatusCode::from_u16(sec.status).unwrap_or(StatusCode::FORBIDDEN);
-        let body = json!({
-            "message": secondary_message(&req_id),
-            "documentation_url": "https://docs.github.com/free-pro-team@latest/rest/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits"
-        });
-        let mut resp = json_response(status, &body, &req_id);
-        resp.headers_mut()
-            .insert(header::RETRY_AFTER, hv(&sec.retry_after.to_string()));
+    if let Some(resp) = secondary_response(sh, &caller_key, &login, resource, &route_name, path, &req_id) {
         return resp;
     }
 

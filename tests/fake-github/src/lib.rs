@@ -30,6 +30,7 @@ use tokio::task::JoinHandle;
 
 pub use api::{etag_for, http_date, parse_http_date};
 pub use error::FakeError;
+pub use graphql::sdl as graphql_sdl;
 pub use state::{AccountKey, Resource};
 pub use stats::{Counters, Stats, TokenStats};
 pub use world::{Role, Size};

@@ -49,6 +49,7 @@ pub enum RepoRoute<'a> {
 /// A parsed GET route.
 #[derive(Debug, Clone)]
 pub enum Route<'a> {
+    Root,
     RateLimit,
     User,
     UserOrgs,
@@ -73,6 +74,7 @@ fn num(s: &str) -> Option<u64> {
 pub fn parse(path: &str) -> Route<'_> {
     let segs: Vec<&str> = path.trim_start_matches('/').trim_end_matches('/').split('/').collect();
     match segs.as_slice() {
+        [""] => Route::Root,
         ["rate_limit"] => Route::RateLimit,
         ["user"] => Route::User,
         ["user", "orgs"] => Route::UserOrgs,
@@ -129,6 +131,7 @@ impl Route<'_> {
     /// The route template used in stats, e.g. `/repos/{owner}/{repo}/pulls/{pull_number}`.
     pub fn template(&self) -> String {
         match self {
+            Route::Root => "/".into(),
             Route::RateLimit => "/rate_limit".into(),
             Route::User => "/user".into(),
             Route::UserOrgs => "/user/orgs".into(),
@@ -263,7 +266,8 @@ pub struct Caller {
 }
 
 impl Caller {
-    fn can_read(&self, w: &World, r: &Repo) -> bool {
+    /// Whether the caller may read the repo (private repos: org members, the owner, the installation).
+    pub fn can_read_repo(&self, w: &World, r: &Repo) -> bool {
         match &self.token {
             None => !r.private,
             Some(t) if t.kind == TokenKind::Installation => {
@@ -328,6 +332,16 @@ pub fn handle(sh: &Shared, route: &Route<'_>, ctx: &Ctx<'_>) -> Result<Reply, Fa
     let u = ctx.urls;
     match route {
         Route::RateLimit => Ok(rate_limit(sh, ctx)),
+        Route::Root => Ok(Reply::json(json!({
+            "current_user_url": format!("{}/user", u.api),
+            "authorizations_url": format!("{}/authorizations", u.web),
+            "emails_url": format!("{}/user/emails", u.api),
+            "organization_url": format!("{}/orgs/{{org}}", u.api),
+            "rate_limit_url": format!("{}/rate_limit", u.api),
+            "repository_url": format!("{}/repos/{{owner}}/{{repo}}", u.api),
+            "user_url": format!("{}/users/{{user}}", u.api),
+            "issue_search_url": format!("{}/search/issues?q={{query}}{{&page,per_page,sort,order}}", u.api)
+        }))),
         Route::Meta => Ok(Reply::json(json!({
             "verifiable_password_authentication": false,
             "installed_version": "fake-github",
@@ -405,7 +419,7 @@ pub fn handle(sh: &Shared, route: &Route<'_>, ctx: &Ctx<'_>) -> Result<Reply, Fa
             let repos: Vec<&Repo> = w
                 .repos
                 .iter()
-                .filter(|r| r.owner.eq_ignore_ascii_case(&o.login) && ctx.caller.can_read(&w, r))
+                .filter(|r| r.owner.eq_ignore_ascii_case(&o.login) && ctx.caller.can_read_repo(&w, r))
                 .collect();
             let (idx, info) = paginate(ctx, &repos, format!("/orgs/{}/repos", o.login));
             Ok(paged(
@@ -435,7 +449,7 @@ pub fn handle(sh: &Shared, route: &Route<'_>, ctx: &Ctx<'_>) -> Result<Reply, Fa
                     Some(i) => i,
                     None => {
                         if let Some(i) = w.renamed_index(o, n)
-                            && ctx.caller.can_read(&w, &w.repos[i])
+                            && ctx.caller.can_read_repo(&w, &w.repos[i])
                         {
                             return Ok(moved(&w, u, i, sub));
                         }
@@ -445,7 +459,7 @@ pub fn handle(sh: &Shared, route: &Route<'_>, ctx: &Ctx<'_>) -> Result<Reply, Fa
                 RepoRef::Id(id) => w.repo_index_by_id(*id).ok_or(FakeError::NotFound)?,
             };
             let repo = &w.repos[idx];
-            if !ctx.caller.can_read(&w, repo) {
+            if !ctx.caller.can_read_repo(&w, repo) {
                 return Err(FakeError::NotFound);
             }
             repo_handle(&w, repo, sub, ctx)
@@ -888,7 +902,7 @@ fn search_issues(w: &World, ctx: &Ctx<'_>) -> Result<Reply, FakeError> {
     }
     let mut hits = Vec::new();
     for r in &w.repos {
-        if !ctx.caller.can_read(w, r) {
+        if !ctx.caller.can_read_repo(w, r) {
             continue;
         }
         if !repo_filter.is_empty() && !repo_filter.contains(&r.full_name().to_ascii_lowercase()) {

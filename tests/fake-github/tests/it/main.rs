@@ -2,6 +2,7 @@
 
 mod conditional;
 mod contract;
+mod graphql;
 mod limits;
 mod oauth;
 mod pagination;
