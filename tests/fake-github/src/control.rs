@@ -28,6 +28,8 @@ pub fn router() -> Router<Arc<Shared>> {
         .route("/_fake/oauth/approver", post(set_approver))
         .route("/_fake/oauth/apps", post(register_app))
         .route("/_fake/world", get(get_world))
+        .route("/_fake/apps", post(register_gh_app))
+        .route("/_fake/installations", post(create_installation))
 }
 
 /// Body of `POST /_fake/tokens`.
@@ -208,4 +210,44 @@ async fn get_world(State(sh): State<Arc<Shared>>) -> Json<serde_json::Value> {
         .collect();
     orgs.sort_by(|a, b| a["login"].as_str().cmp(&b["login"].as_str()));
     Json(json!({"seed": w.seed, "repos": repos, "orgs": orgs}))
+}
+
+#[derive(Debug, Deserialize)]
+struct GhAppIn {
+    app_id: u64,
+    public_key_pem: String,
+}
+
+async fn register_gh_app(State(sh): State<Arc<Shared>>, Json(a): Json<GhAppIn>) -> Result<StatusCode, FakeError> {
+    if jsonwebtoken::DecodingKey::from_rsa_pem(a.public_key_pem.as_bytes()).is_err() {
+        return Err(FakeError::BadRequest(
+            "public_key_pem is not an RSA public key in PEM".into(),
+        ));
+    }
+    sh.auth_mut().apps.insert(
+        a.app_id,
+        crate::app::App {
+            public_key_pem: a.public_key_pem,
+        },
+    );
+    Ok(StatusCode::CREATED)
+}
+
+#[derive(Debug, Deserialize)]
+struct InstallationIn {
+    app_id: u64,
+    account: String,
+}
+
+async fn create_installation(
+    State(sh): State<Arc<Shared>>,
+    Json(i): Json<InstallationIn>,
+) -> Result<Response, FakeError> {
+    if !sh.auth().apps.contains_key(&i.app_id) {
+        return Err(FakeError::BadRequest(
+            "register the app first (POST /_fake/apps)".into(),
+        ));
+    }
+    let id = sh.add_installation(i.app_id, &i.account);
+    Ok((StatusCode::CREATED, Json(json!({"id": id}))).into_response())
 }

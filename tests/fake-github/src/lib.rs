@@ -265,6 +265,21 @@ impl FakeGithub {
         );
     }
 
+    /// Registers a GitHub App with the public key (PEM) its JWTs must verify against.
+    pub fn register_app(&self, app_id: u64, public_key_pem: &str) {
+        self.shared.auth_mut().apps.insert(
+            app_id,
+            app::App {
+                public_key_pem: public_key_pem.to_string(),
+            },
+        );
+    }
+
+    /// Installs an app on an org or user account; returns the installation id.
+    pub fn add_installation(&self, app_id: u64, account: &str) -> u64 {
+        self.shared.add_installation(app_id, account)
+    }
+
     /// Remaining units of an account's bucket (None when the login is unknown).
     pub fn remaining(&self, login: &str, resource: Resource) -> Option<u64> {
         let id = self.user_id(login)?;

@@ -60,6 +60,7 @@ pub enum Route<'a> {
     OrgRepos(&'a str),
     Users(&'a str),
     Meta,
+    InstallationRepos,
     SearchIssues,
     SearchCode,
     Repo(RepoRef<'a>, RepoRoute<'a>),
@@ -85,6 +86,7 @@ pub fn parse(path: &str) -> Route<'_> {
         ["orgs", org, "repos"] => Route::OrgRepos(org),
         ["users", login] => Route::Users(login),
         ["meta"] => Route::Meta,
+        ["installation", "repositories"] => Route::InstallationRepos,
         ["search", "issues"] => Route::SearchIssues,
         ["search", "code"] => Route::SearchCode,
         ["repos", owner, name, rest @ ..] => Route::Repo(RepoRef::Name(owner, name), repo_route(rest)),
@@ -142,6 +144,7 @@ impl Route<'_> {
             Route::OrgRepos(_) => "/orgs/{org}/repos".into(),
             Route::Users(_) => "/users/{username}".into(),
             Route::Meta => "/meta".into(),
+            Route::InstallationRepos => "/installation/repositories".into(),
             Route::SearchIssues => "/search/issues".into(),
             Route::SearchCode => "/search/code".into(),
             Route::Repo(r, rr) => {
@@ -440,6 +443,27 @@ pub fn handle(sh: &Shared, route: &Route<'_>, ctx: &Ctx<'_>) -> Result<Reply, Fa
             Ok(Reply::json(render::user(u, &user.login, user.id)))
         }
         Route::SearchIssues => search_issues(&w, ctx),
+        Route::InstallationRepos => {
+            let owner = match &ctx.caller.token {
+                Some(t) if t.kind == TokenKind::Installation => t.installation_owner.clone().unwrap_or_default(),
+                _ => {
+                    return Err(FakeError::Forbidden(
+                        "This endpoint requires an installation access token".into(),
+                    ));
+                }
+            };
+            let repos: Vec<&Repo> = w
+                .repos
+                .iter()
+                .filter(|r| r.owner.eq_ignore_ascii_case(&owner))
+                .collect();
+            let (idx, info) = paginate(ctx, &repos, "/installation/repositories".into());
+            Ok(paged(
+                json!({"total_count": repos.len(), "repository_selection": "all",
+                       "repositories": idx.iter().map(|&i| render::repo(&w, u, repos[i])).collect::<Vec<_>>()}),
+                info,
+            ))
+        }
         Route::SearchCode => Ok(Reply::json(
             json!({"total_count": 0, "incomplete_results": false, "items": []}),
         )),

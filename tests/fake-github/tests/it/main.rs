@@ -1,5 +1,6 @@
 //! Integration tests of the fake GitHub: real HTTP on loopback against an in-process server.
 
+mod app;
 mod conditional;
 mod contract;
 mod graphql;
