@@ -15,6 +15,7 @@ use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
 use crate::error::FakeError;
+use crate::faults::Fault;
 use crate::render::Urls;
 use crate::rest::{self, Caller, Ctx, Payload, Reply};
 use crate::state::{AccountKey, Resource, Shared, TokenKind, token_key};
@@ -243,6 +244,16 @@ pub async fn serve(
     body: Bytes,
 ) -> Response {
     let (prefix, path) = split_prefix(uri.path());
+    let (latency, fault) = {
+        let mut m = sh.meter();
+        (m.faults.faults.latency_ms, m.faults.next())
+    };
+    if latency > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(latency)).await;
+    }
+    if fault != Fault::None {
+        return fault_response(&sh, fault, &method, path, &headers);
+    }
     if path == "/graphql" || (prefix.is_empty() && path == "/api/graphql") {
         return crate::graphql::serve(sh, addr.ip(), headers, method, body, prefix).await;
     }
@@ -261,6 +272,57 @@ pub async fn serve(
         uri.query().unwrap_or(""),
         &headers,
     )
+}
+
+/// Answers a call picked by fault injection: a 5xx in GitHub's shape, or a cut connection.
+fn fault_response(sh: &Shared, fault: Fault, method: &Method, path: &str, headers: &HeaderMap) -> Response {
+    let req_id = request_id(sh);
+    let route = rest::parse(path);
+    let route_name = format!("{} {}", method.as_str(), route.template());
+    let (key, login) = match authenticate(sh, headers) {
+        Ok(Caller { token: Some(t) }) => (t.token, t.login),
+        Ok(Caller { token: None }) => ("anonymous".to_string(), String::new()),
+        Err(f) => (f.token, String::new()),
+    };
+    let resource = if path == "/graphql" || path == "/api/graphql" {
+        Resource::Graphql
+    } else {
+        route.resource()
+    };
+    record(
+        sh,
+        &key,
+        &login,
+        resource,
+        &route_name,
+        path,
+        Counters {
+            calls: 1,
+            faults: 1,
+            ..Counters::default()
+        },
+    );
+    match fault {
+        Fault::Error(status) => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
+            json_response(status, &json!({"message": "Server Error"}), &req_id)
+        }
+        _ => {
+            // Headers go out, then the body fails: hyper aborts the connection mid-answer.
+            let failing = futures::stream::once(async {
+                Err::<Bytes, std::io::Error>(std::io::Error::new(
+                    std::io::ErrorKind::ConnectionReset,
+                    "injected reset",
+                ))
+            });
+            let mut r = base_response(StatusCode::OK, Body::from_stream(failing), &req_id);
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json; charset=utf-8"),
+            );
+            r
+        }
+    }
 }
 
 fn serve_rest(

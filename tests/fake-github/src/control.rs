@@ -29,6 +29,7 @@ pub fn router() -> Router<Arc<Shared>> {
         .route("/_fake/oauth/apps", post(register_app))
         .route("/_fake/world", get(get_world))
         .route("/_fake/apps", post(register_gh_app))
+        .route("/_fake/faults", post(set_faults).delete(clear_faults).get(get_faults))
         .route("/_fake/installations", post(create_installation))
 }
 
@@ -250,4 +251,26 @@ async fn create_installation(
     }
     let id = sh.add_installation(i.app_id, &i.account);
     Ok((StatusCode::CREATED, Json(json!({"id": id}))).into_response())
+}
+
+async fn set_faults(State(sh): State<Arc<Shared>>, Json(f): Json<crate::Faults>) -> Result<StatusCode, FakeError> {
+    if !(0.0..=1.0).contains(&f.error_rate) || !(0.0..=1.0).contains(&f.reset_rate) {
+        return Err(FakeError::BadRequest(
+            "error_rate and reset_rate must be between 0 and 1".into(),
+        ));
+    }
+    if f.error_status.is_some_and(|s| !(500..=599).contains(&s)) {
+        return Err(FakeError::BadRequest("error_status must be a 5xx status".into()));
+    }
+    sh.meter().faults.set(f);
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn clear_faults(State(sh): State<Arc<Shared>>) -> StatusCode {
+    sh.meter().faults.set(crate::Faults::default());
+    StatusCode::NO_CONTENT
+}
+
+async fn get_faults(State(sh): State<Arc<Shared>>) -> Json<crate::Faults> {
+    Json(sh.meter().faults.faults.clone())
 }

@@ -166,6 +166,8 @@ pub struct Meter {
     pub secondary: HashMap<String, SecondaryLimit>,
     /// Counters.
     pub stats: Stats,
+    /// Injected faults.
+    pub faults: crate::faults::FaultState,
 }
 
 /// Everything behind the server, shared by all requests.

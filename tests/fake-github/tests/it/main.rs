@@ -3,6 +3,7 @@
 mod app;
 mod conditional;
 mod contract;
+mod faults;
 mod graphql;
 mod limits;
 mod oauth;
