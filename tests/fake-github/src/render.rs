@@ -65,6 +65,26 @@ pub fn user_by_login(w: &World, u: &Urls, login: &str) -> Value {
     v
 }
 
+/// A user's public profile (`GET /users/{username}`).
+pub fn public_user(w: &World, u: &Urls, login: &str, id: u64) -> Value {
+    let mut v = user(u, login, id);
+    let public_repos = w
+        .repos
+        .iter()
+        .filter(|r| r.owner.eq_ignore_ascii_case(login) && !r.private)
+        .count();
+    merge(
+        &mut v,
+        json!({
+            "name": w.user(login).map(|x| x.name.clone()),
+            "company": null, "blog": "", "location": null, "email": null, "hireable": null, "bio": null,
+            "twitter_username": null, "public_repos": public_repos, "public_gists": 0, "followers": 0,
+            "following": 0, "created_at": ts(crate::world::epoch()), "updated_at": ts(crate::world::epoch())
+        }),
+    );
+    v
+}
+
 /// The authenticated user (`GET /user`).
 pub fn private_user(w: &World, u: &Urls, login: &str, id: u64) -> Value {
     let mut v = user(u, login, id);
@@ -112,7 +132,7 @@ pub fn org_full(u: &Urls, o: &Org, public_repos: usize) -> Value {
     merge(
         &mut v,
         json!({
-            "name": o.login, "company": null, "blog": "", "location": null, "email": null,
+            "name": o.login, "blog": "",
             "twitter_username": null, "is_verified": false, "has_organization_projects": true,
             "has_repository_projects": true, "public_repos": public_repos, "public_gists": 0,
             "followers": 0, "following": 0, "html_url": format!("{}/{}", u.web, o.login),
@@ -685,21 +705,9 @@ pub fn run(w: &World, u: &Urls, r: &Repo, x: &Run) -> Value {
     })
 }
 
-/// The minimal repository object embedded in runs and search results.
+/// The minimal repository object embedded in runs (GitHub's `minimal-repository`).
 pub fn repo_minimal(w: &World, u: &Urls, r: &Repo) -> Value {
-    let full = r.full_name();
-    json!({
-        "id": r.id,
-        "node_id": node_id("Repository", r.id),
-        "name": r.name,
-        "full_name": full,
-        "private": r.private,
-        "owner": user_by_login(w, u, &r.owner),
-        "html_url": format!("{}/{full}", u.web),
-        "description": r.description,
-        "fork": false,
-        "url": format!("{}/repos/{full}", u.api)
-    })
+    repo(w, u, r)
 }
 
 /// A release.

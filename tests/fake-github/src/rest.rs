@@ -440,7 +440,7 @@ pub fn handle(sh: &Shared, route: &Route<'_>, ctx: &Ctx<'_>) -> Result<Reply, Fa
                 return Ok(Reply::json(render::org_full(u, o, public)));
             }
             let user = w.user(login).ok_or(FakeError::NotFound)?;
-            Ok(Reply::json(render::user(u, &user.login, user.id)))
+            Ok(Reply::json(render::public_user(&w, u, &user.login, user.id)))
         }
         Route::SearchIssues => search_issues(&w, ctx),
         Route::InstallationRepos => {
@@ -956,7 +956,7 @@ fn search_issues(w: &World, ctx: &Ctx<'_>) -> Result<Reply, FakeError> {
         })
         .collect();
     Ok(paged(
-        json!({"total_count": hits.len(), "incomplete_results": false, "items": items}),
+        json!({"total_count": hits.len(), "incomplete_results": false, "search_type": "lexical", "items": items}),
         info,
     ))
 }

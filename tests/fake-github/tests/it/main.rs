@@ -7,6 +7,7 @@ mod faults;
 mod graphql;
 mod limits;
 mod oauth;
+mod openapi;
 mod pagination;
 mod rest;
 
