@@ -415,10 +415,7 @@ fn serve_rest(
         *b
     };
 
-    let urls = Urls {
-        api: format!("{}{prefix}", sh.base_url),
-        web: sh.base_url.clone(),
-    };
+    let urls = Urls::new(format!("{}{prefix}", sh.base_url), sh.base_url.clone());
     let query_pairs: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
         .map(|(a, b)| (a.into_owned(), b.into_owned()))
         .collect();

@@ -54,6 +54,7 @@ pub enum Route<'a> {
     User,
     UserOrgs,
     UserRepos,
+    UserEmails,
     UserMembership(&'a str),
     Org(&'a str),
     OrgMember(&'a str, &'a str),
@@ -80,6 +81,7 @@ pub fn parse(path: &str) -> Route<'_> {
         ["user"] => Route::User,
         ["user", "orgs"] => Route::UserOrgs,
         ["user", "repos"] => Route::UserRepos,
+        ["user", "emails"] => Route::UserEmails,
         ["user", "memberships", "orgs", org] => Route::UserMembership(org),
         ["orgs", org] => Route::Org(org),
         ["orgs", org, "members", user] => Route::OrgMember(org, user),
@@ -138,6 +140,7 @@ impl Route<'_> {
             Route::User => "/user".into(),
             Route::UserOrgs => "/user/orgs".into(),
             Route::UserRepos => "/user/repos".into(),
+            Route::UserEmails => "/user/emails".into(),
             Route::UserMembership(_) => "/user/memberships/orgs/{org}".into(),
             Route::Org(_) => "/orgs/{org}".into(),
             Route::OrgMember(..) => "/orgs/{org}/members/{username}".into(),
@@ -379,6 +382,15 @@ pub fn handle(sh: &Shared, route: &Route<'_>, ctx: &Ctx<'_>) -> Result<Reply, Fa
                 Value::Array(idx.iter().map(|&i| render::repo(&w, u, repos[i])).collect()),
                 info,
             ))
+        }
+        Route::UserEmails => {
+            let t = require_user(ctx)?;
+            Ok(Reply::json(json!([{
+                "email": format!("{}@users.noreply.fake-github", t.login.to_ascii_lowercase()),
+                "primary": true,
+                "verified": true,
+                "visibility": "private"
+            }])))
         }
         Route::UserMembership(org) => {
             let t = require_user(ctx)?;

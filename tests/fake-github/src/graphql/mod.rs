@@ -323,10 +323,7 @@ pub async fn serve(
         ),
         node_count: node_count as i32,
     };
-    let urls = Urls {
-        api: format!("{}{prefix}", sh.base_url),
-        web: sh.base_url.clone(),
-    };
+    let urls = Urls::new(format!("{}{prefix}", sh.base_url), sh.base_url.clone());
     let ctx = schema::GqlCtx {
         sh: sh.clone(),
         caller,

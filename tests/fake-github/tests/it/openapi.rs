@@ -259,6 +259,7 @@ async fn json_bodies_validate_against_githubs_openapi_description() {
         ("/rate_limit", "/rate_limit".to_string()),
         ("/user", "/user".to_string()),
         ("/user/orgs", "/user/orgs".to_string()),
+        ("/user/emails", "/user/emails".to_string()),
         ("/orgs/{org}", "/orgs/octo-org".to_string()),
         ("/orgs/{org}/repos", "/orgs/octo-org/repos".to_string()),
         (
