@@ -35,6 +35,11 @@ pub enum RepoRoute<'a> {
     CheckRuns(&'a str),
     Runs,
     Run(u64),
+    RunJobs(u64),
+    RunArtifacts(u64),
+    Annotations,
+    Workflows,
+    Workflow(&'a str),
     Releases,
     ReleaseLatest,
     ReleaseTag(&'a str),
@@ -117,6 +122,11 @@ fn repo_route<'a>(rest: &[&'a str]) -> RepoRoute<'a> {
         ["commits", r, "check-runs"] => RepoRoute::CheckRuns(r),
         ["actions", "runs"] => RepoRoute::Runs,
         ["actions", "runs", x] => n(x).map_or(RepoRoute::Unknown, RepoRoute::Run),
+        ["actions", "runs", x, "jobs"] => n(x).map_or(RepoRoute::Unknown, RepoRoute::RunJobs),
+        ["actions", "runs", x, "artifacts"] => n(x).map_or(RepoRoute::Unknown, RepoRoute::RunArtifacts),
+        ["check-runs", x, "annotations"] => n(x).map_or(RepoRoute::Unknown, |_| RepoRoute::Annotations),
+        ["actions", "workflows"] => RepoRoute::Workflows,
+        ["actions", "workflows", x] => RepoRoute::Workflow(x),
         ["releases"] => RepoRoute::Releases,
         ["releases", "latest"] => RepoRoute::ReleaseLatest,
         ["releases", "tags", t] => RepoRoute::ReleaseTag(t),
@@ -170,6 +180,11 @@ impl Route<'_> {
                     RepoRoute::CheckRuns(_) => "/commits/{ref}/check-runs",
                     RepoRoute::Runs => "/actions/runs",
                     RepoRoute::Run(_) => "/actions/runs/{run_id}",
+                    RepoRoute::RunJobs(_) => "/actions/runs/{run_id}/jobs",
+                    RepoRoute::RunArtifacts(_) => "/actions/runs/{run_id}/artifacts",
+                    RepoRoute::Annotations => "/check-runs/{check_run_id}/annotations",
+                    RepoRoute::Workflows => "/actions/workflows",
+                    RepoRoute::Workflow(_) => "/actions/workflows/{workflow_id}",
                     RepoRoute::Releases => "/releases",
                     RepoRoute::ReleaseLatest => "/releases/latest",
                     RepoRoute::ReleaseTag(_) => "/releases/tags/{tag}",
@@ -733,6 +748,38 @@ fn repo_handle(w: &World, r: &Repo, sub: &RepoRoute<'_>, ctx: &Ctx<'_>) -> Resul
         RepoRoute::Run(id) => {
             let x = r.runs.iter().find(|x| x.id == *id).ok_or(FakeError::NotFound)?;
             Ok(Reply::json(render::run(w, u, r, x)).modified(x.updated_at))
+        }
+        RepoRoute::RunJobs(id) => {
+            let x = r.runs.iter().find(|x| x.id == *id).ok_or(FakeError::NotFound)?;
+            let jobs = render::jobs(u, r, x);
+            let (idx, info) = paginate(ctx, &jobs, lp(&format!("/actions/runs/{id}/jobs")));
+            Ok(paged(
+                json!({"total_count": jobs.len(), "jobs": idx.iter().map(|&k| jobs[k].clone()).collect::<Vec<_>>()}),
+                info,
+            ))
+        }
+        RepoRoute::RunArtifacts(id) => {
+            r.runs.iter().find(|x| x.id == *id).ok_or(FakeError::NotFound)?;
+            Ok(Reply::json(json!({"total_count": 0, "artifacts": []})))
+        }
+        RepoRoute::Annotations => Ok(Reply::json(json!([]))),
+        RepoRoute::Workflows => {
+            let all = render::workflows(u, r);
+            let (idx, info) = paginate(ctx, &all, lp("/actions/workflows"));
+            Ok(paged(
+                json!({"total_count": all.len(), "workflows": idx.iter().map(|&k| all[k].clone()).collect::<Vec<_>>()}),
+                info,
+            ))
+        }
+        RepoRoute::Workflow(key) => {
+            let all = render::workflows(u, r);
+            all.into_iter()
+                .find(|wf| {
+                    key.parse::<u64>().ok() == wf["id"].as_u64()
+                        || wf["path"].as_str().is_some_and(|p| p.ends_with(&format!("/{key}")))
+                })
+                .map(Reply::json)
+                .ok_or(FakeError::NotFound)
         }
         RepoRoute::Releases => {
             let (idx, info) = paginate(ctx, &r.releases, lp("/releases"));
