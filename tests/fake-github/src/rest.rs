@@ -964,6 +964,31 @@ fn search_issues(w: &World, ctx: &Ctx<'_>) -> Result<Reply, FakeError> {
     if q.trim().is_empty() {
         return Err(FakeError::Unprocessable("Validation Failed".into()));
     }
+    let found = search_items(w, ctx.caller, &q);
+    let hits: Vec<(&Repo, &crate::world::Item)> = found
+        .iter()
+        .filter_map(|&(ri, n)| w.repos[ri].item(n).map(|i| (&w.repos[ri], i)))
+        .collect();
+    let (idx, info) = paginate(ctx, &hits, "/search/issues".into());
+    let items: Vec<Value> = idx
+        .iter()
+        .map(|&k| {
+            let (r, i) = hits[k];
+            let mut v = render::issue(w, ctx.urls, r, i);
+            v["score"] = json!(1.0);
+            v
+        })
+        .collect();
+    Ok(paged(
+        json!({"total_count": hits.len(), "incomplete_results": false, "search_type": "lexical", "items": items}),
+        info,
+    ))
+}
+
+/// Issues and pulls matching a search query (a subset of GitHub's qualifiers: `repo:`,
+/// `is:`/`type:` pr|issue, `is:`/`state:` open|closed, `author:`, `label:`, and words in titles),
+/// newest update first, as (repo index, number).
+pub fn search_items(w: &World, caller: &Caller, q: &str) -> Vec<(usize, u64)> {
     let mut repo_filter: Vec<String> = Vec::new();
     let mut kind: Option<bool> = None;
     let mut open: Option<bool> = None;
@@ -984,8 +1009,8 @@ fn search_issues(w: &World, ctx: &Ctx<'_>) -> Result<Reply, FakeError> {
         }
     }
     let mut hits = Vec::new();
-    for r in &w.repos {
-        if !ctx.caller.can_read_repo(w, r) {
+    for (ri, r) in w.repos.iter().enumerate() {
+        if !caller.can_read_repo(w, r) {
             continue;
         }
         if !repo_filter.is_empty() && !repo_filter.contains(&r.full_name().to_ascii_lowercase()) {
@@ -1000,22 +1025,9 @@ fn search_issues(w: &World, ctx: &Ctx<'_>) -> Result<Reply, FakeError> {
             {
                 continue;
             }
-            hits.push((r, i));
+            hits.push((ri, i.number, i.updated_at));
         }
     }
-    hits.sort_by_key(|h| std::cmp::Reverse(h.1.updated_at));
-    let (idx, info) = paginate(ctx, &hits, "/search/issues".into());
-    let items: Vec<Value> = idx
-        .iter()
-        .map(|&k| {
-            let (r, i) = hits[k];
-            let mut v = render::issue(w, ctx.urls, r, i);
-            v["score"] = json!(1.0);
-            v
-        })
-        .collect();
-    Ok(paged(
-        json!({"total_count": hits.len(), "incomplete_results": false, "search_type": "lexical", "items": items}),
-        info,
-    ))
+    hits.sort_by_key(|h| std::cmp::Reverse(h.2));
+    hits.into_iter().map(|(r, n, _)| (r, n)).collect()
 }
