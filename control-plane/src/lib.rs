@@ -1,9 +1,15 @@
 //! The control plane. `Application` wires config, database and routes; `main.rs` only parses
 //! config and runs it. Pages live in `web/`, the database in `db/`.
 
+pub mod audit;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod github;
+pub mod identities;
+pub mod tenants;
+pub mod tokens;
+pub mod users;
 pub mod web;
 
 pub use config::Config;

@@ -1,4 +1,7 @@
 //! The control plane's integration tests: one binary, one module per area.
 
+mod domain;
 mod embedded;
 mod migrations;
+mod rls;
+mod support;
