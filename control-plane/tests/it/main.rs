@@ -4,4 +4,5 @@ mod domain;
 mod embedded;
 mod migrations;
 mod rls;
+mod scheduler;
 mod support;
