@@ -7,6 +7,7 @@ pub mod db;
 pub mod error;
 pub mod github;
 pub mod identities;
+pub mod internal;
 pub mod scheduler;
 pub mod tenants;
 pub mod tokens;

@@ -2,6 +2,7 @@
 
 mod domain;
 mod embedded;
+mod internal;
 mod migrations;
 mod rls;
 mod scheduler;
