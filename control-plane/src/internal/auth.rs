@@ -17,6 +17,14 @@ pub struct AuthedWorker {
     pub tenant_active: bool,
 }
 
+#[derive(sqlx::FromRow)]
+struct WorkerRow {
+    tenant_id: Uuid,
+    sealed_secret: Option<Vec<u8>>,
+    wrapped_data_key: Vec<u8>,
+    status: String,
+}
+
 fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
     h.get(name).and_then(|v| v.to_str().ok())
 }
@@ -44,14 +52,20 @@ pub async fn authenticate(
         signature: header(headers, HEADER_SIGNATURE).ok_or_else(refused)?.to_string(),
     };
     // Authentication comes before we know the tenant, like a login lookup: by the worker's id.
-    let row: Option<(Uuid, Option<Vec<u8>>, Vec<u8>, String)> = sqlx::query_as(
+    let row: Option<WorkerRow> = sqlx::query_as(
         "SELECT w.tenant_id, w.sealed_secret, t.wrapped_data_key, t.status
          FROM workers w JOIN tenants t ON t.id = w.tenant_id WHERE w.id = $1",
     )
     .bind(worker)
     .fetch_optional(&state.pool)
     .await?;
-    let Some((tenant_id, Some(sealed), wrapped, status)) = row else {
+    let Some(WorkerRow {
+        tenant_id,
+        sealed_secret: Some(sealed),
+        wrapped_data_key: wrapped,
+        status,
+    }) = row
+    else {
         return Err(refused());
     };
     let tenant = TenantId(tenant_id);

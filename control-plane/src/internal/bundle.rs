@@ -16,6 +16,15 @@ use std::time::{Duration, Instant};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+#[derive(sqlx::FromRow)]
+struct CallerRow {
+    id: Uuid,
+    token_hash: Vec<u8>,
+    name: String,
+    login: String,
+    expires_at: Option<OffsetDateTime>,
+}
+
 const POLL_EVERY: Duration = Duration::from_millis(200);
 
 async fn current_version(pool: &PgPool, tenant: TenantId) -> Result<u64, Error> {
@@ -39,7 +48,7 @@ pub async fn build_bundle(pool: &PgPool, keys: &Keys, tenant: TenantId, upstream
     .bind(tenant.as_uuid())
     .fetch_one(&mut *tx)
     .await?;
-    let callers: Vec<(Uuid, Vec<u8>, String, String, Option<OffsetDateTime>)> = sqlx::query_as(
+    let callers: Vec<CallerRow> = sqlx::query_as(
         "SELECT ct.id, ct.token_hash, ct.name, u.login, ct.expires_at
          FROM caller_tokens ct JOIN users u ON u.id = ct.user_id
          WHERE ct.tenant_id = $1 AND ct.revoked_at IS NULL AND (ct.expires_at IS NULL OR ct.expires_at > now())
@@ -81,12 +90,12 @@ pub async fn build_bundle(pool: &PgPool, keys: &Keys, tenant: TenantId, upstream
         tenant: TenantRef { id: tenant, slug },
         caller_tokens: callers
             .into_iter()
-            .map(|(id, hash, name, login, expires_at)| CallerTokenEntry {
-                id: CallerTokenId(id),
-                hash: hex::encode(hash),
-                name,
-                user_login: login,
-                expires_at,
+            .map(|c| CallerTokenEntry {
+                id: CallerTokenId(c.id),
+                hash: hex::encode(c.token_hash),
+                name: c.name,
+                user_login: c.login,
+                expires_at: c.expires_at,
             })
             .collect(),
         identities: entries,
