@@ -18,6 +18,8 @@ pub enum Error {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("embedded postgres: {0}")]
     Embedded(String),
+    #[error("tls: {0}")]
+    Tls(String),
 }
 
 impl IntoResponse for Error {

@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod db;
+pub mod edge;
 pub mod error;
 pub mod web;
 
