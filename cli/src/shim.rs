@@ -107,11 +107,9 @@ pub fn run(args: Vec<String>) -> Result<i32> {
         .and_then(|c| c.wait_with_output())
         .with_context(|| format!("cannot run {}", gh.display()))?;
     let stderr = String::from_utf8_lossy(&out.stderr);
-    if !out.status.success() {
-        if let Some(reason) = fallback_reason(&stderr) {
-            note(&format!("{reason}: running gh directly"));
-            return run_untouched(&gh, &args);
-        }
+    if let Some(reason) = fallback_reason(&stderr).filter(|_| !out.status.success()) {
+        note(&format!("{reason}: running gh directly"));
+        return run_untouched(&gh, &args);
     }
     std::io::stderr().write_all(&out.stderr).ok();
     Ok(exit_code(out.status))
