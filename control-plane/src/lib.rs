@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod config;
 pub mod db;
+pub mod edge;
 pub mod error;
 pub mod github;
 pub mod identities;
