@@ -1,6 +1,7 @@
 //! The control plane's integration tests: one binary, one module per area.
 
 mod domain;
+mod edge;
 mod edge_tls;
 mod embedded;
 mod internal;
