@@ -58,10 +58,11 @@ fn header_str<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
 }
 
 /// The ETag GitHub would issue to another identity for the same representation (the observed
-/// algorithm: SHA-256 over `Accept:Authorization:Cookie:body`, weak).
+/// algorithm: weak, SHA-256 over each present `Accept`, `Authorization`, `Cookie` value followed
+/// by `:`, then the body). The relay sends no cookie.
 pub fn computed_etag(accept: &str, authorization: &str, body: &[u8]) -> String {
     let mut h = Sha256::new();
-    h.update(format!("{accept}:{authorization}::").as_bytes());
+    h.update(format!("{accept}:{authorization}:").as_bytes());
     h.update(body);
     format!("W/\"{}\"", hex::encode(h.finalize()))
 }
