@@ -29,10 +29,11 @@ struct Args {
     /// Scheduled mode: this worker's own data dir.
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    /// Scheduled mode: how often usage is reported to the control plane, in milliseconds.
+    #[arg(long, default_value_t = 10_000)]
+    usage_every_ms: u64,
 }
 
-/// How often usage goes to the control plane.
-const USAGE_EVERY: Duration = Duration::from_secs(10);
 /// How long a starting worker keeps trying to fetch its first bundle.
 const FIRST_BUNDLE_WITHIN: Duration = Duration::from_secs(30);
 
@@ -48,7 +49,9 @@ async fn main() -> anyhow::Result<()> {
         .init();
     match (&args.config, &args.control_plane, args.worker_id) {
         (Some(path), _, _) => standalone(path).await,
-        (None, Some(cp), Some(id)) => scheduled(cp, id, args.listen).await,
+        (None, Some(cp), Some(id)) => {
+            scheduled(cp, id, args.listen, Duration::from_millis(args.usage_every_ms.max(100))).await
+        }
         _ => bail!("give --config FILE (standalone) or --control-plane URL --worker-id ID (scheduled)"),
     }
 }
@@ -69,7 +72,7 @@ async fn standalone(path: &std::path::Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn scheduled(control_plane: &str, id: WorkerId, listen: SocketAddr) -> anyhow::Result<()> {
+async fn scheduled(control_plane: &str, id: WorkerId, listen: SocketAddr, usage_every: Duration) -> anyhow::Result<()> {
     let secret = std::env::var("SHOAL_WORKER_SECRET")
         .ok()
         .filter(|s| !s.is_empty())
@@ -91,7 +94,7 @@ async fn scheduled(control_plane: &str, id: WorkerId, listen: SocketAddr) -> any
     let running = shoal_worker::serve(worker.clone(), listen).await?;
     println!("listening on {}", running.url());
     let follow = tokio::spawn(follow_bundles(worker.clone(), cp.clone(), bundle.version));
-    let usage = tokio::spawn(report_usage(worker, cp, USAGE_EVERY));
+    let usage = tokio::spawn(report_usage(worker, cp, usage_every));
     shutdown_signal().await;
     follow.abort();
     usage.abort();
