@@ -6,6 +6,7 @@ mod edge_tls;
 mod embedded;
 mod internal;
 mod migrations;
+mod protocol;
 mod rls;
 mod scheduler;
 mod support;
