@@ -33,9 +33,15 @@ pub struct Layout {
 impl Layout {
     /// The frame for this session.
     pub async fn load(session: &Session) -> Result<Self, Error> {
+        let user = auth::current_user(session).await?;
+        // Anonymous visitors get no form token, so a drive-by visit stores no session row.
+        let csrf = match user {
+            Some(_) => auth::csrf_token(session).await?,
+            None => String::new(),
+        };
         Ok(Self {
-            user: auth::current_user(session).await?,
-            csrf: auth::csrf_token(session).await?,
+            user,
+            csrf,
             flash: auth::take_flash(session).await?,
         })
     }
