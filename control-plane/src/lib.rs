@@ -105,10 +105,23 @@ pub async fn run(config: Config) -> Result<(), Error> {
     let app = Application::build(&config, pool.clone()).await?;
     println!("web on http://{}", app.local_addr());
     let recheck = spawn_membership_recheck(&config, pool.clone());
+    let sweeper = tokio::spawn({
+        use tower_sessions::ExpiredDeletion;
+        let store = PostgresStore::new(pool.clone());
+        async move {
+            if let Err(e) = store
+                .continuously_delete_expired(tokio::time::Duration::from_secs(3600))
+                .await
+            {
+                tracing::warn!(error = %e, "expired-session sweeper stopped");
+            }
+        }
+    });
     let served = app.run_until(shutdown_signal()).await;
     if let Some(task) = recheck {
         task.abort();
     }
+    sweeper.abort();
     pool.close().await;
     if let Some(pg) = embedded {
         tokio::task::spawn_blocking(move || pg.stop())
