@@ -79,3 +79,17 @@ pub async fn list_audit(tx: &mut TenantTx, limit: i64) -> Result<Vec<AuditEntry>
     .fetch_all(&mut **tx)
     .await?)
 }
+
+/// Writes an audit row that belongs to no tenant (sign-in, sign-out).
+pub async fn record_global(pool: &sqlx::PgPool, actor: Actor, action: &str, target: &str) -> Result<(), Error> {
+    sqlx::query(
+        "INSERT INTO audit_log (tenant_id, actor_user_id, action, target, ip) VALUES (NULL, $1, $2, $3, $4::inet)",
+    )
+    .bind(actor.user.map(|u| u.as_uuid()))
+    .bind(action)
+    .bind(target)
+    .bind(actor.ip.map(|ip| ip.to_string()))
+    .execute(pool)
+    .await?;
+    Ok(())
+}

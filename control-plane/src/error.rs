@@ -32,9 +32,15 @@ pub enum Error {
     /// Does not exist, or belongs to another tenant (which is the same thing to the caller).
     #[error("not found")]
     NotFound,
+    /// A named thing does not exist; the message names it.
+    #[error("{0}")]
+    Missing(String),
     /// Clashes with existing state (a taken slug, the last admin).
     #[error("{0}")]
     Conflict(String),
+    /// The request body is over the limit.
+    #[error("the request body is too large")]
+    TooLarge,
     /// Too many attempts from one address.
     #[error("too many attempts; wait a minute and try again")]
     RateLimited,
@@ -59,9 +65,10 @@ impl Error {
             Error::BadRequest(_) => StatusCode::BAD_REQUEST,
             Error::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Error::Forbidden(_) => StatusCode::FORBIDDEN,
-            Error::NotFound => StatusCode::NOT_FOUND,
+            Error::NotFound | Error::Missing(_) => StatusCode::NOT_FOUND,
             Error::Conflict(_) => StatusCode::CONFLICT,
             Error::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            Error::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Error::GithubRejected(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Error::Github(_) => StatusCode::BAD_GATEWAY,
             _ => StatusCode::INTERNAL_SERVER_ERROR,

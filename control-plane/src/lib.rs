@@ -1,6 +1,8 @@
 //! The control plane. `Application` wires config, database and routes; `main.rs` only parses
-//! config and runs it. Pages live in `web/`, the database in `db/`.
+//! config and runs it. Pages live in `web/`, the JSON API in `api/`, sign-in in `oauth/`, the
+//! database helpers in `db/`, and the domain rules in `tenants/`, `tokens/` and `identities/`.
 
+pub mod api;
 pub mod audit;
 pub mod config;
 pub mod db;
@@ -9,6 +11,7 @@ pub mod error;
 pub mod github;
 pub mod identities;
 pub mod internal;
+pub mod oauth;
 pub mod scheduler;
 pub mod tenants;
 pub mod tokens;
@@ -19,7 +22,11 @@ pub use config::Config;
 pub use error::Error;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use tokio::net::TcpListener;
+use tower_sessions::cookie::SameSite;
+use tower_sessions::{Expiry, SessionManagerLayer};
+use tower_sessions_sqlx_store::PostgresStore;
 
 /// A bound, ready-to-serve control plane. Tests build one on port 0.
 pub struct Application {
@@ -28,15 +35,33 @@ pub struct Application {
 }
 
 impl Application {
-    /// Binds the listener and builds the routes over an already-migrated pool.
+    /// Binds the listener and builds the routes over an already-migrated pool (the session
+    /// table is created here by the session store).
     pub async fn build(config: &Config, pool: sqlx::PgPool) -> Result<Self, Error> {
         let listener = TcpListener::bind(config.listen).await.map_err(|source| Error::Bind {
             addr: config.listen,
             source,
         })?;
+        let addr = listener.local_addr().map_err(Error::Serve)?;
+        let public_url = match &config.public_url {
+            Some(u) => u.clone(),
+            None => url::Url::parse(&format!("http://{addr}/")).map_err(|e| Error::Config(e.to_string()))?,
+        };
+        let store = PostgresStore::new(pool.clone());
+        store
+            .migrate()
+            .await
+            .map_err(|e| Error::Config(format!("session store migration: {e}")))?;
+        let sessions = SessionManagerLayer::new(store)
+            .with_name("shoal_session")
+            .with_http_only(true)
+            .with_same_site(SameSite::Lax)
+            .with_secure(public_url.scheme() == "https")
+            .with_expiry(Expiry::OnInactivity(time::Duration::hours(12)));
+        let state = web::AppState::new(pool, Arc::new(config.clone()), public_url);
         Ok(Self {
             listener,
-            router: web::router(web::AppState { pool }),
+            router: web::router(state).layer(sessions),
         })
     }
 
@@ -49,10 +74,13 @@ impl Application {
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Result<(), Error> {
-        axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown)
-            .await
-            .map_err(Error::Serve)
+        axum::serve(
+            self.listener,
+            self.router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(Error::Serve)
     }
 }
 
@@ -79,7 +107,24 @@ pub async fn run(config: Config) -> Result<(), Error> {
     let pool = db::connect_and_migrate(&url).await?;
     let app = Application::build(&config, pool.clone()).await?;
     println!("web on http://{}", app.local_addr());
+    let recheck = spawn_membership_recheck(&config, pool.clone());
+    let sweeper = tokio::spawn({
+        use tower_sessions::ExpiredDeletion;
+        let store = PostgresStore::new(pool.clone());
+        async move {
+            if let Err(e) = store
+                .continuously_delete_expired(tokio::time::Duration::from_secs(3600))
+                .await
+            {
+                tracing::warn!(error = %e, "expired-session sweeper stopped");
+            }
+        }
+    });
     let served = app.run_until(shutdown_signal()).await;
+    if let Some(task) = recheck {
+        task.abort();
+    }
+    sweeper.abort();
     pool.close().await;
     if let Some(pg) = embedded {
         tokio::task::spawn_blocking(move || pg.stop())
@@ -87,6 +132,26 @@ pub async fn run(config: Config) -> Result<(), Error> {
             .map_err(|e| Error::Embedded(e.to_string()))??;
     }
     served
+}
+
+/// Re-checks every tenant's members against GitHub on the configured interval.
+fn spawn_membership_recheck(config: &Config, pool: sqlx::PgPool) -> Option<tokio::task::JoinHandle<()>> {
+    if config.membership_recheck.is_zero() {
+        return None;
+    }
+    let every = config.membership_recheck;
+    let keys = config.keys.clone();
+    let github = github::GithubClient::new(&config.github);
+    Some(tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            if let Err(e) = tenants::sync::recheck_all(&pool, &keys, &github).await {
+                tracing::warn!(error = %e, "membership re-check failed");
+            }
+        }
+    }))
 }
 
 async fn shutdown_signal() {

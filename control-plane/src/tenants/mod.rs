@@ -3,6 +3,7 @@
 
 pub mod members;
 pub mod policy;
+pub mod sync;
 
 use crate::Error;
 use crate::audit::{self, Actor};

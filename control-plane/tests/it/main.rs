@@ -1,9 +1,11 @@
 //! The control plane's integration tests: one binary, one module per area.
 
+mod app;
 mod domain;
 mod edge;
 mod edge_tls;
 mod embedded;
+mod http;
 mod internal;
 mod migrations;
 mod protocol;
