@@ -130,11 +130,15 @@ pub async fn get_bundle(State(state): State<InternalState>, headers: HeaderMap, 
     };
     if let Some(after) = after {
         let deadline = Instant::now() + state.long_poll;
+        let mut closing = state.closing.clone();
         while current_version(&state.pool, worker.tenant).await? <= after {
-            if Instant::now() >= deadline {
+            if Instant::now() >= deadline || *closing.borrow() {
                 return Ok(StatusCode::NOT_MODIFIED.into_response());
             }
-            tokio::time::sleep(POLL_EVERY).await;
+            tokio::select! {
+                _ = tokio::time::sleep(POLL_EVERY) => {}
+                _ = closing.changed() => {}
+            }
         }
     }
     let bundle = build_bundle(&state.pool, &state.keys, worker.tenant, &state.upstream).await?;

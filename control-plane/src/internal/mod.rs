@@ -29,17 +29,27 @@ pub struct InternalState {
     pub replay: Arc<ReplayGuard>,
     /// How long a bundle request waits for a newer version before answering 304.
     pub long_poll: Duration,
+    /// Turns true when the control plane shuts down, so long polls end at once.
+    pub closing: tokio::sync::watch::Receiver<bool>,
 }
 
 impl InternalState {
     pub fn new(pool: sqlx::PgPool, keys: Arc<Keys>, upstream: String) -> Self {
+        let (_, closing) = tokio::sync::watch::channel(false);
         Self {
             pool,
             keys,
             upstream,
             replay: Arc::default(),
             long_poll: Duration::from_secs(25),
+            closing,
         }
+    }
+
+    /// Ends pending long polls when `closing` turns true.
+    pub fn with_closing(mut self, closing: tokio::sync::watch::Receiver<bool>) -> Self {
+        self.closing = closing;
+        self
     }
 }
 

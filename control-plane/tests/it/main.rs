@@ -1,6 +1,7 @@
 //! The control plane's integration tests: one binary, one module per area.
 
 mod app;
+mod demo;
 mod domain;
 mod edge;
 mod edge_tls;
