@@ -160,7 +160,7 @@ pub async fn run(state_dir: PathBuf) -> Result<(), Error> {
     config.github.web_url = fake;
     config.github.client_id = Some("shoal-demo".into());
     config.github.client_secret = Some(Secret::new(client_secret));
-    println!("github (fake) on {fake_url}");
+    tracing::info!(url = %fake_url, "fake GitHub started");
     let seeder: Seeder = Box::new(move |pool, config| Box::pin(seed(pool, config, fake_url)));
     service::run(config, Some(seeder)).await
 }

@@ -44,6 +44,13 @@ fn worker_bin(config: &Config) -> Option<PathBuf> {
     }
 }
 
+/// Prints one line on stdout. A closed stdout (the reader went away) must not stop the server.
+fn announce(line: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}").and_then(|()| out.flush());
+}
+
 /// Serves until Ctrl-C or SIGTERM. Prints `web on http://ADDR`, `edge on https://ADDR` and, with
 /// the dev CA, `ca at PATH`, each on its own line, then the seeder's lines.
 pub async fn run(mut config: Config, seeder: Option<Seeder>) -> Result<(), Error> {
@@ -93,14 +100,17 @@ pub async fn run(mut config: Config, seeder: Option<Seeder>) -> Result<(), Error
         )
         .with_closing(closing_rx),
     ));
-    println!("web on http://{web_addr}");
-    println!("edge on https://{edge_addr}");
+    announce(&format!("web on http://{web_addr}"));
+    announce(&format!("edge on https://{edge_addr}"));
     if let Some(p) = &ca_path {
-        println!("ca at {}", std::path::absolute(p).unwrap_or(p.clone()).display());
+        announce(&format!(
+            "ca at {}",
+            std::path::absolute(p).unwrap_or(p.clone()).display()
+        ));
     }
     if let Some(seed) = seeder {
         for line in seed(pool.clone(), Arc::new(config.clone())).await? {
-            println!("{line}");
+            announce(&line);
         }
     }
 
