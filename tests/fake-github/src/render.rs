@@ -47,6 +47,11 @@ pub fn ts(t: OffsetDateTime) -> String {
     t.format(&Rfc3339).unwrap_or_default()
 }
 
+/// A GitHub-style global node id (`base64("0{len}:{Kind}{id}")`).
+pub fn node_id_of(kind: &str, id: u64) -> String {
+    node_id(kind, id)
+}
+
 fn node_id(kind: &str, id: u64) -> String {
     base64::engine::general_purpose::STANDARD.encode(format!("0{}:{kind}{id}", kind.len()))
 }
@@ -288,7 +293,8 @@ fn repo_uncached(w: &World, u: &Urls, r: &Repo) -> Value {
     })
 }
 
-fn label(u: &Urls, r: &Repo, name: &str, seed: u64) -> Value {
+/// A label object.
+pub fn label(u: &Urls, r: &Repo, name: &str, seed: u64) -> Value {
     let id = hash_str(seed, name) % 1_000_000_000;
     json!({
         "id": id,

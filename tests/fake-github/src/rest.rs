@@ -46,6 +46,9 @@ pub enum RepoRoute<'a> {
     Release(u64),
     Contents(String),
     Readme,
+    Branches,
+    Tags,
+    Labels,
     Archive(&'a str, Option<&'a str>),
     Compare(&'a str),
     Unknown,
@@ -134,6 +137,9 @@ fn repo_route<'a>(rest: &[&'a str]) -> RepoRoute<'a> {
         ["contents"] => RepoRoute::Contents(String::new()),
         ["contents", p @ ..] => RepoRoute::Contents(p.join("/")),
         ["readme"] => RepoRoute::Readme,
+        ["branches"] => RepoRoute::Branches,
+        ["tags"] => RepoRoute::Tags,
+        ["labels"] => RepoRoute::Labels,
         [f @ ("tarball" | "zipball")] => RepoRoute::Archive(f, None),
         [f @ ("tarball" | "zipball"), r] => RepoRoute::Archive(f, Some(r)),
         ["compare", spec] => RepoRoute::Compare(spec),
@@ -191,6 +197,9 @@ impl Route<'_> {
                     RepoRoute::Release(_) => "/releases/{release_id}",
                     RepoRoute::Contents(_) => "/contents/{path}",
                     RepoRoute::Readme => "/readme",
+                    RepoRoute::Branches => "/branches",
+                    RepoRoute::Tags => "/tags",
+                    RepoRoute::Labels => "/labels",
                     RepoRoute::Archive("tarball", _) => "/tarball/{ref}",
                     RepoRoute::Archive(..) => "/zipball/{ref}",
                     RepoRoute::Compare(_) => "/compare/{basehead}",
@@ -802,6 +811,62 @@ fn repo_handle(w: &World, r: &Repo, sub: &RepoRoute<'_>, ctx: &Ctx<'_>) -> Resul
         }
         RepoRoute::Contents(path) => contents(w, r, path, ctx),
         RepoRoute::Readme => contents(w, r, "README.md", ctx),
+        RepoRoute::Branches => {
+            let mut all = vec![(
+                r.default_branch.clone(),
+                r.commits.first().map(|c| c.sha.clone()).unwrap_or_default(),
+            )];
+            for i in r.items.iter().filter(|i| i.open) {
+                if let crate::world::ItemKind::Pull { head_ref, head_sha, .. } = &i.kind {
+                    all.push((head_ref.clone(), head_sha.clone()));
+                }
+            }
+            all.sort();
+            let (idx, info) = paginate(ctx, &all, lp("/branches"));
+            let full = r.full_name();
+            let body = idx
+                .iter()
+                .map(|&k| {
+                    let (name, sha) = &all[k];
+                    json!({"name": name, "commit": {"sha": sha, "url": format!("{}/repos/{full}/commits/{sha}", u.api)},
+                           "protected": *name == r.default_branch})
+                })
+                .collect();
+            Ok(paged(Value::Array(body), info))
+        }
+        RepoRoute::Tags => {
+            let (idx, info) = paginate(ctx, &r.releases, lp("/tags"));
+            let full = r.full_name();
+            let body = idx
+                .iter()
+                .map(|&k| {
+                    let rel = &r.releases[k];
+                    let sha = r.resolve_ref(&rel.tag).unwrap_or_default();
+                    json!({
+                        "name": rel.tag,
+                        "commit": {"sha": sha, "url": format!("{}/repos/{full}/commits/{sha}", u.api)},
+                        "zipball_url": format!("{}/repos/{full}/zipball/{}", u.api, rel.tag),
+                        "tarball_url": format!("{}/repos/{full}/tarball/{}", u.api, rel.tag),
+                        "node_id": render::node_id_of("Ref", rel.id)
+                    })
+                })
+                .collect();
+            Ok(paged(Value::Array(body), info))
+        }
+        RepoRoute::Labels => {
+            let mut names: Vec<&str> = r
+                .items
+                .iter()
+                .flat_map(|i| i.labels.iter().map(String::as_str))
+                .collect();
+            names.sort();
+            names.dedup();
+            let (idx, info) = paginate(ctx, &names, lp("/labels"));
+            Ok(paged(
+                Value::Array(idx.iter().map(|&k| render::label(u, r, names[k], w.seed)).collect()),
+                info,
+            ))
+        }
         RepoRoute::Archive(fmt, reference) => {
             let reference = reference.unwrap_or(&r.default_branch);
             r.resolve_ref(reference).ok_or(FakeError::NotFound)?;
