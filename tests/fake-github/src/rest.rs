@@ -66,6 +66,8 @@ pub enum Route<'a> {
     UserMembership(&'a str),
     Org(&'a str),
     OrgMember(&'a str, &'a str),
+    OrgMembers(&'a str),
+    OrgMembership(&'a str, &'a str),
     OrgRepos(&'a str),
     Users(&'a str),
     Meta,
@@ -93,6 +95,8 @@ pub fn parse(path: &str) -> Route<'_> {
         ["user", "memberships", "orgs", org] => Route::UserMembership(org),
         ["orgs", org] => Route::Org(org),
         ["orgs", org, "members", user] => Route::OrgMember(org, user),
+        ["orgs", org, "members"] => Route::OrgMembers(org),
+        ["orgs", org, "memberships", user] => Route::OrgMembership(org, user),
         ["orgs", org, "repos"] => Route::OrgRepos(org),
         ["users", login] => Route::Users(login),
         ["meta"] => Route::Meta,
@@ -160,6 +164,8 @@ impl Route<'_> {
             Route::UserMembership(_) => "/user/memberships/orgs/{org}".into(),
             Route::Org(_) => "/orgs/{org}".into(),
             Route::OrgMember(..) => "/orgs/{org}/members/{username}".into(),
+            Route::OrgMembers(_) => "/orgs/{org}/members".into(),
+            Route::OrgMembership(..) => "/orgs/{org}/memberships/{username}".into(),
             Route::OrgRepos(_) => "/orgs/{org}/repos".into(),
             Route::Users(_) => "/users/{username}".into(),
             Route::Meta => "/meta".into(),
@@ -452,6 +458,27 @@ pub fn handle(sh: &Shared, route: &Route<'_>, ctx: &Ctx<'_>) -> Result<Reply, Fa
             } else {
                 Err(FakeError::NotFound)
             }
+        }
+        Route::OrgMembers(org) => {
+            let o = w.org(org).ok_or(FakeError::NotFound)?;
+            let members: Vec<&String> = o.members.keys().collect();
+            let (idx, info) = paginate(ctx, &members, format!("/orgs/{}/members", o.login));
+            Ok(paged(
+                Value::Array(idx.iter().map(|&i| render::user_by_login(&w, u, members[i])).collect()),
+                info,
+            ))
+        }
+        Route::OrgMembership(org, user) => {
+            let o = w.org(org).ok_or(FakeError::NotFound)?;
+            let role = o.members.get(&user.to_ascii_lowercase()).ok_or(FakeError::NotFound)?;
+            Ok(Reply::json(json!({
+                "url": format!("{}/orgs/{}/memberships/{}", u.api, o.login, user),
+                "state": "active",
+                "role": role.as_str(),
+                "organization_url": format!("{}/orgs/{}", u.api, o.login),
+                "organization": render::org_simple(u, o),
+                "user": render::user_by_login(&w, u, user)
+            })))
         }
         Route::OrgRepos(org) => {
             let o = w.org(org).ok_or(FakeError::NotFound)?;

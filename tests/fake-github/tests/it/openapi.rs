@@ -274,6 +274,11 @@ async fn json_bodies_validate_against_githubs_openapi_description() {
         ("/user/emails", "/user/emails".to_string()),
         ("/orgs/{org}", "/orgs/octo-org".to_string()),
         ("/orgs/{org}/repos", "/orgs/octo-org/repos".to_string()),
+        ("/orgs/{org}/members", "/orgs/octo-org/members".to_string()),
+        (
+            "/orgs/{org}/memberships/{username}",
+            "/orgs/octo-org/memberships/monalisa".to_string(),
+        ),
         (
             "/user/memberships/orgs/{org}",
             "/user/memberships/orgs/octo-org".to_string(),
