@@ -668,3 +668,169 @@ fn app_github_config(gh: &FakeGithub) -> shoal_control_plane::config::GithubConf
         client_secret: None,
     }
 }
+
+#[sqlx::test(migrator = "shoal_control_plane::db::MIGRATOR")]
+async fn policy_app_identities_and_the_admin_api_follow_the_same_rules_from_pages_and_sessions(pool: PgPool) {
+    let (app, gh) = app_with_github(pool.clone()).await;
+    gh.add_org_member("octo-org", "alice", "admin");
+    gh.add_org_member("octo-org", "bob", "member");
+    let alice = sign_in(&app, &gh, "alice").await;
+    let csrf = alice.csrf("/tenants/new").await;
+    alice
+        .post_form(
+            "/tenants/new",
+            &[("csrf", &csrf), ("org", "octo-org"), ("slug", "octo")],
+        )
+        .await;
+    let bob = sign_in(&app, &gh, "bob").await;
+
+    // Policy form: bad TTL refused with a reason and nothing saved; a good one is saved.
+    let csrf = alice.csrf("/t/octo/policy").await;
+    let form = |ttl: &'static str| {
+        vec![
+            ("csrf", csrf.clone()),
+            ("allowed_owners", "octo-org\nrust-lang".to_string()),
+            ("search_allowed", "on".to_string()),
+            ("ttl_overrides", ttl.to_string()),
+        ]
+    };
+    let f = form("fast=soon");
+    let r = alice
+        .post_form(
+            "/t/octo/policy",
+            &f.iter().map(|(k, v)| (*k, v.as_str())).collect::<Vec<_>>(),
+        )
+        .await;
+    assert_eq!(location(&r), "/t/octo/policy");
+    let (_, html) = alice.get_text("/t/octo/policy").await;
+    assert!(html.contains("whole number of seconds"), "{html}");
+    assert_eq!(
+        count(
+            &pool,
+            "SELECT count(*) FROM policies WHERE ttl_overrides <> '{}'::jsonb"
+        )
+        .await,
+        0
+    );
+    let f = form("fast=30");
+    alice
+        .post_form(
+            "/t/octo/policy",
+            &f.iter().map(|(k, v)| (*k, v.as_str())).collect::<Vec<_>>(),
+        )
+        .await;
+    let (owners, public_only, search, ttl): (Vec<String>, bool, bool, serde_json::Value) =
+        sqlx::query_as("SELECT allowed_owners, public_only, search_allowed, ttl_overrides FROM policies")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(owners, ["octo-org", "rust-lang"]);
+    assert_eq!((public_only, search), (false, true));
+    assert_eq!(ttl, serde_json::json!({"fast": 30}));
+    // A member can read the policy page but not change it.
+    let bob_csrf = bob.csrf("/t/octo/policy").await;
+    bob.post_form("/t/octo/policy", &[("csrf", &bob_csrf), ("allowed_owners", "")])
+        .await;
+    assert!(bob.get_text("/t/octo/policy").await.1.contains("only admins"));
+    assert_eq!(
+        count(
+            &pool,
+            "SELECT count(*) FROM policies WHERE cardinality(allowed_owners) = 2"
+        )
+        .await,
+        1
+    );
+
+    // A GitHub App identity from the page; a malformed key is refused.
+    let csrf = alice.csrf("/t/octo/identities").await;
+    let app_form = |key: &'static str| {
+        vec![
+            ("csrf", csrf.clone()),
+            ("name", "reader app".to_string()),
+            ("app_id", "123".to_string()),
+            ("installation_id", "456".to_string()),
+            ("private_key", key.to_string()),
+        ]
+    };
+    let f = app_form("not a key");
+    alice
+        .post_form(
+            "/t/octo/identities/app",
+            &f.iter().map(|(k, v)| (*k, v.as_str())).collect::<Vec<_>>(),
+        )
+        .await;
+    assert!(alice.get_text("/t/octo/identities").await.1.contains("PEM"));
+    let f = app_form("-----BEGIN RSA PRIVATE KEY-----\nMIIEsecretkeymaterial\n-----END RSA PRIVATE KEY-----");
+    alice
+        .post_form(
+            "/t/octo/identities/app",
+            &f.iter().map(|(k, v)| (*k, v.as_str())).collect::<Vec<_>>(),
+        )
+        .await;
+    let (_, html) = alice.get_text("/t/octo/identities").await;
+    assert!(
+        html.contains("app 123") && !html.contains("secretkeymaterial"),
+        "{html}"
+    );
+    // Bob cannot add identities.
+    bob.post_form("/t/octo/identities/app", &[("csrf", &bob_csrf)]).await;
+    assert_eq!(count(&pool, "SELECT count(*) FROM identities").await, 1);
+
+    // The admin API from Alice's browser session: reads work, writes need the CSRF header.
+    let api = format!("{}/api/v1/tenants/octo/members", app.url);
+    let r = alice.with_cookie(alice.http.get(&api)).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let bob_id: uuid::Uuid = sqlx::query_scalar("SELECT id FROM users WHERE login = 'bob'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let patch = format!("{api}/{bob_id}");
+    let r = alice
+        .with_cookie(alice.http.patch(&patch))
+        .json(&serde_json::json!({"role": "admin"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let csrf = alice.csrf("/t/octo").await;
+    let r = alice
+        .with_cookie(alice.http.patch(&patch))
+        .header("x-csrf-token", &csrf)
+        .json(&serde_json::json!({"role": "admin"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // Bob (now admin) demotes himself back through the API; a member's session is refused.
+    let bob_csrf = bob.csrf("/t/octo").await;
+    let r = bob
+        .with_cookie(bob.http.patch(&patch))
+        .header("x-csrf-token", &bob_csrf)
+        .json(&serde_json::json!({"role": "member"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = bob.with_cookie(bob.http.get(&api)).send().await.unwrap();
+    assert_eq!(r.status(), 403);
+
+    // An admin API token made on the API page works without a session.
+    let csrf = alice.csrf("/t/octo/api-tokens").await;
+    let r = alice
+        .post_form("/t/octo/api-tokens", &[("csrf", &csrf), ("name", "script")])
+        .await;
+    let html = r.text().await.unwrap();
+    let at = html.find("value=\"shoal_").unwrap();
+    let token = &html[at + 7..at + 7 + 49];
+    let r = reqwest::Client::new()
+        .get(format!("{}/api/v1/tenants/octo/policy", app.url))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let policy: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(policy["ttl_overrides"]["fast"], 30);
+    let (_, page) = alice.get_text("/t/octo/api-tokens").await;
+    assert!(page.contains("script") && !page.contains(token));
+}
