@@ -59,12 +59,16 @@ pub async fn leave(pool: &PgPool, tenant: &Tenant, user: UserId) -> Result<(), E
         return Ok(());
     }
     let revoked = members::drop_member(&mut tx, user).await?;
+    let login: Option<String> = sqlx::query_scalar("SELECT login FROM users WHERE id = $1")
+        .bind(user.as_uuid())
+        .fetch_optional(&mut *tx)
+        .await?;
     audit::record(
         &mut tx,
         Actor::system(),
         "member.left_org",
-        &user.to_string(),
-        serde_json::json!({ "revoked_tokens": revoked }),
+        login.as_deref().unwrap_or_default(),
+        serde_json::json!({ "user_id": user, "revoked_tokens": revoked }),
     )
     .await?;
     tx.commit().await?;
