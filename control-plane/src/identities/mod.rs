@@ -187,6 +187,12 @@ pub async fn insert_app(
             "paste the App's private key in PEM form (-----BEGIN RSA PRIVATE KEY----- ...)".into(),
         ));
     }
+    // The worker signs App JWTs (RS256) with this key: refuse anything it could not use.
+    if jsonwebtoken::EncodingKey::from_rsa_pem(pem.as_bytes()).is_err() {
+        return Err(Error::BadRequest(
+            "the private key is not a valid RSA key; paste the .pem file GitHub generated for the App".into(),
+        ));
+    }
     let id = IdentityId::new();
     let sealed = data_key.seal(pem.as_bytes(), tx.tenant(), id.as_uuid())?;
     sqlx::query(

@@ -743,24 +743,34 @@ async fn policy_app_identities_and_the_admin_api_follow_the_same_rules_from_page
 
     // A GitHub App identity from the page; a malformed key is refused.
     let csrf = alice.csrf("/t/octo/identities").await;
-    let app_form = |key: &'static str| {
+    let app_form = |key: String| {
         vec![
             ("csrf", csrf.clone()),
             ("name", "reader app".to_string()),
             ("app_id", "123".to_string()),
             ("installation_id", "456".to_string()),
-            ("private_key", key.to_string()),
+            ("private_key", key),
         ]
     };
-    let f = app_form("not a key");
-    alice
-        .post_form(
-            "/t/octo/identities/app",
-            &f.iter().map(|(k, v)| (*k, v.as_str())).collect::<Vec<_>>(),
-        )
-        .await;
-    assert!(alice.get_text("/t/octo/identities").await.1.contains("PEM"));
-    let f = app_form("-----BEGIN RSA PRIVATE KEY-----\nMIIEsecretkeymaterial\n-----END RSA PRIVATE KEY-----");
+    for (bad, says) in [
+        ("not a key".to_string(), "PEM"),
+        (
+            "-----BEGIN RSA PRIVATE KEY-----\nMIIEnotreally\n-----END RSA PRIVATE KEY-----".to_string(),
+            "not a valid RSA key",
+        ),
+    ] {
+        let f = app_form(bad);
+        alice
+            .post_form(
+                "/t/octo/identities/app",
+                &f.iter().map(|(k, v)| (*k, v.as_str())).collect::<Vec<_>>(),
+            )
+            .await;
+        assert!(alice.get_text("/t/octo/identities").await.1.contains(says), "{says}");
+    }
+    assert_eq!(count(&pool, "SELECT count(*) FROM identities").await, 0);
+    let key = support::rsa_pem();
+    let f = app_form(key.clone());
     alice
         .post_form(
             "/t/octo/identities/app",
@@ -768,10 +778,8 @@ async fn policy_app_identities_and_the_admin_api_follow_the_same_rules_from_page
         )
         .await;
     let (_, html) = alice.get_text("/t/octo/identities").await;
-    assert!(
-        html.contains("app 123") && !html.contains("secretkeymaterial"),
-        "{html}"
-    );
+    let key_line = key.lines().nth(1).unwrap();
+    assert!(html.contains("app 123") && !html.contains(key_line), "{html}");
     // Bob cannot add identities.
     bob.post_form("/t/octo/identities/app", &[("csrf", &bob_csrf)]).await;
     assert_eq!(count(&pool, "SELECT count(*) FROM identities").await, 1);
