@@ -842,3 +842,23 @@ async fn policy_app_identities_and_the_admin_api_follow_the_same_rules_from_page
     let (_, page) = alice.get_text("/t/octo/api-tokens").await;
     assert!(page.contains("script") && !page.contains(token));
 }
+
+#[sqlx::test(migrator = "shoal_control_plane::db::MIGRATOR")]
+async fn a_session_cookie_without_a_valid_signature_is_not_a_session(pool: PgPool) {
+    let (app, gh) = app_with_github(pool).await;
+    let alice = sign_in(&app, &gh, "alice").await;
+    let cookie = alice.cookie.lock().unwrap().clone().unwrap();
+    let (id, sig) = cookie.rsplit_once('.').expect("the cookie carries a signature");
+    assert_eq!(sig.len(), 64);
+    let flipped = format!("{id}.{}{}", &sig[..63], if sig.ends_with('0') { "1" } else { "0" });
+    for (what, value) in [
+        ("tampered", flipped),
+        ("unsigned", id.to_string()),
+        ("genuine", cookie.clone()),
+    ] {
+        let b = app.browser();
+        *b.cookie.lock().unwrap() = Some(value);
+        let (_, html) = b.get_text("/").await;
+        assert_eq!(html.contains("@alice"), what == "genuine", "{what}");
+    }
+}
