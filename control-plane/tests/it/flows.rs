@@ -862,3 +862,53 @@ async fn a_session_cookie_without_a_valid_signature_is_not_a_session(pool: PgPoo
         assert_eq!(html.contains("@alice"), what == "genuine", "{what}");
     }
 }
+
+#[sqlx::test(migrator = "shoal_control_plane::db::MIGRATOR")]
+async fn signing_in_after_leaving_the_org_removes_the_membership_and_revokes_tokens(pool: PgPool) {
+    let (app, gh) = app_with_github(pool.clone()).await;
+    gh.add_org_member("octo-org", "alice", "admin");
+    gh.add_org_member("other-org", "bob", "member");
+    let keys = app.config.keys.clone();
+    let alice = support::user(&pool, "alice").await;
+    let t = support::tenant(&pool, &keys, &alice, "octo", "octo-org").await;
+    // Bob was a member (GitHub has since dropped him from octo-org) and holds a token.
+    sign_in(&app, &gh, "bob").await;
+    let bob: uuid::Uuid = sqlx::query_scalar("SELECT id FROM users WHERE login = 'bob'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let bob = shoal_common::UserId(bob);
+    let mut tx = begin_tenant(&pool, t.id).await.unwrap();
+    members::join_tenant(&mut tx, shoal_control_plane::audit::Actor::system(), bob, false)
+        .await
+        .unwrap();
+    tokens::create_caller_token(
+        &mut tx,
+        &keys.pepper,
+        shoal_control_plane::audit::Actor::system(),
+        bob,
+        "ci",
+        None,
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    gh.reset_stats();
+
+    let b = sign_in(&app, &gh, "bob").await;
+    assert!(!b.get_text("/").await.1.contains("/t/octo"));
+    assert_eq!(
+        count(&pool, "SELECT count(*) FROM caller_tokens WHERE revoked_at IS NOT NULL").await,
+        1
+    );
+    assert_eq!(
+        count(&pool, "SELECT count(*) FROM memberships").await,
+        1,
+        "only alice is left"
+    );
+    let stats = gh.stats();
+    assert_eq!(
+        stats.by_path.get("/user/memberships/orgs/octo-org").map(|c| c.calls),
+        Some(1)
+    );
+}
