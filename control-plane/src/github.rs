@@ -165,7 +165,12 @@ impl GithubClient {
         let resp = self.get(token, &path).await?;
         match resp.status().as_u16() {
             204 => Ok(true),
-            404 | 302 => Ok(false),
+            404 => Ok(false),
+            // GitHub redirects to the public-members check when the asker is not in the org
+            // itself: that says nothing about `user`, so it must not count as "not a member".
+            302 => Err(Error::GithubRejected(format!(
+                "the identity used to check {org}'s members is not a member of {org}"
+            ))),
             401 => Err(Error::GithubRejected(
                 "GitHub refused the identity used for the membership check".into(),
             )),
