@@ -96,6 +96,20 @@ async fn path_of(c: &Client) -> String {
     c.current_url().await.unwrap().path().to_string()
 }
 
+/// Clicks and waits (with a deadline) until the browser has navigated to `path` and the page
+/// shows `marker`: a click returns before the navigation it starts has finished.
+async fn click_to(c: &Client, locator: Locator<'_>, path: &str, marker: &str) {
+    c.find(locator).await.unwrap().click().await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if path_of(c).await == path && c.source().await.unwrap().contains(marker) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "never reached {path} showing {marker:?}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
 #[sqlx::test(migrator = "shoal_control_plane::db::MIGRATOR")]
 async fn an_admin_signs_in_creates_a_tenant_adds_an_identity_and_creates_then_revokes_a_token_in_chromium(
     pool: PgPool,
@@ -114,24 +128,15 @@ async fn an_admin_signs_in_creates_a_tenant_adds_an_identity_and_creates_then_re
     // Sign in.
     c.goto(&app.url).await.unwrap();
     shots.take(&c, "landing").await;
-    c.find(Locator::Id("sign-in")).await.unwrap().click().await.unwrap();
-    assert_eq!(path_of(&c).await, "/");
-    assert!(text_of(&c, ".flash").await.contains("Signed in as alice"));
+    click_to(&c, Locator::Id("sign-in"), "/", "Signed in as alice").await;
     shots.take(&c, "dashboard-empty").await;
 
     // Create the org tenant.
-    c.find(Locator::Id("new-tenant")).await.unwrap().click().await.unwrap();
-    assert_eq!(path_of(&c).await, "/tenants/new");
+    click_to(&c, Locator::Id("new-tenant"), "/tenants/new", "Subdomain").await;
     fill(&c, "#slug", "octo").await;
     shots.take(&c, "create-tenant").await;
-    c.find(Locator::Css("#create-tenant button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    assert_eq!(path_of(&c).await, "/t/octo");
-    assert!(text_of(&c, ".flash").await.contains("Tenant octo created"));
+    let submit = "#create-tenant button[type=submit]";
+    click_to(&c, Locator::Css(submit), "/t/octo", "Tenant octo created").await;
     shots.take(&c, "tenant-overview").await;
 
     // Add a PAT identity.
@@ -139,14 +144,14 @@ async fn an_admin_signs_in_creates_a_tenant_adds_an_identity_and_creates_then_re
     fill(&c, "#pat-name", "octo bot").await;
     fill(&c, "#pat-token", &bot_pat).await;
     fill(&c, "#pat-scopes", "octo-org").await;
-    c.find(Locator::Css("#add-pat button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    assert_eq!(path_of(&c).await, "/t/octo/identities");
-    assert!(text_of(&c, ".flash").await.contains("for GitHub account octo-bot"));
+    let submit = "#add-pat button[type=submit]";
+    click_to(
+        &c,
+        Locator::Css(submit),
+        "/t/octo/identities",
+        "added for GitHub account octo-bot",
+    )
+    .await;
     assert!(text_of(&c, "#identities").await.contains("@octo-bot"));
     assert!(!c.source().await.unwrap().contains(&bot_pat));
     shots.take(&c, "identity-added").await;
@@ -154,12 +159,8 @@ async fn an_admin_signs_in_creates_a_tenant_adds_an_identity_and_creates_then_re
     // Create a caller token: shown once.
     c.goto(&format!("{}/t/octo/tokens", app.url)).await.unwrap();
     fill(&c, "#token-name", "alice-laptop").await;
-    c.find(Locator::Css("#create-token button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    let submit = "#create-token button[type=submit]";
+    click_to(&c, Locator::Css(submit), "/t/octo/tokens", "Copy it now").await;
     let token = c
         .find(Locator::Id("new-token"))
         .await
@@ -170,19 +171,19 @@ async fn an_admin_signs_in_creates_a_tenant_adds_an_identity_and_creates_then_re
         .unwrap();
     assert!(token.starts_with("shoal_") && token.len() == 49);
     shots.take(&c, "token-created").await;
-    c.find(Locator::LinkText("Done")).await.unwrap().click().await.unwrap();
+    click_to(&c, Locator::LinkText("Done"), "/t/octo/tokens", "All caller tokens").await;
     let listed = text_of(&c, "#tokens").await;
     assert!(listed.contains("alice-laptop") && listed.contains(&token[..12]) && !listed.contains(&token));
     shots.take(&c, "token-listed").await;
 
     // Revoke it.
-    c.find(Locator::Css("#tokens button.btn-danger"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    assert!(text_of(&c, ".flash").await.contains("revoked"));
+    click_to(
+        &c,
+        Locator::Css("#tokens button.btn-danger"),
+        "/t/octo/tokens",
+        "revoked.",
+    )
+    .await;
     assert!(text_of(&c, "#tokens").await.contains("revoked"));
     shots.take(&c, "token-revoked").await;
     let revoked: i64 = sqlx::query_scalar("SELECT count(*) FROM caller_tokens WHERE revoked_at IS NOT NULL")
@@ -190,6 +191,18 @@ async fn an_admin_signs_in_creates_a_tenant_adds_an_identity_and_creates_then_re
         .await
         .unwrap();
     assert_eq!(revoked, 1);
+
+    // The other tenant pages, for the record.
+    for (path, name) in [
+        ("/t/octo/members", "members"),
+        ("/t/octo/policy", "policy"),
+        ("/t/octo/api-tokens", "api-tokens"),
+        ("/t/octo/audit", "audit"),
+    ] {
+        c.goto(&format!("{}{path}", app.url)).await.unwrap();
+        assert_eq!(path_of(&c).await, path);
+        shots.take(&c, name).await;
+    }
 
     // The same pages at a phone's width.
     c.set_window_size(390, 844).await.unwrap();
