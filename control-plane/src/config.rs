@@ -36,6 +36,88 @@ pub struct Config {
     /// `SHOAL_MEMBERSHIP_RECHECK_SECS`: how often members are re-checked against their GitHub org
     /// (default 3600; 0 turns the loop off).
     pub membership_recheck: Duration,
+    /// Where tenants' relays are served.
+    pub edge: EdgeConfig,
+}
+
+/// The edge (tenant subdomains) and the workers behind it.
+#[derive(Debug, Clone)]
+pub struct EdgeConfig {
+    /// `SHOAL_EDGE_LISTEN`: the HTTPS listener, default `127.0.0.1:8443`.
+    pub listen: SocketAddr,
+    /// `SHOAL_EDGE_HTTP_LISTEN`: an optional plain-HTTP listener (behind a TLS-terminating proxy).
+    pub http_listen: Option<SocketAddr>,
+    /// `SHOAL_EDGE_PUBLIC_PORT`: the port clients use for tenant hosts, when it differs from the
+    /// listener's (a load balancer in front). 443 is left out of tenant hosts.
+    pub public_port: Option<u16>,
+    /// `SHOAL_TLS_CERT_FILE` and `SHOAL_TLS_KEY_FILE`: production certificate chain and key. Unset:
+    /// a dev CA under `<state dir>/ca` issues a certificate per tenant host.
+    pub tls_files: Option<(PathBuf, PathBuf)>,
+    /// `SHOAL_WORKER_BIN`: the `shoal-worker` binary; default: next to this executable.
+    pub worker_bin: Option<PathBuf>,
+    /// `SHOAL_SCHEDULER=off` runs no workers (a replica that only serves the web UI and edge).
+    pub scheduler: bool,
+}
+
+impl EdgeConfig {
+    fn from_env() -> Result<Self, Error> {
+        let addr = |name: &str, default: Option<&str>| -> Result<Option<SocketAddr>, Error> {
+            match env(name).or(default.map(str::to_string)) {
+                None => Ok(None),
+                Some(v) => v
+                    .trim()
+                    .parse()
+                    .map(Some)
+                    .map_err(|_| Error::Config(format!("{name} must be HOST:PORT, got {v:?}"))),
+            }
+        };
+        let tls_files = match (env("SHOAL_TLS_CERT_FILE"), env("SHOAL_TLS_KEY_FILE")) {
+            (Some(c), Some(k)) => Some((PathBuf::from(c), PathBuf::from(k))),
+            (None, None) => None,
+            _ => {
+                return Err(Error::Config(
+                    "set both SHOAL_TLS_CERT_FILE and SHOAL_TLS_KEY_FILE, or neither".into(),
+                ));
+            }
+        };
+        let public_port = match env("SHOAL_EDGE_PUBLIC_PORT") {
+            None => None,
+            Some(v) => Some(
+                v.trim()
+                    .parse()
+                    .map_err(|_| Error::Config(format!("SHOAL_EDGE_PUBLIC_PORT must be a port number, got {v:?}")))?,
+            ),
+        };
+        let scheduler = match env("SHOAL_SCHEDULER").as_deref().map(str::trim) {
+            None | Some("process") => true,
+            Some("off") => false,
+            Some(v) => {
+                return Err(Error::Config(format!(
+                    "SHOAL_SCHEDULER must be `process` or `off`, got {v:?}"
+                )));
+            }
+        };
+        Ok(Self {
+            listen: addr("SHOAL_EDGE_LISTEN", Some("127.0.0.1:8443"))?.expect("has a default"),
+            http_listen: addr("SHOAL_EDGE_HTTP_LISTEN", None)?,
+            public_port,
+            tls_files,
+            worker_bin: env("SHOAL_WORKER_BIN").map(PathBuf::from),
+            scheduler,
+        })
+    }
+
+    /// Loopback port 0, dev TLS, no scheduler.
+    pub fn for_tests() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            http_listen: None,
+            public_port: None,
+            tls_files: None,
+            worker_bin: None,
+            scheduler: false,
+        }
+    }
 }
 
 /// Where GitHub lives and which OAuth app signs people in.
@@ -115,6 +197,24 @@ impl Config {
     /// Reads the environment. With no master key or pepper configured, generates them under the
     /// state dir (mode 0600) with a warning, so `make run` works on a fresh clone.
     pub fn from_env() -> Result<Self, Error> {
+        Self::from_env_in(None)
+    }
+
+    /// The host clients use for a tenant: `<slug>.<base domain>[:port]`.
+    pub fn tenant_host(&self, slug: &str) -> String {
+        match self
+            .edge
+            .public_port
+            .or(Some(self.edge.listen.port()))
+            .filter(|p| *p != 443 && *p != 0)
+        {
+            Some(port) => format!("{slug}.{}:{port}", self.base_domain),
+            None => format!("{slug}.{}", self.base_domain),
+        }
+    }
+
+    /// Like [`Config::from_env`], with the state dir (and so the generated dev keys) given.
+    pub fn from_env_in(state_dir: Option<PathBuf>) -> Result<Self, Error> {
         let listen = match env("SHOAL_LISTEN") {
             Some(v) => v
                 .parse()
@@ -122,10 +222,12 @@ impl Config {
             None => SocketAddr::from(([127, 0, 0, 1], 8080)),
         };
         let database_url = env("DATABASE_URL");
-        let state_dir = std::env::var_os("SHOAL_STATE_DIR")
-            .filter(|s| !s.is_empty())
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from(".shoal"));
+        let state_dir = state_dir.unwrap_or_else(|| {
+            std::env::var_os("SHOAL_STATE_DIR")
+                .filter(|s| !s.is_empty())
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from(".shoal"))
+        });
         let public_url = match env("SHOAL_PUBLIC_URL") {
             Some(_) => Some(env_url("SHOAL_PUBLIC_URL", "")?),
             None => None,
@@ -163,6 +265,7 @@ impl Config {
             keys,
             login_attempts_per_minute: login_attempts_per_minute as u32,
             membership_recheck: Duration::from_secs(env_u64("SHOAL_MEMBERSHIP_RECHECK_SECS", 3600)?),
+            edge: EdgeConfig::from_env()?,
         })
     }
 
@@ -179,6 +282,7 @@ impl Config {
             keys: Arc::new(Keys::generate()),
             login_attempts_per_minute: 1000,
             membership_recheck: Duration::ZERO,
+            edge: EdgeConfig::for_tests(),
         }
     }
 }

@@ -54,6 +54,8 @@ pub enum Error {
     Crypto(#[from] shoal_common::Error),
     #[error("session store: {0}")]
     Session(#[from] tower_sessions::session::Error),
+    #[error("tls: {0}")]
+    Tls(String),
 }
 
 impl Error {

@@ -6,10 +6,15 @@ pub mod api;
 pub mod audit;
 pub mod config;
 pub mod db;
+pub mod demo;
+pub mod edge;
 pub mod error;
 pub mod github;
 pub mod identities;
+pub mod internal;
 pub mod oauth;
+pub mod scheduler;
+pub mod service;
 pub mod tenants;
 pub mod tokens;
 pub mod users;
@@ -68,6 +73,12 @@ impl Application {
         })
     }
 
+    /// Adds routes served on the same listener (the workers' internal API).
+    pub fn with_routes(mut self, routes: axum::Router) -> Self {
+        self.router = self.router.merge(routes);
+        self
+    }
+
     pub fn local_addr(&self) -> SocketAddr {
         self.listener.local_addr().expect("a bound listener has an address")
     }
@@ -87,54 +98,25 @@ impl Application {
     }
 }
 
-/// What `shoal-control-plane` does: start the embedded Postgres when there is no `DATABASE_URL`,
-/// migrate, serve until Ctrl-C or SIGTERM, then stop Postgres. Prints `web on http://ADDR` once ready.
+/// What `shoal-control-plane` does: the whole service (see [`service::run`]) until Ctrl-C or SIGTERM.
 pub async fn run(config: Config) -> Result<(), Error> {
-    let embedded = match &config.database_url {
-        Some(_) => None,
-        None => {
-            tracing::info!(state_dir = %config.state_dir.display(), "DATABASE_URL is unset: starting embedded postgres");
-            let dir = config.state_dir.clone();
-            Some(
-                tokio::task::spawn_blocking(move || db::embedded::EmbeddedPostgres::start(&dir))
-                    .await
-                    .map_err(|e| Error::Embedded(e.to_string()))??,
-            )
-        }
-    };
-    let url = match (&config.database_url, &embedded) {
-        (Some(u), _) => u.clone(),
-        (None, Some(pg)) => pg.url(),
-        (None, None) => unreachable!("embedded postgres starts when DATABASE_URL is unset"),
-    };
-    let pool = db::connect_and_migrate(&url).await?;
-    let app = Application::build(&config, pool.clone()).await?;
-    println!("web on http://{}", app.local_addr());
-    let recheck = spawn_membership_recheck(&config, pool.clone());
-    let sweeper = tokio::spawn({
+    service::run(config, None).await
+}
+
+/// The control plane's own background loops: membership re-checks and the expired-session sweeper.
+fn spawn_background(config: &Config, pool: sqlx::PgPool) -> Vec<tokio::task::JoinHandle<()>> {
+    let mut tasks: Vec<_> = spawn_membership_recheck(config, pool.clone()).into_iter().collect();
+    tasks.push(tokio::spawn(async move {
         use tower_sessions::ExpiredDeletion;
-        let store = PostgresStore::new(pool.clone());
-        async move {
-            if let Err(e) = store
-                .continuously_delete_expired(tokio::time::Duration::from_secs(3600))
-                .await
-            {
-                tracing::warn!(error = %e, "expired-session sweeper stopped");
-            }
-        }
-    });
-    let served = app.run_until(shutdown_signal()).await;
-    if let Some(task) = recheck {
-        task.abort();
-    }
-    sweeper.abort();
-    pool.close().await;
-    if let Some(pg) = embedded {
-        tokio::task::spawn_blocking(move || pg.stop())
+        let store = PostgresStore::new(pool);
+        if let Err(e) = store
+            .continuously_delete_expired(tokio::time::Duration::from_secs(3600))
             .await
-            .map_err(|e| Error::Embedded(e.to_string()))??;
-    }
-    served
+        {
+            tracing::warn!(error = %e, "expired-session sweeper stopped");
+        }
+    }));
+    tasks
 }
 
 /// Re-checks every tenant's members against GitHub on the configured interval.
@@ -157,7 +139,7 @@ fn spawn_membership_recheck(config: &Config, pool: sqlx::PgPool) -> Option<tokio
     }))
 }
 
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .expect("installing a SIGTERM handler works on unix");

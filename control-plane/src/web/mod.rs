@@ -63,7 +63,7 @@ impl AppState {
 
     /// The host a tenant's relay answers at.
     pub fn tenant_host(&self, slug: &str) -> String {
-        format!("{slug}.{}", self.config.base_domain)
+        self.config.tenant_host(slug)
     }
 }
 

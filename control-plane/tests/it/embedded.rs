@@ -43,6 +43,8 @@ fn the_binary_runs_on_embedded_postgres_and_stops_it_on_sigint() {
         .env_remove("DATABASE_URL")
         .env("SHOAL_STATE_DIR", dir.path())
         .env("SHOAL_LISTEN", "127.0.0.1:0")
+        .env("SHOAL_EDGE_LISTEN", "127.0.0.1:0")
+        .env("SHOAL_SCHEDULER", "off")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

@@ -2,10 +2,16 @@
 
 mod app;
 mod browser;
+mod demo;
 mod domain;
+mod edge;
+mod edge_tls;
 mod embedded;
 mod flows;
 mod http;
+mod internal;
 mod migrations;
+mod protocol;
 mod rls;
+mod scheduler;
 mod support;

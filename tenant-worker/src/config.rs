@@ -1,0 +1,409 @@
+//! The standalone worker's configuration: a TOML file (`shoal-worker --config FILE`) naming the
+//! listen address, the upstream, allowed owners, pooled identities and caller tokens. Secrets are
+//! only ever references (`env:NAME` or `file:/path`), resolved once at start. The file becomes the
+//! same [`Bundle`] the control plane would send, plus the process [`Settings`].
+
+use crate::error::Error;
+use serde::Deserialize;
+use shoal_common::protocol::{
+    Bundle, CallerTokenEntry, Credential, IdentityEntry, PROTOCOL_VERSION, Policy, TenantRef,
+};
+use shoal_common::token::{Pepper, hash_token};
+use shoal_common::{CallerTokenId, IdentityId, Secret, TenantId};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+
+/// The default GitHub API base URL.
+pub const DEFAULT_UPSTREAM: &str = "https://api.github.com";
+
+/// The TOML file, as written. Unknown keys are refused so a typo is not silently ignored.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on.
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// GitHub API base URL (github.com, a GHES `/api/v3` URL, or the fake).
+    #[serde(default = "default_upstream")]
+    pub upstream: String,
+    /// Owners whose repos may be read through the pool.
+    #[serde(default)]
+    pub allowed_owners: Vec<String>,
+    /// Check a repo is public before spending a pooled identity on it.
+    #[serde(default)]
+    pub public_only: bool,
+    /// Whether `/search/...` is relayed.
+    #[serde(default = "yes")]
+    pub search_allowed: bool,
+    /// TTL in seconds per freshness class (`immutable`, `slow`, `list`, `fast`, `search`, `meta`,
+    /// `not_found`).
+    #[serde(default)]
+    pub ttl: BTreeMap<String, u64>,
+    /// Process knobs.
+    #[serde(default)]
+    pub cache: CacheConfig,
+    /// Share of each identity's limit left unspent for its owner, in percent.
+    #[serde(default = "default_reserve")]
+    pub reserve_percent: u8,
+    /// Learn each identity's GitHub account with `GET /user` at start when `account` is not set.
+    #[serde(default = "yes")]
+    pub discover_accounts: bool,
+    /// Seconds before an upstream call is abandoned.
+    #[serde(default = "default_timeout")]
+    pub upstream_timeout_secs: u64,
+    /// Pooled identities.
+    #[serde(default)]
+    pub identity: Vec<IdentityConfig>,
+    /// Caller tokens the worker accepts.
+    #[serde(default)]
+    pub caller: Vec<CallerConfig>,
+}
+
+/// `[cache]`: how the cache behaves.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CacheConfig {
+    /// Upper bound of the in-memory cache, in bytes.
+    #[serde(default = "default_max_bytes")]
+    pub max_bytes: u64,
+    /// Responses larger than this are relayed without being cached.
+    #[serde(default = "default_max_entry_bytes")]
+    pub max_entry_bytes: u64,
+    /// How old (past its TTL) an entry may be and still be served `STALE` when GitHub cannot answer.
+    #[serde(default = "default_stale_max")]
+    pub stale_max_secs: u64,
+    /// Revalidate stale entries with conditional requests (off: TTL-only, refetch on expiry).
+    #[serde(default = "yes")]
+    pub revalidate: bool,
+    /// Compute the ETag another identity would get (GitHub's observed algorithm) so an entry
+    /// fetched by one identity revalidates for free under another without `Last-Modified`.
+    #[serde(default)]
+    pub compute_etags: bool,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        Self {
+            max_bytes: default_max_bytes(),
+            max_entry_bytes: default_max_entry_bytes(),
+            stale_max_secs: default_stale_max(),
+            revalidate: true,
+            compute_etags: false,
+        }
+    }
+}
+
+/// `[[identity]]`: one pooled GitHub identity.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentityConfig {
+    /// A name for stats and logs, unique in the file.
+    pub id: String,
+    /// `env:NAME` or `file:/path` holding the personal access token.
+    pub token: String,
+    /// The GitHub login whose buckets the token spends (learned at start when absent).
+    #[serde(default)]
+    pub account: Option<String>,
+    /// Owners or owner/repo this identity may serve; empty: any allowed owner.
+    #[serde(default)]
+    pub scopes: Vec<String>,
+}
+
+/// `[[caller]]`: one caller token.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CallerConfig {
+    /// Who the token belongs to, for stats.
+    pub name: String,
+    /// `env:NAME` or `file:/path` holding the caller token.
+    pub token: String,
+    /// GitHub login of the caller, if known.
+    #[serde(default)]
+    pub login: Option<String>,
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8787))
+}
+fn default_upstream() -> String {
+    DEFAULT_UPSTREAM.to_string()
+}
+fn yes() -> bool {
+    true
+}
+fn default_reserve() -> u8 {
+    10
+}
+fn default_timeout() -> u64 {
+    30
+}
+fn default_max_bytes() -> u64 {
+    256 * 1024 * 1024
+}
+fn default_max_entry_bytes() -> u64 {
+    8 * 1024 * 1024
+}
+fn default_stale_max() -> u64 {
+    6 * 3600
+}
+
+/// Process settings that are not part of the tenant's bundle.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub cache_max_bytes: u64,
+    pub cache_max_entry_bytes: u64,
+    pub stale_max_secs: u64,
+    pub revalidate: bool,
+    pub compute_etags: bool,
+    pub reserve_percent: u8,
+    pub discover_accounts: bool,
+    pub upstream_timeout_secs: u64,
+    /// Upstream calls allowed at once; more wait in a bounded queue.
+    pub max_upstream_concurrency: usize,
+    /// Requests allowed to wait for an upstream slot before new ones get 503.
+    pub max_upstream_queue: usize,
+}
+
+impl Settings {
+    /// Settings for tests: loopback port 0, everything else default.
+    pub fn for_tests() -> Self {
+        Self::from_config(&Config::from_toml_str("").expect("empty config parses"))
+    }
+
+    /// The defaults, listening on `listen` (scheduled mode, where the control plane sets the rest).
+    pub fn defaults(listen: SocketAddr) -> Self {
+        Self {
+            listen,
+            ..Self::for_tests()
+        }
+    }
+
+    fn from_config(c: &Config) -> Self {
+        Self {
+            listen: c.listen,
+            cache_max_bytes: c.cache.max_bytes,
+            cache_max_entry_bytes: c.cache.max_entry_bytes,
+            stale_max_secs: c.cache.stale_max_secs,
+            revalidate: c.cache.revalidate,
+            compute_etags: c.cache.compute_etags,
+            reserve_percent: c.reserve_percent.min(90),
+            discover_accounts: c.discover_accounts,
+            upstream_timeout_secs: c.upstream_timeout_secs.max(1),
+            max_upstream_concurrency: 64,
+            max_upstream_queue: 4096,
+        }
+    }
+}
+
+/// Reads a secret reference: `env:NAME` or `file:/path`. Inline values are refused so a token
+/// never sits in a config file that may be committed or shared.
+pub fn resolve_secret(reference: &str, what: &str) -> Result<Secret, Error> {
+    let value = if let Some(name) = reference.strip_prefix("env:") {
+        std::env::var(name).map_err(|_| Error::Config(format!("{what}: environment variable {name} is not set")))?
+    } else if let Some(path) = reference.strip_prefix("file:") {
+        std::fs::read_to_string(path).map_err(|e| Error::Config(format!("{what}: cannot read {path}: {e}")))?
+    } else {
+        return Err(Error::Config(format!(
+            "{what}: token must be a reference, \"env:NAME\" or \"file:/path\" (inline tokens are not accepted)"
+        )));
+    };
+    let value = value.trim();
+    if value.is_empty() {
+        return Err(Error::Config(format!("{what}: the referenced token is empty")));
+    }
+    if value.chars().any(|c| c.is_control() || c == ' ') {
+        return Err(Error::Config(format!(
+            "{what}: the referenced token contains whitespace or control characters"
+        )));
+    }
+    Ok(Secret::new(value))
+}
+
+impl Config {
+    /// Parses a TOML document.
+    pub fn from_toml_str(text: &str) -> Result<Self, Error> {
+        toml::from_str(text).map_err(|e| Error::Config(format!("invalid config: {e}")))
+    }
+
+    /// Reads and parses a TOML file.
+    pub fn load(path: &Path) -> Result<Self, Error> {
+        let text =
+            std::fs::read_to_string(path).map_err(|e| Error::Config(format!("cannot read {}: {e}", path.display())))?;
+        Self::from_toml_str(&text)
+    }
+
+    /// Checks the config, resolves secret references, hashes caller tokens under a fresh
+    /// in-memory pepper, and returns the settings and the bundle the request path serves.
+    pub fn into_parts(self) -> Result<(Settings, Bundle), Error> {
+        let settings = Settings::from_config(&self);
+        if !self.upstream.starts_with("http://") && !self.upstream.starts_with("https://") {
+            return Err(Error::Config(format!(
+                "upstream: {:?} must be an http:// or https:// URL",
+                self.upstream
+            )));
+        }
+        if self.identity.is_empty() {
+            return Err(Error::Config(
+                "at least one [[identity]] with `id` and `token` is required".into(),
+            ));
+        }
+        if self.caller.is_empty() {
+            return Err(Error::Config(
+                "at least one [[caller]] with `name` and `token` is required".into(),
+            ));
+        }
+        for class in self.ttl.keys() {
+            if !crate::relay::classify::Freshness::NAMES.contains(&class.as_str()) {
+                return Err(Error::Config(format!(
+                    "ttl: unknown freshness class {class:?} (known: {})",
+                    crate::relay::classify::Freshness::NAMES.join(", ")
+                )));
+            }
+        }
+        let mut seen = std::collections::HashSet::new();
+        let mut identities = Vec::new();
+        for (i, idc) in self.identity.into_iter().enumerate() {
+            if idc.id.trim().is_empty() {
+                return Err(Error::Config(format!("identity[{i}]: `id` is empty")));
+            }
+            if !seen.insert(idc.id.clone()) {
+                return Err(Error::Config(format!("identity {:?} is listed twice", idc.id)));
+            }
+            let token = resolve_secret(&idc.token, &format!("identity {:?}", idc.id))?;
+            identities.push(IdentityEntry {
+                id: IdentityId::new(),
+                name: idc.id,
+                credential: Credential::Pat { token },
+                scopes: idc.scopes,
+                account: idc.account.map(|a| a.to_ascii_lowercase()),
+                enabled: true,
+            });
+        }
+        let pepper = Pepper::generate().map_err(|e| Error::Config(e.to_string()))?;
+        let mut callers = Vec::new();
+        for (i, cc) in self.caller.into_iter().enumerate() {
+            if cc.name.trim().is_empty() {
+                return Err(Error::Config(format!("caller[{i}]: `name` is empty")));
+            }
+            let token = resolve_secret(&cc.token, &format!("caller {:?}", cc.name))?;
+            callers.push(CallerTokenEntry {
+                id: CallerTokenId::new(),
+                hash: hash_token(&pepper, token.expose()).to_hex(),
+                user_login: cc.login.unwrap_or_else(|| cc.name.clone()),
+                name: cc.name,
+                expires_at: None,
+            });
+        }
+        let bundle = Bundle {
+            protocol_version: PROTOCOL_VERSION,
+            version: 1,
+            tenant: TenantRef {
+                id: TenantId::new(),
+                slug: "standalone".into(),
+            },
+            caller_tokens: callers,
+            identities,
+            policy: Policy {
+                allowed_owners: self.allowed_owners.iter().map(|o| o.to_ascii_lowercase()).collect(),
+                public_only: self.public_only,
+                search_allowed: self.search_allowed,
+                token_free_reads: false,
+                ttl_overrides: self.ttl,
+                wasm_module: None,
+            },
+            token_pepper: Secret::new(hex::encode(pepper.as_bytes())),
+            upstream: self.upstream.trim_end_matches('/').to_string(),
+        };
+        Ok((settings, bundle))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn token_file(value: &str) -> tempfile::NamedTempFile {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        writeln!(f, "{value}").unwrap();
+        f
+    }
+
+    #[test]
+    fn contract_example_builds_a_bundle_with_hashed_callers() {
+        let id = token_file("ghp_identity_canary");
+        let caller = token_file("shoal_caller_canary");
+        let text = format!(
+            r#"
+listen = "127.0.0.1:0"
+upstream = "http://127.0.0.1:9999/"
+allowed_owners = ["Octo-Org"]
+
+[[identity]]
+id = "bot"
+token = "file:{}"
+
+[[caller]]
+name = "alice"
+token = "file:{}"
+"#,
+            id.path().display(),
+            caller.path().display()
+        );
+        let (settings, bundle) = Config::from_toml_str(&text).unwrap().into_parts().unwrap();
+        assert_eq!(settings.listen.port(), 0);
+        assert_eq!(bundle.upstream, "http://127.0.0.1:9999");
+        assert_eq!(bundle.policy.allowed_owners, vec!["octo-org"]);
+        assert_eq!(bundle.identities[0].name, "bot");
+        match &bundle.identities[0].credential {
+            Credential::Pat { token } => assert_eq!(token.expose(), "ghp_identity_canary"),
+            other => panic!("unexpected credential {other:?}"),
+        }
+        let pepper = Pepper::new(hex::decode(bundle.token_pepper.expose()).unwrap()).unwrap();
+        assert_eq!(
+            bundle.caller_tokens[0].hash,
+            hash_token(&pepper, "shoal_caller_canary").to_hex()
+        );
+        assert!(!format!("{bundle:?}").contains("canary"));
+    }
+
+    #[test]
+    fn upstream_defaults_to_github() {
+        let c = Config::from_toml_str("").unwrap();
+        assert_eq!(c.upstream, DEFAULT_UPSTREAM);
+        assert_eq!(c.reserve_percent, 10);
+    }
+
+    #[test]
+    fn inline_tokens_are_refused_with_a_clear_message() {
+        let err = resolve_secret("ghp_inline", "identity \"bot\"").unwrap_err();
+        assert!(err.to_string().contains("env:NAME"), "{err}");
+        assert!(!err.to_string().contains("ghp_inline"));
+    }
+
+    #[test]
+    fn missing_env_var_is_named() {
+        let err = resolve_secret("env:SHOAL_TEST_SURELY_UNSET_VAR", "caller \"x\"").unwrap_err();
+        assert!(err.to_string().contains("SHOAL_TEST_SURELY_UNSET_VAR"));
+    }
+
+    #[test]
+    fn unknown_keys_and_ttl_classes_are_refused() {
+        assert!(Config::from_toml_str("listn = \"127.0.0.1:1\"").is_err());
+        let f = token_file("t");
+        let text = format!(
+            "[ttl]\nforever = 1\n[[identity]]\nid = \"a\"\ntoken = \"file:{p}\"\n[[caller]]\nname = \"c\"\ntoken = \"file:{p}\"\n",
+            p = f.path().display()
+        );
+        let err = Config::from_toml_str(&text).unwrap().into_parts().unwrap_err();
+        assert!(err.to_string().contains("forever"));
+    }
+
+    #[test]
+    fn identities_and_callers_are_required() {
+        let err = Config::from_toml_str("").unwrap().into_parts().unwrap_err();
+        assert!(err.to_string().contains("[[identity]]"));
+    }
+}

@@ -1,0 +1,600 @@
+//! The rate-budget coordinator: which pooled identity spends the next upstream call. Budgets
+//! belong to GitHub accounts (several tokens of one user share one bucket per resource), so it
+//! counts per account: limit/remaining/reset from GitHub's headers, reservations in flight, a
+//! reserve left for each identity's owner, cooldowns after secondary limits and quarantine
+//! after a 401.
+
+use crate::clock::Clock;
+use crate::relay::classify::Resource;
+use crate::tenant::{IdentityAuth, Tenant};
+use axum::http::HeaderMap;
+use serde::Serialize;
+use shoal_common::IdentityId;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// One account's view of one rate-limit resource.
+#[derive(Debug, Clone, Copy)]
+struct Bucket {
+    limit: u64,
+    remaining: u64,
+    /// Unix ms when the window resets; 0 when unknown.
+    reset_ms: u64,
+    in_flight: u64,
+}
+
+impl Bucket {
+    fn new(resource: Resource) -> Self {
+        let limit = resource.default_limit();
+        Self {
+            limit,
+            remaining: limit,
+            reset_ms: 0,
+            in_flight: 0,
+        }
+    }
+
+    /// Remaining budget, counting a window that has reset as full.
+    fn remaining_at(&self, now_ms: u64) -> u64 {
+        if self.reset_ms != 0 && self.reset_ms <= now_ms {
+            self.limit
+        } else {
+            self.remaining
+        }
+    }
+}
+
+type Buckets = [Bucket; 4];
+
+fn new_buckets() -> Buckets {
+    Resource::ALL.map(Bucket::new)
+}
+
+#[derive(Debug)]
+struct IdState {
+    name: String,
+    account: String,
+    scopes: Vec<String>,
+    /// False for identities that cannot authenticate yet (App identities until minting lands).
+    usable: bool,
+    enabled: bool,
+    quarantine: Option<String>,
+    cooldown_until_ms: u64,
+    last_used: u64,
+}
+
+impl IdState {
+    fn serves(&self, owner: Option<&str>, repo: Option<&str>) -> bool {
+        self.scopes.is_empty()
+            || self.scopes.iter().any(|s| match s.split_once('/') {
+                Some(_) => repo.is_some_and(|r| r == s),
+                None => owner.is_some_and(|o| o == s),
+            })
+    }
+}
+
+#[derive(Default)]
+struct State {
+    ids: HashMap<IdentityId, IdState>,
+    accounts: HashMap<String, Buckets>,
+}
+
+struct Inner {
+    state: Mutex<State>,
+    clock: Arc<dyn Clock>,
+    reserve_percent: u64,
+    seq: AtomicU64,
+}
+
+/// Chooses identities and tracks their budgets. Cheap to clone.
+#[derive(Clone)]
+pub struct Coordinator(Arc<Inner>);
+
+/// A reservation of one unit on an identity's account; released when observed or dropped.
+pub struct Lease {
+    coord: Coordinator,
+    /// The identity to spend.
+    pub identity: IdentityId,
+    account: String,
+    /// The resource reserved.
+    pub resource: Resource,
+    released: bool,
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        if !self.released {
+            self.coord.release(&self.account, self.resource);
+        }
+    }
+}
+
+/// What the relay should do after an upstream answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Use the answer.
+    Use,
+    /// The failure belonged to this identity (revoked, rate limited, cooling down): try another.
+    TryAnother,
+}
+
+/// Why no identity could be chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NoBudget {
+    /// Seconds until the earliest identity can serve again.
+    pub retry_after_secs: u64,
+}
+
+/// The pool's budget for one resource.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+pub struct PoolBudget {
+    pub limit: u64,
+    pub remaining: u64,
+    pub used: u64,
+    /// Unix seconds of the earliest reset.
+    pub reset: u64,
+}
+
+/// One identity as the stats endpoint shows it (never its credential).
+#[derive(Debug, Clone, Serialize)]
+pub struct IdentityView {
+    pub id: IdentityId,
+    pub name: String,
+    pub account: String,
+    /// `healthy`, `quarantined`, `cooling_down`, `disabled`.
+    pub state: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cooldown_until: Option<u64>,
+    /// Per resource: limit, remaining, reset, in flight.
+    pub budget: std::collections::BTreeMap<&'static str, BudgetView>,
+}
+
+/// An account bucket as shown in stats.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct BudgetView {
+    pub limit: u64,
+    pub remaining: u64,
+    pub reset: u64,
+    pub in_flight: u64,
+}
+
+fn header_u64(h: &HeaderMap, name: &str) -> Option<u64> {
+    h.get(name)?.to_str().ok()?.trim().parse().ok()
+}
+
+impl Coordinator {
+    /// A coordinator leaving `reserve_percent` of each limit unspent.
+    pub fn new(clock: Arc<dyn Clock>, reserve_percent: u8) -> Self {
+        Self(Arc::new(Inner {
+            state: Mutex::new(State::default()),
+            clock,
+            reserve_percent: u64::from(reserve_percent.min(90)),
+            seq: AtomicU64::new(1),
+        }))
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock leaves plain counters behind; keep serving.
+        self.0.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Aligns the tracked identities with a (new) bundle; state of kept identities survives.
+    pub fn sync(&self, tenant: &Tenant) {
+        let mut st = self.lock();
+        st.ids.retain(|id, _| tenant.identities.iter().any(|i| i.id == *id));
+        for ident in &tenant.identities {
+            let bundle_account = ident.account.clone();
+            let entry = st.ids.entry(ident.id).or_insert_with(|| IdState {
+                name: ident.name.clone(),
+                account: format!("identity:{}", ident.id),
+                scopes: Vec::new(),
+                usable: true,
+                enabled: true,
+                quarantine: None,
+                cooldown_until_ms: 0,
+                last_used: 0,
+            });
+            entry.name = ident.name.clone();
+            entry.scopes = ident.scopes.clone();
+            entry.enabled = ident.enabled;
+            entry.usable = matches!(ident.auth, IdentityAuth::Token(_));
+            if let Some(a) = bundle_account {
+                entry.account = a;
+            }
+        }
+        let accounts: Vec<String> = st.ids.values().map(|s| s.account.clone()).collect();
+        for a in accounts {
+            st.accounts.entry(a).or_insert_with(new_buckets);
+        }
+    }
+
+    /// Records the GitHub account an identity spends (learned from `/user`).
+    pub fn set_account(&self, id: IdentityId, login: &str) {
+        let mut st = self.lock();
+        let login = login.to_ascii_lowercase();
+        if let Some(s) = st.ids.get_mut(&id) {
+            s.account = login.clone();
+        }
+        st.accounts.entry(login).or_insert_with(new_buckets);
+    }
+
+    /// Quarantines an identity (GitHub answered 401).
+    pub fn quarantine(&self, id: IdentityId, reason: &str) {
+        if let Some(s) = self.lock().ids.get_mut(&id) {
+            s.quarantine = Some(reason.to_string());
+        }
+    }
+
+    /// Picks the eligible identity with the most expected budget left for `resource`, ties by
+    /// least recently used, and reserves one unit on its account.
+    pub fn acquire(
+        &self,
+        resource: Resource,
+        owner: Option<&str>,
+        repo: Option<&str>,
+        exclude: &[IdentityId],
+    ) -> Result<Lease, NoBudget> {
+        let now = self.0.clock.now_ms();
+        let mut st = self.lock();
+        let mut best: Option<(IdentityId, i64, u64)> = None;
+        let mut earliest: Option<u64> = None;
+        for (id, s) in &st.ids {
+            if !s.enabled || !s.usable || s.quarantine.is_some() || exclude.contains(id) {
+                continue;
+            }
+            if !s.serves(owner, repo) {
+                continue;
+            }
+            if s.cooldown_until_ms > now {
+                earliest = Some(earliest.map_or(s.cooldown_until_ms, |e| e.min(s.cooldown_until_ms)));
+                continue;
+            }
+            let Some(b) = st.accounts.get(&s.account).map(|b| b[resource.index()]) else {
+                continue;
+            };
+            let reserve = b.limit * self.0.reserve_percent / 100;
+            let expected = b.remaining_at(now) as i64 - b.in_flight as i64 - reserve as i64;
+            if expected < 1 {
+                if b.reset_ms > now {
+                    earliest = Some(earliest.map_or(b.reset_ms, |e| e.min(b.reset_ms)));
+                }
+                continue;
+            }
+            let better = match best {
+                None => true,
+                Some((_, e, lu)) => expected > e || (expected == e && s.last_used < lu),
+            };
+            if better {
+                best = Some((*id, expected, s.last_used));
+            }
+        }
+        let Some((id, _, _)) = best else {
+            let retry = earliest.map_or(60, |t| t.saturating_sub(now).div_ceil(1000).max(1));
+            return Err(NoBudget {
+                retry_after_secs: retry,
+            });
+        };
+        let seq = self.0.seq.fetch_add(1, Ordering::Relaxed);
+        let account = {
+            let s = st.ids.get_mut(&id).expect("chosen above");
+            s.last_used = seq;
+            s.account.clone()
+        };
+        let b = &mut st.accounts.entry(account.clone()).or_insert_with(new_buckets)[resource.index()];
+        if b.reset_ms != 0 && b.reset_ms <= now {
+            b.remaining = b.limit;
+            b.reset_ms = 0;
+        }
+        b.in_flight += 1;
+        Ok(Lease {
+            coord: self.clone(),
+            identity: id,
+            account,
+            resource,
+            released: false,
+        })
+    }
+
+    fn release(&self, account: &str, resource: Resource) {
+        if let Some(b) = self.lock().accounts.get_mut(account) {
+            let b = &mut b[resource.index()];
+            b.in_flight = b.in_flight.saturating_sub(1);
+        }
+    }
+
+    /// Ends a lease with GitHub's answer: learns the budget from `x-ratelimit-*`, quarantines on
+    /// 401, cools down on a secondary limit, and says whether to try another identity.
+    pub fn observe(&self, mut lease: Lease, status: u16, headers: &HeaderMap) -> Verdict {
+        lease.released = true;
+        let now = self.0.clock.now_ms();
+        let mut st = self.lock();
+        let resource = headers
+            .get("x-ratelimit-resource")
+            .and_then(|v| v.to_str().ok())
+            .and_then(Resource::parse)
+            .unwrap_or(lease.resource);
+        let remaining = header_u64(headers, "x-ratelimit-remaining");
+        {
+            let buckets = st.accounts.entry(lease.account.clone()).or_insert_with(new_buckets);
+            let b = &mut buckets[lease.resource.index()];
+            b.in_flight = b.in_flight.saturating_sub(1);
+            let b = &mut buckets[resource.index()];
+            if let Some(limit) = header_u64(headers, "x-ratelimit-limit") {
+                b.limit = limit;
+            }
+            if let Some(rem) = remaining {
+                let reset_ms = header_u64(headers, "x-ratelimit-reset").map(|s| s * 1000);
+                match reset_ms {
+                    // A new window: take GitHub's number as is.
+                    Some(r) if r != b.reset_ms => {
+                        b.reset_ms = r;
+                        b.remaining = rem;
+                    }
+                    // Same window: answers may arrive out of order; the lowest is the newest.
+                    _ => b.remaining = b.remaining.min(rem),
+                }
+            }
+        }
+        let Some(s) = st.ids.get_mut(&lease.identity) else {
+            return Verdict::Use;
+        };
+        match status {
+            401 => {
+                s.quarantine = Some("GitHub answered 401: the credential is revoked or invalid".into());
+                Verdict::TryAnother
+            }
+            403 | 429 => {
+                if let Some(secs) = header_u64(headers, "retry-after") {
+                    s.cooldown_until_ms = now + secs.max(1) * 1000;
+                    Verdict::TryAnother
+                } else if remaining == Some(0) {
+                    Verdict::TryAnother
+                } else {
+                    Verdict::Use
+                }
+            }
+            _ => Verdict::Use,
+        }
+    }
+
+    /// The pool's budget per resource: sums over distinct accounts with a usable identity.
+    pub fn pool(&self, resource: Resource) -> PoolBudget {
+        let now = self.0.clock.now_ms();
+        let st = self.lock();
+        let mut seen: Vec<&str> = Vec::new();
+        let mut out = PoolBudget {
+            limit: 0,
+            remaining: 0,
+            used: 0,
+            reset: 0,
+        };
+        let mut reset_ms = u64::MAX;
+        for s in st.ids.values() {
+            if !s.enabled || !s.usable || s.quarantine.is_some() || seen.contains(&s.account.as_str()) {
+                continue;
+            }
+            seen.push(&s.account);
+            if let Some(b) = st.accounts.get(&s.account) {
+                let b = b[resource.index()];
+                out.limit += b.limit;
+                out.remaining += b.remaining_at(now);
+                if b.reset_ms > now {
+                    reset_ms = reset_ms.min(b.reset_ms);
+                }
+            }
+        }
+        out.used = out.limit - out.remaining.min(out.limit);
+        out.reset = if reset_ms == u64::MAX {
+            now / 1000 + 3600
+        } else {
+            reset_ms / 1000
+        };
+        out
+    }
+
+    /// Every identity's state and budgets, for stats (no credentials).
+    pub fn identities(&self) -> Vec<IdentityView> {
+        let now = self.0.clock.now_ms();
+        let st = self.lock();
+        let mut out: Vec<IdentityView> = st
+            .ids
+            .iter()
+            .map(|(id, s)| {
+                let state = if !s.enabled || !s.usable {
+                    "disabled"
+                } else if s.quarantine.is_some() {
+                    "quarantined"
+                } else if s.cooldown_until_ms > now {
+                    "cooling_down"
+                } else {
+                    "healthy"
+                };
+                let budget = st
+                    .accounts
+                    .get(&s.account)
+                    .map(|b| {
+                        Resource::ALL
+                            .iter()
+                            .map(|r| {
+                                let x = b[r.index()];
+                                (
+                                    r.as_str(),
+                                    BudgetView {
+                                        limit: x.limit,
+                                        remaining: x.remaining_at(now),
+                                        reset: x.reset_ms / 1000,
+                                        in_flight: x.in_flight,
+                                    },
+                                )
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                IdentityView {
+                    id: *id,
+                    name: s.name.clone(),
+                    account: s.account.clone(),
+                    state,
+                    reason: s.quarantine.clone(),
+                    cooldown_until: (s.cooldown_until_ms > now).then_some(s.cooldown_until_ms / 1000),
+                    budget,
+                }
+            })
+            .collect();
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+    use axum::http::HeaderValue;
+    use shoal_common::protocol::{Bundle, Credential, IdentityEntry, PROTOCOL_VERSION, Policy, TenantRef};
+    use shoal_common::{Secret, TenantId};
+    use std::time::Duration;
+
+    fn tenant(ids: &[(&str, Option<&str>, &[&str])]) -> Tenant {
+        let b = Bundle {
+            protocol_version: PROTOCOL_VERSION,
+            version: 1,
+            tenant: TenantRef {
+                id: TenantId::new(),
+                slug: "t".into(),
+            },
+            caller_tokens: vec![],
+            identities: ids
+                .iter()
+                .map(|(name, account, scopes)| IdentityEntry {
+                    id: IdentityId::new(),
+                    name: name.to_string(),
+                    credential: Credential::Pat {
+                        token: Secret::new("x"),
+                    },
+                    scopes: scopes.iter().map(|s| s.to_string()).collect(),
+                    account: account.map(str::to_string),
+                    enabled: true,
+                })
+                .collect(),
+            policy: Policy::default(),
+            token_pepper: Secret::new("00".repeat(32)),
+            upstream: "http://x".into(),
+        };
+        Tenant::from_bundle(&b).unwrap()
+    }
+
+    fn headers(limit: u64, remaining: u64, reset_s: u64) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert("x-ratelimit-limit", HeaderValue::from(limit));
+        h.insert("x-ratelimit-remaining", HeaderValue::from(remaining));
+        h.insert("x-ratelimit-reset", HeaderValue::from(reset_s));
+        h.insert("x-ratelimit-resource", HeaderValue::from_static("core"));
+        h
+    }
+
+    fn setup(ids: &[(&str, Option<&str>, &[&str])]) -> (Coordinator, Tenant, Arc<ManualClock>) {
+        let clock = ManualClock::new();
+        let c = Coordinator::new(clock.clone(), 10);
+        let t = tenant(ids);
+        c.sync(&t);
+        (c, t, clock)
+    }
+
+    fn name_of(t: &Tenant, id: IdentityId) -> String {
+        t.identity(id).unwrap().name.clone()
+    }
+
+    #[test]
+    fn selection_prefers_most_budget_then_least_recently_used() {
+        let (c, t, clock) = setup(&[("a", None, &[]), ("b", None, &[])]);
+        let reset = clock.now_ms() / 1000 + 3600;
+        let first = c.acquire(Resource::Core, Some("o"), None, &[]).unwrap();
+        let first_name = name_of(&t, first.identity);
+        c.observe(first, 200, &headers(100, 50, reset));
+        // The other one has more budget now (100 assumed).
+        let second = c.acquire(Resource::Core, Some("o"), None, &[]).unwrap();
+        assert_ne!(name_of(&t, second.identity), first_name);
+        c.observe(second, 200, &headers(100, 50, reset));
+        // Equal budgets: least recently used, i.e. the first again.
+        let third = c.acquire(Resource::Core, Some("o"), None, &[]).unwrap();
+        assert_eq!(name_of(&t, third.identity), first_name);
+    }
+
+    #[test]
+    fn in_flight_reservations_spread_concurrent_calls() {
+        let (c, t, _) = setup(&[("a", None, &[]), ("b", None, &[])]);
+        let l1 = c.acquire(Resource::Core, None, None, &[]).unwrap();
+        let l2 = c.acquire(Resource::Core, None, None, &[]).unwrap();
+        assert_ne!(name_of(&t, l1.identity), name_of(&t, l2.identity));
+        drop(l1);
+        let views = c.identities();
+        assert_eq!(views.iter().map(|v| v.budget["core"].in_flight).sum::<u64>(), 1);
+    }
+
+    #[test]
+    fn tokens_of_one_account_share_a_bucket_and_the_reserve_is_kept() {
+        let (c, _, clock) = setup(&[("a1", Some("alice"), &[]), ("a2", Some("alice"), &[])]);
+        let reset = clock.now_ms() / 1000 + 3600;
+        let l = c.acquire(Resource::Core, None, None, &[]).unwrap();
+        // 10 remaining of 100: the 10% reserve leaves nothing for either token.
+        c.observe(l, 200, &headers(100, 10, reset));
+        let err = c.acquire(Resource::Core, None, None, &[]).err().unwrap();
+        assert!(err.retry_after_secs > 3500 && err.retry_after_secs <= 3600, "{err:?}");
+        assert_eq!(c.pool(Resource::Core).limit, 100, "one account counted once");
+        // After the reset the bucket is full again.
+        clock.advance(Duration::from_secs(3601));
+        assert!(c.acquire(Resource::Core, None, None, &[]).is_ok());
+    }
+
+    #[test]
+    fn unauthorized_quarantines_and_secondary_limit_cools_down() {
+        let (c, t, clock) = setup(&[("a", None, &[]), ("b", None, &[])]);
+        let l = c.acquire(Resource::Core, None, None, &[]).unwrap();
+        let revoked = l.identity;
+        assert_eq!(c.observe(l, 401, &HeaderMap::new()), Verdict::TryAnother);
+        for _ in 0..3 {
+            let l = c.acquire(Resource::Core, None, None, &[]).unwrap();
+            assert_ne!(l.identity, revoked);
+        }
+        let l = c.acquire(Resource::Core, None, None, &[]).unwrap();
+        let other = l.identity;
+        let mut h = HeaderMap::new();
+        h.insert("retry-after", HeaderValue::from_static("30"));
+        assert_eq!(c.observe(l, 403, &h), Verdict::TryAnother);
+        let err = c.acquire(Resource::Core, None, None, &[]).err().unwrap();
+        assert_eq!(err.retry_after_secs, 30);
+        let states: Vec<_> = c.identities().into_iter().map(|v| (v.name, v.state)).collect();
+        assert!(states.contains(&(name_of(&t, revoked), "quarantined")));
+        assert!(states.contains(&(name_of(&t, other), "cooling_down")));
+        clock.advance(Duration::from_secs(31));
+        assert_eq!(c.acquire(Resource::Core, None, None, &[]).unwrap().identity, other);
+    }
+
+    #[test]
+    fn scopes_limit_which_identity_serves_an_owner() {
+        let (c, t, _) = setup(&[("org-only", None, &["octo-org"]), ("repo-only", None, &["x/y"])]);
+        let l = c
+            .acquire(Resource::Core, Some("octo-org"), Some("octo-org/z"), &[])
+            .unwrap();
+        assert_eq!(name_of(&t, l.identity), "org-only");
+        let l = c.acquire(Resource::Core, Some("x"), Some("x/y"), &[]).unwrap();
+        assert_eq!(name_of(&t, l.identity), "repo-only");
+        assert!(c.acquire(Resource::Core, Some("nobody"), None, &[]).is_err());
+    }
+
+    #[test]
+    fn resources_have_separate_buckets() {
+        let (c, _, clock) = setup(&[("a", None, &[])]);
+        let reset = clock.now_ms() / 1000 + 60;
+        let l = c.acquire(Resource::Core, None, None, &[]).unwrap();
+        let mut h = headers(30, 0, reset);
+        h.insert("x-ratelimit-resource", HeaderValue::from_static("search"));
+        c.observe(l, 200, &h);
+        assert!(c.acquire(Resource::Search, None, None, &[]).is_err());
+        assert!(c.acquire(Resource::Core, None, None, &[]).is_ok());
+    }
+}

@@ -1,0 +1,105 @@
+//! The one error type of the worker and its single mapping to HTTP. GitHub-facing answers use
+//! GitHub's error shape (`message`, `documentation_url`) so clients display them well; answers
+//! that tell the gh shim to use the caller's own credentials carry `"shoal": "fallback_local"`.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+const DOCS: &str = "https://docs.github.com/rest";
+
+/// Everything the worker can refuse or fail with. Messages never carry a token or a body.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Error {
+    #[error("configuration: {0}")]
+    Config(String),
+    #[error("Requires authentication: send `Authorization: token <shoal caller token>`")]
+    Unauthenticated,
+    #[error("Bad credentials: the caller token is unknown, revoked or expired")]
+    BadCredentials,
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("shoal relays reads only: {0} is sent with your own credentials")]
+    MethodNotRelayed(String),
+    /// The route would reveal a pooled identity's own data, or is outside the relayed surface.
+    #[error("{0}")]
+    FallbackLocal(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("Not Found")]
+    NotFound,
+    #[error("API rate limit exceeded for every identity in this shoal pool; retry after {retry_after_secs} s")]
+    PoolExhausted { retry_after_secs: u64 },
+    #[error("shoal is busy: too many requests are waiting for GitHub; retry shortly")]
+    Busy,
+    #[error("GitHub could not be reached or failed ({0}); retry shortly")]
+    Upstream(String),
+    #[error("internal error")]
+    Internal,
+    /// Talking to the control plane failed (scheduled mode); never an answer to a caller.
+    #[error("control plane: {0}")]
+    ControlPlane(String),
+}
+
+impl Error {
+    fn status(&self) -> StatusCode {
+        match self {
+            Error::Config(_) | Error::Internal | Error::ControlPlane(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Error::Unauthenticated | Error::BadCredentials => StatusCode::UNAUTHORIZED,
+            Error::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Error::MethodNotRelayed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            Error::FallbackLocal(_) | Error::Forbidden(_) | Error::PoolExhausted { .. } => StatusCode::FORBIDDEN,
+            Error::NotFound => StatusCode::NOT_FOUND,
+            Error::Busy | Error::Upstream(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let message = match &self {
+            Error::Config(_) | Error::ControlPlane(_) => "internal error".to_string(),
+            other => other.to_string(),
+        };
+        let mut body = json!({ "message": message, "documentation_url": DOCS });
+        if matches!(self, Error::MethodNotRelayed(_) | Error::FallbackLocal(_)) {
+            body["shoal"] = json!("fallback_local");
+        }
+        let mut resp = (status, axum::Json(body)).into_response();
+        let h = resp.headers_mut();
+        match self {
+            Error::PoolExhausted { retry_after_secs } => {
+                h.insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+                h.insert("x-ratelimit-remaining", HeaderValue::from_static("0"));
+            }
+            Error::Busy | Error::Upstream(_) => {
+                h.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            }
+            _ => {}
+        }
+        resp
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn method_not_relayed_carries_fallback_local() {
+        let resp = Error::MethodNotRelayed("POST".into()).into_response();
+        assert_eq!(resp.status(), StatusCode::METHOD_NOT_ALLOWED);
+        let body = axum::body::to_bytes(resp.into_body(), 4096).await.unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["shoal"], "fallback_local");
+        assert!(v["message"].as_str().unwrap().contains("POST"));
+    }
+
+    #[test]
+    fn pool_exhausted_is_githubs_403_with_retry_after() {
+        let resp = Error::PoolExhausted { retry_after_secs: 42 }.into_response();
+        assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+        assert_eq!(resp.headers()[header::RETRY_AFTER], "42");
+    }
+}

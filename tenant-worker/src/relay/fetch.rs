@@ -1,0 +1,366 @@
+//! Answering a read from the cache or from GitHub: fresh hits, single-flight misses,
+//! revalidation of stale entries (per-identity ETag, `If-Modified-Since`, optionally a computed
+//! ETag), retries on another identity when the failure was the identity's, and stale answers when
+//! no identity has budget or GitHub fails.
+
+use super::classify::{Freshness, RouteInfo};
+use super::headers;
+use crate::cache::{Entry, relay_etag};
+use crate::coordinator::Verdict;
+use crate::error::Error;
+use crate::stats::RevalidationPath;
+use crate::upstream::{Conditional, UpstreamRequest, UpstreamResponse};
+use crate::worker::Worker;
+use axum::http::HeaderMap;
+use sha2::{Digest, Sha256};
+use shoal_common::IdentityId;
+use shoal_common::protocol::CacheStatus;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use tokio::sync::SemaphorePermit;
+
+/// An answer: the representation and how it was obtained.
+#[derive(Debug, Clone)]
+pub struct Served {
+    pub entry: Arc<Entry>,
+    pub status: CacheStatus,
+}
+
+/// What a flight resolves to; shared by every caller of one key.
+pub type FetchResult = Result<Served, Error>;
+
+/// One cacheable read.
+#[derive(Debug, Clone)]
+pub struct FetchSpec {
+    pub key: Arc<str>,
+    pub path_and_query: String,
+    pub accept: String,
+    pub api_version: Option<String>,
+    pub info: RouteInfo,
+}
+
+impl FetchSpec {
+    /// The cache key is the normalised path and query, `Accept` and the API version.
+    pub fn new(path_and_query: String, accept: String, api_version: Option<String>, info: RouteInfo) -> Self {
+        let key = format!("{path_and_query}\n{accept}\n{}", api_version.as_deref().unwrap_or(""));
+        Self {
+            key: key.into(),
+            path_and_query,
+            accept,
+            api_version,
+            info,
+        }
+    }
+}
+
+fn header_str<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    h.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// The ETag GitHub would issue to another identity for the same representation (the observed
+/// algorithm: weak, SHA-256 over each present `Accept`, `Authorization`, `Cookie` value followed
+/// by `:`, then the body). The relay sends no cookie.
+pub fn computed_etag(accept: &str, authorization: &str, body: &[u8]) -> String {
+    let mut h = Sha256::new();
+    h.update(format!("{accept}:{authorization}:").as_bytes());
+    h.update(body);
+    format!("W/\"{}\"", hex::encode(h.finalize()))
+}
+
+impl Worker {
+    /// A fresh cache hit, or the shared result of the one upstream call for this key.
+    pub(crate) async fn lookup(self: &Arc<Self>, spec: FetchSpec) -> FetchResult {
+        let now = self.clock.now_ms();
+        if let Some(e) = self.cache.get(&spec.key).await
+            && e.is_fresh(now)
+        {
+            return Ok(Served {
+                entry: e,
+                status: CacheStatus::Hit,
+            });
+        }
+        let w = self.clone();
+        let key = spec.key.clone();
+        let (res, leader) = self
+            .flights
+            .run(key, move || async move { w.fetch(spec).await }, Err(Error::Internal))
+            .await;
+        if !leader {
+            self.stats.coalesced();
+        }
+        res
+    }
+
+    fn ttl_ms(&self, f: Freshness) -> u64 {
+        let t = self.tenant();
+        t.policy
+            .ttl_overrides
+            .get(f.as_str())
+            .copied()
+            .unwrap_or_else(|| f.default_ttl_secs())
+            .saturating_mul(1000)
+    }
+
+    fn stale_or(&self, cached: Option<Arc<Entry>>, err: Error) -> FetchResult {
+        let now = self.clock.now_ms();
+        match cached {
+            Some(e) if e.status == 200 && e.within_stale_bound(now, self.settings.stale_max_secs * 1000) => {
+                Ok(Served {
+                    entry: e,
+                    status: CacheStatus::Stale,
+                })
+            }
+            _ => Err(err),
+        }
+    }
+
+    async fn upstream_slot(&self) -> Result<SemaphorePermit<'_>, Error> {
+        if let Ok(p) = self.slots.try_acquire() {
+            return Ok(p);
+        }
+        if self.waiting.fetch_add(1, Ordering::SeqCst) >= self.settings.max_upstream_queue {
+            self.waiting.fetch_sub(1, Ordering::SeqCst);
+            return Err(Error::Busy);
+        }
+        let p = self.slots.acquire().await;
+        self.waiting.fetch_sub(1, Ordering::SeqCst);
+        p.map_err(|_| Error::Internal)
+    }
+
+    fn validator(
+        &self,
+        cached: Option<&Entry>,
+        identity: IdentityId,
+        authorization: &str,
+        accept: &str,
+    ) -> (Conditional, Option<RevalidationPath>) {
+        let Some(e) = cached else {
+            return (Conditional::None, None);
+        };
+        if e.status != 200 || !self.settings.revalidate {
+            return (Conditional::None, None);
+        }
+        // GitHub Support's advice: If-Modified-Since works across tokens, ETags do not.
+        if let Some(lm) = &e.last_modified {
+            (
+                Conditional::IfModifiedSince(lm.clone()),
+                Some(RevalidationPath::IfModifiedSince),
+            )
+        } else if let Some(etag) = e.etag_for(identity) {
+            (
+                Conditional::IfNoneMatch(etag.to_string()),
+                Some(RevalidationPath::OwnEtag),
+            )
+        } else if self.settings.compute_etags {
+            let etag = computed_etag(accept, authorization, &e.body);
+            (Conditional::IfNoneMatch(etag), Some(RevalidationPath::ComputedEtag))
+        } else {
+            (Conditional::None, Some(RevalidationPath::Refetch))
+        }
+    }
+
+    /// The upstream side of a flight.
+    async fn fetch(self: Arc<Self>, spec: FetchSpec) -> FetchResult {
+        let now = self.clock.now_ms();
+        let cached = self.cache.get(&spec.key).await;
+        // Another flight may have landed between our cache miss and joining.
+        if let Some(e) = &cached
+            && e.is_fresh(now)
+        {
+            return Ok(Served {
+                entry: e.clone(),
+                status: CacheStatus::Hit,
+            });
+        }
+        let tenant = self.tenant();
+        let _permit = match self.upstream_slot().await {
+            Ok(p) => p,
+            Err(e) => return self.stale_or(cached, e),
+        };
+        let info = &spec.info;
+        let mut exclude = Vec::new();
+        let mut retry_after = 60;
+        for _attempt in 0..3 {
+            let lease = match self
+                .coord
+                .acquire(info.resource, info.owner.as_deref(), info.repo.as_deref(), &exclude)
+            {
+                Ok(l) => l,
+                Err(nb) => {
+                    return self.stale_or(
+                        cached,
+                        Error::PoolExhausted {
+                            retry_after_secs: nb.retry_after_secs,
+                        },
+                    );
+                }
+            };
+            let id = lease.identity;
+            let Some(ident) = tenant.identity(id) else {
+                exclude.push(id);
+                continue;
+            };
+            let Some(authz) = ident.authorization() else {
+                exclude.push(id);
+                continue;
+            };
+            let (conditional, path) = self.validator(cached.as_deref(), id, &authz, &spec.accept);
+            let url = format!("{}{}", tenant.upstream, spec.path_and_query);
+            let result = self
+                .upstream
+                .get(UpstreamRequest {
+                    url: &url,
+                    authorization: &authz,
+                    accept: &spec.accept,
+                    api_version: spec.api_version.as_deref(),
+                    conditional,
+                })
+                .await;
+            let resp = match result {
+                Ok(r) => r,
+                Err(reason) => {
+                    drop(lease);
+                    self.stats.upstream(id, info.resource, 0, false);
+                    tracing::warn!(identity.name = %ident.name, route.kind = info.kind, %reason, "upstream call failed");
+                    return self.stale_or(cached, Error::Upstream(reason));
+                }
+            };
+            let verdict = self.coord.observe(lease, resp.status, &resp.headers);
+            let identity_refused = verdict == Verdict::TryAnother;
+            self.stats.upstream(id, info.resource, resp.status, identity_refused);
+            tracing::debug!(identity.name = %ident.name, route.kind = info.kind, status = resp.status, "upstream answered");
+            if identity_refused {
+                if resp.status == 401 {
+                    tracing::warn!(identity.name = %ident.name, "GitHub answered 401: identity quarantined");
+                } else {
+                    tracing::info!(identity.name = %ident.name, status = resp.status, "identity rate limited; trying another");
+                    if let Some(s) = header_str(&resp.headers, "retry-after").and_then(|s| s.parse().ok()) {
+                        retry_after = s;
+                    }
+                }
+                exclude.push(id);
+                continue;
+            }
+            if let Some(p) = path {
+                self.stats.revalidation(p, resp.status == 304);
+            }
+            return self.store(&spec, cached, id, resp, now).await;
+        }
+        self.stale_or(
+            cached,
+            Error::PoolExhausted {
+                retry_after_secs: retry_after,
+            },
+        )
+    }
+
+    async fn store(
+        &self,
+        spec: &FetchSpec,
+        cached: Option<Arc<Entry>>,
+        id: IdentityId,
+        resp: UpstreamResponse,
+        now: u64,
+    ) -> FetchResult {
+        let tenant = self.tenant();
+        let etag = header_str(&resp.headers, "etag").map(str::to_string);
+        let last_modified = header_str(&resp.headers, "last-modified").map(str::to_string);
+        match resp.status {
+            304 => {
+                let Some(old) = cached else {
+                    return Err(Error::Upstream(
+                        "GitHub answered 304 to an unconditional request".into(),
+                    ));
+                };
+                let mut e = (*old).clone();
+                e.validated_ms = now;
+                if let Some(etag) = etag {
+                    e.etags.retain(|(i, _)| *i != id);
+                    e.etags.push((id, etag));
+                }
+                if last_modified.is_some() {
+                    e.last_modified = last_modified;
+                }
+                let e = Arc::new(e);
+                self.cache.insert(spec.key.clone(), e.clone()).await;
+                Ok(Served {
+                    entry: e,
+                    status: CacheStatus::Revalidated,
+                })
+            }
+            200 | 404 => {
+                let hdrs = headers::filter(&resp.headers, &tenant.upstream);
+                self.learn(spec, &resp);
+                let freshness = if resp.status == 404 {
+                    Freshness::NotFound
+                } else {
+                    spec.info.freshness
+                };
+                let e = Arc::new(Entry {
+                    status: resp.status,
+                    relay_etag: relay_etag(resp.status, &spec.accept, &resp.body),
+                    headers: hdrs,
+                    body: resp.body,
+                    validated_ms: now,
+                    ttl_ms: self.ttl_ms(freshness),
+                    freshness,
+                    last_modified,
+                    etags: etag.map(|t| vec![(id, t)]).unwrap_or_default(),
+                });
+                let stored = self.cache.insert(spec.key.clone(), e.clone()).await;
+                let status = if stored { CacheStatus::Miss } else { CacheStatus::Bypass };
+                Ok(Served { entry: e, status })
+            }
+            500..=599 => self.stale_or(cached, Error::Upstream(format!("GitHub answered {}", resp.status))),
+            status => {
+                // Relayed as is, never cached: redirects, 403s for missing access, 422s...
+                let e = Arc::new(Entry {
+                    status,
+                    relay_etag: relay_etag(status, &spec.accept, &resp.body),
+                    headers: headers::filter(&resp.headers, &tenant.upstream),
+                    body: resp.body,
+                    validated_ms: now,
+                    ttl_ms: 0,
+                    freshness: spec.info.freshness,
+                    last_modified: None,
+                    etags: Vec::new(),
+                });
+                Ok(Served {
+                    entry: e,
+                    status: CacheStatus::Bypass,
+                })
+            }
+        }
+    }
+
+    /// Learns repository ids (for `/repositories/{id}` links) and visibility from answers.
+    fn learn(&self, spec: &FetchSpec, resp: &UpstreamResponse) {
+        let Some(repo) = &spec.info.repo else { return };
+        if let Some(link) = header_str(&resp.headers, "link") {
+            let ids = headers::repository_ids(link);
+            if !ids.is_empty() {
+                let mut m = self.repo_ids.lock().unwrap_or_else(|p| p.into_inner());
+                for id in ids {
+                    m.insert(id, repo.clone());
+                }
+            }
+        }
+        if resp.status == 200
+            && spec.path_and_query == format!("/repos/{repo}")
+            && let Ok(v) = serde_json::from_slice::<serde_json::Value>(&resp.body)
+        {
+            if let Some(id) = v["id"].as_u64() {
+                self.repo_ids
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(id, repo.clone());
+            }
+            if let Some(private) = v["private"].as_bool() {
+                self.visibility
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(repo.clone(), (!private, self.clock.now_ms()));
+            }
+        }
+    }
+}

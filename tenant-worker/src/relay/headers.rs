@@ -1,0 +1,151 @@
+//! Which upstream headers reach clients, and rewriting of `Link`/`Location` to the caller's
+//! scheme, host, port and layout. Hop-by-hop and identity-revealing headers (`x-oauth-scopes`,
+//! `github-authentication-token-expiration`, per-token rate limits, cookies) never pass.
+
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
+
+/// Upstream headers a client needs. Everything else is dropped.
+const PASS: &[&str] = &[
+    "content-type",
+    "content-disposition",
+    "last-modified",
+    "link",
+    "location",
+    "cache-control",
+    "vary",
+    "x-github-media-type",
+    "x-github-api-version-selected",
+    "x-commonmarker-version",
+];
+
+/// Keeps the headers clients need; `Link` and `Location` become relative to the upstream base
+/// so they can be re-rooted at whichever host and layout a caller used.
+pub fn filter(upstream: &HeaderMap, upstream_base: &str) -> Vec<(HeaderName, HeaderValue)> {
+    let mut out = Vec::new();
+    for (name, value) in upstream {
+        if !PASS.contains(&name.as_str()) {
+            continue;
+        }
+        if name == "link" || name == "location" {
+            let Ok(text) = value.to_str() else { continue };
+            let rel = relativize(text, upstream_base);
+            if let Ok(v) = HeaderValue::from_str(&rel) {
+                out.push((name.clone(), v));
+            }
+        } else {
+            out.push((name.clone(), value.clone()));
+        }
+    }
+    out
+}
+
+/// Replaces the upstream base in URLs with nothing, leaving `/path?query`. URLs on other hosts
+/// are left alone.
+pub fn relativize(value: &str, upstream_base: &str) -> String {
+    let base = upstream_base.trim_end_matches('/');
+    let mut out = value.replace(&format!("<{base}/"), "</");
+    if out.starts_with(&format!("{base}/")) {
+        out = out[base.len()..].to_string();
+    }
+    out
+}
+
+/// Roots relative links at the caller's base (`scheme://host[:port][/api/v3]`).
+pub fn absolutize(value: &str, caller_base: &str) -> String {
+    let mut out = value.replace("</", &format!("<{caller_base}/"));
+    if out.starts_with('/') {
+        out = format!("{caller_base}{out}");
+    }
+    out
+}
+
+/// Repository ids named in links like `/repositories/123/pulls?page=2`.
+pub fn repository_ids(link: &str) -> Vec<u64> {
+    link.match_indices("/repositories/")
+        .filter_map(|(i, m)| {
+            let rest = &link[i + m.len()..];
+            let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+            digits.parse().ok()
+        })
+        .collect()
+}
+
+/// Whether a host header value is safe to echo into links.
+pub fn valid_host(host: &str) -> bool {
+    !host.is_empty()
+        && host.len() <= 255
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']' | b'_'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identity_revealing_and_hop_by_hop_headers_are_dropped() {
+        let mut h = HeaderMap::new();
+        for (k, v) in [
+            ("content-type", "application/json"),
+            ("x-oauth-scopes", "repo"),
+            ("x-accepted-oauth-scopes", "repo"),
+            ("github-authentication-token-expiration", "2030-01-01"),
+            ("x-ratelimit-remaining", "4999"),
+            ("set-cookie", "a=b"),
+            ("connection", "keep-alive"),
+            ("transfer-encoding", "chunked"),
+            ("etag", "W/\"abc\""),
+            ("x-github-media-type", "github.v3"),
+        ] {
+            h.insert(HeaderName::from_static(k), HeaderValue::from_static(v));
+        }
+        let kept: Vec<_> = filter(&h, "http://up")
+            .into_iter()
+            .map(|(k, _)| k.to_string())
+            .collect();
+        assert_eq!(kept.len(), 2, "{kept:?}");
+        assert!(kept.contains(&"content-type".to_string()));
+        assert!(kept.contains(&"x-github-media-type".to_string()));
+    }
+
+    #[test]
+    fn links_are_rerooted_at_the_caller_host_and_layout() {
+        let up = "https://api.github.com";
+        let link = "<https://api.github.com/repositories/42/pulls?page=2>; rel=\"next\", <https://api.github.com/repositories/42/pulls?page=5>; rel=\"last\"";
+        let rel = relativize(link, up);
+        assert_eq!(
+            rel,
+            "</repositories/42/pulls?page=2>; rel=\"next\", </repositories/42/pulls?page=5>; rel=\"last\""
+        );
+        let abs = absolutize(&rel, "http://acme.shoal.localhost:8443/api/v3");
+        assert_eq!(
+            abs,
+            "<http://acme.shoal.localhost:8443/api/v3/repositories/42/pulls?page=2>; rel=\"next\", <http://acme.shoal.localhost:8443/api/v3/repositories/42/pulls?page=5>; rel=\"last\""
+        );
+        assert_eq!(repository_ids(link), vec![42, 42]);
+    }
+
+    #[test]
+    fn ghes_base_and_foreign_hosts() {
+        let up = "https://ghe.example/api/v3";
+        assert_eq!(
+            relativize("<https://ghe.example/api/v3/repos/o/r/pulls?page=2>; rel=\"next\"", up),
+            "</repos/o/r/pulls?page=2>; rel=\"next\""
+        );
+        assert_eq!(relativize("https://ghe.example/api/v3/repos/o/r", up), "/repos/o/r");
+        assert_eq!(absolutize("/repos/o/r", "http://h:1"), "http://h:1/repos/o/r");
+        let foreign = "https://codeload.github.com/o/r/tar.gz/main";
+        assert_eq!(relativize(foreign, up), foreign);
+        assert_eq!(absolutize(foreign, "http://h:1"), foreign);
+    }
+
+    #[test]
+    fn hosts_with_injection_are_refused() {
+        assert!(valid_host("acme.shoal.localhost:8443"));
+        assert!(valid_host("127.0.0.1:3000"));
+        assert!(!valid_host("evil.com/x"));
+        assert!(!valid_host("a b"));
+        assert!(!valid_host(""));
+    }
+}

@@ -1,0 +1,227 @@
+//! The tenant as the request path sees it, built from a [`Bundle`] (pulled from the control
+//! plane or made from the standalone config): caller-token hashes, pooled identities with their
+//! credentials, policy and upstream. A new bundle replaces it atomically.
+
+use crate::error::Error;
+use shoal_common::protocol::{Bundle, Credential, Policy};
+use shoal_common::token::{Pepper, TokenHash, find_constant_time, hash_token};
+use shoal_common::{CallerTokenId, IdentityId, Secret, TenantId};
+
+/// A caller the worker accepts.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub id: CallerTokenId,
+    pub name: String,
+    /// Unix ms after which the token is refused.
+    pub expires_at_ms: Option<u64>,
+}
+
+/// How a pooled identity authenticates upstream.
+pub enum IdentityAuth {
+    /// A token sent as `Authorization: token ...`.
+    Token(Secret),
+    /// A GitHub App installation: token minting lands with the App issue; until then such an
+    /// identity is never selected.
+    App,
+}
+
+/// A pooled identity.
+pub struct Identity {
+    pub id: IdentityId,
+    pub name: String,
+    pub auth: IdentityAuth,
+    /// Lower-cased owner or owner/repo patterns; empty: any allowed owner.
+    pub scopes: Vec<String>,
+    pub account: Option<String>,
+    pub enabled: bool,
+}
+
+impl Identity {
+    /// Whether this identity may serve a route touching `owner`/`repo`.
+    pub fn serves(&self, owner: Option<&str>, repo: Option<&str>) -> bool {
+        if self.scopes.is_empty() {
+            return true;
+        }
+        self.scopes.iter().any(|s| match s.split_once('/') {
+            Some(_) => repo.is_some_and(|r| r == s),
+            None => owner.is_some_and(|o| o == s),
+        })
+    }
+
+    /// The `Authorization` header value for upstream calls.
+    pub fn authorization(&self) -> Option<String> {
+        match &self.auth {
+            IdentityAuth::Token(t) => Some(format!("token {}", t.expose())),
+            IdentityAuth::App => None,
+        }
+    }
+}
+
+/// One tenant's serving state.
+pub struct Tenant {
+    pub bundle_version: u64,
+    pub id: TenantId,
+    pub slug: String,
+    pepper: Pepper,
+    callers: Vec<(TokenHash, Caller)>,
+    pub identities: Vec<Identity>,
+    pub policy: Policy,
+    /// Upstream base URL without a trailing slash.
+    pub upstream: String,
+}
+
+impl Tenant {
+    /// Builds the serving state from a bundle.
+    pub fn from_bundle(b: &Bundle) -> Result<Self, Error> {
+        shoal_common::protocol::check_version(b.protocol_version).map_err(Error::Config)?;
+        let pepper_bytes =
+            hex::decode(b.token_pepper.expose()).map_err(|_| Error::Config("bundle token_pepper is not hex".into()))?;
+        let pepper = Pepper::new(pepper_bytes).map_err(|e| Error::Config(e.to_string()))?;
+        let mut callers = Vec::with_capacity(b.caller_tokens.len());
+        for c in &b.caller_tokens {
+            let hash = TokenHash::from_hex(&c.hash)
+                .map_err(|_| Error::Config(format!("caller token {:?} has a malformed hash", c.name)))?;
+            callers.push((
+                hash,
+                Caller {
+                    id: c.id,
+                    name: c.name.clone(),
+                    expires_at_ms: c
+                        .expires_at
+                        .map(|t| (t.unix_timestamp_nanos() / 1_000_000).max(0) as u64),
+                },
+            ));
+        }
+        let identities = b
+            .identities
+            .iter()
+            .map(|i| Identity {
+                id: i.id,
+                name: i.name.clone(),
+                auth: match &i.credential {
+                    Credential::Pat { token } => IdentityAuth::Token(token.clone()),
+                    Credential::GithubApp { .. } => IdentityAuth::App,
+                },
+                scopes: i.scopes.iter().map(|s| s.to_ascii_lowercase()).collect(),
+                account: i.account.as_ref().map(|a| a.to_ascii_lowercase()),
+                enabled: i.enabled,
+            })
+            .collect();
+        let mut policy = b.policy.clone();
+        for o in &mut policy.allowed_owners {
+            o.make_ascii_lowercase();
+        }
+        Ok(Self {
+            bundle_version: b.version,
+            id: b.tenant.id,
+            slug: b.tenant.slug.clone(),
+            pepper,
+            callers,
+            identities,
+            policy,
+            upstream: b.upstream.trim_end_matches('/').to_string(),
+        })
+    }
+
+    /// Finds the caller presenting `token`, comparing hashes in constant time.
+    pub fn authenticate(&self, token: &str, now_ms: u64) -> Option<&Caller> {
+        let h = hash_token(&self.pepper, token);
+        let found = find_constant_time(&h, self.callers.iter().map(|(h, c)| (h, c)))?;
+        match found.expires_at_ms {
+            Some(t) if t <= now_ms => None,
+            _ => Some(found),
+        }
+    }
+
+    /// Finds an identity by id.
+    pub fn identity(&self, id: IdentityId) -> Option<&Identity> {
+        self.identities.iter().find(|i| i.id == id)
+    }
+
+    /// Whether the policy lets the pool read this owner's repos.
+    pub fn owner_allowed(&self, owner: &str) -> bool {
+        self.policy.allowed_owners.iter().any(|o| o == owner)
+    }
+}
+
+/// Extracts the token from `Authorization: token X` or `Bearer X`.
+pub fn bearer(header: &str) -> Option<&str> {
+    let (scheme, rest) = header.trim().split_once(' ')?;
+    if scheme.eq_ignore_ascii_case("token") || scheme.eq_ignore_ascii_case("bearer") {
+        let t = rest.trim();
+        (!t.is_empty()).then_some(t)
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shoal_common::protocol::{CallerTokenEntry, IdentityEntry, PROTOCOL_VERSION, TenantRef};
+    use shoal_common::{TenantId, token::generate_token};
+
+    fn bundle(token: &str, pepper: &Pepper, expires: Option<time::OffsetDateTime>) -> Bundle {
+        Bundle {
+            protocol_version: PROTOCOL_VERSION,
+            version: 3,
+            tenant: TenantRef {
+                id: TenantId::new(),
+                slug: "acme".into(),
+            },
+            caller_tokens: vec![CallerTokenEntry {
+                id: CallerTokenId::new(),
+                hash: hash_token(pepper, token).to_hex(),
+                name: "laptop".into(),
+                user_login: "alice".into(),
+                expires_at: expires,
+            }],
+            identities: vec![IdentityEntry {
+                id: IdentityId::new(),
+                name: "bot".into(),
+                credential: Credential::Pat {
+                    token: Secret::new("ghp_x"),
+                },
+                scopes: vec!["Octo-Org".into()],
+                account: None,
+                enabled: true,
+            }],
+            policy: Policy {
+                allowed_owners: vec!["Octo-Org".into()],
+                ..Default::default()
+            },
+            token_pepper: Secret::new(hex::encode(pepper.as_bytes())),
+            upstream: "http://x/".into(),
+        }
+    }
+
+    #[test]
+    fn known_caller_is_found_and_unknown_is_not() {
+        let p = Pepper::generate().unwrap();
+        let t = generate_token().unwrap();
+        let tenant = Tenant::from_bundle(&bundle(t.expose(), &p, None)).unwrap();
+        assert_eq!(tenant.authenticate(t.expose(), 0).unwrap().name, "laptop");
+        assert!(tenant.authenticate("shoal_other", 0).is_none());
+        assert!(tenant.owner_allowed("octo-org"));
+        assert!(tenant.identities[0].serves(Some("octo-org"), None));
+        assert!(!tenant.identities[0].serves(Some("other"), None));
+        assert_eq!(tenant.upstream, "http://x");
+    }
+
+    #[test]
+    fn expired_caller_is_refused() {
+        let p = Pepper::generate().unwrap();
+        let exp = time::OffsetDateTime::from_unix_timestamp(1_000).unwrap();
+        let tenant = Tenant::from_bundle(&bundle("shoal_a", &p, Some(exp))).unwrap();
+        assert!(tenant.authenticate("shoal_a", 999_000).is_some());
+        assert!(tenant.authenticate("shoal_a", 1_000_000).is_none());
+    }
+
+    #[test]
+    fn authorization_schemes() {
+        assert_eq!(bearer("token abc"), Some("abc"));
+        assert_eq!(bearer("Bearer abc"), Some("abc"));
+        assert_eq!(bearer("Basic abc"), None);
+        assert_eq!(bearer("token "), None);
+    }
+}

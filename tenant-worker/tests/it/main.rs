@@ -1,0 +1,1 @@
+//! Integration tests of the worker against the fake GitHub.
