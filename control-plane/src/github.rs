@@ -142,16 +142,20 @@ impl GithubClient {
         Self::json("/user/orgs", self.get(token, "/user/orgs?per_page=100").await?).await
     }
 
-    /// The token user's membership of `org`; `None` when they are not a member.
+    /// The token user's membership of `org`; `None` when GitHub says they are not a member (404).
+    /// A 403 (the token lacks `read:org`, or the org restricts OAuth apps) is an error, not a
+    /// "no": nobody loses access because their token could not see the answer.
     #[tracing::instrument(skip(self, token))]
     pub async fn org_membership(&self, token: &str, org: &str) -> Result<Option<OrgMembership>, Error> {
         let path = format!("/user/memberships/orgs/{org}");
         let resp = self.get(token, &path).await?;
-        // GitHub answers 404 (not a member) or 403 (org blocks the app) when there is no membership.
-        if matches!(resp.status().as_u16(), 403 | 404) {
-            return Ok(None);
+        match resp.status().as_u16() {
+            404 => Ok(None),
+            403 => Err(Error::GithubRejected(format!(
+                "GitHub will not show this token your membership of {org}: it needs the read:org scope, or the org restricts OAuth apps"
+            ))),
+            _ => Self::json(&path, resp).await.map(Some),
         }
-        Self::json(&path, resp).await.map(Some)
     }
 
     /// Whether `user` is a member of `org`, asked with some other token that can see the org.
@@ -161,7 +165,12 @@ impl GithubClient {
         let resp = self.get(token, &path).await?;
         match resp.status().as_u16() {
             204 => Ok(true),
-            404 | 302 => Ok(false),
+            404 => Ok(false),
+            // GitHub redirects to the public-members check when the asker is not in the org
+            // itself: that says nothing about `user`, so it must not count as "not a member".
+            302 => Err(Error::GithubRejected(format!(
+                "the identity used to check {org}'s members is not a member of {org}"
+            ))),
             401 => Err(Error::GithubRejected(
                 "GitHub refused the identity used for the membership check".into(),
             )),

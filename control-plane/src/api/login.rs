@@ -69,7 +69,14 @@ pub(crate) async fn exchange_login(
         }
         e => e,
     })?;
-    let membership = state.github.org_membership(gh_token, &tenant.github_org).await?;
+    let membership = state
+        .github
+        .org_membership(gh_token, &tenant.github_org)
+        .await
+        .map_err(|e| match e {
+            Error::GithubRejected(m) => Error::Forbidden(m),
+            e => e,
+        })?;
     let user = upsert_user(&state.pool, &gh_user).await?;
     let actor = Actor::user(user.id, ip);
     let Some(membership) = membership.filter(|m| m.is_active()) else {

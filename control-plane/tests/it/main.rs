@@ -1,11 +1,13 @@
 //! The control plane's integration tests: one binary, one module per area.
 
 mod app;
+mod browser;
 mod demo;
 mod domain;
 mod edge;
 mod edge_tls;
 mod embedded;
+mod flows;
 mod http;
 mod internal;
 mod migrations;

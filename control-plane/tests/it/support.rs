@@ -45,3 +45,18 @@ pub async fn tenant(pool: &PgPool, keys: &Keys, admin: &User, slug: &str, org: &
 pub fn actor(u: &User) -> Actor {
     Actor::user(u.id, None)
 }
+
+/// A fresh RSA private key in PEM (what GitHub hands out for an App), made with the openssl CLI.
+pub fn rsa_pem() -> String {
+    static KEY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    KEY.get_or_init(|| {
+        let out = std::process::Command::new("openssl")
+            .args(["genrsa", "-traditional", "2048"])
+            .stderr(std::process::Stdio::null())
+            .output()
+            .expect("the openssl CLI (Debian package openssl) makes test RSA keys");
+        assert!(out.status.success());
+        String::from_utf8(out.stdout).unwrap()
+    })
+    .clone()
+}
