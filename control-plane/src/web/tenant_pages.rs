@@ -136,6 +136,9 @@ struct OverviewPage {
     worker_desired: String,
     worker_observed: String,
     bundle_version: i64,
+    /// Why the worker last exited, when it is restarting or failed.
+    worker_error: Option<String>,
+    worker_restarts: i32,
     public_url: String,
 }
 
@@ -156,12 +159,19 @@ async fn get_overview(
     .fetch_one(&mut *ctx.tx)
     .await
     .map_err(Error::from)?;
-    let (worker_desired, worker_observed, bundle_version): (String, String, i64) =
-        sqlx::query_as("SELECT desired_state, observed_state, bundle_version FROM workers WHERE tenant_id = $1")
-            .bind(t)
-            .fetch_one(&mut *ctx.tx)
-            .await
-            .map_err(Error::from)?;
+    let (worker_desired, worker_observed, bundle_version, worker_error, worker_restarts): (
+        String,
+        String,
+        i64,
+        Option<String>,
+        i32,
+    ) = sqlx::query_as(
+        "SELECT desired_state, observed_state, bundle_version, last_error, restarts FROM workers WHERE tenant_id = $1",
+    )
+    .bind(t)
+    .fetch_one(&mut *ctx.tx)
+    .await
+    .map_err(Error::from)?;
     Ok(OverviewPage {
         layout: Layout::load(&signed.session).await?,
         nav: nav(&state, &ctx, "overview"),
@@ -171,8 +181,10 @@ async fn get_overview(
         identities,
         active_tokens,
         worker_desired,
+        worker_error: worker_error.filter(|_| worker_observed != "running"),
         worker_observed,
         bundle_version,
+        worker_restarts,
     }
     .into_response())
 }

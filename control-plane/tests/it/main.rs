@@ -14,4 +14,5 @@ mod migrations;
 mod protocol;
 mod rls;
 mod scheduler;
+mod signup_e2e;
 mod support;
