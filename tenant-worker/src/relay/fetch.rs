@@ -180,11 +180,21 @@ impl Worker {
         let info = &spec.info;
         let mut exclude = Vec::new();
         let mut retry_after = 60;
+        // Without Last-Modified only an identity's own ETag revalidates for free: prefer those.
+        let prefer: Vec<IdentityId> = match &cached {
+            Some(e) if e.last_modified.is_none() && self.settings.revalidate => {
+                e.etags.iter().map(|(i, _)| *i).collect()
+            }
+            _ => Vec::new(),
+        };
         for _attempt in 0..3 {
-            let lease = match self
-                .coord
-                .acquire(info.resource, info.owner.as_deref(), info.repo.as_deref(), &exclude)
-            {
+            let lease = match self.coord.acquire(
+                info.resource,
+                info.owner.as_deref(),
+                info.repo.as_deref(),
+                &exclude,
+                &prefer,
+            ) {
                 Ok(l) => l,
                 Err(nb) => {
                     return self.stale_or(
@@ -290,6 +300,14 @@ impl Worker {
             }
             200 | 404 => {
                 let hdrs = headers::filter(&resp.headers, &tenant.upstream);
+                // Same representation fetched by another identity: the others' ETags still hold.
+                let mut etags: Vec<(IdentityId, String)> = match &cached {
+                    Some(old) if old.status == resp.status && old.body == resp.body => {
+                        old.etags.iter().filter(|(i, _)| *i != id).cloned().collect()
+                    }
+                    _ => Vec::new(),
+                };
+                etags.extend(etag.map(|t| (id, t)));
                 self.learn(spec, &resp);
                 let freshness = if resp.status == 404 {
                     Freshness::NotFound
@@ -305,7 +323,7 @@ impl Worker {
                     ttl_ms: self.ttl_ms(freshness),
                     freshness,
                     last_modified,
-                    etags: etag.map(|t| vec![(id, t)]).unwrap_or_default(),
+                    etags,
                 });
                 let stored = self.cache.insert(spec.key.clone(), e.clone()).await;
                 let status = if stored { CacheStatus::Miss } else { CacheStatus::Bypass };
