@@ -8,6 +8,7 @@ pub mod ids;
 pub mod namespace;
 pub mod protocol;
 pub mod secret;
+pub mod signing;
 pub mod token;
 
 pub use error::Error;

@@ -1,0 +1,137 @@
+//! The gh shim: reads run the real gh against the tenant's relay; everything else, and any read
+//! the relay hands back (`fallback_local`) or cannot serve because it is unreachable, runs the
+//! real gh untouched with the user's own auth. gh's stdout and exit code are passed through.
+
+use crate::classify::{Verdict, classify, has_repo_flag, with_repo};
+use crate::config::{Login, config_dir};
+use crate::{real_gh, remote};
+use anyhow::{Context, Result, bail};
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+/// The relay puts this in the `message` of every answer that means "use your own gh".
+pub const FALLBACK_MARKER: &str = "fallback_local";
+
+/// What gh prints when it cannot reach a host (Go's net/http and crypto/tls errors).
+const UNREACHABLE: &[&str] = &[
+    "connection refused",
+    "no such host",
+    "dial tcp",
+    "i/o timeout",
+    "connection reset",
+    "tls: ",
+    "x509: ",
+    "HTTP 502",
+    "HTTP 503",
+    "HTTP 504",
+];
+
+/// Why a relayed run should be repeated against github.com, judging by gh's stderr.
+pub fn fallback_reason(stderr: &str) -> Option<&'static str> {
+    if stderr.contains(FALLBACK_MARKER) {
+        return Some("the relay does not serve this read (private repository, viewer or policy)");
+    }
+    UNREACHABLE
+        .iter()
+        .any(|p| stderr.contains(p))
+        .then_some("the relay cannot be reached")
+}
+
+fn note(msg: &str) {
+    if std::env::var_os("SHOAL_QUIET").is_none_or(|v| v.is_empty() || v == "0") {
+        eprintln!("shoal: {msg}");
+    }
+}
+
+fn exit_code(status: std::process::ExitStatus) -> i32 {
+    status.code().unwrap_or(1)
+}
+
+fn run_untouched(gh: &Path, args: &[String]) -> Result<i32> {
+    let status = Command::new(gh)
+        .args(args)
+        .status()
+        .with_context(|| format!("cannot run {}", gh.display()))?;
+    Ok(exit_code(status))
+}
+
+/// Runs one gh command line; returns the exit code to exit with.
+pub fn run(args: Vec<String>) -> Result<i32> {
+    let me = std::env::current_exe().context("cannot find the shoal executable")?;
+    let Some(gh) = real_gh::find(std::env::var_os("PATH").as_deref(), &me) else {
+        bail!(
+            "the real gh is not on PATH (install the `gh` package, or set {})",
+            real_gh::REAL_GH_ENV
+        );
+    };
+    let takes_repo = match classify(&args) {
+        Verdict::Passthrough(_) => return run_untouched(&gh, &args),
+        Verdict::Read { takes_repo } => takes_repo,
+    };
+    let Some(login) = Login::load_from(&config_dir()?)? else {
+        note("not logged in (run `shoal login`): running gh directly");
+        return run_untouched(&gh, &args);
+    };
+
+    let mut relayed = args.clone();
+    if (takes_repo && !has_repo_flag(&args)) || args.iter().any(|a| a.contains("{owner}") || a.contains("{repo}")) {
+        match remote::current_repo() {
+            Some(repo) if takes_repo && !has_repo_flag(&args) => relayed = with_repo(&relayed, &repo),
+            Some(repo) => {
+                let (owner, name) = repo.split_once('/').unwrap_or((&repo, ""));
+                relayed = relayed
+                    .iter()
+                    .map(|a| a.replace("{owner}", owner).replace("{repo}", name))
+                    .collect();
+            }
+            None => {
+                note("no GitHub remote here to pick the repository from: running gh directly");
+                return run_untouched(&gh, &args);
+            }
+        }
+    }
+
+    let mut cmd = Command::new(&gh);
+    cmd.args(&relayed)
+        .env("GH_HOST", &login.host)
+        .env("GH_ENTERPRISE_TOKEN", login.token.expose())
+        .env("GH_NO_UPDATE_NOTIFIER", "1")
+        .env_remove("GITHUB_ENTERPRISE_TOKEN")
+        .stderr(Stdio::piped());
+    if let Some(ca) = &login.ca_file {
+        cmd.env("SSL_CERT_FILE", ca);
+    }
+    let out = cmd
+        .spawn()
+        .and_then(|c| c.wait_with_output())
+        .with_context(|| format!("cannot run {}", gh.display()))?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if let Some(reason) = fallback_reason(&stderr).filter(|_| !out.status.success()) {
+        note(&format!("{reason}: running gh directly"));
+        return run_untouched(&gh, &args);
+    }
+    std::io::stderr().write_all(&out.stderr).ok();
+    Ok(exit_code(out.status))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fallback_is_recognised_from_gh_errors() {
+        assert!(
+            fallback_reason("HTTP 405: shoal fallback_local: mutations use your own gh (https://x/api/v3/...)")
+                .is_some()
+        );
+        assert!(
+            fallback_reason(
+                "error connecting to acme.localhost:8443\ndial tcp 127.0.0.1:8443: connect: connection refused"
+            )
+            .is_some()
+        );
+        assert!(fallback_reason("HTTP 404: Not Found (https://acme/api/v3/repos/o/r/pulls/99)").is_none());
+        assert!(fallback_reason("no pull requests match your search").is_none());
+    }
+}

@@ -1,0 +1,3 @@
+//! The `shoal` binary, run as a real process.
+
+mod shim;

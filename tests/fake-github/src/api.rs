@@ -1,0 +1,508 @@
+//! The request pipeline every API call goes through: authenticate, check the secondary and
+//! primary limits, answer, apply conditional requests (per-token ETags, Last-Modified), charge,
+//! and add GitHub's headers. Everything is counted in [`crate::Stats`].
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::response::Response;
+use base64::Engine;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+
+use crate::error::FakeError;
+use crate::render::Urls;
+use crate::rest::{self, Caller, Ctx, Payload, Reply};
+use crate::state::{AccountKey, Resource, Shared, TokenKind, token_key};
+use crate::stats::{Counters, Exchange};
+
+/// The `/api/v3` prefix of the GitHub Enterprise layout.
+pub const GHES_PREFIX: &str = "/api/v3";
+
+/// Splits the GHES prefix off a path: (prefix, rest).
+pub fn split_prefix(path: &str) -> (&'static str, &str) {
+    match path.strip_prefix(GHES_PREFIX) {
+        Some(rest) if rest.is_empty() || rest.starts_with('/') => {
+            (GHES_PREFIX, if rest.is_empty() { "/" } else { rest })
+        }
+        _ => ("", path),
+    }
+}
+
+/// The bucket a caller spends.
+pub fn account_of(caller: &Caller, ip: IpAddr) -> AccountKey {
+    caller.token.as_ref().map_or(AccountKey::Anonymous(ip), |t| t.account)
+}
+
+/// The credential in an `Authorization` header: `token X`, `Bearer X`, or Basic with the token as password.
+pub fn credential(headers: &HeaderMap) -> Option<String> {
+    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
+    let (scheme, rest) = v.split_once(' ')?;
+    let rest = rest.trim();
+    match scheme.to_ascii_lowercase().as_str() {
+        "token" | "bearer" => Some(rest.to_string()),
+        "basic" => {
+            let decoded = base64::engine::general_purpose::STANDARD.decode(rest).ok()?;
+            let s = String::from_utf8(decoded).ok()?;
+            let (user, pass) = s.split_once(':')?;
+            Some(if pass.is_empty() { user } else { pass }.to_string())
+        }
+        _ => None,
+    }
+}
+
+/// Why authentication failed: the credential (for the stats key) and the kind.
+pub struct AuthFailure {
+    /// The presented token (stats key).
+    pub token: String,
+}
+
+/// Resolves the caller. A header that names no valid, unrevoked, unexpired token fails.
+pub fn authenticate(sh: &Shared, headers: &HeaderMap) -> Result<Caller, AuthFailure> {
+    if headers.get(header::AUTHORIZATION).is_none() {
+        return Ok(Caller { token: None });
+    }
+    let Some(tok) = credential(headers) else {
+        return Err(AuthFailure {
+            token: "malformed".into(),
+        });
+    };
+    let auth = sh.auth();
+    match auth.tokens.get(&token_key(&tok)) {
+        Some(info) if !info.revoked && info.expires_at.is_none_or(|e| e > OffsetDateTime::now_utc()) => Ok(Caller {
+            token: Some(info.clone()),
+        }),
+        _ => Err(AuthFailure { token: tok }),
+    }
+}
+
+/// GitHub's ETag: sha256 over each value of Accept, Authorization and Cookie followed by `:`,
+/// then the body (github-conditional-http-transport's reverse-engineered algorithm).
+pub fn etag_for(headers: &HeaderMap, body: &[u8]) -> String {
+    let mut h = Sha256::new();
+    for name in [header::ACCEPT, header::AUTHORIZATION, header::COOKIE] {
+        for v in headers.get_all(&name) {
+            h.update(v.as_bytes());
+            h.update(b":");
+        }
+    }
+    h.update(body);
+    format!("W/\"{}\"", hex::encode(h.finalize()))
+}
+
+fn etag_matches(if_none_match: &str, etag: &str) -> bool {
+    let bare = |s: &str| s.trim().trim_start_matches("W/").to_string();
+    let mine = bare(etag);
+    if_none_match.split(',').any(|t| t.trim() == "*" || bare(t) == mine)
+}
+
+const HTTP_DATE: &[time::format_description::BorrowedFormatItem<'static>] = time::macros::format_description!(
+    "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+);
+
+/// Formats an HTTP date (`Mon, 01 Jan 2024 00:00:00 GMT`).
+pub fn http_date(t: OffsetDateTime) -> String {
+    t.format(HTTP_DATE).unwrap_or_default()
+}
+
+/// Parses an HTTP date.
+pub fn parse_http_date(s: &str) -> Option<OffsetDateTime> {
+    time::PrimitiveDateTime::parse(s.trim(), HTTP_DATE)
+        .ok()
+        .map(|p| p.assume_utc())
+}
+
+fn request_id(sh: &Shared) -> String {
+    let n = sh.next_counter();
+    let h = crate::world::mix(n ^ sh.opts.seed);
+    format!(
+        "{:04X}:{:04X}:{:06X}:{:07X}:{:08X}",
+        h & 0xFFFF,
+        (h >> 16) & 0xFFFF,
+        n & 0xFFFFFF,
+        (h >> 32) & 0xFFFFFFF,
+        n
+    )
+}
+
+/// Builds a response with the common GitHub headers.
+pub fn base_response(status: StatusCode, body: Body, req_id: &str) -> Response {
+    let mut resp = Response::new(body);
+    *resp.status_mut() = status;
+    let h = resp.headers_mut();
+    h.insert("x-github-request-id", hv(req_id));
+    h.insert("x-github-api-version-selected", HeaderValue::from_static("2022-11-28"));
+    h.insert("server", HeaderValue::from_static("GitHub.com"));
+    h.insert(header::VARY, HeaderValue::from_static("Accept, Authorization, Cookie"));
+    resp
+}
+
+fn hv(s: &str) -> HeaderValue {
+    HeaderValue::from_str(s).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+fn json_response(status: StatusCode, body: &serde_json::Value, req_id: &str) -> Response {
+    let mut r = base_response(status, Body::from(body.to_string()), req_id);
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
+    r.headers_mut().insert(
+        "x-github-media-type",
+        HeaderValue::from_static("github.v3; format=json"),
+    );
+    r
+}
+
+fn set_rate_headers(resp: &mut Response, b: &crate::state::Bucket, res: Resource) {
+    let h = resp.headers_mut();
+    h.insert("x-ratelimit-limit", hv(&b.limit.to_string()));
+    h.insert("x-ratelimit-remaining", hv(&b.remaining().to_string()));
+    h.insert("x-ratelimit-used", hv(&b.used.to_string()));
+    h.insert("x-ratelimit-reset", hv(&b.reset.to_string()));
+    h.insert("x-ratelimit-resource", hv(res.as_str()));
+}
+
+/// The message GitHub sends when a primary limit is exhausted.
+pub fn exhausted_message(account: AccountKey, ip: IpAddr) -> String {
+    match account {
+        AccountKey::User(id) => format!("API rate limit exceeded for user ID {id}."),
+        AccountKey::Installation(id) => format!("API rate limit exceeded for installation ID {id}."),
+        AccountKey::Anonymous(_) => format!(
+            "API rate limit exceeded for {ip}. (But here's the good news: Authenticated requests get a higher rate limit. Check out the documentation for more details.)"
+        ),
+    }
+}
+
+/// The message of a secondary limit.
+pub fn secondary_message(req_id: &str) -> String {
+    format!(
+        "You have exceeded a secondary rate limit. Please wait a few minutes before you try again. If you reach out to GitHub Support for help, please include the request ID {req_id}."
+    )
+}
+
+/// Records one exchange in the stats.
+pub fn record(sh: &Shared, caller_key: &str, login: &str, resource: Resource, route: &str, path: &str, c: Counters) {
+    sh.meter().stats.record(&Exchange {
+        token_key: caller_key,
+        login,
+        resource: resource.as_str(),
+        route,
+        path,
+        counters: c,
+    });
+}
+
+/// The fallback handler: every GitHub API path (REST under `/` and `/api/v3/`).
+pub async fn serve(
+    State(sh): State<Arc<Shared>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (prefix, path) = split_prefix(uri.path());
+    if path == "/graphql" || (prefix.is_empty() && path == "/api/graphql") {
+        return crate::graphql::serve(sh, addr.ip(), headers, method, body).await;
+    }
+    if method == Method::POST
+        && let Some(rest) = path.strip_prefix("/app/installations/")
+        && let Some(id) = rest.strip_suffix("/access_tokens")
+    {
+        return crate::app::create_installation_token(&sh, id, &headers, prefix);
+    }
+    serve_rest(
+        &sh,
+        addr.ip(),
+        &method,
+        prefix,
+        path,
+        uri.query().unwrap_or(""),
+        &headers,
+    )
+}
+
+fn serve_rest(
+    sh: &Shared,
+    ip: IpAddr,
+    method: &Method,
+    prefix: &str,
+    path: &str,
+    query: &str,
+    headers: &HeaderMap,
+) -> Response {
+    let req_id = request_id(sh);
+    let route = rest::parse(path);
+    let resource = route.resource();
+    let route_name = format!("{} {}", method.as_str(), route.template());
+    let one = Counters {
+        calls: 1,
+        ..Counters::default()
+    };
+
+    let caller = match authenticate(sh, headers) {
+        Ok(c) => c,
+        Err(f) => {
+            let login = sh
+                .auth()
+                .tokens
+                .get(&token_key(&f.token))
+                .map(|t| t.login.clone())
+                .unwrap_or_default();
+            record(
+                sh,
+                &f.token,
+                &login,
+                resource,
+                &route_name,
+                path,
+                Counters { unauthorized: 1, ..one },
+            );
+            return FakeError::BadCredentials.into_response_with(&req_id);
+        }
+    };
+    let caller_key = caller
+        .token
+        .as_ref()
+        .map_or_else(|| "anonymous".to_string(), |t| t.token.clone());
+    let login = caller.token.as_ref().map(|t| t.login.clone()).unwrap_or_default();
+
+    if method != Method::GET && method != Method::HEAD {
+        record(sh, &caller_key, &login, resource, &route_name, path, one);
+        return FakeError::NotFound.into_response_with(&req_id);
+    }
+
+    // Secondary limit, forced per token through the control API.
+    let secondary = sh.meter().secondary.get(&caller_key).copied();
+    if let Some(sec) = secondary {
+        record(
+            sh,
+            &caller_key,
+            &login,
+            resource,
+            &route_name,
+            path,
+            Counters {
+                secondary_limited: 1,
+                ..one
+            },
+        );
+        let status = StatusCode::from_u16(sec.status).unwrap_or(StatusCode::FORBIDDEN);
+        let body = json!({
+            "message": secondary_message(&req_id),
+            "documentation_url": "https://docs.github.com/free-pro-team@latest/rest/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits"
+        });
+        let mut resp = json_response(status, &body, &req_id);
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, hv(&sec.retry_after.to_string()));
+        return resp;
+    }
+
+    // Primary limit: reserve one unit now (so concurrent calls flip at exactly the limit),
+    // refund it below if the answer turns out to be a free 304.
+    let account = account_of(&caller, ip);
+    let now = OffsetDateTime::now_utc().unix_timestamp();
+    let limit = sh.limit_for(account, resource);
+    let free = route.is_free();
+    let bucket = {
+        let mut meter = sh.meter();
+        let b = meter.bucket(account, resource, limit, now);
+        if !free && b.remaining() == 0 {
+            let snapshot = *b;
+            drop(meter);
+            record(
+                sh,
+                &caller_key,
+                &login,
+                resource,
+                &route_name,
+                path,
+                Counters { rate_limited: 1, ..one },
+            );
+            let body = json!({
+                "message": exhausted_message(account, ip),
+                "documentation_url": "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-rate-limits"
+            });
+            let mut resp = json_response(StatusCode::FORBIDDEN, &body, &req_id);
+            set_rate_headers(&mut resp, &snapshot, resource);
+            return resp;
+        }
+        if !free {
+            b.used += 1;
+        }
+        *b
+    };
+
+    let urls = Urls {
+        api: format!("{}{prefix}", sh.base_url),
+        web: sh.base_url.clone(),
+    };
+    let query_pairs: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
+        .map(|(a, b)| (a.into_owned(), b.into_owned()))
+        .collect();
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let ctx = Ctx {
+        query: &query_pairs,
+        accept,
+        urls: &urls,
+        caller: &caller,
+        ip,
+    };
+    let reply = rest::handle(sh, &route, &ctx);
+    // `/rate_limit` shows the bucket as it is after this call.
+    let bucket = if free {
+        sh.meter().bucket(account, resource, limit, now).to_owned()
+    } else {
+        bucket
+    };
+
+    let mut charged = if free { 0 } else { 1 };
+    let mut counters = one;
+    let mut resp = match reply {
+        Err(e) => e.into_response_with(&req_id),
+        Ok(reply) => {
+            let (resp, not_modified) = finish(sh, reply, headers, &req_id, prefix, &query_pairs, &caller);
+            if not_modified {
+                counters.not_modified = 1;
+                // GitHub does not charge a 304 to a correctly authorised request.
+                if caller.token.is_some() && !free {
+                    charged = 0;
+                }
+            }
+            resp
+        }
+    };
+    let bucket = if charged == 0 && !free {
+        let mut meter = sh.meter();
+        let b = meter.bucket(account, resource, limit, now);
+        b.used = b.used.saturating_sub(1);
+        *b
+    } else {
+        bucket
+    };
+    counters.charged = charged;
+    record(sh, &caller_key, &login, resource, &route_name, path, counters);
+    set_rate_headers(&mut resp, &bucket, resource);
+    if let Some(t) = &caller.token
+        && t.kind != TokenKind::Installation
+    {
+        resp.headers_mut().insert("x-oauth-scopes", hv(&t.scopes));
+        resp.headers_mut()
+            .insert("x-accepted-oauth-scopes", HeaderValue::from_static("repo"));
+    }
+    if method == Method::HEAD {
+        *resp.body_mut() = Body::empty();
+    }
+    resp
+}
+
+/// Applies validators, pagination and content headers to a handler's reply.
+/// Returns the response and whether it is a 304.
+fn finish(
+    sh: &Shared,
+    reply: Reply,
+    headers: &HeaderMap,
+    req_id: &str,
+    prefix: &str,
+    query: &[(String, String)],
+    caller: &Caller,
+) -> (Response, bool) {
+    let (bytes, content_type): (Vec<u8>, &str) = match reply.body {
+        Payload::Json(v) => (v.to_string().into_bytes(), "application/json; charset=utf-8"),
+        Payload::Raw(b, ct) => (b, ct),
+        Payload::Empty => (Vec::new(), ""),
+    };
+    let cacheable = reply.status == StatusCode::OK;
+    let etag = cacheable.then(|| etag_for(headers, &bytes));
+    let inm = headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok());
+    let ims = headers
+        .get(header::IF_MODIFIED_SINCE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(parse_http_date);
+    let not_modified = match (&etag, inm) {
+        (Some(e), Some(inm)) => etag_matches(inm, e),
+        // If-Modified-Since is only considered without If-None-Match (RFC 9110 13.1.3).
+        (Some(_), None) => matches!((reply.last_modified, ims), (Some(lm), Some(ims)) if lm <= ims),
+        _ => false,
+    };
+    let mut resp = if not_modified {
+        base_response(StatusCode::NOT_MODIFIED, Body::empty(), req_id)
+    } else {
+        let mut r = base_response(reply.status, Body::from(bytes), req_id);
+        if !content_type.is_empty() {
+            r.headers_mut().insert(header::CONTENT_TYPE, hv(content_type));
+        }
+        r
+    };
+    let h = resp.headers_mut();
+    h.insert("x-github-media-type", hv(reply.media));
+    if let Some(e) = &etag {
+        h.insert(header::ETAG, hv(e));
+    }
+    if let Some(lm) = reply.last_modified {
+        h.insert(header::LAST_MODIFIED, hv(&http_date(lm)));
+    }
+    if cacheable {
+        let cc = if caller.token.is_some() {
+            "private, max-age=60, s-maxage=60"
+        } else {
+            "public, max-age=60, s-maxage=60"
+        };
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cc));
+    }
+    for (k, v) in reply.headers {
+        h.insert(k, hv(&v));
+    }
+    if let Some(p) = reply.page
+        && let Some(link) = link_header(&sh.base_url, prefix, &p, query)
+    {
+        h.insert(header::LINK, hv(&link));
+    }
+    (resp, not_modified)
+}
+
+fn page_url(base: &str, prefix: &str, path: &str, query: &[(String, String)], page: usize) -> String {
+    let mut ser = url::form_urlencoded::Serializer::new(String::new());
+    let mut had_page = false;
+    for (k, v) in query {
+        if k == "page" {
+            ser.append_pair("page", &page.to_string());
+            had_page = true;
+        } else {
+            ser.append_pair(k, v);
+        }
+    }
+    if !had_page {
+        ser.append_pair("page", &page.to_string());
+    }
+    format!("{base}{prefix}{path}?{}", ser.finish())
+}
+
+/// GitHub's Link header for one page: prev, next, last, first (absolute URLs on the fake's host).
+pub fn link_header(base: &str, prefix: &str, p: &rest::PageInfo, query: &[(String, String)]) -> Option<String> {
+    let mut parts = Vec::new();
+    let url = |n: usize| page_url(base, prefix, &p.link_path, query, n);
+    if p.page > 1 {
+        parts.push(format!("<{}>; rel=\"prev\"", url((p.page - 1).min(p.last))));
+    }
+    if p.page < p.last {
+        parts.push(format!("<{}>; rel=\"next\"", url(p.page + 1)));
+        parts.push(format!("<{}>; rel=\"last\"", url(p.last)));
+    }
+    if p.page > 1 {
+        parts.push(format!("<{}>; rel=\"first\"", url(1)));
+    }
+    (!parts.is_empty()).then(|| parts.join(", "))
+}
+
+impl FakeError {
+    /// The error as a GitHub API response with the common headers.
+    pub fn into_response_with(self, req_id: &str) -> Response {
+        json_response(self.status(), &self.body(), req_id)
+    }
+}
