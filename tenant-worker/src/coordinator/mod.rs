@@ -82,6 +82,9 @@ struct State {
 
 struct Inner {
     state: Mutex<State>,
+    /// Per resource the pool's [limit, remaining, used, reset], refreshed on every change so the
+    /// response path reads it without taking the lock.
+    snapshot: [[AtomicU64; 4]; 4],
     clock: Arc<dyn Clock>,
     reserve_percent: u64,
     seq: AtomicU64,
@@ -170,6 +173,7 @@ impl Coordinator {
     pub fn new(clock: Arc<dyn Clock>, reserve_percent: u8) -> Self {
         Self(Arc::new(Inner {
             state: Mutex::new(State::default()),
+            snapshot: Default::default(),
             clock,
             reserve_percent: u64::from(reserve_percent.min(90)),
             seq: AtomicU64::new(1),
@@ -209,6 +213,7 @@ impl Coordinator {
         for a in accounts {
             st.accounts.entry(a).or_insert_with(new_buckets);
         }
+        self.refresh(&st);
     }
 
     /// Records the GitHub account an identity spends (learned from `/user`).
@@ -219,13 +224,16 @@ impl Coordinator {
             s.account = login.clone();
         }
         st.accounts.entry(login).or_insert_with(new_buckets);
+        self.refresh(&st);
     }
 
     /// Quarantines an identity (GitHub answered 401).
     pub fn quarantine(&self, id: IdentityId, reason: &str) {
-        if let Some(s) = self.lock().ids.get_mut(&id) {
+        let mut st = self.lock();
+        if let Some(s) = st.ids.get_mut(&id) {
             s.quarantine = Some(reason.to_string());
         }
+        self.refresh(&st);
     }
 
     /// Picks the eligible identity with the most expected budget left for `resource`, ties by
@@ -345,9 +353,10 @@ impl Coordinator {
             }
         }
         let Some(s) = st.ids.get_mut(&lease.identity) else {
+            self.refresh(&st);
             return Verdict::Use;
         };
-        match status {
+        let verdict = match status {
             401 => {
                 s.quarantine = Some("GitHub answered 401: the credential is revoked or invalid".into());
                 Verdict::TryAnother
@@ -363,13 +372,42 @@ impl Coordinator {
                 }
             }
             _ => Verdict::Use,
-        }
+        };
+        self.refresh(&st);
+        verdict
     }
 
     /// The pool's budget per resource: sums over distinct accounts with a usable identity.
     pub fn pool(&self, resource: Resource) -> PoolBudget {
         let now = self.0.clock.now_ms();
         let st = self.lock();
+        Self::compute_pool(&st, resource, now)
+    }
+
+    /// The pool's budget as of the last change (no lock; for response headers).
+    pub fn pool_snapshot(&self, resource: Resource) -> PoolBudget {
+        let s = &self.0.snapshot[resource.index()];
+        PoolBudget {
+            limit: s[0].load(Ordering::Relaxed),
+            remaining: s[1].load(Ordering::Relaxed),
+            used: s[2].load(Ordering::Relaxed),
+            reset: s[3].load(Ordering::Relaxed),
+        }
+    }
+
+    fn refresh(&self, st: &State) {
+        let now = self.0.clock.now_ms();
+        for r in Resource::ALL {
+            let p = Self::compute_pool(st, r, now);
+            let s = &self.0.snapshot[r.index()];
+            s[0].store(p.limit, Ordering::Relaxed);
+            s[1].store(p.remaining, Ordering::Relaxed);
+            s[2].store(p.used, Ordering::Relaxed);
+            s[3].store(p.reset, Ordering::Relaxed);
+        }
+    }
+
+    fn compute_pool(st: &State, resource: Resource, now: u64) -> PoolBudget {
         let mut seen: Vec<&str> = Vec::new();
         let mut out = PoolBudget {
             limit: 0,

@@ -215,7 +215,7 @@ fn respond(w: &Worker, parts: &Parts, layout: Layout, served: &Served, head: boo
     }
     h.insert(header::ETAG, e.relay_etag.clone());
     h.insert("x-shoal-cache", HeaderValue::from_static(served.status.as_str()));
-    let pool = w.coord.pool(resource);
+    let pool = w.coord.pool_snapshot(resource);
     h.insert("x-ratelimit-limit", HeaderValue::from(pool.limit));
     h.insert("x-ratelimit-remaining", HeaderValue::from(pool.remaining));
     h.insert("x-ratelimit-used", HeaderValue::from(pool.used));
