@@ -3,7 +3,8 @@
 //! direct calls to the fake GitHub. Requests/s and p50/p99 latency at 1, 16 and 64 keep-alive
 //! connections, and the ratio (b)/(a).
 //!
-//! `cargo bench -p shoal-worker --bench throughput` (SHOAL_BENCH_SECS sets seconds per cell).
+//! `cargo bench -p shoal-worker --bench throughput` (SHOAL_BENCH_SECS: seconds per round,
+//! SHOAL_BENCH_ROUNDS: interleaved rounds per cell).
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};

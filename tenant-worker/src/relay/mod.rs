@@ -201,6 +201,7 @@ fn respond(w: &Worker, parts: &Parts, layout: Layout, served: &Served, head: boo
     let mut resp = Response::new(body);
     *resp.status_mut() = status;
     let h = resp.headers_mut();
+    h.reserve(e.headers.len() + 8);
     let mut base: Option<String> = None;
     for (k, v) in &e.headers {
         if k == header::LINK || k == header::LOCATION {
