@@ -223,3 +223,34 @@ async fn stale_is_served_when_github_is_down() {
     assert_eq!(r.status(), 503);
     assert!(r.headers().contains_key("retry-after"));
 }
+
+#[tokio::test]
+async fn a_404_is_cached_briefly_to_absorb_polling() {
+    let env = Env::start(Setup::default()).await;
+    let missing = "/repos/octo-org/hello-world/pulls/99999";
+    assert_eq!(env.get(missing).await.status(), 404);
+    let again = env.get(missing).await;
+    assert_eq!(again.status(), 404);
+    assert_eq!(cache_status(&again), "HIT");
+    assert_eq!(env.upstream().calls, 1);
+    env.advance(31);
+    assert_eq!(cache_status(&env.get(missing).await), "MISS");
+    assert_eq!(env.upstream().calls, 2);
+}
+
+#[tokio::test]
+async fn concurrent_revalidations_of_one_key_make_one_call() {
+    let env = std::sync::Arc::new(Env::start(Setup::default()).await);
+    env.get(PR).await;
+    env.advance(21);
+    let mut tasks = Vec::new();
+    for _ in 0..50 {
+        let env = env.clone();
+        tasks.push(tokio::spawn(async move { env.get(PR).await.status().as_u16() }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), 200);
+    }
+    let up = env.upstream();
+    assert_eq!((up.calls, up.not_modified), (2, 1));
+}

@@ -249,3 +249,55 @@ async fn the_binary_prints_its_address_and_serves_the_contract() {
     assert_eq!(r.headers()["x-shoal-cache"], "MISS");
     child.kill().await.unwrap();
 }
+
+#[tokio::test]
+async fn searches_must_name_allowed_owners_and_spend_the_search_bucket() {
+    let env = Env::start(Setup::default()).await;
+    let r = env.get("/search/issues?q=is%3Apr+repo%3Aocto-org%2Fhello-world").await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-ratelimit-resource"], "search");
+    for q in ["/search/issues?q=bug", "/search/issues?q=repo%3Aacme-corp%2Fx"] {
+        let r = env.get(q).await;
+        assert_eq!(r.status(), 403, "{q}");
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(body["shoal"], "fallback_local");
+    }
+    let up = env.upstream();
+    assert_eq!(up.calls, 1);
+    assert_eq!(up.by_resource["search"].calls, 1);
+}
+
+#[tokio::test]
+async fn an_unknown_repository_id_is_refused_until_learned() {
+    let env = Env::start(Setup::default()).await;
+    let r = env.get("/repositories/999999/pulls").await;
+    assert_eq!(r.status(), 403);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["shoal"], "fallback_local");
+    assert_eq!(env.upstream().calls, 0);
+    // Reading the repo teaches the relay its id.
+    let repo: serde_json::Value = env.get("/repos/octo-org/hello-world").await.json().await.unwrap();
+    let id = repo["id"].as_u64().unwrap();
+    assert_eq!(env.get(&format!("/repositories/{id}/pulls/1")).await.status(), 200);
+}
+
+#[tokio::test]
+async fn relayed_responses_describe_the_pool_not_one_token() {
+    let env = Env::start(Setup {
+        identities: vec![Ident::pat("alice"), Ident::pat("bob"), Ident::pat("carol")],
+        ..Setup::default()
+    })
+    .await;
+    let r = env.get("/repos/octo-org/hello-world/pulls/1").await;
+    assert_eq!(r.headers()["x-ratelimit-limit"], "15000");
+    assert_eq!(r.headers()["x-ratelimit-remaining"], "14999");
+    assert_eq!(r.headers()["x-ratelimit-resource"], "core");
+    for h in [
+        "x-oauth-scopes",
+        "x-accepted-oauth-scopes",
+        "github-authentication-token-expiration",
+        "set-cookie",
+    ] {
+        assert!(!r.headers().contains_key(h), "{h} passed through");
+    }
+}
