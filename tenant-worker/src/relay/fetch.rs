@@ -314,17 +314,21 @@ impl Worker {
                 } else {
                     spec.info.freshness
                 };
-                let e = Arc::new(Entry {
-                    status: resp.status,
-                    relay_etag: relay_etag(resp.status, &spec.accept, &resp.body),
-                    headers: hdrs,
-                    body: resp.body,
-                    validated_ms: now,
-                    ttl_ms: self.ttl_ms(freshness),
-                    freshness,
-                    last_modified,
-                    etags,
-                });
+                let e = Arc::new(
+                    Entry {
+                        status: resp.status,
+                        relay_etag: relay_etag(resp.status, &spec.accept, &resp.body),
+                        headers: hdrs,
+                        body: resp.body,
+                        validated_ms: now,
+                        ttl_ms: self.ttl_ms(freshness),
+                        freshness,
+                        last_modified,
+                        etags,
+                        prebuilt: HeaderMap::new(),
+                    }
+                    .prebuild(),
+                );
                 let stored = self.cache.insert(spec.key.clone(), e.clone()).await;
                 let status = if stored { CacheStatus::Miss } else { CacheStatus::Bypass };
                 Ok(Served { entry: e, status })
@@ -332,17 +336,21 @@ impl Worker {
             500..=599 => self.stale_or(cached, Error::Upstream(format!("GitHub answered {}", resp.status))),
             status => {
                 // Relayed as is, never cached: redirects, 403s for missing access, 422s...
-                let e = Arc::new(Entry {
-                    status,
-                    relay_etag: relay_etag(status, &spec.accept, &resp.body),
-                    headers: headers::filter(&resp.headers, &tenant.upstream),
-                    body: resp.body,
-                    validated_ms: now,
-                    ttl_ms: 0,
-                    freshness: spec.info.freshness,
-                    last_modified: None,
-                    etags: Vec::new(),
-                });
+                let e = Arc::new(
+                    Entry {
+                        status,
+                        relay_etag: relay_etag(status, &spec.accept, &resp.body),
+                        headers: headers::filter(&resp.headers, &tenant.upstream),
+                        body: resp.body,
+                        validated_ms: now,
+                        ttl_ms: 0,
+                        freshness: spec.info.freshness,
+                        last_modified: None,
+                        etags: Vec::new(),
+                        prebuilt: HeaderMap::new(),
+                    }
+                    .prebuild(),
+                );
                 Ok(Served {
                     entry: e,
                     status: CacheStatus::Bypass,

@@ -201,7 +201,7 @@ fn respond(w: &Worker, parts: &Parts, layout: Layout, served: &Served, head: boo
     let mut resp = Response::new(body);
     *resp.status_mut() = status;
     let h = resp.headers_mut();
-    h.reserve(e.headers.len() + 8);
+    *h = e.prebuilt.clone();
     let mut base: Option<String> = None;
     for (k, v) in &e.headers {
         if k == header::LINK || k == header::LOCATION {
@@ -210,11 +210,8 @@ fn respond(w: &Worker, parts: &Parts, layout: Layout, served: &Served, head: boo
             if let Ok(v) = HeaderValue::from_str(&headers::absolutize(text, base)) {
                 h.append(k.clone(), v);
             }
-        } else {
-            h.append(k.clone(), v.clone());
         }
     }
-    h.insert(header::ETAG, e.relay_etag.clone());
     h.insert("x-shoal-cache", HeaderValue::from_static(served.status.as_str()));
     let pool = w.coord.pool_snapshot(resource);
     h.insert("x-ratelimit-limit", HeaderValue::from(pool.limit));
