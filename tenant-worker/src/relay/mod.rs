@@ -78,9 +78,16 @@ async fn handle(w: &Arc<Worker>, parts: &Parts) -> Result<Response, Error> {
         Some(_) => return Err(Error::BadRequest("X-GitHub-Api-Version is malformed".into())),
     };
     let resource = info.resource;
+    let kind = info.kind;
     let spec = FetchSpec::new(n.path_and_query(), accept, api_version, info);
     let served = w.lookup(spec).await?;
     w.stats.served(served.status);
+    tracing::debug!(
+        route.kind = kind,
+        status = served.entry.status,
+        cache = served.status.as_str(),
+        "relayed"
+    );
     Ok(respond(w, parts, layout, &served, head, resource))
 }
 
