@@ -67,6 +67,19 @@ pub fn computed_etag(accept: &str, authorization: &str, body: &[u8]) -> String {
     format!("W/\"{}\"", hex::encode(h.finalize()))
 }
 
+/// A repo object's `permissions` describe the pooled identity that fetched it (admin, push...):
+/// replaced with what a caller can do through the relay, read only. `None` when absent.
+pub fn read_only_permissions(body: &[u8]) -> Option<bytes::Bytes> {
+    let mut v: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let obj = v.as_object_mut()?;
+    obj.get("permissions")?;
+    obj.insert(
+        "permissions".into(),
+        serde_json::json!({"admin": false, "maintain": false, "push": false, "triage": false, "pull": true}),
+    );
+    serde_json::to_vec(&v).ok().map(bytes::Bytes::from)
+}
+
 impl Worker {
     /// A fresh cache hit, or the shared result of the one upstream call for this key.
     pub(crate) async fn lookup(self: &Arc<Self>, spec: FetchSpec) -> FetchResult {
@@ -309,6 +322,12 @@ impl Worker {
                 };
                 etags.extend(etag.map(|t| (id, t)));
                 self.learn(spec, &resp);
+                let body = match &spec.info.repo {
+                    Some(repo) if resp.status == 200 && spec.path_and_query == format!("/repos/{repo}") => {
+                        read_only_permissions(&resp.body).unwrap_or(resp.body)
+                    }
+                    _ => resp.body,
+                };
                 let freshness = if resp.status == 404 {
                     Freshness::NotFound
                 } else {
@@ -317,9 +336,9 @@ impl Worker {
                 let e = Arc::new(
                     Entry {
                         status: resp.status,
-                        relay_etag: relay_etag(resp.status, &spec.accept, &resp.body),
+                        relay_etag: relay_etag(resp.status, &spec.accept, &body),
                         headers: hdrs,
-                        body: resp.body,
+                        body,
                         validated_ms: now,
                         ttl_ms: self.ttl_ms(freshness),
                         freshness,
@@ -388,5 +407,31 @@ impl Worker {
                     .insert(repo.clone(), (!private, self.clock.now_ms()));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pooled_identitys_repo_permissions_are_not_revealed() {
+        let body = br#"{"id":1,"permissions":{"admin":true,"push":true,"pull":true}}"#;
+        let out: serde_json::Value = serde_json::from_slice(&read_only_permissions(body).unwrap()).unwrap();
+        assert_eq!(out["permissions"]["admin"], false);
+        assert_eq!(out["permissions"]["push"], false);
+        assert_eq!(out["permissions"]["pull"], true);
+        assert_eq!(out["id"], 1);
+        assert!(read_only_permissions(br#"{"id":1}"#).is_none());
+        assert!(read_only_permissions(b"[1]").is_none());
+    }
+
+    #[test]
+    fn computed_etag_matches_the_observed_algorithm() {
+        // sha256("application/json:token x:" + "{}"), as the fake and GitHub compute it.
+        let mut h = Sha256::new();
+        h.update(b"application/json:token x:{}");
+        let want = format!("W/\"{}\"", hex::encode(h.finalize()));
+        assert_eq!(computed_etag("application/json", "token x", b"{}"), want);
     }
 }
