@@ -4,12 +4,21 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/shoal-target
 export CARGO_TERM_COLOR ?= never
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres
 
-.PHONY: run test deps fmt clippy nextest
+.PHONY: run demo test deps fmt clippy nextest
+BIN = $(CARGO_TARGET_DIR)/debug
 
-## Run the control plane (embedded Postgres under .shoal/pg when DATABASE_URL is unset).
+## The service: web UI, edge and one worker per tenant (embedded Postgres under .shoal/pg when
+## DATABASE_URL is unset; GitHub is github.com unless SHOAL_GITHUB_URL says otherwise).
 run:
 	@infra/dev/ensure-deps.sh
-	cargo run -p shoal-control-plane --bin shoal-control-plane
+	cargo build -p shoal-control-plane -p shoal-worker --bins
+	$(BIN)/shoal-control-plane
+
+## The same, offline: a fake GitHub and a seeded tenant `demo` (state under .shoal/demo).
+demo:
+	@infra/dev/ensure-deps.sh
+	cargo build -p shoal-control-plane -p shoal-worker -p shoal-fake-github --bins
+	$(BIN)/shoal-control-plane demo
 
 ## fmt, clippy and every test, against a real PostgreSQL.
 test: deps fmt clippy nextest

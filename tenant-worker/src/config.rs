@@ -172,6 +172,14 @@ impl Settings {
         Self::from_config(&Config::from_toml_str("").expect("empty config parses"))
     }
 
+    /// The defaults, listening on `listen` (scheduled mode, where the control plane sets the rest).
+    pub fn defaults(listen: SocketAddr) -> Self {
+        Self {
+            listen,
+            ..Self::for_tests()
+        }
+    }
+
     fn from_config(c: &Config) -> Self {
         Self {
             listen: c.listen,

@@ -36,12 +36,15 @@ pub enum Error {
     Upstream(String),
     #[error("internal error")]
     Internal,
+    /// Talking to the control plane failed (scheduled mode); never an answer to a caller.
+    #[error("control plane: {0}")]
+    ControlPlane(String),
 }
 
 impl Error {
     fn status(&self) -> StatusCode {
         match self {
-            Error::Config(_) | Error::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            Error::Config(_) | Error::Internal | Error::ControlPlane(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Error::Unauthenticated | Error::BadCredentials => StatusCode::UNAUTHORIZED,
             Error::BadRequest(_) => StatusCode::BAD_REQUEST,
             Error::MethodNotRelayed(_) => StatusCode::METHOD_NOT_ALLOWED,
@@ -56,7 +59,7 @@ impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let status = self.status();
         let message = match &self {
-            Error::Config(_) => "internal error".to_string(),
+            Error::Config(_) | Error::ControlPlane(_) => "internal error".to_string(),
             other => other.to_string(),
         };
         let mut body = json!({ "message": message, "documentation_url": DOCS });

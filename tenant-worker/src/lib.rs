@@ -7,8 +7,11 @@
 pub mod cache;
 pub mod clock;
 pub mod config;
+pub mod control;
 pub mod coordinator;
 pub mod error;
+pub mod github_app;
+pub mod graphql;
 pub mod relay;
 pub mod stats;
 pub mod tenant;

@@ -1,18 +1,41 @@
-use anyhow::Context;
+use anyhow::{Context, bail};
 use clap::Parser;
+use shoal_common::{Secret, WorkerId};
 use shoal_worker::clock::SystemClock;
-use shoal_worker::config::Config;
+use shoal_worker::config::{Config, Settings};
+use shoal_worker::control::{ControlPlane, follow_bundles, report_usage};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-/// shoal-worker: one org's GitHub read relay.
+/// shoal-worker: one org's GitHub read relay. Standalone with `--config`, or scheduled by the
+/// control plane with `--control-plane` and `--worker-id` (secret in `SHOAL_WORKER_SECRET`).
 #[derive(Parser)]
 #[command(name = "shoal-worker", version)]
 struct Args {
     /// TOML config file (listen, upstream, allowed_owners, [[identity]], [[caller]]).
-    #[arg(long, env = "SHOAL_WORKER_CONFIG")]
-    config: PathBuf,
+    #[arg(long, env = "SHOAL_WORKER_CONFIG", conflicts_with_all = ["control_plane", "worker_id"])]
+    config: Option<PathBuf>,
+    /// Scheduled mode: the control plane's URL, where the bundle comes from.
+    #[arg(long, requires = "worker_id")]
+    control_plane: Option<String>,
+    /// Scheduled mode: this worker's id.
+    #[arg(long, requires = "control_plane")]
+    worker_id: Option<WorkerId>,
+    /// Scheduled mode: where to listen (the first stdout line says the bound address).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    listen: SocketAddr,
+    /// Scheduled mode: this worker's own data dir.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Scheduled mode: how often usage is reported to the control plane, in milliseconds.
+    #[arg(long, default_value_t = 10_000)]
+    usage_every_ms: u64,
 }
+
+/// How long a starting worker keeps trying to fetch its first bundle.
+const FIRST_BUNDLE_WITHIN: Duration = Duration::from_secs(30);
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -24,7 +47,17 @@ async fn main() -> anyhow::Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
-    let config = Config::load(&args.config)?;
+    match (&args.config, &args.control_plane, args.worker_id) {
+        (Some(path), _, _) => standalone(path).await,
+        (None, Some(cp), Some(id)) => {
+            scheduled(cp, id, args.listen, Duration::from_millis(args.usage_every_ms.max(100))).await
+        }
+        _ => bail!("give --config FILE (standalone) or --control-plane URL --worker-id ID (scheduled)"),
+    }
+}
+
+async fn standalone(path: &std::path::Path) -> anyhow::Result<()> {
+    let config = Config::load(path)?;
     let (settings, bundle) = config.into_parts()?;
     let listen = settings.listen;
     let discover = settings.discover_accounts;
@@ -34,7 +67,46 @@ async fn main() -> anyhow::Result<()> {
     }
     let running = shoal_worker::serve(worker, listen).await?;
     println!("listening on {}", running.url());
-    tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
+    shutdown_signal().await;
     running.shutdown().await;
     Ok(())
+}
+
+async fn scheduled(control_plane: &str, id: WorkerId, listen: SocketAddr, usage_every: Duration) -> anyhow::Result<()> {
+    let secret = std::env::var("SHOAL_WORKER_SECRET")
+        .ok()
+        .filter(|s| !s.is_empty())
+        .map(Secret::new)
+        .context("SHOAL_WORKER_SECRET is not set: a scheduled worker gets it from the control plane")?;
+    let cp = Arc::new(ControlPlane::new(control_plane, id, secret)?);
+    let deadline = Instant::now() + FIRST_BUNDLE_WITHIN;
+    let bundle = loop {
+        match cp.bundle(None).await {
+            Ok(Some(b)) => break b,
+            Ok(None) => {}
+            Err(e) if Instant::now() < deadline => tracing::warn!(error = %e, "first bundle not available yet"),
+            Err(e) => return Err(e).context("could not get this worker's bundle from the control plane"),
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    let worker = shoal_worker::Worker::new(Settings::defaults(listen), &bundle, Arc::new(SystemClock))?;
+    worker.discover_accounts().await;
+    let running = shoal_worker::serve(worker.clone(), listen).await?;
+    println!("listening on {}", running.url());
+    let follow = tokio::spawn(follow_bundles(worker.clone(), cp.clone(), bundle.version));
+    let usage = tokio::spawn(report_usage(worker, cp, usage_every));
+    shutdown_signal().await;
+    follow.abort();
+    usage.abort();
+    running.shutdown().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("installing a SIGTERM handler works on unix");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        _ = term.recv() => {},
+    }
 }

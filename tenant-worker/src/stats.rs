@@ -92,6 +92,11 @@ impl Stats {
         self.status[status_index(s)].fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Requests answered so far, per cache status.
+    pub fn served_counts(&self) -> [(CacheStatus, u64); 5] {
+        STATUSES.map(|s| (s, self.status[status_index(s)].load(Ordering::Relaxed)))
+    }
+
     /// Counts a caller that joined another's upstream call.
     pub fn coalesced(&self) {
         self.coalesced.fetch_add(1, Ordering::Relaxed);

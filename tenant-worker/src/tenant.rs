@@ -5,7 +5,7 @@
 use crate::error::Error;
 use shoal_common::protocol::{Bundle, Credential, Policy};
 use shoal_common::token::{Pepper, TokenHash, find_constant_time, hash_token};
-use shoal_common::{CallerTokenId, IdentityId, Secret};
+use shoal_common::{CallerTokenId, IdentityId, Secret, TenantId};
 
 /// A caller the worker accepts.
 #[derive(Debug, Clone)]
@@ -60,6 +60,7 @@ impl Identity {
 /// One tenant's serving state.
 pub struct Tenant {
     pub bundle_version: u64,
+    pub id: TenantId,
     pub slug: String,
     pepper: Pepper,
     callers: Vec<(TokenHash, Caller)>,
@@ -112,6 +113,7 @@ impl Tenant {
         }
         Ok(Self {
             bundle_version: b.version,
+            id: b.tenant.id,
             slug: b.tenant.slug.clone(),
             pepper,
             callers,

@@ -1,6 +1,10 @@
-//! The control-plane database: connecting, migrating, and the embedded Postgres for `make run`.
+//! The control-plane database: connecting, migrating, the tenant-scoped transaction helper every
+//! tenant-owned query goes through, and the embedded Postgres for `make run`.
 
 pub mod embedded;
+mod tenant_tx;
+
+pub use tenant_tx::{TenantTx, begin_tenant, enter_tenant};
 
 use crate::Error;
 use sqlx::postgres::PgPoolOptions;
@@ -13,4 +17,9 @@ pub async fn connect_and_migrate(url: &str) -> Result<sqlx::PgPool, Error> {
     let pool = PgPoolOptions::new().max_connections(10).connect(url).await?;
     MIGRATOR.run(&pool).await?;
     Ok(pool)
+}
+
+/// Whether a database error is a unique-constraint violation (a taken slug, say).
+pub fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.code().as_deref() == Some("23505"))
 }

@@ -43,6 +43,8 @@ fn the_binary_runs_on_embedded_postgres_and_stops_it_on_sigint() {
         .env_remove("DATABASE_URL")
         .env("SHOAL_STATE_DIR", dir.path())
         .env("SHOAL_LISTEN", "127.0.0.1:0")
+        .env("SHOAL_EDGE_LISTEN", "127.0.0.1:0")
+        .env("SHOAL_SCHEDULER", "off")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -59,6 +61,13 @@ fn the_binary_runs_on_embedded_postgres_and_stops_it_on_sigint() {
 
     let body = reqwest::blocking_get(&format!("http://{addr}/healthz"));
     assert!(body.contains(r#""database":"ok""#), "health said {body}");
+
+    // With no key configured, a development master key and pepper were generated, owner-only.
+    for f in ["master.key", "token.pepper"] {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.path().join(f)).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{f}");
+    }
 
     let pid_file = dir.path().join("pg/data/postmaster.pid");
     assert!(pid_file.exists(), "embedded postgres is not running");

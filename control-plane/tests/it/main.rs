@@ -1,4 +1,15 @@
 //! The control plane's integration tests: one binary, one module per area.
 
+mod app;
+mod demo;
+mod domain;
+mod edge;
+mod edge_tls;
 mod embedded;
+mod http;
+mod internal;
 mod migrations;
+mod protocol;
+mod rls;
+mod scheduler;
+mod support;

@@ -15,6 +15,7 @@ use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
 use crate::error::FakeError;
+use crate::faults::Fault;
 use crate::render::Urls;
 use crate::rest::{self, Caller, Ctx, Payload, Reply};
 use crate::state::{AccountKey, Resource, Shared, TokenKind, token_key};
@@ -116,7 +117,8 @@ pub fn parse_http_date(s: &str) -> Option<OffsetDateTime> {
         .map(|p| p.assume_utc())
 }
 
-fn request_id(sh: &Shared) -> String {
+/// A request id in GitHub's `X-GitHub-Request-Id` format.
+pub fn request_id(sh: &Shared) -> String {
     let n = sh.next_counter();
     let h = crate::world::mix(n ^ sh.opts.seed);
     format!(
@@ -197,6 +199,41 @@ pub fn record(sh: &Shared, caller_key: &str, login: &str, resource: Resource, ro
     });
 }
 
+/// The 403/429 answer when a secondary limit is forced on this caller (recorded in the stats).
+pub fn secondary_response(
+    sh: &Shared,
+    caller_key: &str,
+    login: &str,
+    resource: Resource,
+    route: &str,
+    path: &str,
+    req_id: &str,
+) -> Option<Response> {
+    let sec = sh.meter().secondary.get(caller_key).copied()?;
+    record(
+        sh,
+        caller_key,
+        login,
+        resource,
+        route,
+        path,
+        Counters {
+            calls: 1,
+            secondary_limited: 1,
+            ..Counters::default()
+        },
+    );
+    let status = StatusCode::from_u16(sec.status).unwrap_or(StatusCode::FORBIDDEN);
+    let body = json!({
+        "message": secondary_message(req_id),
+        "documentation_url": "https://docs.github.com/free-pro-team@latest/rest/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits"
+    });
+    let mut resp = json_response(status, &body, req_id);
+    resp.headers_mut()
+        .insert(header::RETRY_AFTER, hv(&sec.retry_after.to_string()));
+    Some(resp)
+}
+
 /// The fallback handler: every GitHub API path (REST under `/` and `/api/v3/`).
 pub async fn serve(
     State(sh): State<Arc<Shared>>,
@@ -207,8 +244,18 @@ pub async fn serve(
     body: Bytes,
 ) -> Response {
     let (prefix, path) = split_prefix(uri.path());
+    let (latency, fault) = {
+        let mut m = sh.meter();
+        (m.faults.faults.latency_ms, m.faults.next())
+    };
+    if latency > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(latency)).await;
+    }
+    if fault != Fault::None {
+        return fault_response(&sh, fault, &method, path, &headers);
+    }
     if path == "/graphql" || (prefix.is_empty() && path == "/api/graphql") {
-        return crate::graphql::serve(sh, addr.ip(), headers, method, body).await;
+        return crate::graphql::serve(sh, addr.ip(), headers, method, body, prefix).await;
     }
     if method == Method::POST
         && let Some(rest) = path.strip_prefix("/app/installations/")
@@ -225,6 +272,57 @@ pub async fn serve(
         uri.query().unwrap_or(""),
         &headers,
     )
+}
+
+/// Answers a call picked by fault injection: a 5xx in GitHub's shape, or a cut connection.
+fn fault_response(sh: &Shared, fault: Fault, method: &Method, path: &str, headers: &HeaderMap) -> Response {
+    let req_id = request_id(sh);
+    let route = rest::parse(path);
+    let route_name = format!("{} {}", method.as_str(), route.template());
+    let (key, login) = match authenticate(sh, headers) {
+        Ok(Caller { token: Some(t) }) => (t.token, t.login),
+        Ok(Caller { token: None }) => ("anonymous".to_string(), String::new()),
+        Err(f) => (f.token, String::new()),
+    };
+    let resource = if path == "/graphql" || path == "/api/graphql" {
+        Resource::Graphql
+    } else {
+        route.resource()
+    };
+    record(
+        sh,
+        &key,
+        &login,
+        resource,
+        &route_name,
+        path,
+        Counters {
+            calls: 1,
+            faults: 1,
+            ..Counters::default()
+        },
+    );
+    match fault {
+        Fault::Error(status) => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
+            json_response(status, &json!({"message": "Server Error"}), &req_id)
+        }
+        _ => {
+            // Headers go out, then the body fails: hyper aborts the connection mid-answer.
+            let failing = futures::stream::once(async {
+                Err::<Bytes, std::io::Error>(std::io::Error::new(
+                    std::io::ErrorKind::ConnectionReset,
+                    "injected reset",
+                ))
+            });
+            let mut r = base_response(StatusCode::OK, Body::from_stream(failing), &req_id);
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json; charset=utf-8"),
+            );
+            r
+        }
+    }
 }
 
 fn serve_rest(
@@ -278,28 +376,7 @@ fn serve_rest(
     }
 
     // Secondary limit, forced per token through the control API.
-    let secondary = sh.meter().secondary.get(&caller_key).copied();
-    if let Some(sec) = secondary {
-        record(
-            sh,
-            &caller_key,
-            &login,
-            resource,
-            &route_name,
-            path,
-            Counters {
-                secondary_limited: 1,
-                ..one
-            },
-        );
-        let status = StatusCode::from_u16(sec.status).unwrap_or(StatusCode::FORBIDDEN);
-        let body = json!({
-            "message": secondary_message(&req_id),
-            "documentation_url": "https://docs.github.com/free-pro-team@latest/rest/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits"
-        });
-        let mut resp = json_response(status, &body, &req_id);
-        resp.headers_mut()
-            .insert(header::RETRY_AFTER, hv(&sec.retry_after.to_string()));
+    if let Some(resp) = secondary_response(sh, &caller_key, &login, resource, &route_name, path, &req_id) {
         return resp;
     }
 
@@ -338,10 +415,7 @@ fn serve_rest(
         *b
     };
 
-    let urls = Urls {
-        api: format!("{}{prefix}", sh.base_url),
-        web: sh.base_url.clone(),
-    };
+    let urls = Urls::new(format!("{}{prefix}", sh.base_url), sh.base_url.clone());
     let query_pairs: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
         .map(|(a, b)| (a.into_owned(), b.into_owned()))
         .collect();

@@ -28,6 +28,9 @@ pub fn router() -> Router<Arc<Shared>> {
         .route("/_fake/oauth/approver", post(set_approver))
         .route("/_fake/oauth/apps", post(register_app))
         .route("/_fake/world", get(get_world))
+        .route("/_fake/apps", post(register_gh_app))
+        .route("/_fake/faults", post(set_faults).delete(clear_faults).get(get_faults))
+        .route("/_fake/installations", post(create_installation))
 }
 
 /// Body of `POST /_fake/tokens`.
@@ -208,4 +211,66 @@ async fn get_world(State(sh): State<Arc<Shared>>) -> Json<serde_json::Value> {
         .collect();
     orgs.sort_by(|a, b| a["login"].as_str().cmp(&b["login"].as_str()));
     Json(json!({"seed": w.seed, "repos": repos, "orgs": orgs}))
+}
+
+#[derive(Debug, Deserialize)]
+struct GhAppIn {
+    app_id: u64,
+    public_key_pem: String,
+}
+
+async fn register_gh_app(State(sh): State<Arc<Shared>>, Json(a): Json<GhAppIn>) -> Result<StatusCode, FakeError> {
+    if jsonwebtoken::DecodingKey::from_rsa_pem(a.public_key_pem.as_bytes()).is_err() {
+        return Err(FakeError::BadRequest(
+            "public_key_pem is not an RSA public key in PEM".into(),
+        ));
+    }
+    sh.auth_mut().apps.insert(
+        a.app_id,
+        crate::app::App {
+            public_key_pem: a.public_key_pem,
+        },
+    );
+    Ok(StatusCode::CREATED)
+}
+
+#[derive(Debug, Deserialize)]
+struct InstallationIn {
+    app_id: u64,
+    account: String,
+}
+
+async fn create_installation(
+    State(sh): State<Arc<Shared>>,
+    Json(i): Json<InstallationIn>,
+) -> Result<Response, FakeError> {
+    if !sh.auth().apps.contains_key(&i.app_id) {
+        return Err(FakeError::BadRequest(
+            "register the app first (POST /_fake/apps)".into(),
+        ));
+    }
+    let id = sh.add_installation(i.app_id, &i.account);
+    Ok((StatusCode::CREATED, Json(json!({"id": id}))).into_response())
+}
+
+async fn set_faults(State(sh): State<Arc<Shared>>, Json(f): Json<crate::Faults>) -> Result<StatusCode, FakeError> {
+    if !(0.0..=1.0).contains(&f.error_rate) || !(0.0..=1.0).contains(&f.reset_rate) {
+        return Err(FakeError::BadRequest(
+            "error_rate and reset_rate must be between 0 and 1".into(),
+        ));
+    }
+    if f.error_status.is_some_and(|s| !(500..=599).contains(&s)) {
+        return Err(FakeError::BadRequest("error_status must be a 5xx status".into()));
+    }
+    sh.meter().faults.set(f);
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn clear_faults(State(sh): State<Arc<Shared>>) -> StatusCode {
+    sh.meter().faults.set(crate::Faults::default());
+    StatusCode::NO_CONTENT
+}
+
+async fn get_faults(State(sh): State<Arc<Shared>>) -> Json<crate::Faults> {
+    Json(sh.meter().faults.faults.clone())
 }

@@ -12,6 +12,7 @@ mod api;
 mod app;
 mod control;
 mod error;
+mod faults;
 mod graphql;
 mod oauth;
 mod render;
@@ -30,6 +31,8 @@ use tokio::task::JoinHandle;
 
 pub use api::{etag_for, http_date, parse_http_date};
 pub use error::FakeError;
+pub use faults::Faults;
+pub use graphql::sdl as graphql_sdl;
 pub use state::{AccountKey, Resource};
 pub use stats::{Counters, Stats, TokenStats};
 pub use world::{Role, Size};
@@ -121,6 +124,7 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/login/oauth/authorize", get(oauth::authorize))
         .route("/login/oauth/access_token", post(oauth::access_token))
         .fallback(api::serve)
+        .layer(tower_http::compression::CompressionLayer::new().gzip(true))
         .with_state(shared)
 }
 
@@ -262,6 +266,31 @@ impl FakeGithub {
                 secret: client_secret.to_string(),
             },
         );
+    }
+
+    /// Registers a GitHub App with the public key (PEM) its JWTs must verify against.
+    pub fn register_app(&self, app_id: u64, public_key_pem: &str) {
+        self.shared.auth_mut().apps.insert(
+            app_id,
+            app::App {
+                public_key_pem: public_key_pem.to_string(),
+            },
+        );
+    }
+
+    /// Installs an app on an org or user account; returns the installation id.
+    pub fn add_installation(&self, app_id: u64, account: &str) -> u64 {
+        self.shared.add_installation(app_id, account)
+    }
+
+    /// Sets injected faults (latency, 5xx rate, connection resets), replacing earlier ones.
+    pub fn set_faults(&self, faults: Faults) {
+        self.shared.meter().faults.set(faults);
+    }
+
+    /// Removes every injected fault.
+    pub fn clear_faults(&self) {
+        self.shared.meter().faults.set(Faults::default());
     }
 
     /// Remaining units of an account's bucket (None when the login is unknown).

@@ -129,6 +129,24 @@ pub async fn access_token(
     } else {
         p.extend(pairs(&String::from_utf8_lossy(&body)));
     }
+    // RFC 6749 2.3.1: client credentials may come as HTTP Basic (the oauth2 crate's default).
+    if let Some(basic) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic "))
+        && let Ok(raw) = base64::engine::general_purpose::STANDARD.decode(basic.trim())
+        && let Ok(raw) = String::from_utf8(raw)
+        && let Some((id, secret)) = raw.split_once(':')
+    {
+        let dec = |s: &str| {
+            url::form_urlencoded::parse(format!("x={s}").as_bytes())
+                .next()
+                .map(|(_, v)| v.into_owned())
+        };
+        p.retain(|(k, _)| k != "client_id" && k != "client_secret");
+        p.push(("client_id".into(), dec(id).unwrap_or_default()));
+        p.push(("client_secret".into(), dec(secret).unwrap_or_default()));
+    }
     let json_wanted = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())

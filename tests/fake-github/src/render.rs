@@ -1,5 +1,8 @@
 //! JSON bodies in GitHub's REST shapes (field names and types as in GitHub's REST docs).
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
 use base64::Engine;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -7,13 +10,36 @@ use time::format_description::well_known::Rfc3339;
 
 use crate::world::{Commit, FILES, Item, ItemKind, Org, Release, Repo, Run, World, hash_str, sha_of};
 
-/// Base URLs a body links to.
+/// Base URLs a body links to, plus a per-request memo of rendered users and repos (a page of
+/// 100 pulls embeds the same repo 200 times; rendering it once keeps the fake fast).
 #[derive(Debug, Clone)]
 pub struct Urls {
     /// API root, e.g. `http://127.0.0.1:PORT` or `http://127.0.0.1:PORT/api/v3`.
     pub api: String,
     /// Web root (html_url), the fake's own host.
     pub web: String,
+    memo: Arc<Mutex<Memo>>,
+}
+
+#[derive(Debug, Default)]
+struct Memo {
+    users: HashMap<String, Value>,
+    repos: HashMap<u64, Value>,
+}
+
+impl Urls {
+    /// URL roots for one request.
+    pub fn new(api: String, web: String) -> Urls {
+        Urls {
+            api,
+            web,
+            memo: Arc::default(),
+        }
+    }
+
+    fn memo(&self) -> std::sync::MutexGuard<'_, Memo> {
+        self.memo.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 /// RFC 3339 with a `Z`, as GitHub writes timestamps.
@@ -53,6 +79,15 @@ pub fn user(u: &Urls, login: &str, id: u64) -> Value {
 
 /// A user by login, looked up in the world (id 0 when unknown).
 pub fn user_by_login(w: &World, u: &Urls, login: &str) -> Value {
+    if let Some(v) = u.memo().users.get(login) {
+        return v.clone();
+    }
+    let v = user_by_login_uncached(w, u, login);
+    u.memo().users.insert(login.to_string(), v.clone());
+    v
+}
+
+fn user_by_login_uncached(w: &World, u: &Urls, login: &str) -> Value {
     let id = w
         .user(login)
         .map(|x| x.id)
@@ -62,6 +97,26 @@ pub fn user_by_login(w: &World, u: &Urls, login: &str) -> Value {
     if w.org(login).is_some() {
         v["type"] = json!("Organization");
     }
+    v
+}
+
+/// A user's public profile (`GET /users/{username}`).
+pub fn public_user(w: &World, u: &Urls, login: &str, id: u64) -> Value {
+    let mut v = user(u, login, id);
+    let public_repos = w
+        .repos
+        .iter()
+        .filter(|r| r.owner.eq_ignore_ascii_case(login) && !r.private)
+        .count();
+    merge(
+        &mut v,
+        json!({
+            "name": w.user(login).map(|x| x.name.clone()),
+            "company": null, "blog": "", "location": null, "email": null, "hireable": null, "bio": null,
+            "twitter_username": null, "public_repos": public_repos, "public_gists": 0, "followers": 0,
+            "following": 0, "created_at": ts(crate::world::epoch()), "updated_at": ts(crate::world::epoch())
+        }),
+    );
     v
 }
 
@@ -112,7 +167,7 @@ pub fn org_full(u: &Urls, o: &Org, public_repos: usize) -> Value {
     merge(
         &mut v,
         json!({
-            "name": o.login, "company": null, "blog": "", "location": null, "email": null,
+            "name": o.login, "blog": "",
             "twitter_username": null, "is_verified": false, "has_organization_projects": true,
             "has_repository_projects": true, "public_repos": public_repos, "public_gists": 0,
             "followers": 0, "following": 0, "html_url": format!("{}/{}", u.web, o.login),
@@ -133,6 +188,15 @@ fn merge(into: &mut Value, from: Value) {
 
 /// A repository (`GET /repos/{owner}/{repo}` shape; lists use the same).
 pub fn repo(w: &World, u: &Urls, r: &Repo) -> Value {
+    if let Some(v) = u.memo().repos.get(&r.id) {
+        return v.clone();
+    }
+    let v = repo_uncached(w, u, r);
+    u.memo().repos.insert(r.id, v.clone());
+    v
+}
+
+fn repo_uncached(w: &World, u: &Urls, r: &Repo) -> Value {
     let api = &u.api;
     let full = r.full_name();
     let base = format!("{api}/repos/{full}");
@@ -685,21 +749,9 @@ pub fn run(w: &World, u: &Urls, r: &Repo, x: &Run) -> Value {
     })
 }
 
-/// The minimal repository object embedded in runs and search results.
+/// The minimal repository object embedded in runs (GitHub's `minimal-repository`).
 pub fn repo_minimal(w: &World, u: &Urls, r: &Repo) -> Value {
-    let full = r.full_name();
-    json!({
-        "id": r.id,
-        "node_id": node_id("Repository", r.id),
-        "name": r.name,
-        "full_name": full,
-        "private": r.private,
-        "owner": user_by_login(w, u, &r.owner),
-        "html_url": format!("{}/{full}", u.web),
-        "description": r.description,
-        "fork": false,
-        "url": format!("{}/repos/{full}", u.api)
-    })
+    repo(w, u, r)
 }
 
 /// A release.

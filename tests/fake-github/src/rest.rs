@@ -49,16 +49,19 @@ pub enum RepoRoute<'a> {
 /// A parsed GET route.
 #[derive(Debug, Clone)]
 pub enum Route<'a> {
+    Root,
     RateLimit,
     User,
     UserOrgs,
     UserRepos,
+    UserEmails,
     UserMembership(&'a str),
     Org(&'a str),
     OrgMember(&'a str, &'a str),
     OrgRepos(&'a str),
     Users(&'a str),
     Meta,
+    InstallationRepos,
     SearchIssues,
     SearchCode,
     Repo(RepoRef<'a>, RepoRoute<'a>),
@@ -73,16 +76,19 @@ fn num(s: &str) -> Option<u64> {
 pub fn parse(path: &str) -> Route<'_> {
     let segs: Vec<&str> = path.trim_start_matches('/').trim_end_matches('/').split('/').collect();
     match segs.as_slice() {
+        [""] => Route::Root,
         ["rate_limit"] => Route::RateLimit,
         ["user"] => Route::User,
         ["user", "orgs"] => Route::UserOrgs,
         ["user", "repos"] => Route::UserRepos,
+        ["user", "emails"] => Route::UserEmails,
         ["user", "memberships", "orgs", org] => Route::UserMembership(org),
         ["orgs", org] => Route::Org(org),
         ["orgs", org, "members", user] => Route::OrgMember(org, user),
         ["orgs", org, "repos"] => Route::OrgRepos(org),
         ["users", login] => Route::Users(login),
         ["meta"] => Route::Meta,
+        ["installation", "repositories"] => Route::InstallationRepos,
         ["search", "issues"] => Route::SearchIssues,
         ["search", "code"] => Route::SearchCode,
         ["repos", owner, name, rest @ ..] => Route::Repo(RepoRef::Name(owner, name), repo_route(rest)),
@@ -129,16 +135,19 @@ impl Route<'_> {
     /// The route template used in stats, e.g. `/repos/{owner}/{repo}/pulls/{pull_number}`.
     pub fn template(&self) -> String {
         match self {
+            Route::Root => "/".into(),
             Route::RateLimit => "/rate_limit".into(),
             Route::User => "/user".into(),
             Route::UserOrgs => "/user/orgs".into(),
             Route::UserRepos => "/user/repos".into(),
+            Route::UserEmails => "/user/emails".into(),
             Route::UserMembership(_) => "/user/memberships/orgs/{org}".into(),
             Route::Org(_) => "/orgs/{org}".into(),
             Route::OrgMember(..) => "/orgs/{org}/members/{username}".into(),
             Route::OrgRepos(_) => "/orgs/{org}/repos".into(),
             Route::Users(_) => "/users/{username}".into(),
             Route::Meta => "/meta".into(),
+            Route::InstallationRepos => "/installation/repositories".into(),
             Route::SearchIssues => "/search/issues".into(),
             Route::SearchCode => "/search/code".into(),
             Route::Repo(r, rr) => {
@@ -263,7 +272,8 @@ pub struct Caller {
 }
 
 impl Caller {
-    fn can_read(&self, w: &World, r: &Repo) -> bool {
+    /// Whether the caller may read the repo (private repos: org members, the owner, the installation).
+    pub fn can_read_repo(&self, w: &World, r: &Repo) -> bool {
         match &self.token {
             None => !r.private,
             Some(t) if t.kind == TokenKind::Installation => {
@@ -328,6 +338,16 @@ pub fn handle(sh: &Shared, route: &Route<'_>, ctx: &Ctx<'_>) -> Result<Reply, Fa
     let u = ctx.urls;
     match route {
         Route::RateLimit => Ok(rate_limit(sh, ctx)),
+        Route::Root => Ok(Reply::json(json!({
+            "current_user_url": format!("{}/user", u.api),
+            "authorizations_url": format!("{}/authorizations", u.web),
+            "emails_url": format!("{}/user/emails", u.api),
+            "organization_url": format!("{}/orgs/{{org}}", u.api),
+            "rate_limit_url": format!("{}/rate_limit", u.api),
+            "repository_url": format!("{}/repos/{{owner}}/{{repo}}", u.api),
+            "user_url": format!("{}/users/{{user}}", u.api),
+            "issue_search_url": format!("{}/search/issues?q={{query}}{{&page,per_page,sort,order}}", u.api)
+        }))),
         Route::Meta => Ok(Reply::json(json!({
             "verifiable_password_authentication": false,
             "installed_version": "fake-github",
@@ -362,6 +382,15 @@ pub fn handle(sh: &Shared, route: &Route<'_>, ctx: &Ctx<'_>) -> Result<Reply, Fa
                 Value::Array(idx.iter().map(|&i| render::repo(&w, u, repos[i])).collect()),
                 info,
             ))
+        }
+        Route::UserEmails => {
+            let t = require_user(ctx)?;
+            Ok(Reply::json(json!([{
+                "email": format!("{}@users.noreply.fake-github", t.login.to_ascii_lowercase()),
+                "primary": true,
+                "verified": true,
+                "visibility": "private"
+            }])))
         }
         Route::UserMembership(org) => {
             let t = require_user(ctx)?;
@@ -405,7 +434,7 @@ pub fn handle(sh: &Shared, route: &Route<'_>, ctx: &Ctx<'_>) -> Result<Reply, Fa
             let repos: Vec<&Repo> = w
                 .repos
                 .iter()
-                .filter(|r| r.owner.eq_ignore_ascii_case(&o.login) && ctx.caller.can_read(&w, r))
+                .filter(|r| r.owner.eq_ignore_ascii_case(&o.login) && ctx.caller.can_read_repo(&w, r))
                 .collect();
             let (idx, info) = paginate(ctx, &repos, format!("/orgs/{}/repos", o.login));
             Ok(paged(
@@ -423,9 +452,30 @@ pub fn handle(sh: &Shared, route: &Route<'_>, ctx: &Ctx<'_>) -> Result<Reply, Fa
                 return Ok(Reply::json(render::org_full(u, o, public)));
             }
             let user = w.user(login).ok_or(FakeError::NotFound)?;
-            Ok(Reply::json(render::user(u, &user.login, user.id)))
+            Ok(Reply::json(render::public_user(&w, u, &user.login, user.id)))
         }
         Route::SearchIssues => search_issues(&w, ctx),
+        Route::InstallationRepos => {
+            let owner = match &ctx.caller.token {
+                Some(t) if t.kind == TokenKind::Installation => t.installation_owner.clone().unwrap_or_default(),
+                _ => {
+                    return Err(FakeError::Forbidden(
+                        "This endpoint requires an installation access token".into(),
+                    ));
+                }
+            };
+            let repos: Vec<&Repo> = w
+                .repos
+                .iter()
+                .filter(|r| r.owner.eq_ignore_ascii_case(&owner))
+                .collect();
+            let (idx, info) = paginate(ctx, &repos, "/installation/repositories".into());
+            Ok(paged(
+                json!({"total_count": repos.len(), "repository_selection": "all",
+                       "repositories": idx.iter().map(|&i| render::repo(&w, u, repos[i])).collect::<Vec<_>>()}),
+                info,
+            ))
+        }
         Route::SearchCode => Ok(Reply::json(
             json!({"total_count": 0, "incomplete_results": false, "items": []}),
         )),
@@ -435,7 +485,7 @@ pub fn handle(sh: &Shared, route: &Route<'_>, ctx: &Ctx<'_>) -> Result<Reply, Fa
                     Some(i) => i,
                     None => {
                         if let Some(i) = w.renamed_index(o, n)
-                            && ctx.caller.can_read(&w, &w.repos[i])
+                            && ctx.caller.can_read_repo(&w, &w.repos[i])
                         {
                             return Ok(moved(&w, u, i, sub));
                         }
@@ -445,7 +495,7 @@ pub fn handle(sh: &Shared, route: &Route<'_>, ctx: &Ctx<'_>) -> Result<Reply, Fa
                 RepoRef::Id(id) => w.repo_index_by_id(*id).ok_or(FakeError::NotFound)?,
             };
             let repo = &w.repos[idx];
-            if !ctx.caller.can_read(&w, repo) {
+            if !ctx.caller.can_read_repo(&w, repo) {
                 return Err(FakeError::NotFound);
             }
             repo_handle(&w, repo, sub, ctx)
@@ -888,7 +938,7 @@ fn search_issues(w: &World, ctx: &Ctx<'_>) -> Result<Reply, FakeError> {
     }
     let mut hits = Vec::new();
     for r in &w.repos {
-        if !ctx.caller.can_read(w, r) {
+        if !ctx.caller.can_read_repo(w, r) {
             continue;
         }
         if !repo_filter.is_empty() && !repo_filter.contains(&r.full_name().to_ascii_lowercase()) {
@@ -918,7 +968,7 @@ fn search_issues(w: &World, ctx: &Ctx<'_>) -> Result<Reply, FakeError> {
         })
         .collect();
     Ok(paged(
-        json!({"total_count": hits.len(), "incomplete_results": false, "items": items}),
+        json!({"total_count": hits.len(), "incomplete_results": false, "search_type": "lexical", "items": items}),
         info,
     ))
 }

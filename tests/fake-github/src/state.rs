@@ -151,6 +151,10 @@ pub struct Auth {
     pub oauth_approver: Option<String>,
     /// Outstanding codes.
     pub oauth_codes: HashMap<String, OAuthCode>,
+    /// GitHub Apps by app id.
+    pub apps: HashMap<u64, crate::app::App>,
+    /// Installations by id.
+    pub installations: HashMap<u64, crate::app::Installation>,
 }
 
 /// Buckets, secondary limits and stats: everything each request writes.
@@ -162,6 +166,8 @@ pub struct Meter {
     pub secondary: HashMap<String, SecondaryLimit>,
     /// Counters.
     pub stats: Stats,
+    /// Injected faults.
+    pub faults: crate::faults::FaultState,
 }
 
 /// Everything behind the server, shared by all requests.
@@ -272,6 +278,20 @@ impl Shared {
         };
         self.auth_mut().tokens.insert(token_key(&token), info);
         token
+    }
+
+    /// Installs an app on an account; returns the new installation id.
+    pub fn add_installation(&self, app_id: u64, account: &str) -> u64 {
+        let mut auth = self.auth_mut();
+        let id = 40_000_000 + auth.installations.len() as u64 + 1;
+        auth.installations.insert(
+            id,
+            crate::app::Installation {
+                app_id,
+                account: account.to_string(),
+            },
+        );
+        id
     }
 
     /// Marks a token revoked; false when unknown.

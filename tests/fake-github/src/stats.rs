@@ -19,6 +19,8 @@ pub struct Counters {
     pub secondary_limited: u64,
     /// 401 answers (unknown or revoked token).
     pub unauthorized: u64,
+    /// Calls answered by an injected fault (5xx or connection reset).
+    pub faults: u64,
 }
 
 impl Counters {
@@ -29,6 +31,7 @@ impl Counters {
         self.rate_limited += o.rate_limited;
         self.secondary_limited += o.secondary_limited;
         self.unauthorized += o.unauthorized;
+        self.faults += o.faults;
     }
 }
 
@@ -49,6 +52,8 @@ pub struct TokenStats {
     pub secondary_limited: u64,
     /// 401 answers.
     pub unauthorized: u64,
+    /// Injected faults.
+    pub faults: u64,
     /// The same split by rate-limit resource (`core`, `search`, `graphql`, ...).
     pub by_resource: BTreeMap<String, Counters>,
 }
@@ -68,6 +73,8 @@ pub struct Stats {
     pub secondary_limited: u64,
     /// 401 answers.
     pub unauthorized: u64,
+    /// Injected faults.
+    pub faults: u64,
     /// Per token (the token string; `anonymous` for unauthenticated calls).
     pub by_token: BTreeMap<String, TokenStats>,
     /// Per rate-limit resource.
@@ -103,6 +110,7 @@ impl Stats {
         self.rate_limited += c.rate_limited;
         self.secondary_limited += c.secondary_limited;
         self.unauthorized += c.unauthorized;
+        self.faults += c.faults;
         let t = self.by_token.entry(e.token_key.to_string()).or_default();
         if t.login.is_empty() {
             t.login = e.login.to_string();
@@ -113,6 +121,7 @@ impl Stats {
         t.rate_limited += c.rate_limited;
         t.secondary_limited += c.secondary_limited;
         t.unauthorized += c.unauthorized;
+        t.faults += c.faults;
         t.by_resource.entry(e.resource.to_string()).or_default().add(&c);
         self.by_resource.entry(e.resource.to_string()).or_default().add(&c);
         self.by_route.entry(e.route.to_string()).or_default().add(&c);

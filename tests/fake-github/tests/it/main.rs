@@ -1,9 +1,13 @@
 //! Integration tests of the fake GitHub: real HTTP on loopback against an in-process server.
 
+mod app;
 mod conditional;
 mod contract;
+mod faults;
+mod graphql;
 mod limits;
 mod oauth;
+mod openapi;
 mod pagination;
 mod rest;
 

@@ -116,9 +116,11 @@ async fn token_exchange_answers_form_encoded_without_json_accept_and_refuses_a_b
         .await
         .unwrap();
     assert!(bad.contains("error=incorrect_client_credentials"), "{bad}");
+    // Client credentials as HTTP Basic, the way the oauth2 crate sends them.
     let ok = client()
         .post(format!("{}/login/oauth/access_token", gh.url()))
-        .form(&[("client_id", "cid"), ("client_secret", "sec"), ("code", &code)])
+        .basic_auth("cid", Some("sec"))
+        .form(&[("grant_type", "authorization_code"), ("code", &code)])
         .send()
         .await
         .unwrap()

@@ -1,0 +1,249 @@
+//! The edge router: a request for `<slug>.<base-domain>` is streamed to that tenant's worker, with
+//! the caller's `Authorization` untouched and `X-Forwarded-Host/Proto/For` added so the worker
+//! writes links for the caller's host. Unknown tenant: 404; suspended: 402; worker not running or
+//! not answering: 503 with `retry-after`. Errors use GitHub's JSON shape, which gh and octokit show.
+
+use super::tls::edge_host;
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How long a tenant's route (status and worker address) is reused before Postgres is asked again.
+const ROUTE_TTL: Duration = Duration::from_secs(1);
+const DOCS: &str = "https://docs.github.com/rest";
+
+const HOP_BY_HOP: &[HeaderName] = &[
+    header::CONNECTION,
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+];
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Route {
+    Unknown,
+    Suspended,
+    Down,
+    Up(SocketAddr),
+}
+
+#[derive(sqlx::FromRow)]
+struct RouteRow {
+    status: String,
+    observed_state: Option<String>,
+    address: Option<String>,
+}
+
+/// What the edge needs.
+#[derive(Clone)]
+pub struct EdgeState {
+    pool: sqlx::PgPool,
+    base_domain: String,
+    /// `https` on the TLS listener, `http` on the plain one.
+    scheme: &'static str,
+    client: Client<HttpConnector, Body>,
+    routes: Arc<Mutex<HashMap<String, (Instant, Route)>>>,
+}
+
+impl EdgeState {
+    pub fn new(pool: sqlx::PgPool, base_domain: &str, scheme: &'static str) -> Self {
+        let mut connector = HttpConnector::new();
+        connector.set_connect_timeout(Some(Duration::from_secs(2)));
+        connector.set_nodelay(true);
+        Self {
+            pool,
+            base_domain: base_domain.to_ascii_lowercase(),
+            scheme,
+            client: Client::builder(TokioExecutor::new()).build(connector),
+            routes: Arc::default(),
+        }
+    }
+
+    /// The same edge answering on another listener.
+    pub fn with_scheme(&self, scheme: &'static str) -> Self {
+        Self { scheme, ..self.clone() }
+    }
+
+    async fn route(&self, slug: &str) -> Result<Route, sqlx::Error> {
+        if let Some((_, r)) = self
+            .routes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(slug)
+            .filter(|(at, _)| at.elapsed() < ROUTE_TTL)
+        {
+            return Ok(r.clone());
+        }
+        // Routing is the system's own lookup, by the public slug, before any tenant is known.
+        let row: Option<RouteRow> = sqlx::query_as(
+            "SELECT t.status, w.observed_state, w.address
+             FROM tenants t LEFT JOIN workers w ON w.tenant_id = t.id WHERE t.slug = $1",
+        )
+        .bind(slug)
+        .fetch_optional(&self.pool)
+        .await?;
+        let route = match row {
+            None => Route::Unknown,
+            Some(r) if r.status != "active" => Route::Suspended,
+            Some(RouteRow {
+                observed_state: Some(o),
+                address: Some(a),
+                ..
+            }) if o == "running" => a.parse().map(Route::Up).unwrap_or(Route::Down),
+            Some(_) => Route::Down,
+        };
+        self.routes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(slug.to_string(), (Instant::now(), route.clone()));
+        Ok(route)
+    }
+
+    fn forget(&self, slug: &str) {
+        self.routes.lock().unwrap_or_else(|p| p.into_inner()).remove(slug);
+    }
+}
+
+fn github_error(status: StatusCode, message: &str) -> Response {
+    (
+        status,
+        axum::Json(serde_json::json!({ "message": message, "documentation_url": DOCS })),
+    )
+        .into_response()
+}
+
+fn unavailable() -> Response {
+    let mut r = github_error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "The relay for this tenant is starting or restarting; retry in a few seconds.",
+    );
+    r.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+    r
+}
+
+fn strip_hop_by_hop(h: &mut HeaderMap) {
+    // Headers named by `Connection` are hop-by-hop too.
+    let named: Vec<HeaderName> = h
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
+        .collect();
+    for n in HOP_BY_HOP.iter().chain(named.iter()) {
+        h.remove(n);
+    }
+    h.remove("keep-alive");
+}
+
+/// The tenant slug a `Host` header names, if it is `<slug>.<base domain>` (any port).
+fn slug_of(host_header: &str, base_domain: &str) -> Option<String> {
+    let host = host_header
+        .rsplit_once(':')
+        .filter(|(_, p)| p.parse::<u16>().is_ok())
+        .map_or(host_header, |(h, _)| h);
+    let host = edge_host(host, base_domain)?;
+    host.strip_suffix(base_domain)?.strip_suffix('.').map(str::to_string)
+}
+
+/// Every request to the edge listener.
+pub async fn proxy(
+    State(edge): State<EdgeState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    req: Request,
+) -> Response {
+    let host_header = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| req.uri().authority().map(|a| a.as_str()))
+        .unwrap_or("")
+        .to_string();
+    let Some(slug) = slug_of(&host_header, &edge.base_domain) else {
+        return github_error(
+            StatusCode::NOT_FOUND,
+            "Not Found: this host is not a shoal tenant (<tenant>.<base domain>)",
+        );
+    };
+    let addr = match edge.route(&slug).await {
+        Ok(Route::Up(addr)) => addr,
+        Ok(Route::Unknown) => return github_error(StatusCode::NOT_FOUND, "Not Found: no shoal tenant has this name"),
+        Ok(Route::Suspended) => {
+            return github_error(
+                StatusCode::PAYMENT_REQUIRED,
+                "This shoal tenant is suspended; its admins can restore it from the billing page.",
+            );
+        }
+        Ok(Route::Down) => return unavailable(),
+        Err(e) => {
+            tracing::error!(error = %e, "edge route lookup failed");
+            return unavailable();
+        }
+    };
+
+    let (mut parts, body) = req.into_parts();
+    let path = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let Ok(uri) = format!("http://{addr}{path}").parse::<Uri>() else {
+        return github_error(StatusCode::BAD_REQUEST, "Bad request target");
+    };
+    parts.uri = uri;
+    parts.version = axum::http::Version::HTTP_11;
+    strip_hop_by_hop(&mut parts.headers);
+    let forwarded_for = match parts.headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+        Some(prev) => format!("{prev}, {}", peer.ip()),
+        None => peer.ip().to_string(),
+    };
+    for (name, value) in [
+        ("x-forwarded-host", host_header.as_str()),
+        ("x-forwarded-proto", edge.scheme),
+        ("x-forwarded-for", forwarded_for.as_str()),
+    ] {
+        if let Ok(v) = HeaderValue::from_str(value) {
+            parts.headers.insert(name, v);
+        }
+    }
+    match edge.client.request(Request::from_parts(parts, body)).await {
+        Ok(resp) => {
+            let (mut parts, body) = resp.into_parts();
+            strip_hop_by_hop(&mut parts.headers);
+            Response::from_parts(parts, Body::new(body))
+        }
+        Err(e) => {
+            tracing::warn!(tenant.slug = %slug, error = %e, "worker did not answer");
+            edge.forget(&slug);
+            unavailable()
+        }
+    }
+}
+
+/// The edge's routes: everything goes to [`proxy`].
+pub fn router(state: EdgeState) -> axum::Router {
+    axum::Router::new().fallback(proxy).with_state(state)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slugs_come_from_one_label_under_the_base_domain() {
+        assert_eq!(slug_of("acme.localhost:8443", "localhost").as_deref(), Some("acme"));
+        assert_eq!(slug_of("acme.localhost", "localhost").as_deref(), Some("acme"));
+        assert_eq!(slug_of("localhost:8443", "localhost"), None);
+        assert_eq!(slug_of("a.b.localhost", "localhost"), None);
+        assert_eq!(slug_of("evil.com", "localhost"), None);
+        assert_eq!(slug_of("acme.shoal.dev", "shoal.dev").as_deref(), Some("acme"));
+    }
+}

@@ -1,0 +1,303 @@
+//! Pooled GitHub identities: PATs (checked against GitHub `/user` and `/rate_limit` before they
+//! are saved) and GitHub App installations. Secrets are sealed with the tenant's data key, bound
+//! to (tenant, identity id), and never shown again: lists carry names, accounts and scopes only.
+
+use crate::Error;
+use crate::audit::{self, Actor};
+use crate::db::TenantTx;
+use crate::github::{GithubClient, is_valid_login};
+use crate::tenants::bump_bundle;
+use serde::Serialize;
+use shoal_common::crypto::{DataKey, SealedSecret};
+use shoal_common::{IdentityId, Secret, UserId};
+use time::OffsetDateTime;
+
+/// An identity as listed (never its secret).
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct Identity {
+    /// Its id.
+    #[sqlx(try_from = "uuid::Uuid")]
+    pub id: IdentityId,
+    /// `pat` or `github_app`.
+    pub kind: String,
+    /// Its name in this tenant.
+    pub name: String,
+    /// App id, for GitHub Apps.
+    pub app_id: Option<i64>,
+    /// Installation id, for GitHub Apps.
+    pub installation_id: Option<i64>,
+    /// The GitHub account whose rate limit it spends (PATs).
+    pub account_login: Option<String>,
+    /// Owner or owner/repo patterns it may serve; empty means any allowed owner.
+    pub scopes: Vec<String>,
+    /// Disabled identities are not used.
+    pub enabled: bool,
+    /// Added.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+const IDENTITY_COLS: &str = "id, kind, name, app_id, installation_id, account_login, scopes, enabled, created_at";
+
+/// An identity's name: 1-100 characters, no control characters.
+pub fn validate_name(name: &str) -> Result<String, Error> {
+    let n = name.trim();
+    if n.is_empty() || n.chars().count() > 100 || n.chars().any(char::is_control) {
+        return Err(Error::BadRequest(
+            "give the identity a name of 1 to 100 characters".into(),
+        ));
+    }
+    Ok(n.to_string())
+}
+
+/// Parses scopes: `owner` or `owner/repo` (the repo part may use `*`), separated by commas,
+/// spaces or new lines. Duplicates are dropped.
+pub fn parse_scopes(text: &str) -> Result<Vec<String>, Error> {
+    let mut out: Vec<String> = Vec::new();
+    for s in text
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|s| !s.is_empty())
+    {
+        let (owner, repo) = match s.split_once('/') {
+            Some((o, r)) => (o, Some(r)),
+            None => (s, None),
+        };
+        let repo_ok = repo.is_none_or(|r| {
+            !r.is_empty() && r.len() <= 100 && r.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.*".contains(&b))
+        });
+        if !is_valid_login(owner) || !repo_ok {
+            return Err(Error::BadRequest(format!(
+                "{s:?} is not a scope; write owner or owner/repo (the repo may use *)"
+            )));
+        }
+        if !out.iter().any(|x| x.eq_ignore_ascii_case(s)) {
+            out.push(s.to_string());
+        }
+    }
+    if out.len() > 100 {
+        return Err(Error::BadRequest("at most 100 scopes per identity".into()));
+    }
+    Ok(out)
+}
+
+/// Checks a PAT with GitHub (`/user` for its account, `/rate_limit` that it can be spent) and
+/// returns the account it belongs to.
+pub async fn validate_pat(github: &GithubClient, token: &Secret) -> Result<(String, i64), Error> {
+    let t = token.expose().trim();
+    if t.is_empty() || t.len() > 255 || t.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(Error::BadRequest("paste the whole personal access token".into()));
+    }
+    let user = github.user(t).await.map_err(|e| match e {
+        Error::GithubRejected(_) => {
+            Error::GithubRejected("GitHub refused this token: check it is correct and not expired".into())
+        }
+        e => e,
+    })?;
+    let core = github.rate_limit(t).await?;
+    if core.limit <= 0 {
+        return Err(Error::GithubRejected(
+            "GitHub reports no rate limit for this token".into(),
+        ));
+    }
+    Ok((user.login, user.id))
+}
+
+/// A new PAT identity, already validated with [`validate_pat`].
+pub struct NewPat<'a> {
+    /// Its name.
+    pub name: &'a str,
+    /// The token.
+    pub token: &'a Secret,
+    /// Scope patterns.
+    pub scopes: Vec<String>,
+    /// Account login and id GitHub reported for it.
+    pub account: (String, i64),
+}
+
+/// Saves a validated PAT, sealed with the tenant's data key.
+pub async fn insert_pat(
+    tx: &mut TenantTx,
+    data_key: &DataKey,
+    actor: Actor,
+    created_by: UserId,
+    new: NewPat<'_>,
+) -> Result<Identity, Error> {
+    let name = validate_name(new.name)?;
+    let id = IdentityId::new();
+    let sealed = data_key.seal(new.token.expose().trim().as_bytes(), tx.tenant(), id.as_uuid())?;
+    sqlx::query(
+        "INSERT INTO identities (id, tenant_id, kind, name, sealed_secret, account_login, account_id, scopes, created_by)
+         VALUES ($1, $2, 'pat', $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(id.as_uuid())
+    .bind(tx.tenant().as_uuid())
+    .bind(&name)
+    .bind(sealed.as_bytes())
+    .bind(&new.account.0)
+    .bind(new.account.1)
+    .bind(&new.scopes)
+    .bind(created_by.as_uuid())
+    .execute(&mut **tx)
+    .await?;
+    bump_bundle(tx).await?;
+    audit::record(
+        tx,
+        actor,
+        "identity.add",
+        &id.to_string(),
+        serde_json::json!({ "kind": "pat", "name": name, "account": new.account.0 }),
+    )
+    .await?;
+    find_identity(tx, id).await?.ok_or(Error::NotFound)
+}
+
+/// A new GitHub App installation identity.
+pub struct NewApp<'a> {
+    /// Its name.
+    pub name: &'a str,
+    /// The App's id.
+    pub app_id: i64,
+    /// The installation's id.
+    pub installation_id: i64,
+    /// The App's private key (PEM).
+    pub private_key: &'a Secret,
+    /// Scope patterns.
+    pub scopes: Vec<String>,
+}
+
+/// Saves a GitHub App installation; the private key is sealed with the tenant's data key.
+pub async fn insert_app(
+    tx: &mut TenantTx,
+    data_key: &DataKey,
+    actor: Actor,
+    created_by: UserId,
+    new: NewApp<'_>,
+) -> Result<Identity, Error> {
+    let name = validate_name(new.name)?;
+    if new.app_id <= 0 || new.installation_id <= 0 {
+        return Err(Error::BadRequest(
+            "the app id and installation id are positive numbers".into(),
+        ));
+    }
+    let pem = new.private_key.expose().trim();
+    if !(pem.starts_with("-----BEGIN") && pem.contains("PRIVATE KEY-----") && pem.ends_with("-----"))
+        || pem.len() > 16_384
+    {
+        return Err(Error::BadRequest(
+            "paste the App's private key in PEM form (-----BEGIN RSA PRIVATE KEY----- ...)".into(),
+        ));
+    }
+    let id = IdentityId::new();
+    let sealed = data_key.seal(pem.as_bytes(), tx.tenant(), id.as_uuid())?;
+    sqlx::query(
+        "INSERT INTO identities (id, tenant_id, kind, name, sealed_secret, app_id, installation_id, scopes, created_by)
+         VALUES ($1, $2, 'github_app', $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(id.as_uuid())
+    .bind(tx.tenant().as_uuid())
+    .bind(&name)
+    .bind(sealed.as_bytes())
+    .bind(new.app_id)
+    .bind(new.installation_id)
+    .bind(&new.scopes)
+    .bind(created_by.as_uuid())
+    .execute(&mut **tx)
+    .await?;
+    bump_bundle(tx).await?;
+    audit::record(
+        tx,
+        actor,
+        "identity.add",
+        &id.to_string(),
+        serde_json::json!({ "kind": "github_app", "name": name, "app_id": new.app_id, "installation_id": new.installation_id }),
+    )
+    .await?;
+    find_identity(tx, id).await?.ok_or(Error::NotFound)
+}
+
+/// One identity of this tenant.
+pub async fn find_identity(tx: &mut TenantTx, id: IdentityId) -> Result<Option<Identity>, Error> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {IDENTITY_COLS} FROM identities WHERE tenant_id = $1 AND id = $2"
+    ))
+    .bind(tx.tenant().as_uuid())
+    .bind(id.as_uuid())
+    .fetch_optional(&mut **tx)
+    .await?)
+}
+
+/// Every identity of this tenant.
+pub async fn list_identities(tx: &mut TenantTx) -> Result<Vec<Identity>, Error> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {IDENTITY_COLS} FROM identities WHERE tenant_id = $1 ORDER BY created_at"
+    ))
+    .bind(tx.tenant().as_uuid())
+    .fetch_all(&mut **tx)
+    .await?)
+}
+
+/// Opens an identity's secret (for the worker's bundle and membership checks; never for a page).
+pub async fn open_secret(tx: &mut TenantTx, data_key: &DataKey, id: IdentityId) -> Result<Secret, Error> {
+    let sealed: Vec<u8> = sqlx::query_scalar("SELECT sealed_secret FROM identities WHERE tenant_id = $1 AND id = $2")
+        .bind(tx.tenant().as_uuid())
+        .bind(id.as_uuid())
+        .fetch_optional(&mut **tx)
+        .await?
+        .ok_or(Error::NotFound)?;
+    Ok(data_key.open_string(&SealedSecret::from_bytes(sealed), tx.tenant(), id.as_uuid())?)
+}
+
+/// Replaces an identity's scopes.
+pub async fn update_scopes(tx: &mut TenantTx, actor: Actor, id: IdentityId, scopes: Vec<String>) -> Result<(), Error> {
+    let n = sqlx::query("UPDATE identities SET scopes = $3, updated_at = now() WHERE tenant_id = $1 AND id = $2")
+        .bind(tx.tenant().as_uuid())
+        .bind(id.as_uuid())
+        .bind(&scopes)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+    if n == 0 {
+        return Err(Error::NotFound);
+    }
+    bump_bundle(tx).await?;
+    audit::record(
+        tx,
+        actor,
+        "identity.scopes",
+        &id.to_string(),
+        serde_json::json!({ "scopes": scopes }),
+    )
+    .await
+}
+
+/// Enables or disables an identity.
+pub async fn set_enabled(tx: &mut TenantTx, actor: Actor, id: IdentityId, enabled: bool) -> Result<(), Error> {
+    let n = sqlx::query("UPDATE identities SET enabled = $3, updated_at = now() WHERE tenant_id = $1 AND id = $2")
+        .bind(tx.tenant().as_uuid())
+        .bind(id.as_uuid())
+        .bind(enabled)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+    if n == 0 {
+        return Err(Error::NotFound);
+    }
+    bump_bundle(tx).await?;
+    let action = if enabled { "identity.enable" } else { "identity.disable" };
+    audit::record(tx, actor, action, &id.to_string(), serde_json::json!({})).await
+}
+
+/// Deletes an identity and its sealed secret.
+pub async fn delete_identity(tx: &mut TenantTx, actor: Actor, id: IdentityId) -> Result<(), Error> {
+    let n = sqlx::query("DELETE FROM identities WHERE tenant_id = $1 AND id = $2")
+        .bind(tx.tenant().as_uuid())
+        .bind(id.as_uuid())
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+    if n == 0 {
+        return Err(Error::NotFound);
+    }
+    bump_bundle(tx).await?;
+    audit::record(tx, actor, "identity.delete", &id.to_string(), serde_json::json!({})).await
+}

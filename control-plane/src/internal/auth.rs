@@ -1,0 +1,86 @@
+//! Authenticating a worker's request: its id names its row, whose sealed secret (opened with the
+//! tenant's data key) must have signed this exact request within the replay window, once.
+
+use super::InternalState;
+use crate::Error;
+use axum::http::HeaderMap;
+use shoal_common::crypto::{SealedSecret, WrappedDataKey};
+use shoal_common::signing::{self, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP, HEADER_WORKER, Signature};
+use shoal_common::{TenantId, WorkerId};
+use uuid::Uuid;
+
+/// A worker whose request verified.
+#[derive(Debug, Clone, Copy)]
+pub struct AuthedWorker {
+    pub tenant: TenantId,
+    pub worker: WorkerId,
+    pub tenant_active: bool,
+}
+
+#[derive(sqlx::FromRow)]
+struct WorkerRow {
+    tenant_id: Uuid,
+    sealed_secret: Option<Vec<u8>>,
+    wrapped_data_key: Vec<u8>,
+    status: String,
+}
+
+fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    h.get(name).and_then(|v| v.to_str().ok())
+}
+
+fn refused() -> Error {
+    Error::Unauthorized("unknown worker or bad signature".into())
+}
+
+/// Verifies the request's signature headers against the worker's secret.
+pub async fn authenticate(
+    state: &InternalState,
+    headers: &HeaderMap,
+    method: &str,
+    path_and_query: &str,
+    body: &[u8],
+) -> Result<AuthedWorker, Error> {
+    let worker: Uuid = header(headers, HEADER_WORKER)
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(refused)?;
+    let sig = Signature {
+        timestamp: header(headers, HEADER_TIMESTAMP)
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(refused)?,
+        nonce: header(headers, HEADER_NONCE).ok_or_else(refused)?.to_string(),
+        signature: header(headers, HEADER_SIGNATURE).ok_or_else(refused)?.to_string(),
+    };
+    // Authentication comes before we know the tenant, like a login lookup: by the worker's id.
+    let row: Option<WorkerRow> = sqlx::query_as(
+        "SELECT w.tenant_id, w.sealed_secret, t.wrapped_data_key, t.status
+         FROM workers w JOIN tenants t ON t.id = w.tenant_id WHERE w.id = $1",
+    )
+    .bind(worker)
+    .fetch_optional(&state.pool)
+    .await?;
+    let Some(WorkerRow {
+        tenant_id,
+        sealed_secret: Some(sealed),
+        wrapped_data_key: wrapped,
+        status,
+    }) = row
+    else {
+        return Err(refused());
+    };
+    let tenant = TenantId(tenant_id);
+    let data_key = state
+        .keys
+        .keyring
+        .unwrap_key(&WrappedDataKey::from_bytes(wrapped), tenant)?;
+    let secret = data_key.open_string(&SealedSecret::from_bytes(sealed), tenant, worker)?;
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    signing::verify(&secret, method, path_and_query, body, &sig, now)
+        .and_then(|()| state.replay.check(&sig, now))
+        .map_err(|e| Error::Unauthorized(e.to_string()))?;
+    Ok(AuthedWorker {
+        tenant,
+        worker: WorkerId(worker),
+        tenant_active: status == "active",
+    })
+}

@@ -1,0 +1,65 @@
+//! Keeping one worker per active tenant running. [`WorkerRuntime`] is what a backend does (the
+//! `process` backend runs children on loopback ports; a Kubernetes backend would create
+//! Deployments); [`reconcile`] compares what Postgres wants with what the runtime reports, under a
+//! Postgres advisory lock so only one control-plane replica acts at a time.
+
+pub mod process;
+pub mod reconcile;
+
+use shoal_common::{Secret, TenantId, WorkerId};
+use std::future::Future;
+use std::net::SocketAddr;
+
+/// What a worker needs to start.
+#[derive(Debug, Clone)]
+pub struct WorkerSpec {
+    pub tenant: TenantId,
+    pub worker: WorkerId,
+    pub slug: String,
+    /// Signs the worker's internal API requests. Given to the worker only through its environment.
+    pub secret: Secret,
+    pub bundle_version: i64,
+}
+
+/// What the runtime observes of one tenant's worker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WorkerState {
+    /// Spawned; not yet listening.
+    Starting,
+    Running {
+        addr: SocketAddr,
+    },
+    /// Exited; it will be started again once its backoff has passed.
+    BackingOff {
+        last_error: String,
+        restarts: u32,
+    },
+    /// Exited too often in a short time; left stopped until it is stopped and started again.
+    Failed {
+        last_error: String,
+        restarts: u32,
+    },
+    Stopped,
+}
+
+impl WorkerState {
+    /// The `workers.observed_state` value.
+    pub fn as_db(&self) -> &'static str {
+        match self {
+            WorkerState::Starting | WorkerState::BackingOff { .. } => "starting",
+            WorkerState::Running { .. } => "running",
+            WorkerState::Failed { .. } => "failed",
+            WorkerState::Stopped => "stopped",
+        }
+    }
+}
+
+/// A backend that runs tenant workers.
+pub trait WorkerRuntime: Send + Sync + 'static {
+    /// Starts the worker if it is not running (respecting its restart backoff) and says how it is.
+    fn ensure_running(&self, spec: &WorkerSpec) -> impl Future<Output = WorkerState> + Send;
+    /// Stops the worker, if there is one, and waits for it to exit.
+    fn stop(&self, tenant: TenantId) -> impl Future<Output = ()> + Send;
+    /// Tenants this runtime currently has a worker (or a restart pending) for.
+    fn tenants(&self) -> impl Future<Output = Vec<TenantId>> + Send;
+}

@@ -1,0 +1,199 @@
+//! Members of a tenant: joining (any verified member of the GitHub org), promoting, demoting and
+//! removing, with the rule that the last admin can be neither demoted nor removed. Removing a
+//! member revokes their caller tokens.
+
+use crate::Error;
+use crate::audit::{self, Actor};
+use crate::db::TenantTx;
+use crate::tenants::bump_bundle;
+use serde::{Deserialize, Serialize};
+use shoal_common::UserId;
+use time::OffsetDateTime;
+
+/// A member's role in a tenant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Manages identities, members, tokens and policy.
+    Admin,
+    /// Creates and revokes their own caller tokens.
+    Member,
+}
+
+impl Role {
+    /// Parses `admin` / `member`.
+    pub fn parse(text: &str) -> Result<Self, Error> {
+        match text.trim() {
+            "admin" => Ok(Role::Admin),
+            "member" => Ok(Role::Member),
+            other => Err(Error::BadRequest(format!(
+                "unknown role {other:?}; use admin or member"
+            ))),
+        }
+    }
+    /// The stored name.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Member => "member",
+        }
+    }
+    /// Whether this role may administer the tenant.
+    pub fn is_admin(&self) -> bool {
+        *self == Role::Admin
+    }
+}
+
+/// A member as listed to the tenant.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct Member {
+    /// Our user id.
+    #[sqlx(try_from = "uuid::Uuid")]
+    pub user_id: UserId,
+    /// GitHub login.
+    pub login: String,
+    /// Display name.
+    pub name: Option<String>,
+    /// `admin` or `member`.
+    pub role: String,
+    /// When they joined.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// When their org membership was last confirmed with GitHub.
+    #[serde(with = "time::serde::rfc3339")]
+    pub verified_at: OffsetDateTime,
+}
+
+/// The user's role in this tenant, if they are a member.
+pub async fn find_role(tx: &mut TenantTx, user: UserId) -> Result<Option<Role>, Error> {
+    let role: Option<String> = sqlx::query_scalar("SELECT role FROM memberships WHERE tenant_id = $1 AND user_id = $2")
+        .bind(tx.tenant().as_uuid())
+        .bind(user.as_uuid())
+        .fetch_optional(&mut **tx)
+        .await?;
+    role.map(|r| Role::parse(&r)).transpose()
+}
+
+/// Adds a verified org member (or refreshes `verified_at` of an existing one). The first member
+/// of a tenant that has no admin left becomes admin when GitHub says they administer the org.
+/// Returns their role.
+pub async fn join_tenant(tx: &mut TenantTx, actor: Actor, user: UserId, github_admin: bool) -> Result<Role, Error> {
+    if let Some(role) = find_role(tx, user).await? {
+        sqlx::query("UPDATE memberships SET verified_at = now() WHERE tenant_id = $1 AND user_id = $2")
+            .bind(tx.tenant().as_uuid())
+            .bind(user.as_uuid())
+            .execute(&mut **tx)
+            .await?;
+        return Ok(role);
+    }
+    let role = if github_admin && count_admins(tx).await? == 0 {
+        Role::Admin
+    } else {
+        Role::Member
+    };
+    sqlx::query("INSERT INTO memberships (tenant_id, user_id, role) VALUES ($1, $2, $3)")
+        .bind(tx.tenant().as_uuid())
+        .bind(user.as_uuid())
+        .bind(role.as_str())
+        .execute(&mut **tx)
+        .await?;
+    audit::record(
+        tx,
+        actor,
+        "member.join",
+        &user.to_string(),
+        serde_json::json!({ "role": role.as_str() }),
+    )
+    .await?;
+    Ok(role)
+}
+
+/// Every member with their GitHub login, admins first.
+pub async fn list_members(tx: &mut TenantTx) -> Result<Vec<Member>, Error> {
+    Ok(sqlx::query_as(
+        "SELECT m.user_id, u.login, u.name, m.role, m.created_at, m.verified_at
+         FROM memberships m JOIN users u ON u.id = m.user_id
+         WHERE m.tenant_id = $1 ORDER BY m.role, u.login",
+    )
+    .bind(tx.tenant().as_uuid())
+    .fetch_all(&mut **tx)
+    .await?)
+}
+
+/// Locks the admin rows and counts them, so two admins demoting each other at once cannot leave
+/// the tenant without one.
+async fn count_admins(tx: &mut TenantTx) -> Result<usize, Error> {
+    let admins: Vec<uuid::Uuid> =
+        sqlx::query_scalar("SELECT user_id FROM memberships WHERE tenant_id = $1 AND role = 'admin' FOR UPDATE")
+            .bind(tx.tenant().as_uuid())
+            .fetch_all(&mut **tx)
+            .await?;
+    Ok(admins.len())
+}
+
+/// Promotes or demotes a member. Demoting the last admin is refused.
+pub async fn set_role(tx: &mut TenantTx, actor: Actor, target: UserId, role: Role) -> Result<(), Error> {
+    let current = find_role(tx, target).await?.ok_or(Error::NotFound)?;
+    if current == role {
+        return Ok(());
+    }
+    if current == Role::Admin && count_admins(tx).await? <= 1 {
+        return Err(Error::Conflict(
+            "this is the last admin; promote someone else before demoting them".into(),
+        ));
+    }
+    sqlx::query("UPDATE memberships SET role = $3 WHERE tenant_id = $1 AND user_id = $2")
+        .bind(tx.tenant().as_uuid())
+        .bind(target.as_uuid())
+        .bind(role.as_str())
+        .execute(&mut **tx)
+        .await?;
+    let action = if role.is_admin() {
+        "member.promote"
+    } else {
+        "member.demote"
+    };
+    audit::record(tx, actor, action, &target.to_string(), serde_json::json!({})).await
+}
+
+/// Removes a member and revokes their caller tokens and admin API tokens. Removing the last
+/// admin is refused.
+pub async fn remove_member(tx: &mut TenantTx, actor: Actor, target: UserId) -> Result<(), Error> {
+    let current = find_role(tx, target).await?.ok_or(Error::NotFound)?;
+    if current == Role::Admin && count_admins(tx).await? <= 1 {
+        return Err(Error::Conflict(
+            "this is the last admin; promote someone else before removing them".into(),
+        ));
+    }
+    drop_member(tx, target).await?;
+    audit::record(tx, actor, "member.remove", &target.to_string(), serde_json::json!({})).await
+}
+
+/// Deletes the membership and revokes the user's tokens in this tenant, with no last-admin check
+/// (GitHub said they left the org).
+pub async fn drop_member(tx: &mut TenantTx, target: UserId) -> Result<u64, Error> {
+    let revoked = sqlx::query(
+        "UPDATE caller_tokens SET revoked_at = now() WHERE tenant_id = $1 AND user_id = $2 AND revoked_at IS NULL",
+    )
+    .bind(tx.tenant().as_uuid())
+    .bind(target.as_uuid())
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    sqlx::query(
+        "UPDATE admin_api_tokens SET revoked_at = now() WHERE tenant_id = $1 AND user_id = $2 AND revoked_at IS NULL",
+    )
+    .bind(tx.tenant().as_uuid())
+    .bind(target.as_uuid())
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query("DELETE FROM memberships WHERE tenant_id = $1 AND user_id = $2")
+        .bind(tx.tenant().as_uuid())
+        .bind(target.as_uuid())
+        .execute(&mut **tx)
+        .await?;
+    if revoked > 0 {
+        bump_bundle(tx).await?;
+    }
+    Ok(revoked)
+}

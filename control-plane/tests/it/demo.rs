@@ -1,0 +1,109 @@
+//! `shoal-control-plane demo`: the offline product in one command. Its printed lines are a
+//! contract; the seeded tenant answers through its worker over the TLS edge.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn sibling(name: &str) -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    exe.parent().and_then(Path::parent).unwrap().join(name)
+}
+
+#[test]
+fn demo_prints_its_contract_and_serves_the_demo_tenant_through_the_edge() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_shoal-control-plane"))
+        .args(["demo", "--state-dir"])
+        .arg(dir.path())
+        .env_remove("DATABASE_URL")
+        .env("SHOAL_LISTEN", "127.0.0.1:0")
+        .env("SHOAL_EDGE_LISTEN", "127.0.0.1:0")
+        .env("SHOAL_FAKE_GITHUB_BIN", sibling("shoal-fake-github"))
+        .env("SHOAL_WORKER_BIN", sibling("shoal-worker"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let (mut web, mut edge, mut ca, mut token) = (None, None, None, None);
+    while token.is_none() {
+        let line = lines
+            .next()
+            .expect("demo exited before printing its caller token")
+            .unwrap();
+        if let Some(v) = line.strip_prefix("web on http://") {
+            web = Some(v.to_string());
+        } else if let Some(v) = line.strip_prefix("edge on https://") {
+            edge = Some(v.to_string());
+        } else if let Some(v) = line.strip_prefix("ca at ") {
+            ca = Some(v.to_string());
+        } else if let Some(v) = line.strip_prefix("caller token: ") {
+            token = Some(v.to_string());
+        }
+    }
+    let (web, edge, ca, token) = (web.unwrap(), edge.unwrap(), ca.unwrap(), token.unwrap());
+    assert!(token.starts_with("shoal_"));
+    assert!(Path::new(&ca).is_file());
+    let port = edge.rsplit_once(':').unwrap().1.to_string();
+
+    let health = Command::new("curl")
+        .args(["-sS", &format!("http://{web}/healthz")])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&health.stdout).contains("ok"));
+
+    // The worker starts within a few seconds of the tenant being seeded.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let body = loop {
+        let out = Command::new("curl")
+            .args([
+                "-sS",
+                "--max-time",
+                "5",
+                "-w",
+                "\n%{http_code}",
+                "--cacert",
+                &ca,
+                "--resolve",
+            ])
+            .arg(format!("demo.localhost:{port}:127.0.0.1"))
+            .arg("-H")
+            .arg(format!("Authorization: token {token}"))
+            .arg(format!(
+                "https://demo.localhost:{port}/api/v3/repos/octo-org/hello-world"
+            ))
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        if text.ends_with("\n200") {
+            break text;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the demo tenant never answered: {text} {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(
+        body.contains("\"full_name\":\"octo-org/hello-world\"")
+            || body.contains("\"full_name\": \"octo-org/hello-world\""),
+        "{body}"
+    );
+
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while child.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "demo did not stop on SIGINT");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        !dir.path().join("pg/data/postmaster.pid").exists(),
+        "embedded postgres left running"
+    );
+}

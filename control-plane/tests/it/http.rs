@@ -1,0 +1,388 @@
+//! HTTP behaviour that needs no GitHub: headers, limits, CSRF, sign-in configuration errors,
+//! the admin API with admin tokens, the login exchange's input checks, and the OpenAPI document
+//! against the routes.
+
+use crate::app::{TestApp, location};
+use crate::support;
+use shoal_control_plane::api::{API_ROUTES, OPENAPI};
+use shoal_control_plane::db::begin_tenant;
+use shoal_control_plane::tenants::members;
+use shoal_control_plane::tokens::admin::create_admin_token;
+use sqlx::PgPool;
+
+#[sqlx::test(migrator = "shoal_control_plane::db::MIGRATOR")]
+async fn every_response_carries_the_security_headers_and_health_still_answers(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let b = app.browser();
+    for path in ["/", "/healthz", "/t/nope", "/api/v1/openapi.json"] {
+        let r = b.get(path).await;
+        let h = r.headers();
+        let csp = h["content-security-policy"].to_str().unwrap();
+        assert!(
+            csp.contains("frame-ancestors 'none'") && !csp.contains("unsafe-inline"),
+            "{path}: {csp}"
+        );
+        assert!(!csp.contains("script-src") || !csp.contains("'unsafe"));
+        assert_eq!(h["x-content-type-options"], "nosniff", "{path}");
+        assert_eq!(h["referrer-policy"], "no-referrer", "{path}");
+        assert_eq!(h["x-frame-options"], "DENY", "{path}");
+    }
+    let (status, body) = b.get_text("/healthz").await;
+    assert_eq!(status, 200);
+    assert!(body.contains(r#""database":"ok""#), "{body}");
+    let css = b.get("/static/app.css").await;
+    assert_eq!(css.headers()["content-type"], "text/css; charset=utf-8");
+}
+
+#[sqlx::test(migrator = "shoal_control_plane::db::MIGRATOR")]
+async fn signed_out_visitors_see_the_landing_page_and_tenant_pages_send_them_there(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let b = app.browser();
+    let (status, html) = b.get_text("/").await;
+    assert_eq!(status, 200);
+    assert!(
+        html.contains("Sign-in is not configured"),
+        "no OAuth app in for_tests()"
+    );
+    for path in ["/t/acme", "/t/acme/tokens", "/tenants/new"] {
+        let r = b.get(path).await;
+        assert_eq!((r.status().as_u16(), location(&r)), (303, "/".to_string()), "{path}");
+    }
+    // Sign-in without an OAuth app says how to configure it.
+    let r = b.get("/auth/github/login").await;
+    assert_eq!(location(&r), "/");
+    let (_, html) = b.get_text("/").await;
+    assert!(html.contains("SHOAL_GITHUB_CLIENT_ID"), "{html}");
+}
+
+#[sqlx::test(migrator = "shoal_control_plane::db::MIGRATOR")]
+async fn login_attempts_are_rate_limited_per_address(pool: PgPool) {
+    let app = TestApp::spawn_with(pool, |c| c.login_attempts_per_minute = 3).await;
+    let b = app.browser();
+    for _ in 0..3 {
+        assert_eq!(b.get("/auth/github/login").await.status(), 303);
+    }
+    let r = b.get("/auth/github/login").await;
+    assert_eq!(r.status(), 303, "the limit is explained on the start page");
+    let (_, html) = b.get_text("/").await;
+    assert!(html.contains("too many attempts"), "{html}");
+    let r = b
+        .http
+        .post(format!("{}/api/v1/login/exchange", app.url))
+        .json(&serde_json::json!({"github_token": "x", "tenant": "acme", "device_name": "d"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 429);
+}
+
+#[sqlx::test(migrator = "shoal_control_plane::db::MIGRATOR")]
+async fn forms_without_the_sessions_csrf_token_are_refused(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let b = app.browser();
+    let _ = b.get("/").await;
+    let r = b.post_form("/auth/logout", &[("csrf", "0".repeat(64).as_str())]).await;
+    assert_eq!(r.status(), 403);
+    assert!(r.text().await.unwrap().contains("reload the page"));
+    let r = b.post_form("/auth/logout", &[]).await;
+    assert!(r.status().is_client_error());
+}
+
+#[sqlx::test(migrator = "shoal_control_plane::db::MIGRATOR")]
+async fn oversized_bodies_are_refused(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let big = "x".repeat(200 * 1024);
+    let r = reqwest::Client::new()
+        .post(format!("{}/api/v1/login/exchange", app.url))
+        .header("content-type", "application/json")
+        .body(format!(r#"{{"github_token":"{big}","tenant":"a","device_name":"d"}}"#))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+}
+
+#[sqlx::test(migrator = "shoal_control_plane::db::MIGRATOR")]
+async fn login_exchange_explains_bad_input_before_asking_github(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let http = reqwest::Client::new();
+    let url = format!("{}/api/v1/login/exchange", app.url);
+    let cases = [
+        (serde_json::json!({"tenant": "acme"}), 400, "github_token"),
+        (
+            serde_json::json!({"github_token": "t", "tenant": "acme", "device_name": ""}),
+            400,
+            "device_name",
+        ),
+        (
+            serde_json::json!({"github_token": "t", "tenant": "nope", "device_name": "laptop"}),
+            404,
+            "no tenant named",
+        ),
+    ];
+    for (body, status, says) in cases {
+        let r = http.post(&url).json(&body).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), status, "{body}");
+        let msg: serde_json::Value = r.json().await.unwrap();
+        assert!(msg["message"].as_str().unwrap().contains(says), "{msg}");
+    }
+}
+
+#[sqlx::test(migrator = "shoal_control_plane::db::MIGRATOR")]
+async fn the_admin_api_works_with_an_admin_token_and_only_for_its_own_tenant(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    let keys = app.config.keys.clone();
+    let alice = support::user(&pool, "alice").await;
+    let bob = support::user(&pool, "bob").await;
+    let acme = support::tenant(&pool, &keys, &alice, "acme", "acme-org").await;
+    let other = support::tenant(&pool, &keys, &bob, "other", "other-org").await;
+    let mut tx = begin_tenant(&pool, acme.id).await.unwrap();
+    members::join_tenant(&mut tx, support::actor(&bob), bob.id, false)
+        .await
+        .unwrap();
+    let token = create_admin_token(&mut tx, &keys.pepper, support::actor(&alice), alice.id, "script")
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let mut tx = begin_tenant(&pool, other.id).await.unwrap();
+    let other_token = create_admin_token(&mut tx, &keys.pepper, support::actor(&bob), bob.id, "x")
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    let http = reqwest::Client::new();
+    let api = |path: &str| format!("{}/api/v1/tenants/acme{path}", app.url);
+    let auth = format!("Bearer {}", token.expose());
+
+    let r = http
+        .get(api("/members"))
+        .header("authorization", &auth)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let members: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(members.as_array().unwrap().len(), 2);
+
+    // Another tenant's admin token, no token, a bad token: refused, nothing leaks.
+    let r = http
+        .get(api("/members"))
+        .header("authorization", format!("Bearer {}", other_token.expose()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(http.get(api("/members")).send().await.unwrap().status(), 401);
+    let r = http
+        .get(api("/members"))
+        .header("authorization", "Bearer shoal_x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let r = http
+        .get(format!("{}/api/v1/tenants/nope/members", app.url))
+        .header("authorization", &auth)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+
+    // Tokens: create, list (prefix only), revoke.
+    let r = http
+        .post(api("/tokens"))
+        .header("authorization", &auth)
+        .json(&serde_json::json!({"name": "ci"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let created: serde_json::Value = r.json().await.unwrap();
+    let secret = created["token"].as_str().unwrap().to_string();
+    let id = created["caller_token"]["id"].as_str().unwrap().to_string();
+    let listed = http
+        .get(api("/tokens"))
+        .header("authorization", &auth)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!listed.contains(&secret) && listed.contains(&secret[..12]));
+    let r = http
+        .delete(api(&format!("/tokens/{id}")))
+        .header("authorization", &auth)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let revoked: serde_json::Value = r.json().await.unwrap();
+    assert!(revoked["revoked_at"].is_string());
+
+    // Policy: bad input is a 400 that changes nothing; good input is saved.
+    let before = http
+        .get(api("/policy"))
+        .header("authorization", &auth)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let r = http
+        .put(api("/policy"))
+        .header("authorization", &auth)
+        .json(&serde_json::json!({"allowed_owners": ["bad owner"], "public_only": true, "search_allowed": true, "token_free_reads": false, "ttl_overrides": {}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let r = http
+        .put(api("/policy"))
+        .header("authorization", &auth)
+        .json(&serde_json::json!({"allowed_owners": "not a list"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let msg: serde_json::Value = r.json().await.unwrap();
+    assert!(msg["message"].as_str().unwrap().starts_with("invalid JSON body"));
+    let after = http
+        .get(api("/policy"))
+        .header("authorization", &auth)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(before, after);
+
+    // A GitHub App identity; the key never comes back.
+    let pem = "-----BEGIN RSA PRIVATE KEY-----\nMIIcanary\n-----END RSA PRIVATE KEY-----";
+    let r = http
+        .post(api("/identities"))
+        .header("authorization", &auth)
+        .json(&serde_json::json!({"kind": "github_app", "name": "app", "app_id": 1, "installation_id": 2, "private_key": pem, "scopes": ["acme-org"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let ident: serde_json::Value = r.json().await.unwrap();
+    let iid = ident["id"].as_str().unwrap().to_string();
+    let r = http
+        .patch(api(&format!("/identities/{iid}")))
+        .header("authorization", &auth)
+        .json(&serde_json::json!({"enabled": false, "scopes": ["acme-org/api"]}))
+        .send()
+        .await
+        .unwrap();
+    let patched: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(
+        (patched["enabled"].as_bool(), patched["scopes"][0].as_str()),
+        (Some(false), Some("acme-org/api"))
+    );
+    let all = http
+        .get(api("/identities"))
+        .header("authorization", &auth)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!all.contains("canary"));
+
+    // Members: the last admin rule over HTTP, then removal.
+    let r = http
+        .patch(api(&format!("/members/{}", alice.id)))
+        .header("authorization", &auth)
+        .json(&serde_json::json!({"role": "member"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 409);
+    let r = http
+        .delete(api(&format!("/members/{}", bob.id)))
+        .header("authorization", &auth)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+
+    // Every action left an audit row with the actor, and no secret.
+    let audit = http
+        .get(api("/audit"))
+        .header("authorization", &auth)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for action in [
+        "token.create",
+        "token.revoke",
+        "identity.add",
+        "identity.disable",
+        "member.remove",
+    ] {
+        assert!(audit.contains(action), "{action} missing from {audit}");
+    }
+    assert!(!audit.contains(&secret) && !audit.contains("canary") && !audit.contains(token.expose()));
+}
+
+#[sqlx::test(migrator = "shoal_control_plane::db::MIGRATOR")]
+async fn the_openapi_document_describes_exactly_the_api_routes(pool: PgPool) {
+    let doc: serde_json::Value = serde_json::from_str(OPENAPI).unwrap();
+    let mut documented: Vec<(String, String)> = Vec::new();
+    for (path, ops) in doc["paths"].as_object().unwrap() {
+        for method in ops.as_object().unwrap().keys() {
+            documented.push((method.clone(), path.clone()));
+        }
+    }
+    let mut declared: Vec<(String, String)> = API_ROUTES.iter().map(|(m, p)| (m.to_string(), p.to_string())).collect();
+    documented.sort();
+    declared.sort();
+    assert_eq!(documented, declared);
+    let login = &doc["components"]["schemas"]["LoginExchangeOut"]["required"];
+    assert_eq!(login, &serde_json::json!(["token", "tenant", "host", "user"]));
+
+    // Each documented operation is routed: the server answers it with something other than
+    // the router's own 404/405 (which have empty bodies).
+    let app = TestApp::spawn(pool).await;
+    let http = reqwest::Client::new();
+    let served: serde_json::Value = http
+        .get(format!("{}/api/v1/openapi.json", app.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(served, doc);
+    for (method, path) in API_ROUTES {
+        let url = format!(
+            "{}{}",
+            app.url,
+            path.replace("{slug}", "acme")
+                .replace("{user_id}", "00000000-0000-0000-0000-000000000000")
+                .replace("{token_id}", "00000000-0000-0000-0000-000000000000")
+                .replace("{identity_id}", "00000000-0000-0000-0000-000000000000")
+        );
+        let r = http
+            .request(method.to_uppercase().parse().unwrap(), &url)
+            .json(&serde_json::json!({}))
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        let body = r.text().await.unwrap();
+        assert_ne!(status, 405, "{method} {path}");
+        assert!(
+            status != 404 || body.contains("message"),
+            "{method} {path} is not routed"
+        );
+    }
+}

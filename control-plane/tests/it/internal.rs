@@ -1,0 +1,375 @@
+//! The internal API, spoken to over real HTTP with signed requests: a worker gets its own
+//! tenant's bundle (and long-polls for the next), never another's; usage reports land once.
+
+use reqwest::StatusCode;
+use shoal_common::crypto::DataKey;
+use shoal_common::protocol::{
+    Bundle, CacheStatus, Credential, HealthState, IdentityHealth, PROTOCOL_VERSION, RequestCounter, UpstreamCounter,
+    UsageReport,
+};
+use shoal_common::signing::{self, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP, HEADER_WORKER};
+use shoal_common::{IdentityId, Secret, TenantId, WorkerId};
+use shoal_control_plane::config::Keys;
+use shoal_control_plane::internal::{InternalState, router};
+use sqlx::PgPool;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use uuid::Uuid;
+
+struct Seeded {
+    tenant: TenantId,
+    worker: WorkerId,
+    secret: Secret,
+}
+
+/// A tenant with a worker secret, a member with one live and one revoked caller token, and a PAT.
+async fn seed(pool: &PgPool, keys: &Keys, slug: &str) -> Seeded {
+    let tenant = TenantId::new();
+    let worker = WorkerId::new();
+    let dk = DataKey::generate().unwrap();
+    let wrapped = keys.keyring.current().wrap(&dk, tenant).unwrap();
+    let secret = Secret::new(format!("worker-secret-{slug}"));
+    let sealed_worker = dk.seal(secret.expose().as_bytes(), tenant, worker.as_uuid()).unwrap();
+    let identity = IdentityId::new();
+    let sealed_pat = dk
+        .seal(format!("ghp_canary_{slug}").as_bytes(), tenant, identity.as_uuid())
+        .unwrap();
+    let user = Uuid::new_v4();
+    let mut q = sqlx::query("INSERT INTO tenants (id, slug, github_org, github_org_id, wrapped_data_key) VALUES ($1, $2, 'octo-org', 1, $3)")
+        .bind(tenant.as_uuid())
+        .bind(slug)
+        .bind(wrapped.as_bytes());
+    q.execute(pool).await.unwrap();
+    q = sqlx::query("INSERT INTO workers (tenant_id, id, sealed_secret, bundle_version) VALUES ($1, $2, $3, 5)")
+        .bind(tenant.as_uuid())
+        .bind(worker.as_uuid())
+        .bind(sealed_worker.as_bytes());
+    q.execute(pool).await.unwrap();
+    sqlx::query("INSERT INTO policies (tenant_id, allowed_owners) VALUES ($1, ARRAY['octo-org'])")
+        .bind(tenant.as_uuid())
+        .execute(pool)
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO users (id, github_id, login) VALUES ($1, (random() * 1e9)::bigint, $2)")
+        .bind(user)
+        .bind(format!("member-of-{slug}"))
+        .execute(pool)
+        .await
+        .unwrap();
+    for revoked in [false, true] {
+        sqlx::query(
+            "INSERT INTO caller_tokens (id, tenant_id, user_id, name, token_hash, display_prefix, revoked_at)
+             VALUES (gen_random_uuid(), $1, $2, 'laptop', $3, 'shoal_x', CASE WHEN $4 THEN now() END)",
+        )
+        .bind(tenant.as_uuid())
+        .bind(user)
+        .bind(Uuid::new_v4().as_bytes().repeat(2))
+        .bind(revoked)
+        .execute(pool)
+        .await
+        .unwrap();
+    }
+    sqlx::query("INSERT INTO identities (id, tenant_id, kind, name, sealed_secret, account_login) VALUES ($1, $2, 'pat', 'bot', $3, 'octo-bot')")
+        .bind(identity.as_uuid())
+        .bind(tenant.as_uuid())
+        .bind(sealed_pat.as_bytes())
+        .execute(pool)
+        .await
+        .unwrap();
+    Seeded { tenant, worker, secret }
+}
+
+async fn serve(pool: PgPool, keys: Arc<Keys>) -> String {
+    let mut state = InternalState::new(pool, keys, "http://127.0.0.1:9/".into());
+    state.long_poll = Duration::from_secs(5);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router(state)).await.unwrap() });
+    url
+}
+
+fn signed(
+    client: &reqwest::Client,
+    method: reqwest::Method,
+    base: &str,
+    path: &str,
+    body: &[u8],
+    worker: WorkerId,
+    secret: &Secret,
+) -> reqwest::RequestBuilder {
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let s = signing::sign(secret, method.as_str(), path, body, now).unwrap();
+    client
+        .request(method, format!("{base}{path}"))
+        .header(HEADER_WORKER, worker.to_string())
+        .header(HEADER_TIMESTAMP, s.timestamp.to_string())
+        .header(HEADER_NONCE, s.nonce)
+        .header(HEADER_SIGNATURE, s.signature)
+        .body(body.to_vec())
+}
+
+#[sqlx::test(migrator = "shoal_control_plane::db::MIGRATOR")]
+async fn a_worker_gets_its_own_bundle_with_live_tokens_and_opened_secrets(pool: PgPool) {
+    let keys = Arc::new(Keys::generate());
+    let a = seed(&pool, &keys, "acme").await;
+    let url = serve(pool.clone(), keys.clone()).await;
+    let c = reqwest::Client::new();
+
+    let resp = signed(
+        &c,
+        reqwest::Method::GET,
+        &url,
+        "/internal/v1/bundle",
+        b"",
+        a.worker,
+        &a.secret,
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let b: Bundle = resp.json().await.unwrap();
+    assert_eq!(b.tenant.id, a.tenant);
+    assert_eq!(b.tenant.slug, "acme");
+    assert_eq!(b.version, 5);
+    assert_eq!(b.caller_tokens.len(), 1, "revoked tokens are not in the bundle");
+    assert_eq!(b.caller_tokens[0].user_login, "member-of-acme");
+    assert_eq!(b.identities.len(), 1);
+    assert!(matches!(&b.identities[0].credential, Credential::Pat { token } if token.expose() == "ghp_canary_acme"));
+    assert_eq!(b.policy.allowed_owners, ["octo-org"]);
+    assert_eq!(b.token_pepper.expose(), hex::encode(keys.pepper.as_bytes()));
+}
+
+#[sqlx::test(migrator = "shoal_control_plane::db::MIGRATOR")]
+async fn a_worker_cannot_read_another_tenants_bundle_or_forge_or_replay(pool: PgPool) {
+    let keys = Arc::new(Keys::generate());
+    let a = seed(&pool, &keys, "acme").await;
+    let b = seed(&pool, &keys, "other").await;
+    let url = serve(pool.clone(), keys.clone()).await;
+    let c = reqwest::Client::new();
+
+    // Claiming B's worker id with A's secret fails.
+    let r = signed(
+        &c,
+        reqwest::Method::GET,
+        &url,
+        "/internal/v1/bundle",
+        b"",
+        b.worker,
+        &a.secret,
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let text = r.text().await.unwrap();
+    assert!(!text.contains("ghp_canary"), "{text}");
+    // Unsigned.
+    let r = c.get(format!("{url}/internal/v1/bundle")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    // Signed for another path.
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let s = signing::sign(&a.secret, "GET", "/internal/v1/usage", b"", now).unwrap();
+    let r = c
+        .get(format!("{url}/internal/v1/bundle"))
+        .header(HEADER_WORKER, a.worker.to_string())
+        .header(HEADER_TIMESTAMP, s.timestamp.to_string())
+        .header(HEADER_NONCE, &s.nonce)
+        .header(HEADER_SIGNATURE, &s.signature)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    // The same signed request twice: the second is a replay.
+    let s = signing::sign(&a.secret, "GET", "/internal/v1/bundle", b"", now).unwrap();
+    let send = || {
+        c.get(format!("{url}/internal/v1/bundle"))
+            .header(HEADER_WORKER, a.worker.to_string())
+            .header(HEADER_TIMESTAMP, s.timestamp.to_string())
+            .header(HEADER_NONCE, &s.nonce)
+            .header(HEADER_SIGNATURE, &s.signature)
+            .send()
+    };
+    assert_eq!(send().await.unwrap().status(), StatusCode::OK);
+    assert_eq!(send().await.unwrap().status(), StatusCode::UNAUTHORIZED);
+}
+
+#[sqlx::test(migrator = "shoal_control_plane::db::MIGRATOR")]
+async fn a_long_poll_answers_as_soon_as_the_bundle_changes(pool: PgPool) {
+    let keys = Arc::new(Keys::generate());
+    let a = seed(&pool, &keys, "acme").await;
+    let url = serve(pool.clone(), keys.clone()).await;
+    let c = reqwest::Client::new();
+
+    let unchanged = signed(
+        &c,
+        reqwest::Method::GET,
+        &url,
+        "/internal/v1/bundle?after=5",
+        b"",
+        a.worker,
+        &a.secret,
+    );
+    let started = Instant::now();
+    let pending = tokio::spawn(unchanged.send());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!pending.is_finished(), "answered before anything changed");
+    sqlx::query("UPDATE workers SET bundle_version = 6 WHERE tenant_id = $1")
+        .bind(a.tenant.as_uuid())
+        .execute(&pool)
+        .await
+        .unwrap();
+    let resp = pending.await.unwrap().unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.json::<Bundle>().await.unwrap().version, 6);
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "took {:?}",
+        started.elapsed()
+    );
+
+    // Nothing changes: 304 at the end of the window.
+    let r = signed(
+        &c,
+        reqwest::Method::GET,
+        &url,
+        "/internal/v1/bundle?after=6",
+        b"",
+        a.worker,
+        &a.secret,
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_MODIFIED);
+    let r = signed(
+        &c,
+        reqwest::Method::GET,
+        &url,
+        "/internal/v1/bundle?after=x",
+        b"",
+        a.worker,
+        &a.secret,
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+}
+
+#[sqlx::test(migrator = "shoal_control_plane::db::MIGRATOR")]
+async fn usage_reports_land_once_per_report_id_and_only_for_the_own_tenant(pool: PgPool) {
+    let keys = Arc::new(Keys::generate());
+    let a = seed(&pool, &keys, "acme").await;
+    let b = seed(&pool, &keys, "other").await;
+    let url = serve(pool.clone(), keys.clone()).await;
+    let c = reqwest::Client::new();
+    let identity = IdentityId::new();
+    let now = time::OffsetDateTime::now_utc();
+    let report = UsageReport {
+        protocol_version: PROTOCOL_VERSION,
+        report_id: Uuid::new_v4(),
+        tenant: a.tenant,
+        bundle_version: 5,
+        period_start: now,
+        period_end: now,
+        requests: vec![
+            RequestCounter {
+                caller_token: None,
+                route_class: "pulls".into(),
+                cache_status: CacheStatus::Hit,
+                count: 7,
+            },
+            RequestCounter {
+                caller_token: None,
+                route_class: "pulls".into(),
+                cache_status: CacheStatus::Miss,
+                count: 1,
+            },
+        ],
+        upstream: vec![UpstreamCounter {
+            identity,
+            resource: "core".into(),
+            calls: 2,
+            units: 1,
+            not_modified: 1,
+        }],
+        identity_health: vec![IdentityHealth {
+            identity,
+            state: HealthState::Quarantined { reason: "401".into() },
+        }],
+    };
+    let body = serde_json::to_vec(&report).unwrap();
+    for expected in ["applied", "duplicate"] {
+        let r = signed(
+            &c,
+            reqwest::Method::POST,
+            &url,
+            "/internal/v1/usage",
+            &body,
+            a.worker,
+            &a.secret,
+        )
+        .send()
+        .await
+        .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(r.json::<serde_json::Value>().await.unwrap()["status"], expected);
+    }
+    let hits: i64 = sqlx::query_scalar("SELECT sum(requests)::bigint FROM usage_requests_hourly WHERE tenant_id = $1")
+        .bind(a.tenant.as_uuid())
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(hits, 8);
+    let (calls, units): (i64, i64) =
+        sqlx::query_as("SELECT calls, units FROM usage_upstream_hourly WHERE tenant_id = $1")
+            .bind(a.tenant.as_uuid())
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!((calls, units), (2, 1));
+    let state: String = sqlx::query_scalar("SELECT state FROM identity_health WHERE tenant_id = $1")
+        .bind(a.tenant.as_uuid())
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(state, "quarantined");
+
+    // B's worker cannot report for A.
+    let mut forged = report.clone();
+    forged.report_id = Uuid::new_v4();
+    let body = serde_json::to_vec(&forged).unwrap();
+    let r = signed(
+        &c,
+        reqwest::Method::POST,
+        &url,
+        "/internal/v1/usage",
+        &body,
+        b.worker,
+        &b.secret,
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    // Malformed JSON is a 400 and changes nothing.
+    let r = signed(
+        &c,
+        reqwest::Method::POST,
+        &url,
+        "/internal/v1/usage",
+        b"{not json",
+        a.worker,
+        &a.secret,
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let reports: i64 = sqlx::query_scalar("SELECT count(*) FROM usage_reports")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(reports, 1);
+}

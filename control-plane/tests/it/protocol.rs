@@ -1,0 +1,284 @@
+//! The whole tenant path on one machine, with real processes: the reconciler starts the real
+//! `shoal-worker` in scheduled mode, the worker pulls its bundle over the signed internal API,
+//! curl reaches it through the edge over TLS (dev CA), GitHub is the fake. A repeat read is a
+//! cache hit; a revoked caller token is refused within 2 s; a kill -9'd worker serves again
+//! within 5 s; usage lands in Postgres; a suspended tenant's worker is stopped.
+
+use shoal_common::crypto::DataKey;
+use shoal_common::token::{generate_token, hash_token};
+use shoal_common::{IdentityId, Secret, TenantId};
+use shoal_control_plane::config::Keys;
+use shoal_control_plane::edge::proxy::{EdgeState, router as edge_router};
+use shoal_control_plane::edge::serve::serve_tls;
+use shoal_control_plane::edge::tls::{DevCa, dev_server_config};
+use shoal_control_plane::internal::{InternalState, router as internal_router};
+use shoal_control_plane::scheduler::process::{Isolation, Launcher, ProcessRuntime};
+use shoal_control_plane::scheduler::reconcile::Reconciler;
+use shoal_fake_github::{FakeGithub, Options};
+use sqlx::PgPool;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use uuid::Uuid;
+
+/// `target/<profile>/shoal-worker`, built with the workspace (`make test` builds every binary).
+fn worker_bin() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let bin = exe.parent().and_then(Path::parent).unwrap().join("shoal-worker");
+    assert!(
+        bin.exists(),
+        "{} is missing: build the workspace (cargo build -p shoal-worker)",
+        bin.display()
+    );
+    bin
+}
+
+fn launcher(internal_url: String) -> Launcher {
+    let bin = worker_bin();
+    Arc::new(move |spec, data_dir| {
+        let mut c = tokio::process::Command::new(&bin);
+        c.arg("--control-plane")
+            .arg(&internal_url)
+            .arg("--worker-id")
+            .arg(spec.worker.to_string())
+            .arg("--data-dir")
+            .arg(data_dir)
+            .arg("--usage-every-ms")
+            .arg("200")
+            .env_clear()
+            .env("SHOAL_WORKER_SECRET", spec.secret.expose());
+        c
+    })
+}
+
+struct Seed {
+    tenant: TenantId,
+    token: Secret,
+    token_id: Uuid,
+}
+
+async fn seed(pool: &PgPool, keys: &Keys, pat: &str) -> Seed {
+    let tenant = TenantId::new();
+    let dk = DataKey::generate().unwrap();
+    let wrapped = keys.keyring.current().wrap(&dk, tenant).unwrap();
+    sqlx::query("INSERT INTO tenants (id, slug, github_org, github_org_id, wrapped_data_key) VALUES ($1, 'acme', 'octo-org', 1, $2)")
+        .bind(tenant.as_uuid())
+        .bind(wrapped.as_bytes())
+        .execute(pool)
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO workers (tenant_id, id) VALUES ($1, gen_random_uuid())")
+        .bind(tenant.as_uuid())
+        .execute(pool)
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO policies (tenant_id, allowed_owners, public_only) VALUES ($1, ARRAY['octo-org'], false)")
+        .bind(tenant.as_uuid())
+        .execute(pool)
+        .await
+        .unwrap();
+    let user = Uuid::new_v4();
+    sqlx::query("INSERT INTO users (id, github_id, login) VALUES ($1, 4242, 'alice')")
+        .bind(user)
+        .execute(pool)
+        .await
+        .unwrap();
+    let token = generate_token().unwrap();
+    let token_id = Uuid::new_v4();
+    sqlx::query("INSERT INTO caller_tokens (id, tenant_id, user_id, name, token_hash, display_prefix) VALUES ($1, $2, $3, 'laptop', $4, 'shoal_x')")
+        .bind(token_id)
+        .bind(tenant.as_uuid())
+        .bind(user)
+        .bind(hash_token(&keys.pepper, token.expose()).as_bytes().to_vec())
+        .execute(pool)
+        .await
+        .unwrap();
+    let identity = IdentityId::new();
+    let sealed = dk.seal(pat.as_bytes(), tenant, identity.as_uuid()).unwrap();
+    sqlx::query("INSERT INTO identities (id, tenant_id, kind, name, sealed_secret) VALUES ($1, $2, 'pat', 'bot', $3)")
+        .bind(identity.as_uuid())
+        .bind(tenant.as_uuid())
+        .bind(sealed.as_bytes())
+        .execute(pool)
+        .await
+        .unwrap();
+    Seed {
+        tenant,
+        token,
+        token_id,
+    }
+}
+
+async fn worker_state(pool: &PgPool, tenant: TenantId) -> (String, Option<String>) {
+    sqlx::query_as("SELECT observed_state, address FROM workers WHERE tenant_id = $1")
+        .bind(tenant.as_uuid())
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+/// curl through the edge; returns (status, X-Shoal-Cache).
+fn curl(ca: &Path, port: u16, token: &str, path: &str) -> (String, String) {
+    let out = Command::new("curl")
+        .args([
+            "-sS",
+            "--max-time",
+            "10",
+            "-o",
+            "/dev/null",
+            "-D",
+            "-",
+            "-w",
+            "%{http_code}",
+            "--cacert",
+        ])
+        .arg(ca)
+        .arg("--resolve")
+        .arg(format!("acme.localhost:{port}:127.0.0.1"))
+        .arg("-H")
+        .arg(format!("Authorization: token {token}"))
+        .arg(format!("https://acme.localhost:{port}{path}"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "curl: {}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let cache = text
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("x-shoal-cache:")
+                .map(|v| v.trim().to_ascii_uppercase())
+        })
+        .unwrap_or_default();
+    (text.lines().last().unwrap_or("").to_string(), cache)
+}
+
+async fn until<T>(secs: u64, what: &str, mut f: impl AsyncFnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "{what} did not happen within {secs} s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[sqlx::test(migrator = "shoal_control_plane::db::MIGRATOR")]
+async fn a_tenant_is_served_end_to_end_by_a_scheduled_worker(pool: PgPool) {
+    let gh = FakeGithub::start(Options::default()).await;
+    let pat = gh.add_token("octo-bot");
+    let keys = Arc::new(Keys::generate());
+    let s = seed(&pool, &keys, &pat).await;
+
+    let internal = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let internal_url = format!("http://{}", internal.local_addr().unwrap());
+    let state = InternalState::new(pool.clone(), keys.clone(), gh.url());
+    tokio::spawn(async move { axum::serve(internal, internal_router(state)).await.unwrap() });
+
+    let dir = tempfile::tempdir().unwrap();
+    let ca = DevCa::load_or_create(dir.path()).unwrap();
+    let ca_path = ca.cert_path().to_path_buf();
+    let edge = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = edge.local_addr().unwrap().port();
+    tokio::spawn(serve_tls(
+        edge,
+        dev_server_config(ca, "localhost").unwrap(),
+        edge_router(EdgeState::new(pool.clone(), "localhost", "https")),
+    ));
+
+    let runtime = Arc::new(ProcessRuntime::new(
+        launcher(internal_url),
+        dir.path(),
+        Isolation::Plain,
+    ));
+    let (stop, stop_rx) = tokio::sync::watch::channel(false);
+    let reconciler = tokio::spawn(
+        Reconciler::new(pool.clone(), runtime.clone(), keys.clone(), Duration::from_millis(100)).run(stop_rx),
+    );
+    until(20, "the worker starting", async || {
+        (worker_state(&pool, s.tenant).await.0 == "running").then_some(())
+    })
+    .await;
+
+    let path = "/api/v3/repos/octo-org/hello-world";
+    let read = |token: Secret| {
+        let ca = ca_path.clone();
+        tokio::task::spawn_blocking(move || curl(&ca, port, token.expose(), path))
+    };
+    // The edge caches routes for a second; the first read may still see the worker as starting.
+    let first = until(5, "a first answer", async || {
+        let r = read(s.token.clone()).await.unwrap();
+        (r.0 != "503").then_some(r)
+    })
+    .await;
+    assert_eq!(first, ("200".into(), "MISS".into()));
+    gh.reset_stats();
+    assert_eq!(read(s.token.clone()).await.unwrap(), ("200".into(), "HIT".into()));
+    assert_eq!(gh.stats().calls, 0, "a repeat read reached GitHub");
+
+    // Usage reaches Postgres.
+    until(10, "usage in postgres", async || {
+        let n: Option<i64> =
+            sqlx::query_scalar("SELECT sum(requests)::bigint FROM usage_requests_hourly WHERE tenant_id = $1")
+                .bind(s.tenant.as_uuid())
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+        (n.unwrap_or(0) >= 2).then_some(())
+    })
+    .await;
+
+    // kill -9: restarted and serving again within 5 s.
+    let (_, addr_before) = worker_state(&pool, s.tenant).await;
+    let pid = runtime.pid(s.tenant).await.unwrap();
+    Command::new("kill").args(["-9", &pid.to_string()]).status().unwrap();
+    let killed_at = Instant::now();
+    until(5, "serving after kill -9", async || {
+        let r = read(s.token.clone()).await.unwrap();
+        let (_, addr) = worker_state(&pool, s.tenant).await;
+        (r.0 == "200" && addr != addr_before).then_some(())
+    })
+    .await;
+    assert!(killed_at.elapsed() < Duration::from_secs(5));
+
+    // Revoking the caller token is enforced within 2 s.
+    sqlx::query("UPDATE caller_tokens SET revoked_at = now() WHERE id = $1")
+        .bind(s.token_id)
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE workers SET bundle_version = bundle_version + 1 WHERE tenant_id = $1")
+        .bind(s.tenant.as_uuid())
+        .execute(&pool)
+        .await
+        .unwrap();
+    let revoked_at = Instant::now();
+    until(2, "the revoked token refused", async || {
+        (read(s.token.clone()).await.unwrap().0 == "401").then_some(())
+    })
+    .await;
+    assert!(revoked_at.elapsed() < Duration::from_secs(2));
+
+    // Suspended: 402 at the edge and the worker process is gone.
+    let pid = runtime.pid(s.tenant).await.unwrap();
+    sqlx::query("UPDATE tenants SET status = 'suspended' WHERE id = $1")
+        .bind(s.tenant.as_uuid())
+        .execute(&pool)
+        .await
+        .unwrap();
+    until(5, "the suspended tenant's worker stopping", async || {
+        (!Path::new(&format!("/proc/{pid}")).exists()
+            || std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|st| st.contains(") Z ")))
+        .then_some(())
+    })
+    .await;
+    until(3, "402 at the edge", async || {
+        (read(s.token.clone()).await.unwrap().0 == "402").then_some(())
+    })
+    .await;
+
+    stop.send(true).unwrap();
+    reconciler.await.unwrap();
+}

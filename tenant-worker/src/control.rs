@@ -1,0 +1,245 @@
+//! Scheduled mode: the worker pulls its bundle from the control plane's internal API, keeps it
+//! current by long-polling for newer versions, and pushes aggregated usage back. Every request is
+//! signed with the worker's own secret (`shoal_common::signing`); the control plane derives the
+//! tenant from that signature, so a worker can only ever see its own tenant.
+
+use crate::Error;
+use crate::relay::classify::Resource;
+use crate::stats::Spend;
+use crate::worker::Worker;
+use shoal_common::protocol::{
+    Bundle, CacheStatus, HealthState, IdentityHealth, PROTOCOL_VERSION, RequestCounter, UpstreamCounter, UsageReport,
+};
+use shoal_common::signing::{self, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP, HEADER_WORKER};
+use shoal_common::{IdentityId, Secret, WorkerId};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+use time::OffsetDateTime;
+
+/// Longest a bundle request may take (the control plane answers a long poll within ~25 s).
+const BUNDLE_TIMEOUT: Duration = Duration::from_secs(40);
+
+/// A signed client for the internal API.
+pub struct ControlPlane {
+    base: String,
+    worker: WorkerId,
+    secret: Secret,
+    client: reqwest::Client,
+}
+
+fn cp_error(e: impl std::fmt::Display) -> Error {
+    Error::ControlPlane(e.to_string())
+}
+
+impl ControlPlane {
+    pub fn new(base: &str, worker: WorkerId, secret: Secret) -> Result<Self, Error> {
+        let client = reqwest::Client::builder()
+            .timeout(BUNDLE_TIMEOUT)
+            .user_agent(concat!("shoal-worker/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(cp_error)?;
+        Ok(Self {
+            base: base.trim_end_matches('/').to_string(),
+            worker,
+            secret,
+            client,
+        })
+    }
+
+    fn signed(
+        &self,
+        method: reqwest::Method,
+        path_and_query: &str,
+        body: Vec<u8>,
+    ) -> Result<reqwest::RequestBuilder, Error> {
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        let s = signing::sign(&self.secret, method.as_str(), path_and_query, &body, now).map_err(cp_error)?;
+        Ok(self
+            .client
+            .request(method, format!("{}{path_and_query}", self.base))
+            .header(HEADER_WORKER, self.worker.to_string())
+            .header(HEADER_TIMESTAMP, s.timestamp.to_string())
+            .header(HEADER_NONCE, s.nonce)
+            .header(HEADER_SIGNATURE, s.signature)
+            .body(body))
+    }
+
+    /// The bundle now, or (with `after`) once its version exceeds `after`; `None` when nothing
+    /// changed within the control plane's long-poll window.
+    pub async fn bundle(&self, after: Option<u64>) -> Result<Option<Bundle>, Error> {
+        let path = match after {
+            Some(v) => format!("/internal/v1/bundle?after={v}"),
+            None => "/internal/v1/bundle".to_string(),
+        };
+        let resp = self
+            .signed(reqwest::Method::GET, &path, Vec::new())?
+            .send()
+            .await
+            .map_err(|e| cp_error(e.without_url()))?;
+        match resp.status().as_u16() {
+            304 => Ok(None),
+            200 => {
+                let b: Bundle = resp
+                    .json()
+                    .await
+                    .map_err(|_| cp_error("the bundle is not valid JSON"))?;
+                shoal_common::protocol::check_version(b.protocol_version).map_err(Error::ControlPlane)?;
+                Ok(Some(b))
+            }
+            s => Err(cp_error(format!("bundle request answered {s}"))),
+        }
+    }
+
+    /// Sends one usage report (idempotent by its id, so a retry after a lost answer is safe).
+    pub async fn report(&self, report: &UsageReport) -> Result<(), Error> {
+        let body = serde_json::to_vec(report).map_err(cp_error)?;
+        let resp = self
+            .signed(reqwest::Method::POST, "/internal/v1/usage", body)?
+            .header("content-type", "application/json")
+            .send()
+            .await
+            .map_err(|e| cp_error(e.without_url()))?;
+        if !resp.status().is_success() {
+            return Err(cp_error(format!("usage report answered {}", resp.status().as_u16())));
+        }
+        Ok(())
+    }
+}
+
+/// Keeps the worker on the newest bundle: long-polls and swaps it in, retrying with backoff.
+pub async fn follow_bundles(worker: Arc<Worker>, cp: Arc<ControlPlane>, mut version: u64) {
+    let mut backoff = Duration::from_millis(250);
+    loop {
+        match cp.bundle(Some(version)).await {
+            Ok(Some(b)) => match worker.swap_bundle(&b) {
+                Ok(()) => {
+                    tracing::info!(bundle.version = b.version, "bundle updated");
+                    version = b.version;
+                    backoff = Duration::from_millis(250);
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "refused a bundle");
+                    tokio::time::sleep(backoff).await;
+                }
+            },
+            Ok(None) => backoff = Duration::from_millis(250),
+            Err(e) => {
+                tracing::warn!(error = %e, "bundle poll failed");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(10));
+            }
+        }
+    }
+}
+
+/// Turns the worker's cumulative counters into reports of what happened since the last one.
+pub struct UsageTracker {
+    served: BTreeMap<CacheStatus, u64>,
+    spend: BTreeMap<(IdentityId, Resource), Spend>,
+    since: OffsetDateTime,
+}
+
+impl Default for UsageTracker {
+    fn default() -> Self {
+        Self {
+            served: BTreeMap::new(),
+            spend: BTreeMap::new(),
+            since: OffsetDateTime::now_utc(),
+        }
+    }
+}
+
+impl UsageTracker {
+    /// The report of everything since the last call; `None` when nothing happened.
+    pub fn next_report(&mut self, worker: &Worker) -> Option<UsageReport> {
+        let now = OffsetDateTime::now_utc();
+        let served: BTreeMap<CacheStatus, u64> = worker.stats.served_counts().into_iter().collect();
+        let spend = worker.stats.spend();
+        let requests: Vec<RequestCounter> = served
+            .iter()
+            .filter_map(|(status, n)| {
+                let d = n - self.served.get(status).copied().unwrap_or(0);
+                (d > 0).then(|| RequestCounter {
+                    caller_token: None,
+                    route_class: "relay".into(),
+                    cache_status: *status,
+                    count: d,
+                })
+            })
+            .collect();
+        let upstream: Vec<UpstreamCounter> = spend
+            .iter()
+            .filter_map(|((id, res), s)| {
+                let prev = self.spend.get(&(*id, *res)).copied().unwrap_or_default();
+                let calls = s.calls - prev.calls;
+                (calls > 0).then(|| UpstreamCounter {
+                    identity: *id,
+                    resource: res.as_str().to_string(),
+                    calls,
+                    units: s.units - prev.units,
+                    not_modified: s.not_modified - prev.not_modified,
+                })
+            })
+            .collect();
+        if requests.is_empty() && upstream.is_empty() {
+            return None;
+        }
+        let tenant = worker.tenant();
+        let identity_health = worker
+            .coordinator()
+            .identities()
+            .into_iter()
+            .filter_map(|v| {
+                let state = match v.state {
+                    "quarantined" => HealthState::Quarantined {
+                        reason: v.reason.clone().unwrap_or_default(),
+                    },
+                    "cooling_down" => HealthState::CoolingDown {
+                        until: v
+                            .cooldown_until
+                            .and_then(|ms| OffsetDateTime::from_unix_timestamp((ms / 1000) as i64).ok())
+                            .unwrap_or(now),
+                    },
+                    "healthy" => HealthState::Healthy,
+                    _ => return None,
+                };
+                Some(IdentityHealth { identity: v.id, state })
+            })
+            .collect();
+        let report = UsageReport {
+            protocol_version: PROTOCOL_VERSION,
+            report_id: uuid::Uuid::new_v4(),
+            tenant: tenant.id,
+            bundle_version: tenant.bundle_version,
+            period_start: self.since,
+            period_end: now,
+            requests,
+            upstream,
+            identity_health,
+        };
+        self.served = served;
+        self.spend = spend;
+        self.since = now;
+        Some(report)
+    }
+}
+
+/// Reports usage every `every` until the task is dropped. A report that fails is retried as is
+/// (same id) before newer counts are sent.
+pub async fn report_usage(worker: Arc<Worker>, cp: Arc<ControlPlane>, every: Duration) {
+    let mut tracker = UsageTracker::default();
+    let mut pending: Option<UsageReport> = None;
+    loop {
+        tokio::time::sleep(every).await;
+        if pending.is_none() {
+            pending = tracker.next_report(&worker);
+        }
+        if let Some(r) = &pending {
+            match cp.report(r).await {
+                Ok(()) => pending = None,
+                Err(e) => tracing::warn!(error = %e, "usage report failed; will retry"),
+            }
+        }
+    }
+}

@@ -1,0 +1,456 @@
+//! The GraphQL classifier. It never guesses from text: the document is parsed, the operation is
+//! chosen as a GraphQL server would choose it (`operationName`, else the only operation), and the
+//! kind of that operation decides. A body that cannot be classified is an error, never a read.
+
+use graphql_parser::query::{
+    Definition, Document, FragmentDefinition, OperationDefinition, Selection, SelectionSet, parse_query,
+};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeSet, HashMap};
+
+/// Largest query document accepted, in bytes (GitHub's own limit is far below any real need).
+pub const MAX_QUERY_BYTES: usize = 64 * 1024;
+/// Deepest nesting of `{ ( [` accepted, just under graphql-parser's own recursion limit (50), so a
+/// too-deep document gets this clear error rather than a parse error.
+const MAX_NESTING: usize = 48;
+/// Most fragment spreads followed while walking one operation.
+const MAX_SPREADS: usize = 1_000;
+
+/// Why a GraphQL body was refused. Every variant is a 400 for the caller.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum GraphqlError {
+    #[error("the body must be JSON with a string \"query\" field")]
+    BadBody,
+    #[error("the query document is larger than {MAX_QUERY_BYTES} bytes")]
+    TooLarge,
+    #[error("the query document is nested deeper than {MAX_NESTING} levels")]
+    TooDeep,
+    #[error("the query document does not parse: {0}")]
+    Parse(String),
+    #[error("the document has no operation")]
+    NoOperation,
+    #[error("the document has several operations: set operationName to one of them")]
+    AmbiguousOperation,
+    #[error("no operation named {0:?} in the document")]
+    UnknownOperation(String),
+    #[error("fragment {0:?} is used but not defined")]
+    UnknownFragment(String),
+    #[error("the document spreads fragments too deeply or in a cycle")]
+    FragmentLimit,
+}
+
+/// The kind of the operation that would run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    Query,
+    Mutation,
+    Subscription,
+}
+
+/// A classified GraphQL request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Classified {
+    pub operation: Operation,
+    /// Root fields the selected operation reads (through fragments too), e.g. `repository`, `viewer`.
+    pub root_fields: BTreeSet<String>,
+    /// Hex SHA-256 of the normalised selected operation, its fragments, variables and operationName.
+    pub cache_key: String,
+}
+
+impl Classified {
+    /// A query the relay may serve from pooled identities: not a mutation or subscription, and not
+    /// reading `viewer` (whose answer depends on who asks).
+    pub fn is_poolable_read(&self) -> bool {
+        self.operation == Operation::Query && !self.reads_viewer()
+    }
+
+    pub fn reads_viewer(&self) -> bool {
+        self.root_fields.contains("viewer")
+    }
+
+    /// Only `__schema` / `__type` / `__typename`: the answer changes only when GitHub's schema does.
+    pub fn is_introspection(&self) -> bool {
+        !self.root_fields.is_empty() && self.root_fields.iter().all(|f| f.starts_with("__"))
+    }
+}
+
+#[derive(Deserialize)]
+struct Body {
+    query: String,
+    #[serde(default)]
+    variables: Option<serde_json::Value>,
+    #[serde(default, rename = "operationName")]
+    operation_name: Option<String>,
+}
+
+/// Classifies a `POST /graphql` body.
+pub fn classify(body: &[u8]) -> Result<Classified, GraphqlError> {
+    let body: Body = serde_json::from_slice(body).map_err(|_| GraphqlError::BadBody)?;
+    if body.query.len() > MAX_QUERY_BYTES {
+        return Err(GraphqlError::TooLarge);
+    }
+    if nesting_depth(&body.query) > MAX_NESTING {
+        return Err(GraphqlError::TooDeep);
+    }
+    let doc = parse_query::<String>(&body.query).map_err(|e| GraphqlError::Parse(first_line(&e.to_string())))?;
+    let operation_name = body.operation_name.as_deref().filter(|n| !n.is_empty());
+    let selected = select_operation(&doc, operation_name)?;
+    let fragments: HashMap<&str, &FragmentDefinition<'_, String>> = doc
+        .definitions
+        .iter()
+        .filter_map(|d| match d {
+            Definition::Fragment(f) => Some((f.name.as_str(), f)),
+            Definition::Operation(_) => None,
+        })
+        .collect();
+
+    let (operation, selection_set) = match selected {
+        OperationDefinition::SelectionSet(s) => (Operation::Query, s),
+        OperationDefinition::Query(q) => (Operation::Query, &q.selection_set),
+        OperationDefinition::Mutation(m) => (Operation::Mutation, &m.selection_set),
+        OperationDefinition::Subscription(s) => (Operation::Subscription, &s.selection_set),
+    };
+
+    let mut walk = Walk {
+        fragments: &fragments,
+        used: BTreeSet::new(),
+        spreads: 0,
+        root_fields: BTreeSet::new(),
+    };
+    walk.root(selection_set)?;
+
+    // The key covers exactly what the server would execute: the selected operation and the
+    // fragments it uses, printed canonically (whitespace and comments gone), plus the variables
+    // (serde_json sorts object keys) and the operation name.
+    let mut h = Sha256::new();
+    h.update(selected.to_string().as_bytes());
+    for name in &walk.used {
+        if let Some(f) = fragments.get(name.as_str()) {
+            h.update(b"\0");
+            h.update(f.to_string().as_bytes());
+        }
+    }
+    h.update(b"\0vars\0");
+    let vars = body
+        .variables
+        .filter(|v| !v.is_null())
+        .unwrap_or(serde_json::Value::Object(Default::default()));
+    h.update(vars.to_string().as_bytes());
+    h.update(b"\0op\0");
+    h.update(operation_name.unwrap_or("").as_bytes());
+
+    Ok(Classified {
+        operation,
+        root_fields: walk.root_fields,
+        cache_key: hex::encode(h.finalize()),
+    })
+}
+
+fn first_line(s: &str) -> String {
+    s.lines().next().unwrap_or("").chars().take(200).collect()
+}
+
+fn select_operation<'d, 'a>(
+    doc: &'d Document<'a, String>,
+    name: Option<&str>,
+) -> Result<&'d OperationDefinition<'a, String>, GraphqlError> {
+    let ops: Vec<&OperationDefinition<'a, String>> = doc
+        .definitions
+        .iter()
+        .filter_map(|d| match d {
+            Definition::Operation(o) => Some(o),
+            Definition::Fragment(_) => None,
+        })
+        .collect();
+    match name {
+        Some(n) => ops
+            .into_iter()
+            .find(|o| operation_name(o) == Some(n))
+            .ok_or_else(|| GraphqlError::UnknownOperation(n.chars().take(100).collect())),
+        None => match ops.as_slice() {
+            [] => Err(GraphqlError::NoOperation),
+            [only] => Ok(only),
+            _ => Err(GraphqlError::AmbiguousOperation),
+        },
+    }
+}
+
+fn operation_name<'d>(op: &'d OperationDefinition<'_, String>) -> Option<&'d str> {
+    match op {
+        OperationDefinition::SelectionSet(_) => None,
+        OperationDefinition::Query(q) => q.name.as_deref(),
+        OperationDefinition::Mutation(m) => m.name.as_deref(),
+        OperationDefinition::Subscription(s) => s.name.as_deref(),
+    }
+}
+
+struct Walk<'f, 'a> {
+    fragments: &'f HashMap<&'f str, &'f FragmentDefinition<'a, String>>,
+    used: BTreeSet<String>,
+    spreads: usize,
+    root_fields: BTreeSet<String>,
+}
+
+impl<'f, 'a> Walk<'f, 'a> {
+    /// Collects the root fields of the operation, looking through fragments at the root, and
+    /// checks every fragment used anywhere is defined.
+    fn root(&mut self, set: &SelectionSet<'a, String>) -> Result<(), GraphqlError> {
+        self.walk(set, true)
+    }
+
+    fn walk(&mut self, set: &SelectionSet<'a, String>, at_root: bool) -> Result<(), GraphqlError> {
+        for item in &set.items {
+            match item {
+                Selection::Field(f) => {
+                    if at_root {
+                        self.root_fields.insert(f.name.clone());
+                    }
+                    self.walk(&f.selection_set, false)?;
+                }
+                Selection::InlineFragment(i) => self.walk(&i.selection_set, at_root)?,
+                Selection::FragmentSpread(s) => {
+                    self.spreads += 1;
+                    if self.spreads > MAX_SPREADS {
+                        return Err(GraphqlError::FragmentLimit);
+                    }
+                    let frag = self
+                        .fragments
+                        .get(s.fragment_name.as_str())
+                        .ok_or_else(|| GraphqlError::UnknownFragment(s.fragment_name.chars().take(100).collect()))?;
+                    let first_use = self.used.insert(s.fragment_name.clone());
+                    // A fragment already walked at this level adds nothing new; walking it again
+                    // only matters at the root, where it may add root fields.
+                    if first_use || at_root {
+                        self.walk(&frag.selection_set, at_root)?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Deepest nesting of brackets outside strings and comments; cheap and never recursive.
+fn nesting_depth(query: &str) -> usize {
+    let (mut depth, mut max) = (0usize, 0usize);
+    let mut chars = query.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '{' | '(' | '[' => {
+                depth += 1;
+                max = max.max(depth);
+            }
+            '}' | ')' | ']' => depth = depth.saturating_sub(1),
+            '#' => {
+                for c in chars.by_ref() {
+                    if c == '\n' || c == '\r' {
+                        break;
+                    }
+                }
+            }
+            '"' => {
+                while let Some(c) = chars.next() {
+                    match c {
+                        '\\' => {
+                            chars.next();
+                        }
+                        '"' => break,
+                        _ => {}
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    max
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    fn body(query: &str, op: Option<&str>, vars: serde_json::Value) -> Vec<u8> {
+        serde_json::to_vec(&json!({ "query": query, "operationName": op, "variables": vars })).unwrap()
+    }
+
+    fn run(query: &str) -> Result<Classified, GraphqlError> {
+        classify(&body(query, None, json!({})))
+    }
+
+    #[test]
+    fn queries_are_reads_and_name_their_root_fields() {
+        let c = run(
+            "query PR($owner: String!) { repository(owner: $owner, name: \"x\") { pullRequest(number: 1) { title } } }",
+        )
+        .unwrap();
+        assert_eq!(c.operation, Operation::Query);
+        assert!(c.is_poolable_read());
+        assert_eq!(c.root_fields.iter().collect::<Vec<_>>(), ["repository"]);
+        assert_eq!(run("{ rateLimit { remaining } }").unwrap().operation, Operation::Query);
+    }
+
+    #[test]
+    fn mutations_and_subscriptions_are_never_reads() {
+        let m = run("mutation { addComment(input: {subjectId: \"1\", body: \"hi\"}) { clientMutationId } }").unwrap();
+        assert_eq!(m.operation, Operation::Mutation);
+        assert!(!m.is_poolable_read());
+        let s = run("subscription { issueUpdated { id } }").unwrap();
+        assert_eq!(s.operation, Operation::Subscription);
+        assert!(!s.is_poolable_read());
+    }
+
+    #[test]
+    fn the_selected_operation_decides_in_a_mixed_document() {
+        let doc = "query Read { repository(owner: \"o\", name: \"r\") { id } } mutation Write { closeIssue(input: {issueId: \"1\"}) { clientMutationId } }";
+        let read = classify(&body(doc, Some("Read"), json!(null))).unwrap();
+        assert_eq!(read.operation, Operation::Query);
+        let write = classify(&body(doc, Some("Write"), json!(null))).unwrap();
+        assert_eq!(write.operation, Operation::Mutation);
+        assert_eq!(
+            classify(&body(doc, None, json!(null))),
+            Err(GraphqlError::AmbiguousOperation)
+        );
+        assert!(matches!(
+            classify(&body(doc, Some("Nope"), json!(null))),
+            Err(GraphqlError::UnknownOperation(_))
+        ));
+    }
+
+    #[test]
+    fn viewer_is_found_through_fragments_and_refused_from_the_pool() {
+        let direct = run("{ viewer { login } }").unwrap();
+        assert!(direct.reads_viewer() && !direct.is_poolable_read());
+        let via_fragment = run("query { ...Who } fragment Who on Query { viewer { login } }").unwrap();
+        assert!(via_fragment.reads_viewer());
+        let via_inline = run("query { ... on Query { viewer { login } } }").unwrap();
+        assert!(via_inline.reads_viewer());
+        // A nested field called viewer (not the root one) is not identity-dependent by itself.
+        let nested = run("{ repository(owner: \"o\", name: \"r\") { viewerPermission } }").unwrap();
+        assert!(nested.is_poolable_read());
+    }
+
+    #[test]
+    fn undefined_and_cyclic_fragments_are_errors() {
+        assert!(matches!(run("{ ...Missing }"), Err(GraphqlError::UnknownFragment(_))));
+        let cyclic = "query { ...A } fragment A on Query { ...B } fragment B on Query { ...A }";
+        assert_eq!(run(cyclic), Err(GraphqlError::FragmentLimit));
+    }
+
+    #[test]
+    fn cache_key_ignores_formatting_but_not_variables_or_operation() {
+        let a = run("query Q { repository(owner: \"o\", name: \"r\") { id } }").unwrap();
+        let b = run("query Q {\n  # a comment\n  repository(owner: \"o\",   name: \"r\") {\n    id\n  }\n}").unwrap();
+        assert_eq!(a.cache_key, b.cache_key);
+        let q = "query Q($n: Int!) { repository(owner: \"o\", name: \"r\") { issue(number: $n) { id } } }";
+        let v1 = classify(&body(q, None, json!({"n": 1}))).unwrap();
+        let v2 = classify(&body(q, None, json!({"n": 2}))).unwrap();
+        assert_ne!(v1.cache_key, v2.cache_key);
+        let reordered = classify(&serde_json::to_vec(&json!({"variables": {"n": 1}, "query": q})).unwrap()).unwrap();
+        assert_eq!(v1.cache_key, reordered.cache_key);
+        // Unused operations in the document do not change the key of the selected one.
+        let doc2 = format!("{q} query Other {{ rateLimit {{ cost }} }}");
+        let with_other = classify(&body(&doc2, Some("Q"), json!({"n": 1}))).unwrap();
+        assert_eq!(
+            with_other.cache_key,
+            classify(&body(q, Some("Q"), json!({"n": 1}))).unwrap().cache_key
+        );
+    }
+
+    #[test]
+    fn introspection_is_recognised() {
+        assert!(
+            run("{ __type(name: \"Issue\") { fields { name } } }")
+                .unwrap()
+                .is_introspection()
+        );
+        assert!(
+            !run("{ __typename repository(owner: \"o\", name: \"r\") { id } }")
+                .unwrap()
+                .is_introspection()
+        );
+    }
+
+    #[test]
+    fn bad_bodies_are_clear_errors() {
+        assert_eq!(classify(b"not json"), Err(GraphqlError::BadBody));
+        assert_eq!(classify(br#"{"query": 5}"#), Err(GraphqlError::BadBody));
+        assert!(matches!(run("query {"), Err(GraphqlError::Parse(_))));
+        assert_eq!(run(&"{ a ".repeat(100)), Err(GraphqlError::TooDeep));
+        // The deepest accepted document parses without exhausting a test thread's stack.
+        let deepest = format!("{}{}", "{ a ".repeat(MAX_NESTING), "}".repeat(MAX_NESTING));
+        assert!(run(&deepest).is_ok());
+        assert_eq!(
+            run(&format!("{{ a{} }}", " ".repeat(MAX_QUERY_BYTES))),
+            Err(GraphqlError::TooLarge)
+        );
+        assert_eq!(run("fragment F on Query { id }"), Err(GraphqlError::NoOperation));
+    }
+
+    fn arb_name() -> impl Strategy<Value = String> {
+        "[a-zA-Z][a-zA-Z0-9]{0,6}"
+    }
+
+    fn arb_op() -> impl Strategy<Value = (Operation, Option<String>, String)> {
+        (
+            prop_oneof![
+                Just(Operation::Query),
+                Just(Operation::Mutation),
+                Just(Operation::Subscription)
+            ],
+            proptest::option::of(arb_name()),
+            proptest::collection::vec(arb_name(), 1..4),
+        )
+            .prop_map(|(kind, name, fields)| {
+                let kw = match kind {
+                    Operation::Query => "query",
+                    Operation::Mutation => "mutation",
+                    Operation::Subscription => "subscription",
+                };
+                let sel = fields
+                    .iter()
+                    .map(|f| format!("{f} {{ id }}"))
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                let text = format!("{kw} {} {{ {sel} }}", name.clone().unwrap_or_default());
+                (kind, name, text)
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_input_never_panics(s in ".{0,400}") {
+            let _ = classify(s.as_bytes());
+            let _ = run(&s);
+        }
+
+        #[test]
+        fn arbitrary_bracket_soup_never_panics(s in "[{}()\\[\\]a-z .:$@!\"#\n]{0,300}") {
+            let _ = run(&s);
+        }
+
+        #[test]
+        fn no_mutation_or_subscription_is_ever_a_read(ops in proptest::collection::vec(arb_op(), 1..5), pick in any::<prop::sample::Index>()) {
+            let doc = ops.iter().map(|(_, _, t)| t.as_str()).collect::<Vec<_>>().join("\n");
+            let (kind, name, _) = &ops[pick.index(ops.len())];
+            let result = classify(&body(&doc, name.as_deref(), json!({})));
+            // An error is a refusal: it is never relayed as a read.
+            if let Ok(c) = result {
+                // Whatever was selected, a read verdict requires the selected op to be a query.
+                if c.is_poolable_read() {
+                    prop_assert_eq!(c.operation, Operation::Query);
+                }
+                // When the picked operation is uniquely named, the verdict is about that one.
+                let same_name = ops.iter().filter(|(_, n, _)| n == name).count();
+                if name.is_some() && same_name == 1 {
+                    prop_assert_eq!(c.operation, *kind);
+                }
+                if *kind != Operation::Query && name.is_some() && same_name == 1 {
+                    prop_assert!(!c.is_poolable_read());
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,7 @@
+//! GraphQL requests: parse the body with a real GraphQL parser, pick the operation that will run,
+//! and decide whether the relay may serve it from pooled identities (a read) or must hand it back
+//! to the caller's own gh (`fallback_local`: mutations, subscriptions, `viewer`).
+
+mod classify;
+
+pub use classify::{Classified, GraphqlError, Operation, classify};

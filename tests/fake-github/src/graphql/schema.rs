@@ -1,0 +1,1834 @@
+//! The subset of GitHub's GraphQL schema that `gh` 2.23 uses for `pr list/view`, `issue
+//! list/view`, `release view` and `auth status`, with GitHub's type, field and enum names.
+
+use std::sync::Arc;
+
+use async_graphql::{Context, Enum, ErrorExtensions, InputObject, Interface, Object, SimpleObject, Union};
+use base64::Engine;
+use serde_json::Value;
+
+use crate::render::{self, Urls};
+use crate::rest::Caller;
+use crate::state::Shared;
+use crate::world::{ItemKind, Repo, World};
+
+/// Per-request data the resolvers read.
+pub struct GqlCtx {
+    /// Shared state.
+    pub sh: Arc<Shared>,
+    /// Who asks.
+    pub caller: Caller,
+    /// URL roots for `url` fields.
+    pub urls: Urls,
+    /// The rateLimit answer (computed before execution).
+    pub rate: RateLimit,
+}
+
+fn gctx<'a>(ctx: &Context<'a>) -> &'a GqlCtx {
+    ctx.data_unchecked::<GqlCtx>()
+}
+
+macro_rules! gh_scalar {
+    ($name:ident, $doc:literal) => {
+        #[doc = $doc]
+        #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+        #[allow(clippy::upper_case_acronyms)] // GitHub's scalar is named URI.
+        pub struct $name(pub String);
+        async_graphql::scalar!($name);
+
+        impl From<&$name> for $name {
+            fn from(v: &$name) -> $name {
+                v.clone()
+            }
+        }
+    };
+}
+
+gh_scalar!(DateTime, "An ISO-8601 encoded UTC date string.");
+gh_scalar!(
+    URI,
+    "An RFC 3986, RFC 3987, and RFC 6570 (level 4) compliant URI string."
+);
+gh_scalar!(GitObjectID, "A Git object ID.");
+
+fn dt(t: time::OffsetDateTime) -> DateTime {
+    DateTime(render::ts(t))
+}
+
+fn gid(kind: &str, id: u64) -> async_graphql::ID {
+    async_graphql::ID(base64::engine::general_purpose::STANDARD.encode(format!("0{}:{kind}{id}", kind.len())))
+}
+
+/// `rateLimit`.
+#[derive(Debug, Clone, SimpleObject)]
+pub struct RateLimit {
+    /// Points this query cost.
+    pub cost: i32,
+    /// Points per hour.
+    pub limit: i32,
+    /// Points left.
+    pub remaining: i32,
+    /// Points used.
+    pub used: i32,
+    /// When the window resets.
+    pub reset_at: DateTime,
+    /// Nodes the query may return.
+    pub node_count: i32,
+}
+
+/// Page info of a connection.
+#[derive(Debug, Clone, SimpleObject)]
+pub struct PageInfo {
+    /// More after this page.
+    pub has_next_page: bool,
+    /// More before this page.
+    pub has_previous_page: bool,
+    /// Cursor of the last node.
+    pub end_cursor: Option<String>,
+    /// Cursor of the first node.
+    pub start_cursor: Option<String>,
+}
+
+fn cursor(offset: usize) -> String {
+    base64::engine::general_purpose::STANDARD.encode(format!("cursor:v2:{offset}"))
+}
+
+fn decode_cursor(c: &str) -> Option<usize> {
+    let raw = base64::engine::general_purpose::STANDARD.decode(c).ok()?;
+    String::from_utf8(raw).ok()?.strip_prefix("cursor:v2:")?.parse().ok()
+}
+
+/// Slices a list with first/after/last/before, as connections do.
+fn slice<T>(
+    all: Vec<T>,
+    first: Option<i32>,
+    after: Option<String>,
+    last: Option<i32>,
+    before: Option<String>,
+) -> (Vec<T>, PageInfo, i32) {
+    let total = all.len();
+    let mut start = after.as_deref().and_then(decode_cursor).map_or(0, |o| o + 1).min(total);
+    let mut end = before
+        .as_deref()
+        .and_then(decode_cursor)
+        .unwrap_or(total)
+        .min(total)
+        .max(start);
+    if let Some(f) = first {
+        end = end.min(start + f.clamp(0, 100) as usize);
+    }
+    if let Some(l) = last {
+        start = start.max(end.saturating_sub(l.clamp(0, 100) as usize));
+    }
+    let info = PageInfo {
+        has_next_page: end < total,
+        has_previous_page: start > 0,
+        end_cursor: (end > start).then(|| cursor(end - 1)),
+        start_cursor: (end > start).then(|| cursor(start)),
+    };
+    let nodes = all.into_iter().skip(start).take(end - start).collect();
+    (nodes, info, total as i32)
+}
+
+macro_rules! connection {
+    ($name:ident, $node:ty, $doc:literal) => {
+        #[doc = $doc]
+        #[derive(SimpleObject)]
+        pub struct $name {
+            /// Total items.
+            pub total_count: i32,
+            /// This page.
+            pub nodes: Vec<$node>,
+            /// Paging.
+            pub page_info: PageInfo,
+        }
+
+        impl $name {
+            fn of(
+                all: Vec<$node>,
+                first: Option<i32>,
+                after: Option<String>,
+                last: Option<i32>,
+                before: Option<String>,
+            ) -> Self {
+                let (nodes, page_info, total_count) = slice(all, first, after, last, before);
+                $name {
+                    total_count,
+                    nodes,
+                    page_info,
+                }
+            }
+        }
+    };
+}
+
+connection!(PullRequestConnection, PullRequest, "Pull requests.");
+connection!(IssueConnection, Issue, "Issues.");
+connection!(LabelConnection, Label, "Labels.");
+connection!(UserConnection, User, "Users.");
+connection!(IssueCommentConnection, IssueComment, "Comments.");
+connection!(PullRequestReviewConnection, PullRequestReview, "Reviews.");
+connection!(ReviewRequestConnection, ReviewRequest, "Review requests.");
+connection!(ProjectCardConnection, ProjectCard, "Project cards.");
+connection!(
+    PullRequestCommitConnection,
+    PullRequestCommit,
+    "Commits of a pull request."
+);
+connection!(
+    StatusCheckRollupContextConnection,
+    StatusCheckRollupContext,
+    "Checks and statuses."
+);
+connection!(ReleaseConnection, Release, "Releases.");
+connection!(ReleaseAssetConnection, ReleaseAsset, "Release assets.");
+connection!(ProjectV2ItemConnection, ProjectV2Item, "Project items.");
+connection!(
+    PullRequestChangedFileConnection,
+    PullRequestChangedFile,
+    "Changed files."
+);
+
+/// States of a pull request.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum PullRequestState {
+    /// Open.
+    Open,
+    /// Closed without merging.
+    Closed,
+    /// Merged.
+    Merged,
+}
+
+/// States of an issue.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum IssueState {
+    /// Open.
+    Open,
+    /// Closed.
+    Closed,
+}
+
+/// Why an issue was closed.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum IssueStateReason {
+    /// Reopened.
+    Reopened,
+    /// Not planned.
+    NotPlanned,
+    /// Completed.
+    Completed,
+}
+
+/// Mergeability.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum MergeableState {
+    /// Can merge.
+    Mergeable,
+    /// Conflicts.
+    Conflicting,
+    /// Not computed.
+    Unknown,
+}
+
+/// Review states.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum PullRequestReviewState {
+    /// Pending.
+    Pending,
+    /// Commented.
+    Commented,
+    /// Approved.
+    Approved,
+    /// Changes requested.
+    ChangesRequested,
+    /// Dismissed.
+    Dismissed,
+}
+
+/// Review decision.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum PullRequestReviewDecision {
+    /// Changes requested.
+    ChangesRequested,
+    /// Approved.
+    Approved,
+    /// Review required.
+    ReviewRequired,
+}
+
+/// Author association.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum CommentAuthorAssociation {
+    /// Member of the org.
+    Member,
+    /// Owner.
+    Owner,
+    /// Mannequin.
+    Mannequin,
+    /// Collaborator.
+    Collaborator,
+    /// Contributor.
+    Contributor,
+    /// First-time contributor.
+    FirstTimeContributor,
+    /// First timer.
+    FirstTimer,
+    /// None.
+    None,
+}
+
+/// Reaction emoji.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum ReactionContent {
+    /// 👍
+    ThumbsUp,
+    /// 👎
+    ThumbsDown,
+    /// 😄
+    Laugh,
+    /// 🎉
+    Hooray,
+    /// 😕
+    Confused,
+    /// ❤️
+    Heart,
+    /// 🚀
+    Rocket,
+    /// 👀
+    Eyes,
+}
+
+/// Check run status.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum CheckStatusState {
+    /// Requested.
+    Requested,
+    /// Queued.
+    Queued,
+    /// In progress.
+    InProgress,
+    /// Completed.
+    Completed,
+    /// Waiting.
+    Waiting,
+    /// Pending.
+    Pending,
+}
+
+/// Check run conclusion.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum CheckConclusionState {
+    /// Action required.
+    ActionRequired,
+    /// Timed out.
+    TimedOut,
+    /// Cancelled.
+    Cancelled,
+    /// Failure.
+    Failure,
+    /// Success.
+    Success,
+    /// Neutral.
+    Neutral,
+    /// Skipped.
+    Skipped,
+    /// Startup failure.
+    StartupFailure,
+    /// Stale.
+    Stale,
+}
+
+/// Commit status state.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum StatusState {
+    /// Expected.
+    Expected,
+    /// Error.
+    Error,
+    /// Failure.
+    Failure,
+    /// Pending.
+    Pending,
+    /// Success.
+    Success,
+}
+
+/// Ordering direction.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum OrderDirection {
+    /// Ascending.
+    Asc,
+    /// Descending.
+    Desc,
+}
+
+/// Fields issues and pulls can be ordered by.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum IssueOrderField {
+    /// Creation.
+    CreatedAt,
+    /// Last update.
+    UpdatedAt,
+    /// Comment count.
+    Comments,
+}
+
+/// Ordering of issues and pulls.
+#[derive(InputObject, Debug, Clone)]
+pub struct IssueOrder {
+    /// Field.
+    pub field: IssueOrderField,
+    /// Direction.
+    pub direction: OrderDirection,
+}
+
+/// Fields releases can be ordered by.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum ReleaseOrderField {
+    /// Creation.
+    CreatedAt,
+    /// Name.
+    Name,
+}
+
+/// Ordering of releases.
+#[derive(InputObject, Debug, Clone)]
+pub struct ReleaseOrder {
+    /// Field.
+    pub field: ReleaseOrderField,
+    /// Direction.
+    pub direction: OrderDirection,
+}
+
+/// Issue filters.
+#[derive(InputObject, Debug, Clone, Default)]
+pub struct IssueFilters {
+    /// Assignee login.
+    pub assignee: Option<String>,
+    /// Author login.
+    pub created_by: Option<String>,
+    /// Label names.
+    pub labels: Option<Vec<String>>,
+    /// Mentioned login.
+    pub mentioned: Option<String>,
+    /// Milestone.
+    pub milestone: Option<String>,
+    /// Milestone number.
+    pub milestone_number: Option<String>,
+    /// Updated since.
+    pub since: Option<DateTime>,
+    /// States.
+    pub states: Option<Vec<IssueState>>,
+    /// Only with an assignee.
+    pub viewer_subscribed: Option<bool>,
+}
+
+/// Permission on a repository.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum RepositoryPermission {
+    /// Admin.
+    Admin,
+    /// Maintain.
+    Maintain,
+    /// Write.
+    Write,
+    /// Triage.
+    Triage,
+    /// Read.
+    Read,
+}
+
+/// A user.
+#[derive(Debug, Clone)]
+pub struct User {
+    login: String,
+    id: u64,
+}
+
+impl User {
+    fn of(w: &World, login: &str) -> User {
+        User {
+            login: login.to_string(),
+            id: w.user(login).map_or(0, |u| u.id),
+        }
+    }
+}
+
+#[Object]
+impl User {
+    async fn id(&self) -> async_graphql::ID {
+        gid("User", self.id)
+    }
+    async fn database_id(&self) -> Option<i64> {
+        Some(self.id as i64)
+    }
+    async fn login(&self) -> String {
+        self.login.clone()
+    }
+    async fn name(&self, ctx: &Context<'_>) -> Option<String> {
+        gctx(ctx).sh.world().user(&self.login).map(|u| u.name.clone())
+    }
+    async fn url(&self, ctx: &Context<'_>) -> URI {
+        URI(format!("{}/{}", gctx(ctx).urls.web, self.login))
+    }
+    async fn avatar_url(&self, ctx: &Context<'_>, _size: Option<i32>) -> URI {
+        URI(format!("{}/avatars/u/{}?v=4", gctx(ctx).urls.web, self.id))
+    }
+    async fn email(&self) -> String {
+        String::new()
+    }
+    async fn company(&self) -> Option<String> {
+        None
+    }
+    async fn bio(&self) -> Option<String> {
+        None
+    }
+    async fn organizations(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> OrganizationConnection {
+        let w = gctx(ctx).sh.world();
+        let me = self.login.to_ascii_lowercase();
+        let mut orgs: Vec<Organization> = w
+            .orgs
+            .values()
+            .filter(|o| o.members.contains_key(&me))
+            .map(|o| Organization {
+                login: o.login.clone(),
+                id: o.id,
+            })
+            .collect();
+        orgs.sort_by(|a, b| a.login.cmp(&b.login));
+        let (nodes, page_info, total_count) = slice(orgs, first, after, None, None);
+        OrganizationConnection {
+            total_count,
+            nodes,
+            page_info,
+        }
+    }
+}
+
+/// Organizations.
+#[derive(SimpleObject)]
+pub struct OrganizationConnection {
+    /// Total.
+    pub total_count: i32,
+    /// Page.
+    pub nodes: Vec<Organization>,
+    /// Paging.
+    pub page_info: PageInfo,
+}
+
+/// An organisation.
+#[derive(Debug, Clone)]
+pub struct Organization {
+    login: String,
+    id: u64,
+}
+
+#[Object]
+impl Organization {
+    async fn id(&self) -> async_graphql::ID {
+        gid("Organization", self.id)
+    }
+    async fn database_id(&self) -> Option<i64> {
+        Some(self.id as i64)
+    }
+    async fn login(&self) -> String {
+        self.login.clone()
+    }
+    async fn name(&self) -> Option<String> {
+        Some(self.login.clone())
+    }
+    async fn url(&self, ctx: &Context<'_>) -> URI {
+        URI(format!("{}/{}", gctx(ctx).urls.web, self.login))
+    }
+    async fn avatar_url(&self, ctx: &Context<'_>, _size: Option<i32>) -> URI {
+        URI(format!("{}/avatars/u/{}?v=4", gctx(ctx).urls.web, self.id))
+    }
+}
+
+/// A bot.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct Bot {
+    /// Id.
+    pub id: async_graphql::ID,
+    /// Login.
+    pub login: String,
+    /// Profile URL.
+    pub url: URI,
+    /// Avatar URL.
+    pub avatar_url: URI,
+}
+
+/// A team.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct Team {
+    /// Id.
+    pub id: async_graphql::ID,
+    /// Name.
+    pub name: String,
+    /// Slug.
+    pub slug: String,
+    /// Owning org.
+    pub organization: Organization,
+}
+
+/// Something that can own a repository.
+#[derive(Interface)]
+#[graphql(
+    field(name = "id", ty = "async_graphql::ID"),
+    field(name = "login", ty = "String"),
+    field(name = "url", ty = "URI")
+)]
+pub enum RepositoryOwner {
+    /// A user.
+    User(User),
+    /// An organisation.
+    Organization(Organization),
+}
+
+/// Something that can act (author of an issue, comment or review).
+#[derive(Interface)]
+#[graphql(field(name = "login", ty = "String"), field(name = "url", ty = "URI"))]
+pub enum Actor {
+    /// A user.
+    User(User),
+    /// An organisation.
+    Organization(Organization),
+    /// A bot.
+    Bot(Bot),
+}
+
+fn owner_of(w: &World, login: &str) -> RepositoryOwner {
+    match w.org(login) {
+        Some(o) => RepositoryOwner::Organization(Organization {
+            login: o.login.clone(),
+            id: o.id,
+        }),
+        None => RepositoryOwner::User(User::of(w, login)),
+    }
+}
+
+/// A reviewer that was requested.
+#[derive(Union)]
+pub enum RequestedReviewer {
+    /// A user.
+    User(User),
+    /// A team.
+    Team(Team),
+    /// A bot.
+    Bot(Bot),
+}
+
+/// A review request.
+#[derive(SimpleObject)]
+pub struct ReviewRequest {
+    /// Who.
+    pub requested_reviewer: Option<RequestedReviewer>,
+}
+
+/// A reaction summary.
+#[derive(SimpleObject, Clone)]
+pub struct ReactionGroup {
+    /// Emoji.
+    pub content: ReactionContent,
+    /// Who reacted.
+    pub users: ReactingUserConnection,
+}
+
+/// Users that reacted.
+#[derive(SimpleObject, Clone)]
+pub struct ReactingUserConnection {
+    /// Count.
+    pub total_count: i32,
+}
+
+/// A project (classic).
+#[derive(SimpleObject)]
+pub struct Project {
+    /// Name.
+    pub name: String,
+}
+
+/// A project column.
+#[derive(SimpleObject)]
+pub struct ProjectColumn {
+    /// Name.
+    pub name: String,
+}
+
+/// A project card.
+#[derive(SimpleObject)]
+pub struct ProjectCard {
+    /// Project.
+    pub project: Project,
+    /// Column.
+    pub column: Option<ProjectColumn>,
+}
+
+/// A project (v2).
+#[derive(SimpleObject)]
+pub struct ProjectV2 {
+    /// Title.
+    pub title: String,
+}
+
+/// A project v2 item.
+#[derive(SimpleObject)]
+pub struct ProjectV2Item {
+    /// Project.
+    pub project: ProjectV2,
+}
+
+/// A milestone.
+#[derive(SimpleObject)]
+pub struct Milestone {
+    /// Number.
+    pub number: i32,
+    /// Title.
+    pub title: String,
+    /// Description.
+    pub description: Option<String>,
+    /// Due date.
+    pub due_on: Option<DateTime>,
+}
+
+/// A label.
+#[derive(SimpleObject, Clone)]
+pub struct Label {
+    /// Id.
+    pub id: async_graphql::ID,
+    /// Name.
+    pub name: String,
+    /// Description.
+    pub description: Option<String>,
+    /// Hex color.
+    pub color: String,
+}
+
+fn labels_of(v: &Value) -> Vec<Label> {
+    v["labels"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|l| Label {
+                    id: async_graphql::ID(l["node_id"].as_str().unwrap_or_default().to_string()),
+                    name: l["name"].as_str().unwrap_or_default().to_string(),
+                    description: l["description"].as_str().map(str::to_string),
+                    color: l["color"].as_str().unwrap_or_default().to_string(),
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn association(s: &str) -> CommentAuthorAssociation {
+    match s {
+        "OWNER" => CommentAuthorAssociation::Owner,
+        "MEMBER" => CommentAuthorAssociation::Member,
+        "COLLABORATOR" => CommentAuthorAssociation::Collaborator,
+        "CONTRIBUTOR" => CommentAuthorAssociation::Contributor,
+        _ => CommentAuthorAssociation::None,
+    }
+}
+
+/// An issue or pull request comment.
+#[derive(SimpleObject, Clone)]
+#[graphql(complex)]
+pub struct IssueComment {
+    /// Id.
+    pub id: async_graphql::ID,
+    /// Database id.
+    pub database_id: Option<i64>,
+    /// Author.
+    #[graphql(skip)]
+    pub author_login: String,
+    /// Association.
+    pub author_association: CommentAuthorAssociation,
+    /// Markdown body.
+    pub body: String,
+    /// Created.
+    pub created_at: DateTime,
+    /// Edited at creation.
+    pub includes_created_edit: bool,
+    /// Hidden.
+    pub is_minimized: bool,
+    /// Why hidden.
+    pub minimized_reason: Option<String>,
+    /// Reactions.
+    pub reaction_groups: Vec<ReactionGroup>,
+    /// URL.
+    pub url: URI,
+    /// Whether the viewer wrote it.
+    pub viewer_did_author: bool,
+}
+
+#[async_graphql::ComplexObject]
+impl IssueComment {
+    async fn author(&self, ctx: &Context<'_>) -> Option<Actor> {
+        let w = gctx(ctx).sh.world();
+        Some(Actor::User(User::of(&w, &self.author_login)))
+    }
+}
+
+/// A pull request review.
+#[derive(Clone)]
+pub struct PullRequestReview {
+    v: Value,
+}
+
+#[Object]
+impl PullRequestReview {
+    async fn id(&self) -> async_graphql::ID {
+        async_graphql::ID(self.v["node_id"].as_str().unwrap_or_default().to_string())
+    }
+    async fn database_id(&self) -> Option<i64> {
+        self.v["id"].as_i64()
+    }
+    async fn author(&self, ctx: &Context<'_>) -> Option<Actor> {
+        let w = gctx(ctx).sh.world();
+        Some(Actor::User(User::of(
+            &w,
+            self.v["user"]["login"].as_str().unwrap_or_default(),
+        )))
+    }
+    async fn author_association(&self) -> CommentAuthorAssociation {
+        association(self.v["author_association"].as_str().unwrap_or_default())
+    }
+    async fn submitted_at(&self) -> Option<DateTime> {
+        self.v["submitted_at"].as_str().map(|s| DateTime(s.to_string()))
+    }
+    async fn body(&self) -> String {
+        self.v["body"].as_str().unwrap_or_default().to_string()
+    }
+    async fn state(&self) -> PullRequestReviewState {
+        match self.v["state"].as_str() {
+            Some("APPROVED") => PullRequestReviewState::Approved,
+            Some("CHANGES_REQUESTED") => PullRequestReviewState::ChangesRequested,
+            _ => PullRequestReviewState::Commented,
+        }
+    }
+    async fn commit(&self) -> Option<Commit> {
+        Some(Commit::bare(self.v["commit_id"].as_str().unwrap_or_default()))
+    }
+    async fn reaction_groups(&self) -> Vec<ReactionGroup> {
+        Vec::new()
+    }
+}
+
+/// A commit (only what gh reads).
+#[derive(Clone)]
+pub struct Commit {
+    oid: String,
+    repo: Option<usize>,
+    message: String,
+    date: Option<time::OffsetDateTime>,
+}
+
+impl Commit {
+    fn bare(oid: &str) -> Commit {
+        Commit {
+            oid: oid.to_string(),
+            repo: None,
+            message: String::new(),
+            date: None,
+        }
+    }
+}
+
+#[Object]
+impl Commit {
+    async fn oid(&self) -> GitObjectID {
+        GitObjectID(self.oid.clone())
+    }
+    async fn abbreviated_oid(&self) -> String {
+        self.oid.chars().take(7).collect()
+    }
+    async fn message(&self) -> String {
+        self.message.clone()
+    }
+    async fn message_headline(&self) -> String {
+        self.message.lines().next().unwrap_or_default().to_string()
+    }
+    async fn committed_date(&self) -> Option<DateTime> {
+        self.date.map(dt)
+    }
+    async fn authored_date(&self) -> Option<DateTime> {
+        self.date.map(dt)
+    }
+    async fn status_check_rollup(&self, ctx: &Context<'_>) -> Option<StatusCheckRollup> {
+        let g = gctx(ctx);
+        let w = g.sh.world();
+        let repo = &w.repos[self.repo?];
+        let runs = render::check_runs(&w, &g.urls, repo, &self.oid);
+        let failing = runs.iter().any(|r| r["conclusion"] == "failure");
+        Some(StatusCheckRollup {
+            state: if failing {
+                StatusState::Failure
+            } else {
+                StatusState::Success
+            },
+            runs: runs
+                .into_iter()
+                .map(|v| StatusCheckRollupContext::CheckRun(CheckRun { v }))
+                .collect(),
+        })
+    }
+}
+
+/// Combined checks of a commit.
+pub struct StatusCheckRollup {
+    state: StatusState,
+    runs: Vec<StatusCheckRollupContext>,
+}
+
+#[Object]
+impl StatusCheckRollup {
+    async fn state(&self) -> StatusState {
+        self.state
+    }
+    async fn contexts(
+        &self,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+    ) -> StatusCheckRollupContextConnection {
+        StatusCheckRollupContextConnection::of(self.runs.clone(), first, after, last, None)
+    }
+}
+
+/// A check run or a commit status.
+#[derive(Union, Clone)]
+pub enum StatusCheckRollupContext {
+    /// A check run.
+    CheckRun(CheckRun),
+    /// A legacy status.
+    StatusContext(StatusContext),
+}
+
+/// A legacy commit status (never produced by the fake; present for the schema).
+#[derive(SimpleObject, Clone)]
+pub struct StatusContext {
+    /// Context name.
+    pub context: String,
+    /// State.
+    pub state: StatusState,
+    /// Target URL.
+    pub target_url: Option<URI>,
+    /// Created.
+    pub created_at: DateTime,
+    /// Description.
+    pub description: Option<String>,
+}
+
+/// A check run.
+#[derive(Clone)]
+pub struct CheckRun {
+    v: Value,
+}
+
+#[Object]
+impl CheckRun {
+    async fn name(&self) -> String {
+        self.v["name"].as_str().unwrap_or_default().to_string()
+    }
+    async fn status(&self) -> CheckStatusState {
+        CheckStatusState::Completed
+    }
+    async fn conclusion(&self) -> Option<CheckConclusionState> {
+        Some(if self.v["conclusion"] == "failure" {
+            CheckConclusionState::Failure
+        } else {
+            CheckConclusionState::Success
+        })
+    }
+    async fn started_at(&self) -> Option<DateTime> {
+        self.v["started_at"].as_str().map(|s| DateTime(s.to_string()))
+    }
+    async fn completed_at(&self) -> Option<DateTime> {
+        self.v["completed_at"].as_str().map(|s| DateTime(s.to_string()))
+    }
+    async fn details_url(&self) -> Option<URI> {
+        self.v["details_url"].as_str().map(|s| URI(s.to_string()))
+    }
+    async fn check_suite(&self) -> Option<CheckSuite> {
+        Some(CheckSuite {
+            workflow_run: Some(WorkflowRun {
+                workflow: Workflow { name: "CI".into() },
+            }),
+        })
+    }
+}
+
+/// A check suite.
+#[derive(SimpleObject)]
+pub struct CheckSuite {
+    /// The workflow run behind it.
+    pub workflow_run: Option<WorkflowRun>,
+}
+
+/// A workflow run.
+#[derive(SimpleObject)]
+pub struct WorkflowRun {
+    /// Its workflow.
+    pub workflow: Workflow,
+}
+
+/// A workflow.
+#[derive(SimpleObject)]
+pub struct Workflow {
+    /// Name.
+    pub name: String,
+}
+
+/// A commit in a pull request.
+#[derive(SimpleObject, Clone)]
+pub struct PullRequestCommit {
+    /// The commit.
+    pub commit: Commit,
+}
+
+/// A file changed by a pull request.
+#[derive(SimpleObject, Clone)]
+pub struct PullRequestChangedFile {
+    /// Path.
+    pub path: String,
+    /// Added lines.
+    pub additions: i32,
+    /// Removed lines.
+    pub deletions: i32,
+}
+
+/// A release asset (never produced; present for the schema).
+#[derive(SimpleObject, Clone)]
+pub struct ReleaseAsset {
+    /// Name.
+    pub name: String,
+    /// Size in bytes.
+    pub size: i32,
+    /// Download URL.
+    pub url: URI,
+}
+
+fn item_state(w: &World, repo: usize, number: u64) -> Option<(bool, bool)> {
+    let i = w.repos.get(repo)?.item(number)?;
+    Some((i.open, matches!(i.kind, ItemKind::Pull { merged: true, .. })))
+}
+
+/// A pull request.
+#[derive(Clone)]
+pub struct PullRequest {
+    repo: usize,
+    number: u64,
+}
+
+impl PullRequest {
+    fn json(&self, ctx: &Context<'_>) -> Value {
+        let g = gctx(ctx);
+        let w = g.sh.world();
+        let r = &w.repos[self.repo];
+        r.item(self.number)
+            .map(|i| render::pull(&w, &g.urls, r, i, true))
+            .unwrap_or(Value::Null)
+    }
+}
+
+fn s(v: &Value, k: &str) -> String {
+    v[k].as_str().unwrap_or_default().to_string()
+}
+
+#[Object]
+impl PullRequest {
+    async fn id(&self, ctx: &Context<'_>) -> async_graphql::ID {
+        async_graphql::ID(s(&self.json(ctx), "node_id"))
+    }
+    async fn database_id(&self, ctx: &Context<'_>) -> Option<i64> {
+        self.json(ctx)["id"].as_i64()
+    }
+    async fn number(&self) -> i32 {
+        self.number as i32
+    }
+    async fn title(&self, ctx: &Context<'_>) -> String {
+        s(&self.json(ctx), "title")
+    }
+    async fn body(&self, ctx: &Context<'_>) -> String {
+        s(&self.json(ctx), "body")
+    }
+    async fn state(&self, ctx: &Context<'_>) -> PullRequestState {
+        let w = gctx(ctx).sh.world();
+        match item_state(&w, self.repo, self.number) {
+            Some((true, _)) => PullRequestState::Open,
+            Some((false, true)) => PullRequestState::Merged,
+            _ => PullRequestState::Closed,
+        }
+    }
+    async fn closed(&self, ctx: &Context<'_>) -> bool {
+        let w = gctx(ctx).sh.world();
+        item_state(&w, self.repo, self.number).is_some_and(|(open, _)| !open)
+    }
+    async fn merged(&self, ctx: &Context<'_>) -> bool {
+        let w = gctx(ctx).sh.world();
+        item_state(&w, self.repo, self.number).is_some_and(|(_, m)| m)
+    }
+    async fn url(&self, ctx: &Context<'_>) -> URI {
+        URI(s(&self.json(ctx), "html_url"))
+    }
+    async fn head_ref_name(&self, ctx: &Context<'_>) -> String {
+        self.json(ctx)["head"]["ref"].as_str().unwrap_or_default().to_string()
+    }
+    async fn head_ref_oid(&self, ctx: &Context<'_>) -> GitObjectID {
+        GitObjectID(self.json(ctx)["head"]["sha"].as_str().unwrap_or_default().to_string())
+    }
+    async fn base_ref_name(&self, ctx: &Context<'_>) -> String {
+        self.json(ctx)["base"]["ref"].as_str().unwrap_or_default().to_string()
+    }
+    async fn base_ref_oid(&self, ctx: &Context<'_>) -> GitObjectID {
+        GitObjectID(self.json(ctx)["base"]["sha"].as_str().unwrap_or_default().to_string())
+    }
+    async fn head_repository_owner(&self, ctx: &Context<'_>) -> Option<RepositoryOwner> {
+        let w = gctx(ctx).sh.world();
+        Some(owner_of(&w, &w.repos[self.repo].owner))
+    }
+    async fn head_repository(&self) -> Option<Repository> {
+        Some(Repository { idx: self.repo })
+    }
+    async fn base_repository(&self) -> Option<Repository> {
+        Some(Repository { idx: self.repo })
+    }
+    async fn repository(&self) -> Repository {
+        Repository { idx: self.repo }
+    }
+    async fn is_cross_repository(&self) -> bool {
+        false
+    }
+    async fn is_draft(&self, ctx: &Context<'_>) -> bool {
+        self.json(ctx)["draft"].as_bool().unwrap_or(false)
+    }
+    async fn created_at(&self, ctx: &Context<'_>) -> DateTime {
+        DateTime(s(&self.json(ctx), "created_at"))
+    }
+    async fn updated_at(&self, ctx: &Context<'_>) -> DateTime {
+        DateTime(s(&self.json(ctx), "updated_at"))
+    }
+    async fn closed_at(&self, ctx: &Context<'_>) -> Option<DateTime> {
+        self.json(ctx)["closed_at"].as_str().map(|x| DateTime(x.to_string()))
+    }
+    async fn merged_at(&self, ctx: &Context<'_>) -> Option<DateTime> {
+        self.json(ctx)["merged_at"].as_str().map(|x| DateTime(x.to_string()))
+    }
+    async fn author(&self, ctx: &Context<'_>) -> Option<Actor> {
+        let login = self.json(ctx)["user"]["login"].as_str().unwrap_or_default().to_string();
+        let w = gctx(ctx).sh.world();
+        Some(Actor::User(User::of(&w, &login)))
+    }
+    async fn author_association(&self, ctx: &Context<'_>) -> CommentAuthorAssociation {
+        association(self.json(ctx)["author_association"].as_str().unwrap_or_default())
+    }
+    async fn maintainer_can_modify(&self) -> bool {
+        false
+    }
+    async fn mergeable(&self, ctx: &Context<'_>) -> MergeableState {
+        if self.json(ctx)["mergeable"] == Value::Bool(true) {
+            MergeableState::Mergeable
+        } else {
+            MergeableState::Unknown
+        }
+    }
+    async fn additions(&self, ctx: &Context<'_>) -> i32 {
+        self.json(ctx)["additions"].as_i64().unwrap_or(0) as i32
+    }
+    async fn deletions(&self, ctx: &Context<'_>) -> i32 {
+        self.json(ctx)["deletions"].as_i64().unwrap_or(0) as i32
+    }
+    async fn changed_files(&self, ctx: &Context<'_>) -> i32 {
+        self.json(ctx)["changed_files"].as_i64().unwrap_or(0) as i32
+    }
+    async fn review_decision(&self) -> Option<PullRequestReviewDecision> {
+        None
+    }
+    async fn commits(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> PullRequestCommitConnection {
+        let w = gctx(ctx).sh.world();
+        let r = &w.repos[self.repo];
+        let all = r
+            .item(self.number)
+            .map(|i| render::pull_commits_data(w.seed, r, i))
+            .unwrap_or_default()
+            .into_iter()
+            .map(|c| PullRequestCommit {
+                commit: Commit {
+                    oid: c.sha,
+                    repo: Some(self.repo),
+                    message: c.message,
+                    date: Some(c.date),
+                },
+            })
+            .collect();
+        PullRequestCommitConnection::of(all, first, after, last, before)
+    }
+    async fn files(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> PullRequestChangedFileConnection {
+        let w = gctx(ctx).sh.world();
+        let r = &w.repos[self.repo];
+        let all = r
+            .item(self.number)
+            .map(|i| render::pull_files_data(w.seed, r, i))
+            .unwrap_or_default()
+            .into_iter()
+            .map(|f| PullRequestChangedFile {
+                path: f.filename,
+                additions: f.additions as i32,
+                deletions: f.deletions as i32,
+            })
+            .collect();
+        PullRequestChangedFileConnection::of(all, first, after, None, None)
+    }
+    async fn review_requests(
+        &self,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+    ) -> ReviewRequestConnection {
+        ReviewRequestConnection::of(Vec::new(), first, after, last, None)
+    }
+    async fn reviews(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> PullRequestReviewConnection {
+        let all = reviews_of(ctx, self.repo, self.number);
+        PullRequestReviewConnection::of(all, first, after, last, before)
+    }
+    async fn latest_reviews(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> PullRequestReviewConnection {
+        PullRequestReviewConnection::of(reviews_of(ctx, self.repo, self.number), first, after, None, None)
+    }
+    async fn assignees(&self, first: Option<i32>, after: Option<String>) -> UserConnection {
+        UserConnection::of(Vec::new(), first, after, None, None)
+    }
+    async fn labels(&self, ctx: &Context<'_>, first: Option<i32>, after: Option<String>) -> LabelConnection {
+        LabelConnection::of(labels_of(&self.json(ctx)), first, after, None, None)
+    }
+    async fn project_cards(&self, first: Option<i32>, after: Option<String>) -> ProjectCardConnection {
+        ProjectCardConnection::of(Vec::new(), first, after, None, None)
+    }
+    async fn project_items(&self, first: Option<i32>, after: Option<String>) -> ProjectV2ItemConnection {
+        ProjectV2ItemConnection::of(Vec::new(), first, after, None, None)
+    }
+    async fn milestone(&self) -> Option<Milestone> {
+        None
+    }
+    async fn comments(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> IssueCommentConnection {
+        IssueCommentConnection::of(comments_of(ctx, self.repo, self.number), first, after, last, before)
+    }
+    async fn reaction_groups(&self) -> Vec<ReactionGroup> {
+        Vec::new()
+    }
+}
+
+fn reviews_of(ctx: &Context<'_>, repo: usize, number: u64) -> Vec<PullRequestReview> {
+    let g = gctx(ctx);
+    let w = g.sh.world();
+    let r = &w.repos[repo];
+    r.item(number)
+        .map(|i| render::reviews(&w, &g.urls, r, i))
+        .unwrap_or_default()
+        .into_iter()
+        .map(|v| PullRequestReview { v })
+        .collect()
+}
+
+fn comments_of(ctx: &Context<'_>, repo: usize, number: u64) -> Vec<IssueComment> {
+    let g = gctx(ctx);
+    let w = g.sh.world();
+    let r = &w.repos[repo];
+    let me = g.caller.token.as_ref().map(|t| t.login.to_ascii_lowercase());
+    r.item(number)
+        .map(|i| render::comments(&w, &g.urls, r, i))
+        .unwrap_or_default()
+        .into_iter()
+        .map(|v| {
+            let login = v["user"]["login"].as_str().unwrap_or_default().to_string();
+            IssueComment {
+                id: async_graphql::ID(s(&v, "node_id")),
+                database_id: v["id"].as_i64(),
+                viewer_did_author: me.as_deref() == Some(login.to_ascii_lowercase().as_str()),
+                author_login: login,
+                author_association: association(v["author_association"].as_str().unwrap_or_default()),
+                body: s(&v, "body"),
+                created_at: DateTime(s(&v, "created_at")),
+                includes_created_edit: false,
+                is_minimized: false,
+                minimized_reason: None,
+                reaction_groups: Vec::new(),
+                url: URI(s(&v, "html_url")),
+            }
+        })
+        .collect()
+}
+
+/// An issue.
+#[derive(Clone)]
+pub struct Issue {
+    repo: usize,
+    number: u64,
+}
+
+impl Issue {
+    fn json(&self, ctx: &Context<'_>) -> Value {
+        let g = gctx(ctx);
+        let w = g.sh.world();
+        let r = &w.repos[self.repo];
+        r.item(self.number)
+            .map(|i| render::issue(&w, &g.urls, r, i))
+            .unwrap_or(Value::Null)
+    }
+}
+
+#[Object]
+impl Issue {
+    async fn id(&self, ctx: &Context<'_>) -> async_graphql::ID {
+        async_graphql::ID(s(&self.json(ctx), "node_id"))
+    }
+    async fn database_id(&self, ctx: &Context<'_>) -> Option<i64> {
+        self.json(ctx)["id"].as_i64()
+    }
+    async fn number(&self) -> i32 {
+        self.number as i32
+    }
+    async fn title(&self, ctx: &Context<'_>) -> String {
+        s(&self.json(ctx), "title")
+    }
+    async fn body(&self, ctx: &Context<'_>) -> String {
+        s(&self.json(ctx), "body")
+    }
+    async fn state(&self, ctx: &Context<'_>) -> IssueState {
+        if self.json(ctx)["state"] == "open" {
+            IssueState::Open
+        } else {
+            IssueState::Closed
+        }
+    }
+    async fn state_reason(&self, ctx: &Context<'_>) -> Option<IssueStateReason> {
+        (self.json(ctx)["state"] == "closed").then_some(IssueStateReason::Completed)
+    }
+    async fn closed(&self, ctx: &Context<'_>) -> bool {
+        self.json(ctx)["state"] == "closed"
+    }
+    async fn url(&self, ctx: &Context<'_>) -> URI {
+        URI(s(&self.json(ctx), "html_url"))
+    }
+    async fn created_at(&self, ctx: &Context<'_>) -> DateTime {
+        DateTime(s(&self.json(ctx), "created_at"))
+    }
+    async fn updated_at(&self, ctx: &Context<'_>) -> DateTime {
+        DateTime(s(&self.json(ctx), "updated_at"))
+    }
+    async fn closed_at(&self, ctx: &Context<'_>) -> Option<DateTime> {
+        self.json(ctx)["closed_at"].as_str().map(|x| DateTime(x.to_string()))
+    }
+    async fn author(&self, ctx: &Context<'_>) -> Option<Actor> {
+        let login = self.json(ctx)["user"]["login"].as_str().unwrap_or_default().to_string();
+        let w = gctx(ctx).sh.world();
+        Some(Actor::User(User::of(&w, &login)))
+    }
+    async fn author_association(&self, ctx: &Context<'_>) -> CommentAuthorAssociation {
+        association(self.json(ctx)["author_association"].as_str().unwrap_or_default())
+    }
+    async fn is_pinned(&self) -> Option<bool> {
+        Some(false)
+    }
+    async fn assignees(&self, first: Option<i32>, after: Option<String>) -> UserConnection {
+        UserConnection::of(Vec::new(), first, after, None, None)
+    }
+    async fn labels(&self, ctx: &Context<'_>, first: Option<i32>, after: Option<String>) -> LabelConnection {
+        LabelConnection::of(labels_of(&self.json(ctx)), first, after, None, None)
+    }
+    async fn project_cards(&self, first: Option<i32>, after: Option<String>) -> ProjectCardConnection {
+        ProjectCardConnection::of(Vec::new(), first, after, None, None)
+    }
+    async fn project_items(&self, first: Option<i32>, after: Option<String>) -> ProjectV2ItemConnection {
+        ProjectV2ItemConnection::of(Vec::new(), first, after, None, None)
+    }
+    async fn milestone(&self) -> Option<Milestone> {
+        None
+    }
+    async fn comments(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> IssueCommentConnection {
+        IssueCommentConnection::of(comments_of(ctx, self.repo, self.number), first, after, last, before)
+    }
+    async fn reaction_groups(&self) -> Vec<ReactionGroup> {
+        Vec::new()
+    }
+    async fn repository(&self) -> Repository {
+        Repository { idx: self.repo }
+    }
+}
+
+/// Issue or pull request by number.
+#[derive(Union)]
+pub enum IssueOrPullRequest {
+    /// An issue.
+    Issue(Issue),
+    /// A pull request.
+    PullRequest(PullRequest),
+}
+
+/// A release.
+#[derive(Clone)]
+pub struct Release {
+    repo: usize,
+    id: u64,
+}
+
+impl Release {
+    fn json(&self, ctx: &Context<'_>) -> Value {
+        let g = gctx(ctx);
+        let w = g.sh.world();
+        let r = &w.repos[self.repo];
+        r.releases
+            .iter()
+            .find(|x| x.id == self.id)
+            .map(|x| render::release(&w, &g.urls, r, x))
+            .unwrap_or(Value::Null)
+    }
+}
+
+#[Object]
+impl Release {
+    async fn id(&self, ctx: &Context<'_>) -> async_graphql::ID {
+        async_graphql::ID(s(&self.json(ctx), "node_id"))
+    }
+    async fn database_id(&self) -> Option<i64> {
+        Some(self.id as i64)
+    }
+    async fn name(&self, ctx: &Context<'_>) -> Option<String> {
+        Some(s(&self.json(ctx), "name"))
+    }
+    async fn tag_name(&self, ctx: &Context<'_>) -> String {
+        s(&self.json(ctx), "tag_name")
+    }
+    async fn description(&self, ctx: &Context<'_>) -> Option<String> {
+        Some(s(&self.json(ctx), "body"))
+    }
+    async fn is_draft(&self) -> bool {
+        false
+    }
+    async fn is_prerelease(&self, ctx: &Context<'_>) -> bool {
+        self.json(ctx)["prerelease"].as_bool().unwrap_or(false)
+    }
+    async fn is_latest(&self, ctx: &Context<'_>) -> bool {
+        let w = gctx(ctx).sh.world();
+        w.repos[self.repo].releases.first().is_some_and(|x| x.id == self.id)
+    }
+    async fn created_at(&self, ctx: &Context<'_>) -> DateTime {
+        DateTime(s(&self.json(ctx), "created_at"))
+    }
+    async fn published_at(&self, ctx: &Context<'_>) -> Option<DateTime> {
+        Some(DateTime(s(&self.json(ctx), "published_at")))
+    }
+    async fn url(&self, ctx: &Context<'_>) -> URI {
+        URI(s(&self.json(ctx), "html_url"))
+    }
+    async fn author(&self, ctx: &Context<'_>) -> Option<User> {
+        let login = self.json(ctx)["author"]["login"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let w = gctx(ctx).sh.world();
+        Some(User::of(&w, &login))
+    }
+    async fn release_assets(&self, first: Option<i32>, after: Option<String>) -> ReleaseAssetConnection {
+        ReleaseAssetConnection::of(Vec::new(), first, after, None, None)
+    }
+}
+
+/// A git ref.
+#[derive(SimpleObject)]
+pub struct Ref {
+    /// Name.
+    pub name: String,
+    /// Prefix, e.g. `refs/heads/`.
+    pub prefix: String,
+}
+
+/// A repository.
+#[derive(Clone)]
+pub struct Repository {
+    idx: usize,
+}
+
+fn filter_items(r: &Repo, pulls: bool, open_states: Option<&[bool]>, merged_only: Option<bool>) -> Vec<u64> {
+    r.items
+        .iter()
+        .filter(|i| i.is_pull() == pulls)
+        .filter(|i| {
+            let merged = matches!(i.kind, ItemKind::Pull { merged: true, .. });
+            match (open_states, merged_only) {
+                (None, _) => true,
+                (Some(states), m) => states
+                    .iter()
+                    .any(|&open| open == i.open && (open || m.is_none_or(|mm| mm == merged))),
+            }
+        })
+        .map(|i| i.number)
+        .collect()
+}
+
+fn order(r: &Repo, numbers: &mut [u64], ord: Option<&IssueOrder>) {
+    let field = ord.map_or(IssueOrderField::CreatedAt, |o| o.field);
+    let desc = ord.is_none_or(|o| o.direction == OrderDirection::Desc);
+    numbers.sort_by_key(|n| {
+        let i = r.item(*n);
+        match field {
+            IssueOrderField::CreatedAt => i.map(|i| i.created_at.unix_timestamp()).unwrap_or(0),
+            IssueOrderField::UpdatedAt => i.map(|i| i.updated_at.unix_timestamp()).unwrap_or(0),
+            IssueOrderField::Comments => i.map(|i| i.comments as i64).unwrap_or(0),
+        }
+    });
+    if desc {
+        numbers.reverse();
+    }
+}
+
+#[Object]
+impl Repository {
+    async fn id(&self, ctx: &Context<'_>) -> async_graphql::ID {
+        gid("Repository", gctx(ctx).sh.world().repos[self.idx].id)
+    }
+    async fn database_id(&self, ctx: &Context<'_>) -> Option<i64> {
+        Some(gctx(ctx).sh.world().repos[self.idx].id as i64)
+    }
+    async fn name(&self, ctx: &Context<'_>) -> String {
+        gctx(ctx).sh.world().repos[self.idx].name.clone()
+    }
+    async fn name_with_owner(&self, ctx: &Context<'_>) -> String {
+        gctx(ctx).sh.world().repos[self.idx].full_name()
+    }
+    async fn owner(&self, ctx: &Context<'_>) -> RepositoryOwner {
+        let w = gctx(ctx).sh.world();
+        owner_of(&w, &w.repos[self.idx].owner)
+    }
+    async fn is_private(&self, ctx: &Context<'_>) -> bool {
+        gctx(ctx).sh.world().repos[self.idx].private
+    }
+    async fn is_archived(&self) -> bool {
+        false
+    }
+    async fn is_fork(&self) -> bool {
+        false
+    }
+    async fn has_issues_enabled(&self) -> bool {
+        true
+    }
+    async fn has_wiki_enabled(&self) -> bool {
+        false
+    }
+    async fn description(&self, ctx: &Context<'_>) -> Option<String> {
+        Some(gctx(ctx).sh.world().repos[self.idx].description.clone())
+    }
+    async fn url(&self, ctx: &Context<'_>) -> URI {
+        let g = gctx(ctx);
+        URI(format!("{}/{}", g.urls.web, g.sh.world().repos[self.idx].full_name()))
+    }
+    async fn created_at(&self, ctx: &Context<'_>) -> DateTime {
+        dt(gctx(ctx).sh.world().repos[self.idx].created_at)
+    }
+    async fn updated_at(&self, ctx: &Context<'_>) -> DateTime {
+        dt(gctx(ctx).sh.world().repos[self.idx].updated_at)
+    }
+    async fn pushed_at(&self, ctx: &Context<'_>) -> Option<DateTime> {
+        Some(dt(gctx(ctx).sh.world().repos[self.idx].pushed_at))
+    }
+    async fn stargazer_count(&self) -> i32 {
+        0
+    }
+    async fn fork_count(&self) -> i32 {
+        0
+    }
+    async fn viewer_permission(&self, ctx: &Context<'_>) -> Option<RepositoryPermission> {
+        let g = gctx(ctx);
+        let w = g.sh.world();
+        let r = &w.repos[self.idx];
+        let login = g.caller.token.as_ref().map(|t| t.login.to_ascii_lowercase())?;
+        let role = w.org(&r.owner).and_then(|o| o.members.get(&login).copied());
+        Some(match role {
+            Some(crate::world::Role::Admin) => RepositoryPermission::Admin,
+            Some(crate::world::Role::Member) => RepositoryPermission::Write,
+            None if r.owner.eq_ignore_ascii_case(&login) => RepositoryPermission::Admin,
+            None => RepositoryPermission::Read,
+        })
+    }
+    async fn default_branch_ref(&self, ctx: &Context<'_>) -> Option<Ref> {
+        Some(Ref {
+            name: gctx(ctx).sh.world().repos[self.idx].default_branch.clone(),
+            prefix: "refs/heads/".into(),
+        })
+    }
+    #[allow(clippy::too_many_arguments)]
+    async fn pull_requests(
+        &self,
+        ctx: &Context<'_>,
+        states: Option<Vec<PullRequestState>>,
+        labels: Option<Vec<String>>,
+        head_ref_name: Option<String>,
+        base_ref_name: Option<String>,
+        order_by: Option<IssueOrder>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> PullRequestConnection {
+        let w = gctx(ctx).sh.world();
+        let r = &w.repos[self.idx];
+        let open_states: Option<Vec<bool>> = states
+            .as_ref()
+            .map(|s| s.iter().map(|x| *x == PullRequestState::Open).collect());
+        let merged_only = states.as_ref().and_then(|s| {
+            let m = s.contains(&PullRequestState::Merged);
+            let c = s.contains(&PullRequestState::Closed);
+            match (m, c) {
+                (true, false) => Some(true),
+                (false, true) => Some(false),
+                _ => None,
+            }
+        });
+        let mut nums = filter_items(r, true, open_states.as_deref(), merged_only);
+        nums.retain(|n| {
+            let Some(i) = r.item(*n) else { return false };
+            let ItemKind::Pull { head_ref, .. } = &i.kind else {
+                return false;
+            };
+            head_ref_name.as_ref().is_none_or(|h| h == head_ref)
+                && base_ref_name.as_ref().is_none_or(|b| *b == r.default_branch)
+                && labels.as_ref().is_none_or(|ls| ls.iter().all(|l| i.labels.contains(l)))
+        });
+        order(r, &mut nums, order_by.as_ref());
+        let all = nums
+            .into_iter()
+            .map(|number| PullRequest { repo: self.idx, number })
+            .collect();
+        PullRequestConnection::of(all, first, after, last, before)
+    }
+    async fn pull_request(&self, ctx: &Context<'_>, number: i32) -> async_graphql::Result<Option<PullRequest>> {
+        let w = gctx(ctx).sh.world();
+        let r = &w.repos[self.idx];
+        match r.item(number as u64) {
+            Some(i) if i.is_pull() => Ok(Some(PullRequest {
+                repo: self.idx,
+                number: number as u64,
+            })),
+            _ => Err(not_found(format!(
+                "Could not resolve to a PullRequest with the number of {number}."
+            ))),
+        }
+    }
+    #[allow(clippy::too_many_arguments)]
+    async fn issues(
+        &self,
+        ctx: &Context<'_>,
+        states: Option<Vec<IssueState>>,
+        labels: Option<Vec<String>>,
+        filter_by: Option<IssueFilters>,
+        order_by: Option<IssueOrder>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> IssueConnection {
+        let w = gctx(ctx).sh.world();
+        let r = &w.repos[self.idx];
+        let states = states.or_else(|| filter_by.as_ref().and_then(|f| f.states.clone()));
+        let open_states: Option<Vec<bool>> = states.map(|s| s.iter().map(|x| *x == IssueState::Open).collect());
+        let mut nums = filter_items(r, false, open_states.as_deref(), None);
+        let labels = labels.or_else(|| filter_by.as_ref().and_then(|f| f.labels.clone()));
+        let author = filter_by.as_ref().and_then(|f| f.created_by.clone());
+        nums.retain(|n| {
+            let Some(i) = r.item(*n) else { return false };
+            labels.as_ref().is_none_or(|ls| ls.iter().all(|l| i.labels.contains(l)))
+                && author.as_ref().is_none_or(|a| a.eq_ignore_ascii_case(&i.author))
+        });
+        order(r, &mut nums, order_by.as_ref());
+        let all = nums
+            .into_iter()
+            .map(|number| Issue { repo: self.idx, number })
+            .collect();
+        IssueConnection::of(all, first, after, last, before)
+    }
+    async fn issue(&self, ctx: &Context<'_>, number: i32) -> async_graphql::Result<Option<Issue>> {
+        let w = gctx(ctx).sh.world();
+        match w.repos[self.idx].item(number as u64) {
+            Some(i) if !i.is_pull() => Ok(Some(Issue {
+                repo: self.idx,
+                number: number as u64,
+            })),
+            _ => Err(not_found(format!(
+                "Could not resolve to an Issue with the number of {number}."
+            ))),
+        }
+    }
+    async fn issue_or_pull_request(
+        &self,
+        ctx: &Context<'_>,
+        number: i32,
+    ) -> async_graphql::Result<Option<IssueOrPullRequest>> {
+        let w = gctx(ctx).sh.world();
+        match w.repos[self.idx].item(number as u64) {
+            Some(i) if i.is_pull() => Ok(Some(IssueOrPullRequest::PullRequest(PullRequest {
+                repo: self.idx,
+                number: number as u64,
+            }))),
+            Some(_) => Ok(Some(IssueOrPullRequest::Issue(Issue {
+                repo: self.idx,
+                number: number as u64,
+            }))),
+            None => Err(not_found(format!(
+                "Could not resolve to an issue or pull request with the number of {number}."
+            ))),
+        }
+    }
+    async fn release(&self, ctx: &Context<'_>, tag_name: String) -> Option<Release> {
+        let w = gctx(ctx).sh.world();
+        w.repos[self.idx]
+            .releases
+            .iter()
+            .find(|x| x.tag == tag_name)
+            .map(|x| Release {
+                repo: self.idx,
+                id: x.id,
+            })
+    }
+    async fn latest_release(&self, ctx: &Context<'_>) -> Option<Release> {
+        let w = gctx(ctx).sh.world();
+        w.repos[self.idx].releases.first().map(|x| Release {
+            repo: self.idx,
+            id: x.id,
+        })
+    }
+    async fn releases(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+        _order_by: Option<ReleaseOrder>,
+    ) -> ReleaseConnection {
+        let w = gctx(ctx).sh.world();
+        let all = w.repos[self.idx]
+            .releases
+            .iter()
+            .map(|x| Release {
+                repo: self.idx,
+                id: x.id,
+            })
+            .collect();
+        ReleaseConnection::of(all, first, after, last, before)
+    }
+}
+
+/// A GraphQL error with GitHub's `type` (moved to the top level of the error by the server).
+pub fn not_found(message: String) -> async_graphql::Error {
+    async_graphql::Error::new(message).extend_with(|_, e| e.set("type", "NOT_FOUND"))
+}
+
+/// The root query.
+pub struct Query;
+
+#[Object]
+impl Query {
+    /// A repository the caller can see.
+    async fn repository(
+        &self,
+        ctx: &Context<'_>,
+        owner: String,
+        name: String,
+        _follow_renames: Option<bool>,
+    ) -> async_graphql::Result<Option<Repository>> {
+        let g = gctx(ctx);
+        let w = g.sh.world();
+        let idx = w.repo_index(&owner, &name).or_else(|| w.renamed_index(&owner, &name));
+        match idx {
+            Some(i) if g.caller.can_read_repo(&w, &w.repos[i]) => Ok(Some(Repository { idx: i })),
+            _ => Err(not_found(format!(
+                "Could not resolve to a Repository with the name '{owner}/{name}'."
+            ))),
+        }
+    }
+    /// The authenticated user.
+    async fn viewer(&self, ctx: &Context<'_>) -> async_graphql::Result<User> {
+        let g = gctx(ctx);
+        match &g.caller.token {
+            Some(t) if t.kind != crate::state::TokenKind::Installation => Ok(User {
+                login: t.login.clone(),
+                id: t.account_id,
+            }),
+            _ => Err(async_graphql::Error::new("Resource not accessible by integration")
+                .extend_with(|_, e| e.set("type", "FORBIDDEN"))),
+        }
+    }
+    /// A user by login.
+    async fn user(&self, ctx: &Context<'_>, login: String) -> async_graphql::Result<Option<User>> {
+        let w = gctx(ctx).sh.world();
+        match w.user(&login) {
+            Some(u) => Ok(Some(User {
+                login: u.login.clone(),
+                id: u.id,
+            })),
+            None => Err(not_found(format!(
+                "Could not resolve to a User with the login of '{login}'."
+            ))),
+        }
+    }
+    /// An organisation by login.
+    async fn organization(&self, ctx: &Context<'_>, login: String) -> async_graphql::Result<Option<Organization>> {
+        let w = gctx(ctx).sh.world();
+        match w.org(&login) {
+            Some(o) => Ok(Some(Organization {
+                login: o.login.clone(),
+                id: o.id,
+            })),
+            None => Err(not_found(format!(
+                "Could not resolve to an Organization with the login of '{login}'."
+            ))),
+        }
+    }
+    /// The caller's GraphQL rate limit, including this query's cost.
+    async fn rate_limit(&self, ctx: &Context<'_>, _dry_run: Option<bool>) -> RateLimit {
+        gctx(ctx).rate.clone()
+    }
+}
