@@ -504,12 +504,27 @@ async fn the_login_exchange_mints_a_device_token_for_org_members_only(pool: PgPo
         }
     };
 
-    // Bob never signed in to shoal: the exchange creates his user and membership.
+    // Bob never signed in to shoal: the exchange creates his user and membership. The edge's dev
+    // CA comes along so the CLI can trust the tenant host.
+    let ca_dir = app.config.state_dir.join("ca");
+    std::fs::create_dir_all(&ca_dir).unwrap();
+    std::fs::write(
+        ca_dir.join("ca.pem"),
+        "-----BEGIN CERTIFICATE-----\ndev\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
     let (status, out) = exchange(gh.add_token("bob")).await;
     assert_eq!(status, 200, "{out}");
     assert_eq!(out["tenant"], "octo");
-    assert_eq!(out["host"], "octo.localhost");
+    assert_eq!(out["host"], app.config.tenant_host("octo"));
+    assert!(out["host"].as_str().unwrap().starts_with("octo.localhost"));
     assert_eq!(out["user"], "bob");
+    assert!(
+        out["ca_pem"]
+            .as_str()
+            .unwrap()
+            .starts_with("-----BEGIN CERTIFICATE-----")
+    );
     let token = out["token"].as_str().unwrap();
     assert!(token.starts_with("shoal_") && token.len() == 49);
     let (name, hash): (String, Vec<u8>) = sqlx::query_as("SELECT name, token_hash FROM caller_tokens")
