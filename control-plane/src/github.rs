@@ -186,6 +186,51 @@ impl GithubClient {
     }
 }
 
+impl GithubClient {
+    /// Proves an App's key and installation with GitHub: signs an RS256 JWT as the App and asks
+    /// for an installation token (`POST /app/installations/{id}/access_tokens`). The token is
+    /// dropped; only the answer matters.
+    #[tracing::instrument(skip(self, private_key_pem))]
+    pub async fn check_app_installation(
+        &self,
+        app_id: i64,
+        installation_id: i64,
+        private_key_pem: &str,
+    ) -> Result<(), Error> {
+        let key = jsonwebtoken::EncodingKey::from_rsa_pem(private_key_pem.as_bytes())
+            .map_err(|_| Error::BadRequest("the private key is not a valid RSA key".into()))?;
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        // Backdated a minute for clock drift; GitHub allows at most ten minutes ahead.
+        let claims = serde_json::json!({ "iat": now - 60, "exp": now + 540, "iss": app_id });
+        let jwt = jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256),
+            &claims,
+            &key,
+        )
+        .map_err(|e| Error::BadRequest(format!("could not sign a JWT with this key: {e}")))?;
+        let path = format!("/app/installations/{installation_id}/access_tokens");
+        let resp = self
+            .http
+            .post(self.url(&path)?)
+            .header("Authorization", format!("Bearer {jwt}"))
+            .header("Accept", "application/vnd.github+json")
+            .header("X-GitHub-Api-Version", "2022-11-28")
+            .send()
+            .await
+            .map_err(|e| Error::Github(format!("POST {path}: {}", e.without_url())))?;
+        match resp.status().as_u16() {
+            200 | 201 => Ok(()),
+            401 => Err(Error::GithubRejected(format!(
+                "GitHub refused the key for App {app_id}: check the app id and that the key is the App's current one"
+            ))),
+            403 | 404 => Err(Error::GithubRejected(format!(
+                "GitHub knows no installation {installation_id} of App {app_id}: install the App on the org and copy its installation id"
+            ))),
+            s => Err(Error::Github(format!("POST {path} answered {s}"))),
+        }
+    }
+}
+
 /// Whether `name` could be a GitHub user or org login (1-39 of `[A-Za-z0-9-]`, no leading dash).
 pub fn is_valid_login(name: &str) -> bool {
     (1..=39).contains(&name.len())

@@ -102,6 +102,23 @@ pub async fn validate_pat(github: &GithubClient, token: &Secret) -> Result<(Stri
     Ok((user.login, user.id))
 }
 
+/// Checks an App identity with GitHub before it is saved: the key must sign a JWT GitHub accepts
+/// for this App, and the installation must exist.
+pub async fn validate_app(github: &GithubClient, app_id: i64, installation_id: i64, key: &Secret) -> Result<(), Error> {
+    if app_id <= 0 || installation_id <= 0 {
+        return Err(Error::BadRequest(
+            "the app id and installation id are positive numbers".into(),
+        ));
+    }
+    let pem = key.expose().trim();
+    if !pem.starts_with("-----BEGIN") || pem.len() > 16_384 {
+        return Err(Error::BadRequest(
+            "paste the App's private key in PEM form (-----BEGIN RSA PRIVATE KEY----- ...)".into(),
+        ));
+    }
+    github.check_app_installation(app_id, installation_id, pem).await
+}
+
 /// A new PAT identity, already validated with [`validate_pat`].
 pub struct NewPat<'a> {
     /// Its name.

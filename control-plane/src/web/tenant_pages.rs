@@ -508,24 +508,32 @@ async fn create_app_identity(
     let back = format!("/t/{slug}/identities");
     let key = Secret::new(input.private_key);
     let result = async {
-        let mut ctx = enter(&state, signed.user.id, &slug).await?;
+        let ctx = enter(&state, signed.user.id, &slug).await?;
         require_admin(ctx.role)?;
-        let dk = data_key(&mut ctx.tx, &state.config.keys).await?;
+        let tenant = ctx.tenant.id;
+        drop(ctx);
+        identities::validate_name(&input.name)?;
+        let app_id = parse_id(&input.app_id, "app id")?;
+        let installation_id = parse_id(&input.installation_id, "installation id")?;
+        let scopes = parse_scopes(&input.scopes)?;
+        identities::validate_app(&state.github, app_id, installation_id, &key).await?;
+        let mut tx = begin_tenant(&state.pool, tenant).await?;
+        let dk = data_key(&mut tx, &state.config.keys).await?;
         let ident = identities::insert_app(
-            &mut ctx.tx,
+            &mut tx,
             &dk,
             actor(&signed, ip),
             signed.user.id,
             NewApp {
                 name: &input.name,
-                app_id: parse_id(&input.app_id, "app id")?,
-                installation_id: parse_id(&input.installation_id, "installation id")?,
+                app_id,
+                installation_id,
                 private_key: &key,
-                scopes: parse_scopes(&input.scopes)?,
+                scopes,
             },
         )
         .await?;
-        ctx.tx.commit().await?;
+        tx.commit().await?;
         Ok(format!("GitHub App identity {} added.", ident.name))
     }
     .await;

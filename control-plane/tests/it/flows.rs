@@ -504,12 +504,27 @@ async fn the_login_exchange_mints_a_device_token_for_org_members_only(pool: PgPo
         }
     };
 
-    // Bob never signed in to shoal: the exchange creates his user and membership.
+    // Bob never signed in to shoal: the exchange creates his user and membership. The edge's dev
+    // CA comes along so the CLI can trust the tenant host.
+    let ca_dir = app.config.state_dir.join("ca");
+    std::fs::create_dir_all(&ca_dir).unwrap();
+    std::fs::write(
+        ca_dir.join("ca.pem"),
+        "-----BEGIN CERTIFICATE-----\ndev\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
     let (status, out) = exchange(gh.add_token("bob")).await;
     assert_eq!(status, 200, "{out}");
     assert_eq!(out["tenant"], "octo");
-    assert_eq!(out["host"], "octo.localhost");
+    assert_eq!(out["host"], app.config.tenant_host("octo"));
+    assert!(out["host"].as_str().unwrap().starts_with("octo.localhost"));
     assert_eq!(out["user"], "bob");
+    assert!(
+        out["ca_pem"]
+            .as_str()
+            .unwrap()
+            .starts_with("-----BEGIN CERTIFICATE-----")
+    );
     let token = out["token"].as_str().unwrap();
     assert!(token.starts_with("shoal_") && token.len() == 49);
     let (name, hash): (String, Vec<u8>) = sqlx::query_as("SELECT name, token_hash FROM caller_tokens")
@@ -741,25 +756,40 @@ async fn policy_app_identities_and_the_admin_api_follow_the_same_rules_from_page
         1
     );
 
-    // A GitHub App identity from the page; a malformed key is refused.
+    // A GitHub App identity from the page, proven with GitHub (JWT -> installation token);
+    // a malformed key, a key GitHub does not know and a wrong installation are refused.
+    gh.register_app(123, &support::rsa_public_pem());
+    let installation = gh.add_installation(123, "octo-org").to_string();
     let csrf = alice.csrf("/t/octo/identities").await;
-    let app_form = |key: String| {
+    let app_form = |key: String, installation: &str| {
         vec![
             ("csrf", csrf.clone()),
             ("name", "reader app".to_string()),
             ("app_id", "123".to_string()),
-            ("installation_id", "456".to_string()),
+            ("installation_id", installation.to_string()),
             ("private_key", key),
         ]
     };
-    for (bad, says) in [
-        ("not a key".to_string(), "PEM"),
+    let other_key = {
+        let out = std::process::Command::new("openssl")
+            .args(["genrsa", "-traditional", "2048"])
+            .stderr(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap()
+    };
+    gh.reset_stats();
+    for (bad, inst, says) in [
+        ("not a key".to_string(), installation.as_str(), "PEM"),
         (
             "-----BEGIN RSA PRIVATE KEY-----\nMIIEnotreally\n-----END RSA PRIVATE KEY-----".to_string(),
+            installation.as_str(),
             "not a valid RSA key",
         ),
+        (other_key, installation.as_str(), "refused the key"),
+        (support::rsa_pem(), "999999", "no installation"),
     ] {
-        let f = app_form(bad);
+        let f = app_form(bad, inst);
         alice
             .post_form(
                 "/t/octo/identities/app",
@@ -770,7 +800,7 @@ async fn policy_app_identities_and_the_admin_api_follow_the_same_rules_from_page
     }
     assert_eq!(count(&pool, "SELECT count(*) FROM identities").await, 0);
     let key = support::rsa_pem();
-    let f = app_form(key.clone());
+    let f = app_form(key.clone(), &installation);
     alice
         .post_form(
             "/t/octo/identities/app",
@@ -780,6 +810,17 @@ async fn policy_app_identities_and_the_admin_api_follow_the_same_rules_from_page
     let (_, html) = alice.get_text("/t/octo/identities").await;
     let key_line = key.lines().nth(1).unwrap();
     assert!(html.contains("app 123") && !html.contains(key_line), "{html}");
+    let minted = gh
+        .stats()
+        .by_path
+        .iter()
+        .filter(|(p, _)| p.starts_with("/app/installations/"))
+        .map(|(_, c)| c.calls)
+        .sum::<u64>();
+    assert_eq!(
+        minted, 3,
+        "the unknown key, the wrong installation and the good one asked GitHub"
+    );
     // Bob cannot add identities.
     bob.post_form("/t/octo/identities/app", &[("csrf", &bob_csrf)]).await;
     assert_eq!(count(&pool, "SELECT count(*) FROM identities").await, 1);

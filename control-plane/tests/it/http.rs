@@ -130,7 +130,9 @@ async fn login_exchange_explains_bad_input_before_asking_github(pool: PgPool) {
 
 #[sqlx::test(migrator = "shoal_control_plane::db::MIGRATOR")]
 async fn the_admin_api_works_with_an_admin_token_and_only_for_its_own_tenant(pool: PgPool) {
-    let app = TestApp::spawn(pool.clone()).await;
+    let (app, gh) = crate::flows::app_with_github(pool.clone()).await;
+    gh.register_app(1, &support::rsa_public_pem());
+    let installation = gh.add_installation(1, "acme-org");
     let keys = app.config.keys.clone();
     let alice = support::user(&pool, "alice").await;
     let bob = support::user(&pool, "bob").await;
@@ -265,7 +267,7 @@ async fn the_admin_api_works_with_an_admin_token_and_only_for_its_own_tenant(poo
     let r = http
         .post(api("/identities"))
         .header("authorization", &auth)
-        .json(&serde_json::json!({"kind": "github_app", "name": "app", "app_id": 1, "installation_id": 2, "private_key": pem, "scopes": ["acme-org"]}))
+        .json(&serde_json::json!({"kind": "github_app", "name": "app", "app_id": 1, "installation_id": installation, "private_key": pem, "scopes": ["acme-org"]}))
         .send()
         .await
         .unwrap();
