@@ -580,3 +580,44 @@ impl FakeError {
         json_response(self.status(), &self.body(), req_id)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The body and expected digests of github-conditional-http-transport's hash_test.go, which
+    /// were taken from real api.github.com answers.
+    const BODY: &str = r#"{"login":"bored-engineer","id":541842,"node_id":"MDQ6VXNlcjU0MTg0Mg==","avatar_url":"https://avatars.githubusercontent.com/u/541842?v=4","gravatar_id":"","url":"https://api.github.com/users/bored-engineer","html_url":"https://github.com/bored-engineer","followers_url":"https://api.github.com/users/bored-engineer/followers","following_url":"https://api.github.com/users/bored-engineer/following{/other_user}","gists_url":"https://api.github.com/users/bored-engineer/gists{/gist_id}","starred_url":"https://api.github.com/users/bored-engineer/starred{/owner}{/repo}","subscriptions_url":"https://api.github.com/users/bored-engineer/subscriptions","organizations_url":"https://api.github.com/users/bored-engineer/orgs","repos_url":"https://api.github.com/users/bored-engineer/repos","events_url":"https://api.github.com/users/bored-engineer/events{/privacy}","received_events_url":"https://api.github.com/users/bored-engineer/received_events","type":"User","user_view_type":"public","site_admin":false,"name":"Luke Young","company":null,"blog":"https://bored.engineer/","location":"San Francisco, CA","email":null,"hireable":true,"bio":"I find bugs and exploit them. Sometimes for money, mainly for free T-Shirts...","twitter_username":null,"public_repos":136,"public_gists":51,"followers":212,"following":13,"created_at":"2010-12-30T17:15:38Z","updated_at":"2025-05-06T02:44:16Z"}"#;
+
+    #[test]
+    fn etag_matches_the_reverse_engineered_github_algorithm() {
+        assert_eq!(
+            etag_for(&HeaderMap::new(), BODY.as_bytes()),
+            "W/\"c5542e3ee32c0adf1128a79d80a296d03412415c924e522d9d1c75b17d7c3ef0\""
+        );
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::ACCEPT,
+            HeaderValue::from_static("application/vnd.github.v3+json"),
+        );
+        assert_eq!(
+            etag_for(&h, BODY.as_bytes()),
+            "W/\"125f46f7d22cd8f41ea1534256ba85a45f4a0e3dcf995da9fecfe3361b93407d\""
+        );
+    }
+
+    #[test]
+    fn strong_and_weak_forms_of_an_etag_both_match() {
+        let e = "W/\"abc\"";
+        assert!(etag_matches("\"abc\"", e));
+        assert!(etag_matches("W/\"abc\", \"other\"", e));
+        assert!(!etag_matches("\"abd\"", e));
+    }
+
+    #[test]
+    fn http_dates_round_trip() {
+        let t = time::macros::datetime!(2024-01-02 03:04:05 UTC);
+        assert_eq!(http_date(t), "Tue, 02 Jan 2024 03:04:05 GMT");
+        assert_eq!(parse_http_date("Tue, 02 Jan 2024 03:04:05 GMT"), Some(t));
+    }
+}

@@ -47,6 +47,11 @@ pub fn ts(t: OffsetDateTime) -> String {
     t.format(&Rfc3339).unwrap_or_default()
 }
 
+/// A GitHub-style global node id (`base64("0{len}:{Kind}{id}")`).
+pub fn node_id_of(kind: &str, id: u64) -> String {
+    node_id(kind, id)
+}
+
 fn node_id(kind: &str, id: u64) -> String {
     base64::engine::general_purpose::STANDARD.encode(format!("0{}:{kind}{id}", kind.len()))
 }
@@ -288,7 +293,8 @@ fn repo_uncached(w: &World, u: &Urls, r: &Repo) -> Value {
     })
 }
 
-fn label(u: &Urls, r: &Repo, name: &str, seed: u64) -> Value {
+/// A label object.
+pub fn label(u: &Urls, r: &Repo, name: &str, seed: u64) -> Value {
     let id = hash_str(seed, name) % 1_000_000_000;
     json!({
         "id": id,
@@ -836,4 +842,74 @@ pub fn content_entry(
         v["encoding"] = json!("base64");
     }
     v
+}
+
+/// The repo's workflows (`CI` = 100, `Release` = 101), as the runs reference them.
+pub fn workflows(u: &Urls, r: &Repo) -> Vec<Value> {
+    let full = r.full_name();
+    [(100u64, "CI"), (101, "Release")]
+        .iter()
+        .map(|(id, name)| {
+            let file = format!(".github/workflows/{}.yml", name.to_ascii_lowercase());
+            json!({
+                "id": id,
+                "node_id": node_id("Workflow", *id),
+                "name": name,
+                "path": file,
+                "state": "active",
+                "created_at": ts(r.created_at),
+                "updated_at": ts(r.created_at),
+                "url": format!("{}/repos/{full}/actions/workflows/{id}", u.api),
+                "html_url": format!("{}/{full}/blob/{}/{file}", u.web, r.default_branch),
+                "badge_url": format!("{}/{full}/workflows/{name}/badge.svg", u.web)
+            })
+        })
+        .collect()
+}
+
+/// The jobs of a workflow run: `build` then `test`.
+pub fn jobs(u: &Urls, r: &Repo, x: &Run) -> Vec<Value> {
+    let full = r.full_name();
+    ["build", "test"]
+        .iter()
+        .enumerate()
+        .map(|(k, name)| {
+            let id = x.id * 10 + k as u64;
+            let started = x.created_at + time::Duration::minutes(k as i64 * 3);
+            let done = x.status == "completed";
+            let completed = started + time::Duration::minutes(3);
+            json!({
+                "id": id,
+                "run_id": x.id,
+                "run_url": format!("{}/repos/{full}/actions/runs/{}", u.api, x.id),
+                "run_attempt": 1,
+                "node_id": node_id("Job", id),
+                "head_sha": x.head_sha,
+                "head_branch": x.head_branch,
+                "url": format!("{}/repos/{full}/actions/jobs/{id}", u.api),
+                "html_url": format!("{}/{full}/actions/runs/{}/job/{id}", u.web, x.id),
+                "status": if done { "completed" } else { "in_progress" },
+                "conclusion": if done { x.conclusion.clone() } else { None },
+                "created_at": ts(started),
+                "started_at": ts(started),
+                "completed_at": if done { Some(ts(completed)) } else { None },
+                "name": name,
+                "steps": [
+                    {"name": "Set up job", "status": "completed", "conclusion": "success", "number": 1,
+                     "started_at": ts(started), "completed_at": ts(started + time::Duration::seconds(5))},
+                    {"name": format!("Run {name}"), "status": if done { "completed" } else { "in_progress" },
+                     "conclusion": if done { x.conclusion.clone() } else { None }, "number": 2,
+                     "started_at": ts(started + time::Duration::seconds(5)),
+                     "completed_at": if done { Some(ts(completed)) } else { None }}
+                ],
+                "check_run_url": format!("{}/repos/{full}/check-runs/{id}", u.api),
+                "labels": ["ubuntu-latest"],
+                "runner_id": 1,
+                "runner_name": "GitHub Actions 1",
+                "runner_group_id": 1,
+                "runner_group_name": "GitHub Actions",
+                "workflow_name": x.name
+            })
+        })
+        .collect()
 }

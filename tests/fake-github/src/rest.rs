@@ -35,12 +35,20 @@ pub enum RepoRoute<'a> {
     CheckRuns(&'a str),
     Runs,
     Run(u64),
+    RunJobs(u64),
+    RunArtifacts(u64),
+    Annotations,
+    Workflows,
+    Workflow(&'a str),
     Releases,
     ReleaseLatest,
     ReleaseTag(&'a str),
     Release(u64),
     Contents(String),
     Readme,
+    Branches,
+    Tags,
+    Labels,
     Archive(&'a str, Option<&'a str>),
     Compare(&'a str),
     Unknown,
@@ -58,6 +66,8 @@ pub enum Route<'a> {
     UserMembership(&'a str),
     Org(&'a str),
     OrgMember(&'a str, &'a str),
+    OrgMembers(&'a str),
+    OrgMembership(&'a str, &'a str),
     OrgRepos(&'a str),
     Users(&'a str),
     Meta,
@@ -85,6 +95,8 @@ pub fn parse(path: &str) -> Route<'_> {
         ["user", "memberships", "orgs", org] => Route::UserMembership(org),
         ["orgs", org] => Route::Org(org),
         ["orgs", org, "members", user] => Route::OrgMember(org, user),
+        ["orgs", org, "members"] => Route::OrgMembers(org),
+        ["orgs", org, "memberships", user] => Route::OrgMembership(org, user),
         ["orgs", org, "repos"] => Route::OrgRepos(org),
         ["users", login] => Route::Users(login),
         ["meta"] => Route::Meta,
@@ -117,6 +129,11 @@ fn repo_route<'a>(rest: &[&'a str]) -> RepoRoute<'a> {
         ["commits", r, "check-runs"] => RepoRoute::CheckRuns(r),
         ["actions", "runs"] => RepoRoute::Runs,
         ["actions", "runs", x] => n(x).map_or(RepoRoute::Unknown, RepoRoute::Run),
+        ["actions", "runs", x, "jobs"] => n(x).map_or(RepoRoute::Unknown, RepoRoute::RunJobs),
+        ["actions", "runs", x, "artifacts"] => n(x).map_or(RepoRoute::Unknown, RepoRoute::RunArtifacts),
+        ["check-runs", x, "annotations"] => n(x).map_or(RepoRoute::Unknown, |_| RepoRoute::Annotations),
+        ["actions", "workflows"] => RepoRoute::Workflows,
+        ["actions", "workflows", x] => RepoRoute::Workflow(x),
         ["releases"] => RepoRoute::Releases,
         ["releases", "latest"] => RepoRoute::ReleaseLatest,
         ["releases", "tags", t] => RepoRoute::ReleaseTag(t),
@@ -124,6 +141,9 @@ fn repo_route<'a>(rest: &[&'a str]) -> RepoRoute<'a> {
         ["contents"] => RepoRoute::Contents(String::new()),
         ["contents", p @ ..] => RepoRoute::Contents(p.join("/")),
         ["readme"] => RepoRoute::Readme,
+        ["branches"] => RepoRoute::Branches,
+        ["tags"] => RepoRoute::Tags,
+        ["labels"] => RepoRoute::Labels,
         [f @ ("tarball" | "zipball")] => RepoRoute::Archive(f, None),
         [f @ ("tarball" | "zipball"), r] => RepoRoute::Archive(f, Some(r)),
         ["compare", spec] => RepoRoute::Compare(spec),
@@ -144,6 +164,8 @@ impl Route<'_> {
             Route::UserMembership(_) => "/user/memberships/orgs/{org}".into(),
             Route::Org(_) => "/orgs/{org}".into(),
             Route::OrgMember(..) => "/orgs/{org}/members/{username}".into(),
+            Route::OrgMembers(_) => "/orgs/{org}/members".into(),
+            Route::OrgMembership(..) => "/orgs/{org}/memberships/{username}".into(),
             Route::OrgRepos(_) => "/orgs/{org}/repos".into(),
             Route::Users(_) => "/users/{username}".into(),
             Route::Meta => "/meta".into(),
@@ -170,12 +192,20 @@ impl Route<'_> {
                     RepoRoute::CheckRuns(_) => "/commits/{ref}/check-runs",
                     RepoRoute::Runs => "/actions/runs",
                     RepoRoute::Run(_) => "/actions/runs/{run_id}",
+                    RepoRoute::RunJobs(_) => "/actions/runs/{run_id}/jobs",
+                    RepoRoute::RunArtifacts(_) => "/actions/runs/{run_id}/artifacts",
+                    RepoRoute::Annotations => "/check-runs/{check_run_id}/annotations",
+                    RepoRoute::Workflows => "/actions/workflows",
+                    RepoRoute::Workflow(_) => "/actions/workflows/{workflow_id}",
                     RepoRoute::Releases => "/releases",
                     RepoRoute::ReleaseLatest => "/releases/latest",
                     RepoRoute::ReleaseTag(_) => "/releases/tags/{tag}",
                     RepoRoute::Release(_) => "/releases/{release_id}",
                     RepoRoute::Contents(_) => "/contents/{path}",
                     RepoRoute::Readme => "/readme",
+                    RepoRoute::Branches => "/branches",
+                    RepoRoute::Tags => "/tags",
+                    RepoRoute::Labels => "/labels",
                     RepoRoute::Archive("tarball", _) => "/tarball/{ref}",
                     RepoRoute::Archive(..) => "/zipball/{ref}",
                     RepoRoute::Compare(_) => "/compare/{basehead}",
@@ -428,6 +458,27 @@ pub fn handle(sh: &Shared, route: &Route<'_>, ctx: &Ctx<'_>) -> Result<Reply, Fa
             } else {
                 Err(FakeError::NotFound)
             }
+        }
+        Route::OrgMembers(org) => {
+            let o = w.org(org).ok_or(FakeError::NotFound)?;
+            let members: Vec<&String> = o.members.keys().collect();
+            let (idx, info) = paginate(ctx, &members, format!("/orgs/{}/members", o.login));
+            Ok(paged(
+                Value::Array(idx.iter().map(|&i| render::user_by_login(&w, u, members[i])).collect()),
+                info,
+            ))
+        }
+        Route::OrgMembership(org, user) => {
+            let o = w.org(org).ok_or(FakeError::NotFound)?;
+            let role = o.members.get(&user.to_ascii_lowercase()).ok_or(FakeError::NotFound)?;
+            Ok(Reply::json(json!({
+                "url": format!("{}/orgs/{}/memberships/{}", u.api, o.login, user),
+                "state": "active",
+                "role": role.as_str(),
+                "organization_url": format!("{}/orgs/{}", u.api, o.login),
+                "organization": render::org_simple(u, o),
+                "user": render::user_by_login(&w, u, user)
+            })))
         }
         Route::OrgRepos(org) => {
             let o = w.org(org).ok_or(FakeError::NotFound)?;
@@ -734,6 +785,38 @@ fn repo_handle(w: &World, r: &Repo, sub: &RepoRoute<'_>, ctx: &Ctx<'_>) -> Resul
             let x = r.runs.iter().find(|x| x.id == *id).ok_or(FakeError::NotFound)?;
             Ok(Reply::json(render::run(w, u, r, x)).modified(x.updated_at))
         }
+        RepoRoute::RunJobs(id) => {
+            let x = r.runs.iter().find(|x| x.id == *id).ok_or(FakeError::NotFound)?;
+            let jobs = render::jobs(u, r, x);
+            let (idx, info) = paginate(ctx, &jobs, lp(&format!("/actions/runs/{id}/jobs")));
+            Ok(paged(
+                json!({"total_count": jobs.len(), "jobs": idx.iter().map(|&k| jobs[k].clone()).collect::<Vec<_>>()}),
+                info,
+            ))
+        }
+        RepoRoute::RunArtifacts(id) => {
+            r.runs.iter().find(|x| x.id == *id).ok_or(FakeError::NotFound)?;
+            Ok(Reply::json(json!({"total_count": 0, "artifacts": []})))
+        }
+        RepoRoute::Annotations => Ok(Reply::json(json!([]))),
+        RepoRoute::Workflows => {
+            let all = render::workflows(u, r);
+            let (idx, info) = paginate(ctx, &all, lp("/actions/workflows"));
+            Ok(paged(
+                json!({"total_count": all.len(), "workflows": idx.iter().map(|&k| all[k].clone()).collect::<Vec<_>>()}),
+                info,
+            ))
+        }
+        RepoRoute::Workflow(key) => {
+            let all = render::workflows(u, r);
+            all.into_iter()
+                .find(|wf| {
+                    key.parse::<u64>().ok() == wf["id"].as_u64()
+                        || wf["path"].as_str().is_some_and(|p| p.ends_with(&format!("/{key}")))
+                })
+                .map(Reply::json)
+                .ok_or(FakeError::NotFound)
+        }
         RepoRoute::Releases => {
             let (idx, info) = paginate(ctx, &r.releases, lp("/releases"));
             Ok(paged(
@@ -755,6 +838,62 @@ fn repo_handle(w: &World, r: &Repo, sub: &RepoRoute<'_>, ctx: &Ctx<'_>) -> Resul
         }
         RepoRoute::Contents(path) => contents(w, r, path, ctx),
         RepoRoute::Readme => contents(w, r, "README.md", ctx),
+        RepoRoute::Branches => {
+            let mut all = vec![(
+                r.default_branch.clone(),
+                r.commits.first().map(|c| c.sha.clone()).unwrap_or_default(),
+            )];
+            for i in r.items.iter().filter(|i| i.open) {
+                if let crate::world::ItemKind::Pull { head_ref, head_sha, .. } = &i.kind {
+                    all.push((head_ref.clone(), head_sha.clone()));
+                }
+            }
+            all.sort();
+            let (idx, info) = paginate(ctx, &all, lp("/branches"));
+            let full = r.full_name();
+            let body = idx
+                .iter()
+                .map(|&k| {
+                    let (name, sha) = &all[k];
+                    json!({"name": name, "commit": {"sha": sha, "url": format!("{}/repos/{full}/commits/{sha}", u.api)},
+                           "protected": *name == r.default_branch})
+                })
+                .collect();
+            Ok(paged(Value::Array(body), info))
+        }
+        RepoRoute::Tags => {
+            let (idx, info) = paginate(ctx, &r.releases, lp("/tags"));
+            let full = r.full_name();
+            let body = idx
+                .iter()
+                .map(|&k| {
+                    let rel = &r.releases[k];
+                    let sha = r.resolve_ref(&rel.tag).unwrap_or_default();
+                    json!({
+                        "name": rel.tag,
+                        "commit": {"sha": sha, "url": format!("{}/repos/{full}/commits/{sha}", u.api)},
+                        "zipball_url": format!("{}/repos/{full}/zipball/{}", u.api, rel.tag),
+                        "tarball_url": format!("{}/repos/{full}/tarball/{}", u.api, rel.tag),
+                        "node_id": render::node_id_of("Ref", rel.id)
+                    })
+                })
+                .collect();
+            Ok(paged(Value::Array(body), info))
+        }
+        RepoRoute::Labels => {
+            let mut names: Vec<&str> = r
+                .items
+                .iter()
+                .flat_map(|i| i.labels.iter().map(String::as_str))
+                .collect();
+            names.sort();
+            names.dedup();
+            let (idx, info) = paginate(ctx, &names, lp("/labels"));
+            Ok(paged(
+                Value::Array(idx.iter().map(|&k| render::label(u, r, names[k], w.seed)).collect()),
+                info,
+            ))
+        }
         RepoRoute::Archive(fmt, reference) => {
             let reference = reference.unwrap_or(&r.default_branch);
             r.resolve_ref(reference).ok_or(FakeError::NotFound)?;
@@ -917,6 +1056,31 @@ fn search_issues(w: &World, ctx: &Ctx<'_>) -> Result<Reply, FakeError> {
     if q.trim().is_empty() {
         return Err(FakeError::Unprocessable("Validation Failed".into()));
     }
+    let found = search_items(w, ctx.caller, &q);
+    let hits: Vec<(&Repo, &crate::world::Item)> = found
+        .iter()
+        .filter_map(|&(ri, n)| w.repos[ri].item(n).map(|i| (&w.repos[ri], i)))
+        .collect();
+    let (idx, info) = paginate(ctx, &hits, "/search/issues".into());
+    let items: Vec<Value> = idx
+        .iter()
+        .map(|&k| {
+            let (r, i) = hits[k];
+            let mut v = render::issue(w, ctx.urls, r, i);
+            v["score"] = json!(1.0);
+            v
+        })
+        .collect();
+    Ok(paged(
+        json!({"total_count": hits.len(), "incomplete_results": false, "search_type": "lexical", "items": items}),
+        info,
+    ))
+}
+
+/// Issues and pulls matching a search query (a subset of GitHub's qualifiers: `repo:`,
+/// `is:`/`type:` pr|issue, `is:`/`state:` open|closed, `author:`, `label:`, and words in titles),
+/// newest update first, as (repo index, number).
+pub fn search_items(w: &World, caller: &Caller, q: &str) -> Vec<(usize, u64)> {
     let mut repo_filter: Vec<String> = Vec::new();
     let mut kind: Option<bool> = None;
     let mut open: Option<bool> = None;
@@ -937,8 +1101,8 @@ fn search_issues(w: &World, ctx: &Ctx<'_>) -> Result<Reply, FakeError> {
         }
     }
     let mut hits = Vec::new();
-    for r in &w.repos {
-        if !ctx.caller.can_read_repo(w, r) {
+    for (ri, r) in w.repos.iter().enumerate() {
+        if !caller.can_read_repo(w, r) {
             continue;
         }
         if !repo_filter.is_empty() && !repo_filter.contains(&r.full_name().to_ascii_lowercase()) {
@@ -953,22 +1117,9 @@ fn search_issues(w: &World, ctx: &Ctx<'_>) -> Result<Reply, FakeError> {
             {
                 continue;
             }
-            hits.push((r, i));
+            hits.push((ri, i.number, i.updated_at));
         }
     }
-    hits.sort_by_key(|h| std::cmp::Reverse(h.1.updated_at));
-    let (idx, info) = paginate(ctx, &hits, "/search/issues".into());
-    let items: Vec<Value> = idx
-        .iter()
-        .map(|&k| {
-            let (r, i) = hits[k];
-            let mut v = render::issue(w, ctx.urls, r, i);
-            v["score"] = json!(1.0);
-            v
-        })
-        .collect();
-    Ok(paged(
-        json!({"total_count": hits.len(), "incomplete_results": false, "search_type": "lexical", "items": items}),
-        info,
-    ))
+    hits.sort_by_key(|h| std::cmp::Reverse(h.2));
+    hits.into_iter().map(|(r, n, _)| (r, n)).collect()
 }

@@ -49,10 +49,58 @@ pub fn cost(doc: &ExecutableDocument, operation: Option<&str>, vars: &Value) -> 
             );
         }
     }
-    let mut acc = (0u64, 0u64);
+    let mut acc = Acc::default();
     walk(doc, &op.selection_set.node, vars, &defaults, 1, &mut acc, 0);
-    let points = ((acc.0 as f64) / 100.0).round() as u64;
-    (points.max(1), acc.1)
+    let points = ((acc.requests as f64) / 100.0).round() as u64;
+    (points.max(1), acc.nodes)
+}
+
+/// What GitHub refuses before running a query: a `first`/`last` over 100, or more than
+/// 500,000 possible nodes. The error object, in GitHub's shape.
+pub fn limits_error(doc: &ExecutableDocument, operation: Option<&str>, vars: &Value) -> Option<Value> {
+    let op = pick_operation(doc, operation)?;
+    let mut defaults: HashMap<String, Value> = HashMap::new();
+    for v in &op.variable_definitions {
+        if let Some(d) = &v.node.default_value {
+            defaults.insert(
+                v.node.name.node.to_string(),
+                d.node.clone().into_json().unwrap_or(Value::Null),
+            );
+        }
+    }
+    let mut acc = Acc::default();
+    walk(doc, &op.selection_set.node, vars, &defaults, 1, &mut acc, 0);
+    if let Some((field, arg, n)) = acc.too_big {
+        return Some(json!({
+            "type": "EXCESSIVE_PAGINATION",
+            "message": format!("Requesting {n} records on the `{field}` connection exceeds the `{arg}` limit of 100 records.")
+        }));
+    }
+    (acc.nodes > 500_000).then(|| {
+        json!({
+            "type": "MAX_NODE_LIMIT_EXCEEDED",
+            "message": format!("This query requests up to {} possible nodes which exceeds the maximum limit of 500,000.", thousands(acc.nodes))
+        })
+    })
+}
+
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[derive(Default)]
+struct Acc {
+    requests: u64,
+    nodes: u64,
+    too_big: Option<(String, &'static str, u64)>,
 }
 
 fn pick_operation<'a>(
@@ -73,7 +121,7 @@ fn walk(
     vars: &Value,
     defaults: &HashMap<String, Value>,
     mult: u64,
-    acc: &mut (u64, u64),
+    acc: &mut Acc,
     depth: usize,
 ) {
     if depth > 32 {
@@ -99,14 +147,22 @@ fn walk(
                     });
                 match size {
                     Some(n) => {
-                        acc.0 += mult;
-                        acc.1 += mult * n;
+                        if n > 100 && acc.too_big.is_none() {
+                            let arg = if f.arguments.iter().any(|(a, _)| a.node.as_str() == "first") {
+                                "first"
+                            } else {
+                                "last"
+                            };
+                            acc.too_big = Some((f.name.node.to_string(), arg, n));
+                        }
+                        acc.requests = acc.requests.saturating_add(mult);
+                        acc.nodes = acc.nodes.saturating_add(mult.saturating_mul(n));
                         walk(
                             doc,
                             &f.selection_set.node,
                             vars,
                             defaults,
-                            mult * n.max(1),
+                            mult.saturating_mul(n.max(1)),
                             acc,
                             depth + 1,
                         );
@@ -271,6 +327,15 @@ pub async fn serve(
         );
     }
 
+    if let Some(err) = limits_error(&doc, op_name.as_deref(), &vars) {
+        record(&sh, &key, &login, res, &route, path, one);
+        return finish(
+            json_reply(StatusCode::OK, &json!({"errors": [err]}), &req_id),
+            &token.scopes,
+            token.kind,
+            None,
+        );
+    }
     let (points, node_count) = cost(&doc, op_name.as_deref(), &vars);
     let account = account_of(&caller, ip);
     let limit = sh.limit_for(account, res);
@@ -391,6 +456,26 @@ mod tests {
 
     fn c(q: &str, vars: Value) -> (u64, u64) {
         cost(&async_graphql::parser::parse_query(q).expect("parse"), None, &vars)
+    }
+
+    #[test]
+    fn over_100_per_page_and_over_500k_nodes_are_refused() {
+        let doc = |q: &str| async_graphql::parser::parse_query(q).expect("parse");
+        let e = limits_error(
+            &doc("{ viewer { organizations(first: 101) { totalCount } } }"),
+            None,
+            &json!({}),
+        )
+        .unwrap();
+        assert_eq!(e["type"], "EXCESSIVE_PAGINATION");
+        let q = "{ repository(owner:\"a\", name:\"b\") { issues(first: 100) { nodes { comments(first: 100) { nodes { reactions(first: 100) { totalCount } } } } } } }";
+        let e = limits_error(&doc(q), None, &json!({})).unwrap();
+        assert_eq!(e["type"], "MAX_NODE_LIMIT_EXCEEDED");
+        assert!(
+            e["message"].as_str().unwrap().contains("1,010,100 possible nodes"),
+            "{e}"
+        );
+        assert!(limits_error(&doc("{ viewer { login } }"), None, &json!({})).is_none());
     }
 
     #[test]

@@ -912,6 +912,7 @@ pub enum StatusCheckRollupContext {
 
 /// A legacy commit status (never produced by the fake; present for the schema).
 #[derive(SimpleObject, Clone)]
+#[graphql(complex)]
 pub struct StatusContext {
     /// Context name.
     pub context: String,
@@ -923,6 +924,17 @@ pub struct StatusContext {
     pub created_at: DateTime,
     /// Description.
     pub description: Option<String>,
+}
+
+#[async_graphql::ComplexObject]
+impl StatusContext {
+    async fn is_required(
+        &self,
+        _pull_request_id: Option<async_graphql::ID>,
+        _pull_request_number: Option<i32>,
+    ) -> bool {
+        false
+    }
 }
 
 /// A check run.
@@ -954,6 +966,13 @@ impl CheckRun {
     }
     async fn details_url(&self) -> Option<URI> {
         self.v["details_url"].as_str().map(|s| URI(s.to_string()))
+    }
+    async fn is_required(
+        &self,
+        _pull_request_id: Option<async_graphql::ID>,
+        _pull_request_number: Option<i32>,
+    ) -> bool {
+        false
     }
     async fn check_suite(&self) -> Option<CheckSuite> {
         Some(CheckSuite {
@@ -1827,8 +1846,127 @@ impl Query {
             ))),
         }
     }
+    /// Search issues and pull requests (only `type: ISSUE` is implemented).
+    #[allow(clippy::too_many_arguments)]
+    async fn search(
+        &self,
+        ctx: &Context<'_>,
+        query: String,
+        #[graphql(name = "type")] kind: SearchType,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> SearchResultItemConnection {
+        let g = gctx(ctx);
+        let w = g.sh.world();
+        let found = if kind == SearchType::Issue {
+            crate::rest::search_items(&w, &g.caller, &query)
+        } else {
+            Vec::new()
+        };
+        let all: Vec<SearchResultItem> = found
+            .into_iter()
+            .filter_map(|(repo, number)| {
+                let item = w.repos[repo].item(number)?;
+                Some(if item.is_pull() {
+                    SearchResultItem::PullRequest(PullRequest { repo, number })
+                } else {
+                    SearchResultItem::Issue(Issue { repo, number })
+                })
+            })
+            .collect();
+        let (nodes, page_info, total) = slice(all, first, after, last, before);
+        SearchResultItemConnection {
+            issue_count: total,
+            nodes,
+            page_info,
+        }
+    }
+    /// An object by its global node id.
+    async fn node(&self, ctx: &Context<'_>, id: async_graphql::ID) -> Option<Node> {
+        let g = gctx(ctx);
+        let raw = base64::engine::general_purpose::STANDARD.decode(id.as_str()).ok()?;
+        let raw = String::from_utf8(raw).ok()?;
+        let (_, rest) = raw.split_once(':')?;
+        let split = rest.find(|c: char| c.is_ascii_digit())?;
+        let (kind, num) = rest.split_at(split);
+        let num: u64 = num.parse().ok()?;
+        let w = g.sh.world();
+        match kind {
+            "PullRequest" | "Issue" => w.repos.iter().enumerate().find_map(|(ri, r)| {
+                let item = r.items.iter().find(|i| i.id == num)?;
+                if !g.caller.can_read_repo(&w, r) {
+                    return None;
+                }
+                Some(if item.is_pull() {
+                    Node::PullRequest(PullRequest {
+                        repo: ri,
+                        number: item.number,
+                    })
+                } else {
+                    Node::Issue(Issue {
+                        repo: ri,
+                        number: item.number,
+                    })
+                })
+            }),
+            "Repository" => {
+                let ri = w.repo_index_by_id(num)?;
+                g.caller
+                    .can_read_repo(&w, &w.repos[ri])
+                    .then_some(Node::Repository(Repository { idx: ri }))
+            }
+            _ => None,
+        }
+    }
     /// The caller's GraphQL rate limit, including this query's cost.
     async fn rate_limit(&self, ctx: &Context<'_>, _dry_run: Option<bool>) -> RateLimit {
         gctx(ctx).rate.clone()
     }
+}
+
+/// What `search` looks for.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum SearchType {
+    /// Issues and pull requests.
+    Issue,
+    /// Repositories (not implemented: no results).
+    Repository,
+    /// Users (not implemented: no results).
+    User,
+    /// Discussions (not implemented: no results).
+    Discussion,
+}
+
+/// A search hit.
+#[derive(Union)]
+pub enum SearchResultItem {
+    /// An issue.
+    Issue(Issue),
+    /// A pull request.
+    PullRequest(PullRequest),
+}
+
+/// Search results.
+#[derive(SimpleObject)]
+pub struct SearchResultItemConnection {
+    /// Issues and pulls found.
+    pub issue_count: i32,
+    /// This page.
+    pub nodes: Vec<SearchResultItem>,
+    /// Paging.
+    pub page_info: PageInfo,
+}
+
+/// An object with a global id.
+#[derive(Interface)]
+#[graphql(field(name = "id", ty = "async_graphql::ID"))]
+pub enum Node {
+    /// A pull request.
+    PullRequest(PullRequest),
+    /// An issue.
+    Issue(Issue),
+    /// A repository.
+    Repository(Repository),
 }

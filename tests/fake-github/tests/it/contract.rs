@@ -146,3 +146,53 @@ async fn every_seed_has_the_contract_repos() {
         assert_eq!(repo["private"], true);
     }
 }
+
+#[tokio::test]
+async fn control_api_revokes_touches_and_forces_secondary_limits_over_http() {
+    let gh = fake().await;
+    let t = gh.add_token("alice");
+    let url = |p: &str| format!("{}{p}", gh.url());
+    let first = get(&gh, Some(&t), "/repos/octo-org/hello-world/issues/2", &[]).await;
+    let etag = crate::header(&first, "etag");
+    let r = client()
+        .post(url("/_fake/touch"))
+        .json(&json!({"repo": "octo-org/hello-world", "path": "issues/2"}))
+        .send()
+        .await;
+    assert_eq!(r.unwrap().status(), 204);
+    let again = get(
+        &gh,
+        Some(&t),
+        "/repos/octo-org/hello-world/issues/2",
+        &[("if-none-match", &etag)],
+    )
+    .await;
+    assert_eq!(again.status(), 200);
+    let r = client()
+        .post(url("/_fake/secondary-limit"))
+        .json(&json!({"token": t, "status": 429, "retry_after": 5}))
+        .send()
+        .await;
+    assert_eq!(r.unwrap().status(), 204);
+    assert_eq!(get(&gh, Some(&t), "/user", &[]).await.status(), 429);
+    let r = client()
+        .delete(url("/_fake/secondary-limit"))
+        .json(&json!({"token": t}))
+        .send()
+        .await;
+    assert_eq!(r.unwrap().status(), 204);
+    assert_eq!(get(&gh, Some(&t), "/user", &[]).await.status(), 200);
+    let r = client()
+        .post(url("/_fake/tokens/revoke"))
+        .json(&json!({"token": t}))
+        .send()
+        .await;
+    assert_eq!(r.unwrap().status(), 204);
+    assert_eq!(get(&gh, Some(&t), "/user", &[]).await.status(), 401);
+    let r = client()
+        .post(url("/_fake/tokens"))
+        .json(&json!({"login": "not a login!"}))
+        .send()
+        .await;
+    assert_eq!(r.unwrap().status(), 400);
+}

@@ -208,3 +208,53 @@ async fn aliases_and_fragments_are_answered_exactly_as_asked() {
     assert!(b["data"]["r"]["i"]["t"].is_string());
     assert_eq!(b["data"]["r"]["rel"]["tagName"], "v1.0.0");
 }
+
+#[tokio::test]
+async fn search_and_node_answer_ghs_issue_search_and_pr_checks() {
+    let gh = fake().await;
+    let t = gh.add_token("alice");
+    let q = "fragment issue on Issue {number,title,labels(first:100){nodes{name},totalCount},stateReason}
+        query IssueSearch($repo: String!, $owner: String!, $type: SearchType!, $limit: Int, $after: String, $query: String!) {
+          repository(name: $repo, owner: $owner) { hasIssuesEnabled }
+          search(type: $type, last: $limit, after: $after, query: $query) { issueCount nodes { ...issue } pageInfo { hasNextPage endCursor } }
+        }";
+    let vars = json!({"limit": 30, "owner": "octo-org", "repo": "hello-world", "type": "ISSUE",
+                      "query": "label:bug repo:octo-org/hello-world state:open type:issue"});
+    let b: Value = gql(&gh, &t, "/api/graphql", json!({"query": q, "variables": vars}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(b.get("errors").is_none(), "{b}");
+    let nodes = b["data"]["search"]["nodes"].as_array().unwrap();
+    assert_eq!(nodes.len() as u64, b["data"]["search"]["issueCount"].as_u64().unwrap());
+    assert!(nodes.iter().all(|n| {
+        n["labels"]["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l["name"] == "bug")
+    }));
+
+    let pr: Value = crate::get(&gh, Some(&t), "/repos/octo-org/hello-world/pulls/1", &[])
+        .await
+        .json()
+        .await
+        .unwrap();
+    let q = "query($id: ID!) { node(id: $id) { ...on PullRequest { number statusCheckRollup: commits(last: 1) { nodes { commit {
+        statusCheckRollup { contexts(first: 100) { nodes { __typename ...on CheckRun { name conclusion isRequired(pullRequestId: $id) } } } } } } } } } }";
+    let b: Value = gql(
+        &gh,
+        &t,
+        "/graphql",
+        json!({"query": q, "variables": {"id": pr["node_id"]}}),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert!(b.get("errors").is_none(), "{b}");
+    assert_eq!(b["data"]["node"]["number"], 1);
+    let ctxs = &b["data"]["node"]["statusCheckRollup"]["nodes"][0]["commit"]["statusCheckRollup"]["contexts"]["nodes"];
+    assert!(ctxs.as_array().unwrap().iter().all(|c| c["__typename"] == "CheckRun"));
+}

@@ -158,3 +158,36 @@ async fn search_spends_the_search_bucket() {
     );
     assert_eq!(gh.stats().by_resource["search"].charged, 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_calls_flip_to_403_at_exactly_the_limit() {
+    let gh = fake_with_core_limit(20).await;
+    let t = gh.add_token("alice");
+    let mut tasks = Vec::new();
+    for _ in 0..40 {
+        let url = format!("{}/repos/octo-org/hello-world", gh.url());
+        let t = t.clone();
+        tasks.push(tokio::spawn(async move {
+            crate::client()
+                .get(url)
+                .header("authorization", format!("token {t}"))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }));
+    }
+    let mut ok = 0;
+    let mut limited = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            200 => ok += 1,
+            403 => limited += 1,
+            other => panic!("unexpected status {other}"),
+        }
+    }
+    assert_eq!((ok, limited), (20, 20));
+    let s = gh.stats();
+    assert_eq!((s.charged, s.rate_limited), (20, 20));
+}

@@ -4,6 +4,7 @@ mod app;
 mod conditional;
 mod contract;
 mod faults;
+mod gh_cli;
 mod graphql;
 mod limits;
 mod oauth;

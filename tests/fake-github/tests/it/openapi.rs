@@ -237,6 +237,18 @@ async fn json_bodies_validate_against_githubs_openapi_description() {
             "/repos/{owner}/{repo}/actions/runs/{run_id}",
             format!("{r}/actions/runs/{run}"),
         ),
+        (
+            "/repos/{owner}/{repo}/actions/runs/{run_id}/jobs",
+            format!("{r}/actions/runs/{run}/jobs"),
+        ),
+        (
+            "/repos/{owner}/{repo}/actions/workflows",
+            format!("{r}/actions/workflows"),
+        ),
+        (
+            "/repos/{owner}/{repo}/actions/workflows/{workflow_id}",
+            format!("{r}/actions/workflows/100"),
+        ),
         ("/repos/{owner}/{repo}/releases", format!("{r}/releases")),
         ("/repos/{owner}/{repo}/releases/latest", format!("{r}/releases/latest")),
         (
@@ -262,6 +274,11 @@ async fn json_bodies_validate_against_githubs_openapi_description() {
         ("/user/emails", "/user/emails".to_string()),
         ("/orgs/{org}", "/orgs/octo-org".to_string()),
         ("/orgs/{org}/repos", "/orgs/octo-org/repos".to_string()),
+        ("/orgs/{org}/members", "/orgs/octo-org/members".to_string()),
+        (
+            "/orgs/{org}/memberships/{username}",
+            "/orgs/octo-org/memberships/monalisa".to_string(),
+        ),
         (
             "/user/memberships/orgs/{org}",
             "/user/memberships/orgs/octo-org".to_string(),
