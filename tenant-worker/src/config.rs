@@ -33,6 +33,9 @@ pub struct Config {
     /// Check a repo is public before spending a pooled identity on it.
     #[serde(default)]
     pub public_only: bool,
+    /// Fetch public raw files and diffs from GitHub's web hosts without spending an identity.
+    #[serde(default)]
+    pub token_free_reads: bool,
     /// Whether `/search/...` is relayed.
     #[serde(default = "yes")]
     pub search_allowed: bool,
@@ -52,6 +55,12 @@ pub struct Config {
     /// Seconds before an upstream call is abandoned.
     #[serde(default = "default_timeout")]
     pub upstream_timeout_secs: u64,
+    /// GitHub's web host for token-free `.diff`/`.patch` reads (derived from `upstream` when unset).
+    #[serde(default)]
+    pub web_base: Option<String>,
+    /// GitHub's raw-content host for token-free file reads (derived from `upstream` when unset).
+    #[serde(default)]
+    pub raw_base: Option<String>,
     /// Pooled identities.
     #[serde(default)]
     pub identity: Vec<IdentityConfig>,
@@ -164,6 +173,10 @@ pub struct Settings {
     pub max_upstream_concurrency: usize,
     /// Requests allowed to wait for an upstream slot before new ones get 503.
     pub max_upstream_queue: usize,
+    /// Web host for token-free diffs and patches; `None`: derived from the upstream.
+    pub web_base: Option<String>,
+    /// Raw-content host for token-free file reads; `None`: derived from the upstream.
+    pub raw_base: Option<String>,
 }
 
 impl Settings {
@@ -193,6 +206,8 @@ impl Settings {
             upstream_timeout_secs: c.upstream_timeout_secs.max(1),
             max_upstream_concurrency: 64,
             max_upstream_queue: 4096,
+            web_base: c.web_base.as_ref().map(|u| u.trim_end_matches('/').to_string()),
+            raw_base: c.raw_base.as_ref().map(|u| u.trim_end_matches('/').to_string()),
         }
     }
 }
@@ -309,7 +324,7 @@ impl Config {
                 allowed_owners: self.allowed_owners.iter().map(|o| o.to_ascii_lowercase()).collect(),
                 public_only: self.public_only,
                 search_allowed: self.search_allowed,
-                token_free_reads: false,
+                token_free_reads: self.token_free_reads,
                 ttl_overrides: self.ttl,
                 wasm_module: None,
             },

@@ -164,13 +164,18 @@ impl AppTokenSource {
         }
     }
 
-    /// A token valid at `now`. Concurrent callers share one exchange.
+    /// A token valid at `now` (the worker's clock, which decides when to refresh). The JWT itself
+    /// is dated by the system clock, since GitHub checks it against real time. Concurrent
+    /// callers share one exchange.
     pub async fn token(&self, client: &reqwest::Client, api_base: &str, now: i64) -> Result<Secret, AppAuthError> {
         let mut current = self.current.lock().await;
         if let Some(t) = current.as_ref().filter(|t| !t.needs_refresh(now)) {
             return Ok(t.token.clone());
         }
-        let fresh = exchange(client, api_base, &self.creds, now).await?;
+        let wall = time::OffsetDateTime::now_utc().unix_timestamp();
+        let mut fresh = exchange(client, api_base, &self.creds, wall).await?;
+        // Keep the expiry on the worker's clock so a clock moved by tests ages it consistently.
+        fresh.expires_at += now - wall;
         let token = fresh.token.clone();
         *current = Some(fresh);
         Ok(token)

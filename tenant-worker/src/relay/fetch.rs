@@ -200,7 +200,7 @@ impl Worker {
                 exclude.push(id);
                 continue;
             };
-            let Some(authz) = ident.authorization() else {
+            let Ok(authz) = self.authorization(ident).await else {
                 exclude.push(id);
                 continue;
             };

@@ -1,1 +1,7 @@
 //! Integration tests of the worker against the fake GitHub.
+
+mod apps;
+mod graphql;
+mod proptests;
+mod support;
+mod token_free;
