@@ -41,6 +41,8 @@ pub struct AppCredentials {
     app_id: u64,
     installation_id: u64,
     key: EncodingKey,
+    /// SHA-256 over app id, installation id and key: tells whether a new bundle changed them.
+    fingerprint: [u8; 32],
 }
 
 impl std::fmt::Debug for AppCredentials {
@@ -57,11 +59,23 @@ impl AppCredentials {
     /// Accepts PKCS#8 (`BEGIN PRIVATE KEY`) or PKCS#1 (`BEGIN RSA PRIVATE KEY`) PEM.
     pub fn new(app_id: u64, installation_id: u64, private_key_pem: &Secret) -> Result<Self, AppAuthError> {
         let key = EncodingKey::from_rsa_pem(private_key_pem.expose().as_bytes()).map_err(|_| AppAuthError::BadKey)?;
+        let fingerprint = Self::fingerprint_of(app_id, installation_id, private_key_pem);
         Ok(Self {
             app_id,
             installation_id,
             key,
+            fingerprint,
         })
+    }
+
+    /// The fingerprint credentials built from these values would have.
+    pub fn fingerprint_of(app_id: u64, installation_id: u64, private_key_pem: &Secret) -> [u8; 32] {
+        use sha2::Digest;
+        let mut h = sha2::Sha256::new();
+        h.update(app_id.to_be_bytes());
+        h.update(installation_id.to_be_bytes());
+        h.update(private_key_pem.expose().as_bytes());
+        h.finalize().into()
     }
 
     pub fn installation_id(&self) -> u64 {
@@ -157,6 +171,11 @@ pub struct AppTokenSource {
 }
 
 impl AppTokenSource {
+    /// Identifies the credentials (never reveals them).
+    pub fn fingerprint(&self) -> [u8; 32] {
+        self.creds.fingerprint
+    }
+
     pub fn new(creds: AppCredentials) -> Self {
         Self {
             creds,

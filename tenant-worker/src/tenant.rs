@@ -79,6 +79,22 @@ pub struct Tenant {
 impl Tenant {
     /// Builds the serving state from a bundle.
     pub fn from_bundle(b: &Bundle) -> Result<Self, Error> {
+        Self::build(b, None)
+    }
+
+    /// Builds the serving state for a new bundle, keeping the App token sources (and their cached
+    /// installation tokens) of identities whose App credentials did not change.
+    pub fn from_bundle_keeping(b: &Bundle, previous: &Tenant) -> Result<Self, Error> {
+        Self::build(b, Some(previous))
+    }
+
+    fn build(b: &Bundle, previous: Option<&Tenant>) -> Result<Self, Error> {
+        let reuse = |id: IdentityId, fingerprint: [u8; 32]| {
+            previous?.identity(id).and_then(|old| match &old.auth {
+                IdentityAuth::App(s) if s.fingerprint() == fingerprint => Some(s.clone()),
+                _ => None,
+            })
+        };
         shoal_common::protocol::check_version(b.protocol_version).map_err(Error::Config)?;
         let pepper_bytes =
             hex::decode(b.token_pepper.expose()).map_err(|_| Error::Config("bundle token_pepper is not hex".into()))?;
@@ -111,12 +127,19 @@ impl Tenant {
                         app_id,
                         installation_id,
                         private_key,
-                    } => match AppCredentials::new(*app_id, *installation_id, private_key) {
-                        Ok(creds) => IdentityAuth::App(std::sync::Arc::new(AppTokenSource::new(creds))),
-                        Err(e) => {
-                            tracing::warn!(identity.name = %i.name, error = %e, "App identity cannot be used");
-                            IdentityAuth::Unusable(e.to_string())
-                        }
+                    } => match reuse(
+                        i.id,
+                        AppCredentials::fingerprint_of(*app_id, *installation_id, private_key),
+                    ) {
+                        // Same App credentials as before: keep the installation token.
+                        Some(source) => IdentityAuth::App(source),
+                        None => match AppCredentials::new(*app_id, *installation_id, private_key) {
+                            Ok(creds) => IdentityAuth::App(std::sync::Arc::new(AppTokenSource::new(creds))),
+                            Err(e) => {
+                                tracing::warn!(identity.name = %i.name, error = %e, "App identity cannot be used");
+                                IdentityAuth::Unusable(e.to_string())
+                            }
+                        },
                     },
                 },
                 scopes: i.scopes.iter().map(|s| s.to_ascii_lowercase()).collect(),

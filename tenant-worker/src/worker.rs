@@ -69,7 +69,7 @@ impl Worker {
 
     /// Replaces the bundle (new caller tokens, identities, policy) without dropping the cache.
     pub fn swap_bundle(&self, bundle: &Bundle) -> Result<(), Error> {
-        let tenant = Tenant::from_bundle(bundle)?;
+        let tenant = Tenant::from_bundle_keeping(bundle, &self.tenant())?;
         self.coord.sync(&tenant);
         *self.tenant.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(tenant);
         Ok(())

@@ -68,6 +68,13 @@ async fn an_app_identity_serves_reads_after_a_token_exchange_and_refreshes_befor
     assert_eq!(view["upstream"]["graphql"]["units"], 1);
     let text = env.stats().to_string();
     assert!(tokens.iter().all(|t| !text.contains(t.as_str())));
+    // A new bundle with the same App credentials keeps the installation token.
+    let mut next = env.bundle.clone();
+    next.version += 1;
+    env.relay.worker.swap_bundle(&next).unwrap();
+    let (status, _, _) = env.get("/repos/octo-org/hello-world/releases", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(exchanges(&env), 2);
 }
 
 #[tokio::test]

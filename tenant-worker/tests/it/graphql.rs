@@ -190,3 +190,69 @@ async fn graphql_point_spend_is_tracked_per_identity() {
     // 2 cheap queries (1 point each) + 4 heavy ones (2 points each).
     assert_eq!(total, 2 + 4 * 2);
 }
+
+#[tokio::test]
+async fn a_stale_answer_is_served_when_github_fails_after_the_ttl() {
+    let env = Env::start(|gh| vec![pat("bot", &gh.add_token("octo-bot"))]).await;
+    let body = json!({"query": PR_TITLE, "variables": vars()});
+    let (_, _, fresh) = env.graphql(&body).await;
+    env.clock
+        .advance(std::time::Duration::from_secs(crate::support::GRAPHQL_TTL_SECS + 1));
+    env.gh.set_faults(shoal_fake_github::Faults {
+        fail_next: 1,
+        error_status: Some(503),
+        ..Default::default()
+    });
+    let (status, headers, stale) = env.graphql(&body).await;
+    assert_eq!(status, 200);
+    assert_eq!(headers["x-shoal-cache"], "STALE");
+    assert_eq!(stale, fresh);
+    assert_eq!(graphql_calls(&env), 2);
+}
+
+#[tokio::test]
+async fn graphql_points_exhausted_on_every_identity_is_githubs_403_with_retry_after() {
+    let opts = shoal_fake_github::Options {
+        limits: shoal_fake_github::Limits {
+            graphql: 1,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let env = Env::start_with(opts, crate::support::policy(), |gh| {
+        vec![pat("bot", &gh.add_token("octo-bot"))]
+    })
+    .await;
+    let (status, _, _) = env.graphql(&json!({"query": PR_TITLE, "variables": vars()})).await;
+    assert_eq!(status, 200);
+    let (status, headers, body) = env
+        .graphql(&json!({"query": PR_TITLE, "variables": {"owner": "octo-org", "repo": "hello-world", "n": 2}}))
+        .await;
+    assert_eq!(status, 403, "{body}");
+    assert!(headers.contains_key("retry-after"));
+    assert!(body["message"].as_str().unwrap().contains("rate limit"));
+    // The coordinator knows the account is empty: no further call is made.
+    let (status, _, _) = env
+        .graphql(&json!({"query": PR_TITLE, "variables": {"owner": "octo-org", "repo": "hello-world", "n": 3}}))
+        .await;
+    assert_eq!(status, 403);
+    assert_eq!(graphql_calls(&env), 1);
+}
+
+#[tokio::test]
+async fn the_enterprise_api_root_reports_the_scopes_gh_wants() {
+    let env = Env::start(|gh| vec![pat("bot", &gh.add_token("octo-bot"))]).await;
+    let (status, headers, body) = env.get("/api/v3/", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(headers["x-oauth-scopes"], "repo, read:org, gist");
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert!(v["current_user_url"].as_str().unwrap().ends_with("/api/v3/user"));
+    assert_eq!(env.gh.stats().calls, 0);
+    let r = env
+        .client
+        .get(format!("{}/api/v3/", env.relay.url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+}

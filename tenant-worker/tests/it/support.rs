@@ -25,6 +25,8 @@ pub struct Env {
     pub clock: Arc<ManualClock>,
     pub caller: String,
     pub client: reqwest::Client,
+    /// The bundle the worker started with.
+    pub bundle: Bundle,
 }
 
 /// A PAT identity for `token`.
@@ -103,6 +105,7 @@ impl Env {
         };
         let clock = ManualClock::new();
         let worker = Worker::new(Settings::for_tests(), &bundle, clock.clone() as Arc<dyn Clock>).unwrap();
+        let started_with = bundle.clone();
         let relay = shoal_worker::serve(worker, "127.0.0.1:0".parse().unwrap())
             .await
             .unwrap();
@@ -112,6 +115,7 @@ impl Env {
             clock,
             caller: caller.expose().to_string(),
             client: reqwest::Client::new(),
+            bundle: started_with,
         }
     }
 
@@ -169,3 +173,6 @@ impl Env {
             .unwrap_or_else(|| panic!("no identity {name}"))
     }
 }
+
+/// The relay's default GraphQL TTL.
+pub const GRAPHQL_TTL_SECS: u64 = shoal_worker::relay::graphql::DEFAULT_TTL_SECS;
