@@ -33,4 +33,18 @@ impl Worker {
             }
         }
     }
+
+    /// After GitHub answered 401 to `ident`: an App's installation token is dropped and the
+    /// identity cools down briefly instead of staying quarantined (the next use mints a new
+    /// token; a revoked installation then fails the exchange and keeps cooling down). A PAT
+    /// stays quarantined.
+    pub(crate) async fn unauthorized(&self, ident: &Identity) {
+        if let IdentityAuth::App(source) = &ident.auth {
+            source.invalidate().await;
+            self.coord.lift_quarantine(ident.id);
+            self.coord
+                .cool_down(ident.id, self.clock.now_ms() + REFRESH_FAILURE_COOLDOWN_MS);
+            tracing::warn!(identity.name = %ident.name, "GitHub refused the installation token; a new one is minted after a cooldown");
+        }
+    }
 }

@@ -360,6 +360,13 @@ impl Coordinator {
         }
     }
 
+    /// Clears a quarantine (an App identity whose token is re-minted).
+    pub fn lift_quarantine(&self, id: IdentityId) {
+        if let Some(s) = self.lock().ids.get_mut(&id) {
+            s.quarantine = None;
+        }
+    }
+
     /// Keeps an identity out of selection until `until_ms` (a failed App token refresh).
     pub fn cool_down(&self, id: IdentityId, until_ms: u64) {
         if let Some(s) = self.lock().ids.get_mut(&id) {

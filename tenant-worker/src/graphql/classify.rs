@@ -487,6 +487,37 @@ mod tests {
     }
 
     #[test]
+    fn root_calls_resolve_variables_and_defaults() {
+        let q = "query Q($owner: String!, $repo: String = \"Hello-World\") { repository(owner: $owner, name: $repo) { id } rateLimit { cost } }";
+        let c = classify(&body(q, None, json!({"owner": "Octo-Org"}))).unwrap();
+        let repo = c.root_calls.iter().find(|r| r.name == "repository").unwrap();
+        assert_eq!(repo.arg_lower("owner").as_deref(), Some("octo-org"));
+        assert_eq!(repo.arg_lower("name").as_deref(), Some("hello-world"));
+        assert!(c.root_calls.iter().any(|r| r.name == "rateLimit"));
+        // Only the selected operation is kept for upstream.
+        let doc = format!("{q} mutation M {{ closeIssue(input: {{issueId: \"1\"}}) {{ clientMutationId }} }}");
+        let c = classify(&body(&doc, Some("Q"), json!({"owner": "o"}))).unwrap();
+        assert!(!c.executed.contains("closeIssue"), "{}", c.executed);
+        assert!(c.executed.contains("repository"));
+    }
+
+    #[test]
+    fn only_a_bare_viewer_login_is_answerable_locally() {
+        assert!(run("query UserCurrent { viewer { login } }").unwrap().viewer_login_only);
+        let t = run("{ viewer { login __typename } }").unwrap();
+        assert!(t.viewer_login_only && t.viewer_typename);
+        for q in [
+            "{ viewer { login name } }",
+            "{ me: viewer { login } }",
+            "{ viewer { l: login } }",
+            "{ viewer { login } rateLimit { cost } }",
+            "{ ...V } fragment V on Query { viewer { login } }",
+        ] {
+            assert!(!run(q).unwrap().viewer_login_only, "{q}");
+        }
+    }
+
+    #[test]
     fn introspection_is_recognised() {
         assert!(
             run("{ __type(name: \"Issue\") { fields { name } } }")

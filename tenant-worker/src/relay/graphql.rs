@@ -337,6 +337,9 @@ async fn fetch(w: Arc<Worker>, spec: GraphqlSpec) -> FetchResult {
         if limited || verdict == Verdict::TryAnother {
             w.stats.upstream(id, Resource::Graphql, resp.status.max(403), true);
             tracing::info!(identity.name = %ident.name, status = resp.status, "identity out of GraphQL points or refused; trying another");
+            if resp.status == 401 {
+                w.unauthorized(ident).await;
+            }
             if let Some(s) = header_u64(&resp.headers, "retry-after") {
                 retry_after = s;
             }

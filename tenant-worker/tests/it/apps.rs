@@ -101,3 +101,35 @@ async fn a_failed_app_token_exchange_cools_the_identity_down_while_others_serve(
     assert_eq!(env.identity("app")["state"], "cooling_down");
     assert_eq!(env.identity("bot")["state"], "healthy");
 }
+
+#[tokio::test]
+async fn a_refused_installation_token_is_replaced_after_a_cooldown_not_quarantined_forever() {
+    let env = Env::start(|gh| {
+        gh.register_app(4242, APP_PUBLIC_KEY);
+        let inst = gh.add_installation(4242, "octo-org");
+        vec![app("app", 4242, inst, APP_PRIVATE_KEY_PKCS1)]
+    })
+    .await;
+    let (status, _, _) = env.get("/repos/octo-org/hello-world", None).await;
+    assert_eq!(status, 200);
+    let token = env
+        .gh
+        .stats()
+        .by_token
+        .keys()
+        .find(|t| t.starts_with("ghs_"))
+        .cloned()
+        .unwrap();
+    env.gh.revoke(&token);
+    // GitHub refuses the token: the only identity cools down, the caller gets the pool's 403.
+    let (status, _, _) = env.get("/repos/octo-org/hello-world/pulls/1", None).await;
+    assert_eq!(status, 403);
+    assert_eq!(env.identity("app")["state"], "cooling_down");
+    assert_eq!(exchanges(&env), 1);
+    // After the cooldown a new token is minted and serves.
+    env.clock.advance(Duration::from_secs(61));
+    let (status, _, _) = env.get("/repos/octo-org/hello-world/pulls/1", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(exchanges(&env), 2);
+    assert_eq!(env.identity("app")["state"], "healthy");
+}
