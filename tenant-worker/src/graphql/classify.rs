@@ -69,7 +69,10 @@ pub struct Classified {
     /// The operation reads only `viewer { login }` (optionally `__typename`), without aliases:
     /// the relay can answer it with the caller's own login.
     pub viewer_login_only: bool,
-    /// With [`Self::viewer_login_only`]: whether `viewer { __typename }` was asked for too.
+    /// A query with other root fields and a bare `viewer { login }`: that field was taken out of
+    /// [`Self::executed`] (and of the root fields); the relay adds the caller's login to the answer.
+    pub viewer_login_merged: bool,
+    /// With a bare `viewer { login }`: whether `viewer { __typename }` was asked for too.
     pub viewer_typename: bool,
 }
 
@@ -167,6 +170,30 @@ pub fn classify(body: &[u8]) -> Result<Classified, GraphqlError> {
         }
     }
 
+    // `viewer { login }` beside other root fields (gh's RepositoryNetwork query): the relay answers
+    // that part with the caller's login and sends the rest without it.
+    let bare_viewer = selection_set.items.iter().position(is_bare_viewer_login);
+    let viewer_typename = bare_viewer.is_some_and(|i| match &selection_set.items[i] {
+        Selection::Field(v) => v
+            .selection_set
+            .items
+            .iter()
+            .any(|x| matches!(x, Selection::Field(f) if f.name == "__typename")),
+        _ => false,
+    });
+    let viewer_login_only = selection_set.items.len() == 1 && bare_viewer.is_some();
+    let viewer_login_merged = operation == Operation::Query && selection_set.items.len() > 1 && bare_viewer.is_some();
+    let pruned;
+    let (selected, selection_set) = match bare_viewer {
+        Some(i) if viewer_login_merged => {
+            let mut op = selected.clone();
+            selection_set_mut(&mut op).items.remove(i);
+            pruned = op;
+            (&pruned, selection_set_of(&pruned))
+        }
+        _ => (selected, selection_set),
+    };
+
     let mut walk = Walk {
         fragments: &fragments,
         used: BTreeSet::new(),
@@ -176,10 +203,6 @@ pub fn classify(body: &[u8]) -> Result<Classified, GraphqlError> {
         vars: &resolved,
     };
     walk.root(selection_set)?;
-    let viewer_login_only = viewer_login_only(selection_set);
-    let viewer_typename = viewer_login_only
-        && matches!(selection_set.items.as_slice(), [Selection::Field(v)]
-            if v.selection_set.items.iter().any(|i| matches!(i, Selection::Field(f) if f.name == "__typename")));
 
     // The key covers exactly what the server would execute: the selected operation and the
     // fragments it uses, printed canonically (whitespace and comments gone), plus the variables
@@ -207,14 +230,33 @@ pub fn classify(body: &[u8]) -> Result<Classified, GraphqlError> {
         variables: vars,
         operation_name: operation_name.map(str::to_string),
         viewer_login_only,
+        viewer_login_merged,
         viewer_typename,
     })
 }
 
-/// Whether the operation is exactly `{ viewer { login } }` (plus `__typename`s), with no alias,
-/// argument, directive or fragment anywhere.
-fn viewer_login_only(set: &SelectionSet<'_, String>) -> bool {
-    let [Selection::Field(v)] = set.items.as_slice() else {
+fn selection_set_of<'d, 'a>(op: &'d OperationDefinition<'a, String>) -> &'d SelectionSet<'a, String> {
+    match op {
+        OperationDefinition::SelectionSet(s) => s,
+        OperationDefinition::Query(q) => &q.selection_set,
+        OperationDefinition::Mutation(m) => &m.selection_set,
+        OperationDefinition::Subscription(s) => &s.selection_set,
+    }
+}
+
+fn selection_set_mut<'d, 'a>(op: &'d mut OperationDefinition<'a, String>) -> &'d mut SelectionSet<'a, String> {
+    match op {
+        OperationDefinition::SelectionSet(s) => s,
+        OperationDefinition::Query(q) => &mut q.selection_set,
+        OperationDefinition::Mutation(m) => &mut m.selection_set,
+        OperationDefinition::Subscription(s) => &mut s.selection_set,
+    }
+}
+
+/// Whether a root selection is exactly `viewer { login }` (plus `__typename`), with no alias,
+/// argument, directive or fragment.
+fn is_bare_viewer_login(sel: &Selection<'_, String>) -> bool {
+    let Selection::Field(v) = sel else {
         return false;
     };
     v.name == "viewer"

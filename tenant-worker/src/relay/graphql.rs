@@ -77,6 +77,11 @@ async fn handle(w: &Arc<Worker>, req: Request) -> Result<Response, Error> {
             "fallback_local: this query reads viewer, whose answer depends on who asks; send it with your own credentials".into(),
         ));
     }
+    if c.viewer_login_merged && caller.user_login.is_empty() {
+        return Err(Error::FallbackLocal(
+            "fallback_local: this query reads viewer and the caller's login is not known here; send it with your own credentials".into(),
+        ));
+    }
     let scope = check_roots(w, &tenant, &c).await?;
     let ttl_secs = if c.is_introspection() {
         tenant
@@ -113,15 +118,23 @@ async fn handle(w: &Arc<Worker>, req: Request) -> Result<Response, Error> {
     };
     let served = lookup(w, spec).await?;
     w.stats.served(served.status);
-    Ok(respond(w, &served))
+    let viewer = c
+        .viewer_login_merged
+        .then(|| viewer_json(&caller.user_login, c.viewer_typename));
+    Ok(respond(w, &served, viewer))
+}
+
+fn viewer_json(login: &str, typename: bool) -> Value {
+    let mut viewer = json!({ "login": login });
+    if typename {
+        viewer["__typename"] = json!("User");
+    }
+    viewer
 }
 
 /// `{"data": {"viewer": {"login": ...}}}` for the caller, never a pooled identity.
 fn viewer_login(c: &Classified, login: &str) -> Response {
-    let mut viewer = json!({ "login": login });
-    if c.viewer_typename {
-        viewer["__typename"] = json!("User");
-    }
+    let viewer = viewer_json(login, c.viewer_typename);
     let mut resp = (StatusCode::OK, axum::Json(json!({ "data": { "viewer": viewer } }))).into_response();
     resp.headers_mut()
         .insert("x-shoal-cache", HeaderValue::from_static("BYPASS"));
@@ -397,15 +410,30 @@ pub fn graphql_base(upstream: &str) -> String {
     }
 }
 
-fn respond(w: &Worker, served: &Served) -> Response {
+/// The answer for the caller; `viewer` (the caller's own) is added to `data` when the query
+/// asked for it beside pooled fields.
+fn respond(w: &Worker, served: &Served, viewer: Option<Value>) -> Response {
     let e = &served.entry;
-    let mut resp = Response::new(Body::from(e.body.clone()));
+    let mut etag = e.relay_etag.clone();
+    let body = match viewer {
+        Some(viewer) => {
+            let mut v: Value = serde_json::from_slice(&e.body).unwrap_or(Value::Null);
+            if let Some(data) = v.get_mut("data").and_then(Value::as_object_mut) {
+                data.insert("viewer".into(), viewer);
+            }
+            let bytes = Bytes::from(serde_json::to_vec(&v).unwrap_or_default());
+            etag = relay_etag(e.status, "graphql", &bytes);
+            bytes
+        }
+        None => e.body.clone(),
+    };
+    let mut resp = Response::new(Body::from(body));
     *resp.status_mut() = StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_GATEWAY);
     let h = resp.headers_mut();
     for (k, v) in &e.headers {
         h.insert(k.clone(), v.clone());
     }
-    h.insert(header::ETAG, e.relay_etag.clone());
+    h.insert(header::ETAG, etag);
     h.insert("x-shoal-cache", HeaderValue::from_static(served.status.as_str()));
     let pool = w.coord.pool(Resource::Graphql);
     h.insert("x-ratelimit-limit", HeaderValue::from(pool.limit));

@@ -256,3 +256,22 @@ async fn the_enterprise_api_root_reports_the_scopes_gh_wants() {
         .unwrap();
     assert_eq!(r.status().as_u16(), 401);
 }
+
+/// The shape of gh's RepositoryNetwork query (run when it resolves a checkout's remotes; the fake
+/// has no `parent`, so it is left out here).
+const REPO_NETWORK: &str = "query RepositoryNetwork {\n\tviewer { login }\n\trepo_000: repository(owner: \"octo-org\", name: \"hello-world\") {\n\t\t...repo\n\t}\n}\nfragment repo on Repository {\n\tid\n\tname\n\towner { login }\n\tdefaultBranchRef {\n\t\tname\n\t}\n\tisPrivate\n}";
+
+#[tokio::test]
+async fn viewer_login_beside_repository_fields_is_the_callers_and_the_rest_is_pooled_and_cached() {
+    let env = Env::start(|gh| vec![pat("bot", &gh.add_token("octo-bot"))]).await;
+    let body = json!({"query": REPO_NETWORK});
+    let (status, headers, first) = env.graphql(&body).await;
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(headers["x-shoal-cache"], "MISS");
+    assert_eq!(first["data"]["viewer"], json!({"login": "alice"}), "{first}");
+    assert_eq!(first["data"]["repo_000"]["name"], "hello-world");
+    let (_, headers, second) = env.graphql(&body).await;
+    assert_eq!(headers["x-shoal-cache"], "HIT");
+    assert_eq!(second, first);
+    assert_eq!(graphql_calls(&env), 1);
+}
