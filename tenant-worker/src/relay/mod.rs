@@ -71,7 +71,9 @@ async fn handle(w: &Arc<Worker>, parts: &Parts) -> Result<Response, Error> {
     };
     let info = apply_policy(w, &tenant, info, &n).await?;
     let accept = match parts.headers.get(header::ACCEPT).map(|v| v.to_str()) {
+        // `gh api` sends an empty Accept; GitHub reads it as the default.
         None => DEFAULT_ACCEPT.to_string(),
+        Some(Ok(a)) if a.trim().is_empty() => DEFAULT_ACCEPT.to_string(),
         Some(Ok(a)) if a.len() <= MAX_ACCEPT && !a.trim().is_empty() => a.trim().to_ascii_lowercase(),
         Some(_) => return Err(Error::BadRequest("the Accept header is malformed or too long".into())),
     };
