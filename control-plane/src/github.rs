@@ -142,16 +142,20 @@ impl GithubClient {
         Self::json("/user/orgs", self.get(token, "/user/orgs?per_page=100").await?).await
     }
 
-    /// The token user's membership of `org`; `None` when they are not a member.
+    /// The token user's membership of `org`; `None` when GitHub says they are not a member (404).
+    /// A 403 (the token lacks `read:org`, or the org restricts OAuth apps) is an error, not a
+    /// "no": nobody loses access because their token could not see the answer.
     #[tracing::instrument(skip(self, token))]
     pub async fn org_membership(&self, token: &str, org: &str) -> Result<Option<OrgMembership>, Error> {
         let path = format!("/user/memberships/orgs/{org}");
         let resp = self.get(token, &path).await?;
-        // GitHub answers 404 (not a member) or 403 (org blocks the app) when there is no membership.
-        if matches!(resp.status().as_u16(), 403 | 404) {
-            return Ok(None);
+        match resp.status().as_u16() {
+            404 => Ok(None),
+            403 => Err(Error::GithubRejected(format!(
+                "GitHub will not show this token your membership of {org}: it needs the read:org scope, or the org restricts OAuth apps"
+            ))),
+            _ => Self::json(&path, resp).await.map(Some),
         }
-        Self::json(&path, resp).await.map(Some)
     }
 
     /// Whether `user` is a member of `org`, asked with some other token that can see the org.
@@ -161,7 +165,12 @@ impl GithubClient {
         let resp = self.get(token, &path).await?;
         match resp.status().as_u16() {
             204 => Ok(true),
-            404 | 302 => Ok(false),
+            404 => Ok(false),
+            // GitHub redirects to the public-members check when the asker is not in the org
+            // itself: that says nothing about `user`, so it must not count as "not a member".
+            302 => Err(Error::GithubRejected(format!(
+                "the identity used to check {org}'s members is not a member of {org}"
+            ))),
             401 => Err(Error::GithubRejected(
                 "GitHub refused the identity used for the membership check".into(),
             )),
@@ -174,6 +183,51 @@ impl GithubClient {
     pub async fn rate_limit(&self, token: &str) -> Result<RateBucket, Error> {
         let out: RateLimitOut = Self::json("/rate_limit", self.get(token, "/rate_limit").await?).await?;
         Ok(out.resources.core)
+    }
+}
+
+impl GithubClient {
+    /// Proves an App's key and installation with GitHub: signs an RS256 JWT as the App and asks
+    /// for an installation token (`POST /app/installations/{id}/access_tokens`). The token is
+    /// dropped; only the answer matters.
+    #[tracing::instrument(skip(self, private_key_pem))]
+    pub async fn check_app_installation(
+        &self,
+        app_id: i64,
+        installation_id: i64,
+        private_key_pem: &str,
+    ) -> Result<(), Error> {
+        let key = jsonwebtoken::EncodingKey::from_rsa_pem(private_key_pem.as_bytes())
+            .map_err(|_| Error::BadRequest("the private key is not a valid RSA key".into()))?;
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        // Backdated a minute for clock drift; GitHub allows at most ten minutes ahead.
+        let claims = serde_json::json!({ "iat": now - 60, "exp": now + 540, "iss": app_id });
+        let jwt = jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256),
+            &claims,
+            &key,
+        )
+        .map_err(|e| Error::BadRequest(format!("could not sign a JWT with this key: {e}")))?;
+        let path = format!("/app/installations/{installation_id}/access_tokens");
+        let resp = self
+            .http
+            .post(self.url(&path)?)
+            .header("Authorization", format!("Bearer {jwt}"))
+            .header("Accept", "application/vnd.github+json")
+            .header("X-GitHub-Api-Version", "2022-11-28")
+            .send()
+            .await
+            .map_err(|e| Error::Github(format!("POST {path}: {}", e.without_url())))?;
+        match resp.status().as_u16() {
+            200 | 201 => Ok(()),
+            401 => Err(Error::GithubRejected(format!(
+                "GitHub refused the key for App {app_id}: check the app id and that the key is the App's current one"
+            ))),
+            403 | 404 => Err(Error::GithubRejected(format!(
+                "GitHub knows no installation {installation_id} of App {app_id}: install the App on the org and copy its installation id"
+            ))),
+            s => Err(Error::Github(format!("POST {path} answered {s}"))),
+        }
     }
 }
 

@@ -55,15 +55,21 @@ impl Application {
             .await
             .map_err(|e| Error::Config(format!("session store migration: {e}")))?;
         let sessions = SessionManagerLayer::new(store)
-            .with_name("shoal_session")
+            .with_name(web::signed_cookie::SESSION_COOKIE)
             .with_http_only(true)
             .with_same_site(SameSite::Lax)
             .with_secure(public_url.scheme() == "https")
             .with_expiry(Expiry::OnInactivity(time::Duration::hours(12)));
         let state = web::AppState::new(pool, Arc::new(config.clone()), public_url);
+        let signer = web::signed_cookie::CookieSigner::new(config.keys.pepper.clone());
         Ok(Self {
             listener,
-            router: web::router(state).layer(sessions),
+            router: web::router(state)
+                .layer(sessions)
+                .layer(axum::middleware::from_fn_with_state(
+                    signer,
+                    web::signed_cookie::sign_session_cookie,
+                )),
         })
     }
 

@@ -504,6 +504,18 @@ token = "file:{caller}"
     }
 
     #[test]
+    fn the_readme_example_parses() {
+        let readme = include_str!("../../README.md");
+        let section = &readme[readme.find("## Standalone worker").unwrap()..];
+        let start = section.find("```toml\n").unwrap() + "```toml\n".len();
+        let end = start + section[start..].find("```").unwrap();
+        let c = Config::from_toml_str(&section[start..end]).unwrap();
+        assert_eq!(c.identity[0].scopes, vec!["octo-org"]);
+        assert_eq!(c.ttl["fast"], 20);
+        assert_eq!(c.cache.stale_max_secs, default_stale_max());
+    }
+
+    #[test]
     fn identities_and_callers_are_required() {
         let err = Config::from_toml_str("").unwrap().into_parts().unwrap_err();
         assert!(err.to_string().contains("[[identity]]"));

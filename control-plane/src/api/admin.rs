@@ -324,14 +324,18 @@ async fn create_identity(
             private_key,
             scopes,
         } => {
-            let mut c = c;
+            identities::validate_name(&name)?;
             let scopes = identities::parse_scopes(&scopes.join(","))?;
-            let dk = data_key(&mut c.tx, &state.config.keys).await?;
+            let (tenant, actor, user) = (c.tenant, c.actor, c.user);
+            drop(c);
+            identities::validate_app(&state.github, app_id, installation_id, &private_key).await?;
+            let mut tx = begin_tenant(&state.pool, tenant).await?;
+            let dk = data_key(&mut tx, &state.config.keys).await?;
             let ident = identities::insert_app(
-                &mut c.tx,
+                &mut tx,
                 &dk,
-                c.actor,
-                c.user,
+                actor,
+                user,
                 NewApp {
                     name: &name,
                     app_id,
@@ -341,7 +345,7 @@ async fn create_identity(
                 },
             )
             .await?;
-            c.tx.commit().await?;
+            tx.commit().await?;
             ident
         }
     };

@@ -40,6 +40,18 @@ pub struct LoginExchangeOut {
     pub host: String,
     /// The GitHub login the token belongs to.
     pub user: String,
+    /// PEM of the dev CA that signs tenant hosts' certificates, when the edge uses one (no
+    /// production certificate configured), so the CLI can trust it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ca_pem: Option<String>,
+}
+
+/// The dev CA certificate the edge issues tenant certificates from, if that is how it runs.
+fn dev_ca_pem(state: &AppState) -> Option<String> {
+    if state.config.edge.tls_files.is_some() {
+        return None;
+    }
+    std::fs::read_to_string(state.config.state_dir.join("ca").join("ca.pem")).ok()
 }
 
 pub(crate) async fn exchange_login(
@@ -69,7 +81,14 @@ pub(crate) async fn exchange_login(
         }
         e => e,
     })?;
-    let membership = state.github.org_membership(gh_token, &tenant.github_org).await?;
+    let membership = state
+        .github
+        .org_membership(gh_token, &tenant.github_org)
+        .await
+        .map_err(|e| match e {
+            Error::GithubRejected(m) => Error::Forbidden(m),
+            e => e,
+        })?;
     let user = upsert_user(&state.pool, &gh_user).await?;
     let actor = Actor::user(user.id, ip);
     let Some(membership) = membership.filter(|m| m.is_active()) else {
@@ -89,5 +108,6 @@ pub(crate) async fn exchange_login(
         host: state.tenant_host(&tenant.slug),
         tenant: tenant.slug,
         user: user.login,
+        ca_pem: dev_ca_pem(&state),
     }))
 }

@@ -102,6 +102,23 @@ pub async fn validate_pat(github: &GithubClient, token: &Secret) -> Result<(Stri
     Ok((user.login, user.id))
 }
 
+/// Checks an App identity with GitHub before it is saved: the key must sign a JWT GitHub accepts
+/// for this App, and the installation must exist.
+pub async fn validate_app(github: &GithubClient, app_id: i64, installation_id: i64, key: &Secret) -> Result<(), Error> {
+    if app_id <= 0 || installation_id <= 0 {
+        return Err(Error::BadRequest(
+            "the app id and installation id are positive numbers".into(),
+        ));
+    }
+    let pem = key.expose().trim();
+    if !pem.starts_with("-----BEGIN") || pem.len() > 16_384 {
+        return Err(Error::BadRequest(
+            "paste the App's private key in PEM form (-----BEGIN RSA PRIVATE KEY----- ...)".into(),
+        ));
+    }
+    github.check_app_installation(app_id, installation_id, pem).await
+}
+
 /// A new PAT identity, already validated with [`validate_pat`].
 pub struct NewPat<'a> {
     /// Its name.
@@ -144,8 +161,8 @@ pub async fn insert_pat(
         tx,
         actor,
         "identity.add",
-        &id.to_string(),
-        serde_json::json!({ "kind": "pat", "name": name, "account": new.account.0 }),
+        &name,
+        serde_json::json!({ "identity_id": id, "kind": "pat", "account": new.account.0 }),
     )
     .await?;
     find_identity(tx, id).await?.ok_or(Error::NotFound)
@@ -187,6 +204,12 @@ pub async fn insert_app(
             "paste the App's private key in PEM form (-----BEGIN RSA PRIVATE KEY----- ...)".into(),
         ));
     }
+    // The worker signs App JWTs (RS256) with this key: refuse anything it could not use.
+    if jsonwebtoken::EncodingKey::from_rsa_pem(pem.as_bytes()).is_err() {
+        return Err(Error::BadRequest(
+            "the private key is not a valid RSA key; paste the .pem file GitHub generated for the App".into(),
+        ));
+    }
     let id = IdentityId::new();
     let sealed = data_key.seal(pem.as_bytes(), tx.tenant(), id.as_uuid())?;
     sqlx::query(
@@ -208,8 +231,8 @@ pub async fn insert_app(
         tx,
         actor,
         "identity.add",
-        &id.to_string(),
-        serde_json::json!({ "kind": "github_app", "name": name, "app_id": new.app_id, "installation_id": new.installation_id }),
+        &name,
+        serde_json::json!({ "identity_id": id, "kind": "github_app", "app_id": new.app_id, "installation_id": new.installation_id }),
     )
     .await?;
     find_identity(tx, id).await?.ok_or(Error::NotFound)
@@ -249,6 +272,7 @@ pub async fn open_secret(tx: &mut TenantTx, data_key: &DataKey, id: IdentityId) 
 
 /// Replaces an identity's scopes.
 pub async fn update_scopes(tx: &mut TenantTx, actor: Actor, id: IdentityId, scopes: Vec<String>) -> Result<(), Error> {
+    let name = find_identity(tx, id).await?.ok_or(Error::NotFound)?.name;
     let n = sqlx::query("UPDATE identities SET scopes = $3, updated_at = now() WHERE tenant_id = $1 AND id = $2")
         .bind(tx.tenant().as_uuid())
         .bind(id.as_uuid())
@@ -264,14 +288,15 @@ pub async fn update_scopes(tx: &mut TenantTx, actor: Actor, id: IdentityId, scop
         tx,
         actor,
         "identity.scopes",
-        &id.to_string(),
-        serde_json::json!({ "scopes": scopes }),
+        &name,
+        serde_json::json!({ "identity_id": id, "scopes": scopes }),
     )
     .await
 }
 
 /// Enables or disables an identity.
 pub async fn set_enabled(tx: &mut TenantTx, actor: Actor, id: IdentityId, enabled: bool) -> Result<(), Error> {
+    let name = find_identity(tx, id).await?.ok_or(Error::NotFound)?.name;
     let n = sqlx::query("UPDATE identities SET enabled = $3, updated_at = now() WHERE tenant_id = $1 AND id = $2")
         .bind(tx.tenant().as_uuid())
         .bind(id.as_uuid())
@@ -284,11 +309,12 @@ pub async fn set_enabled(tx: &mut TenantTx, actor: Actor, id: IdentityId, enable
     }
     bump_bundle(tx).await?;
     let action = if enabled { "identity.enable" } else { "identity.disable" };
-    audit::record(tx, actor, action, &id.to_string(), serde_json::json!({})).await
+    audit::record(tx, actor, action, &name, serde_json::json!({ "identity_id": id })).await
 }
 
 /// Deletes an identity and its sealed secret.
 pub async fn delete_identity(tx: &mut TenantTx, actor: Actor, id: IdentityId) -> Result<(), Error> {
+    let name = find_identity(tx, id).await?.ok_or(Error::NotFound)?.name;
     let n = sqlx::query("DELETE FROM identities WHERE tenant_id = $1 AND id = $2")
         .bind(tx.tenant().as_uuid())
         .bind(id.as_uuid())
@@ -299,5 +325,12 @@ pub async fn delete_identity(tx: &mut TenantTx, actor: Actor, id: IdentityId) ->
         return Err(Error::NotFound);
     }
     bump_bundle(tx).await?;
-    audit::record(tx, actor, "identity.delete", &id.to_string(), serde_json::json!({})).await
+    audit::record(
+        tx,
+        actor,
+        "identity.delete",
+        &name,
+        serde_json::json!({ "identity_id": id }),
+    )
+    .await
 }

@@ -4,7 +4,7 @@
 
 use crate::Error;
 use crate::audit::{self, Actor};
-use crate::tenants::sync::{OrgRole, sync_user_memberships};
+use crate::tenants::sync::{OrgRole, join_org_tenants, leave_departed_tenants};
 use crate::users::upsert_user;
 use crate::web::auth::{self, ClientIp, SessionOrg, SessionUser};
 use crate::web::{AppState, PageError};
@@ -166,7 +166,13 @@ async fn complete(
     let gh_user = state.github.user(gh_token).await?;
     let mut orgs = Vec::new();
     for org in state.github.user_orgs(gh_token).await?.into_iter().take(MAX_ORGS) {
-        if let Some(m) = state.github.org_membership(gh_token, &org.login).await?
+        let membership = match state.github.org_membership(gh_token, &org.login).await {
+            Ok(m) => m,
+            // An org that hides memberships from this app is skipped, not fatal.
+            Err(Error::GithubRejected(_)) => None,
+            Err(e) => return Err(e),
+        };
+        if let Some(m) = membership
             && m.is_active()
         {
             orgs.push(SessionOrg {
@@ -185,7 +191,9 @@ async fn complete(
             admin: o.role == "admin",
         })
         .collect();
-    sync_user_memberships(&state.pool, user.id, &roles, actor).await?;
+    join_org_tenants(&state.pool, user.id, &roles, actor).await?;
+    let active: Vec<i64> = roles.iter().map(|r| r.org_id).collect();
+    leave_departed_tenants(&state.pool, &state.github, gh_token, user.id, &active).await?;
     auth::sign_in(
         session,
         &SessionUser {

@@ -74,6 +74,15 @@ pub async fn find_role(tx: &mut TenantTx, user: UserId) -> Result<Option<Role>, 
     role.map(|r| Role::parse(&r)).transpose()
 }
 
+/// A user's GitHub login, for audit targets people can read.
+async fn login_of(tx: &mut TenantTx, user: UserId) -> Result<String, Error> {
+    let login: Option<String> = sqlx::query_scalar("SELECT login FROM users WHERE id = $1")
+        .bind(user.as_uuid())
+        .fetch_optional(&mut **tx)
+        .await?;
+    Ok(login.unwrap_or_else(|| user.to_string()))
+}
+
 /// Adds a verified org member (or refreshes `verified_at` of an existing one). The first member
 /// of a tenant that has no admin left becomes admin when GitHub says they administer the org.
 /// Returns their role.
@@ -166,7 +175,15 @@ pub async fn remove_member(tx: &mut TenantTx, actor: Actor, target: UserId) -> R
         ));
     }
     drop_member(tx, target).await?;
-    audit::record(tx, actor, "member.remove", &target.to_string(), serde_json::json!({})).await
+    let login = login_of(tx, target).await?;
+    audit::record(
+        tx,
+        actor,
+        "member.remove",
+        &login,
+        serde_json::json!({ "user_id": target }),
+    )
+    .await
 }
 
 /// Deletes the membership and revokes the user's tokens in this tenant, with no last-admin check

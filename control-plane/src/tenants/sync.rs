@@ -22,14 +22,14 @@ pub struct OrgRole {
     pub admin: bool,
 }
 
-/// Joins the user to every tenant of an org they belong to, and removes them (revoking their
-/// tokens) from tenants whose org no longer lists them. Returns the slugs joined and left.
-pub async fn sync_user_memberships(
+/// Joins the user to every tenant of an org GitHub lists them in (refreshing `verified_at` where
+/// they already are a member). Returns the slugs newly joined.
+pub async fn join_org_tenants(
     pool: &PgPool,
     user: UserId,
     orgs: &[OrgRole],
     actor: Actor,
-) -> Result<(Vec<String>, Vec<String>), Error> {
+) -> Result<Vec<String>, Error> {
     let ids: Vec<i64> = orgs.iter().map(|o| o.org_id).collect();
     let mut joined = Vec::new();
     for t in tenants::list_tenants_of_orgs(pool, &ids).await? {
@@ -42,14 +42,35 @@ pub async fn sync_user_memberships(
             joined.push(t.slug);
         }
     }
+    Ok(joined)
+}
+
+/// Removes the user from tenants whose org GitHub definitively says they left (404 or not
+/// active), asking with the user's own token. Tenants GitHub will not answer about are kept.
+/// Returns the slugs left.
+pub async fn leave_departed_tenants(
+    pool: &PgPool,
+    github: &GithubClient,
+    token: &str,
+    user: UserId,
+    active_org_ids: &[i64],
+) -> Result<Vec<String>, Error> {
     let mut left = Vec::new();
     for t in tenants::list_tenants_for_user(pool, user).await? {
-        if !ids.contains(&t.tenant.github_org_id) {
-            leave(pool, &t.tenant, user).await?;
-            left.push(t.tenant.slug);
+        if active_org_ids.contains(&t.tenant.github_org_id) {
+            continue;
+        }
+        match github.org_membership(token, &t.tenant.github_org).await {
+            Ok(Some(m)) if m.is_active() => {}
+            Ok(_) => {
+                leave(pool, &t.tenant, user).await?;
+                left.push(t.tenant.slug);
+            }
+            Err(Error::GithubRejected(_)) => {}
+            Err(e) => return Err(e),
         }
     }
-    Ok((joined, left))
+    Ok(left)
 }
 
 /// Removes a user who is no longer in the tenant's GitHub org, revoking their tokens.
@@ -59,12 +80,16 @@ pub async fn leave(pool: &PgPool, tenant: &Tenant, user: UserId) -> Result<(), E
         return Ok(());
     }
     let revoked = members::drop_member(&mut tx, user).await?;
+    let login: Option<String> = sqlx::query_scalar("SELECT login FROM users WHERE id = $1")
+        .bind(user.as_uuid())
+        .fetch_optional(&mut *tx)
+        .await?;
     audit::record(
         &mut tx,
         Actor::system(),
         "member.left_org",
-        &user.to_string(),
-        serde_json::json!({ "revoked_tokens": revoked }),
+        login.as_deref().unwrap_or_default(),
+        serde_json::json!({ "user_id": user, "revoked_tokens": revoked }),
     )
     .await?;
     tx.commit().await?;

@@ -65,8 +65,8 @@ pub async fn create_admin_token(
         tx,
         actor,
         "admin_token.create",
-        &id.to_string(),
-        serde_json::json!({ "name": name, "prefix": prefix }),
+        &format!("{name} ({prefix}…)"),
+        serde_json::json!({ "admin_token_id": id }),
     )
     .await?;
     Ok(secret)

@@ -114,8 +114,8 @@ pub async fn create_caller_token(
         tx,
         actor,
         "token.create",
-        &id.to_string(),
-        serde_json::json!({ "name": name, "prefix": prefix }),
+        &format!("{name} ({prefix}…)"),
+        serde_json::json!({ "token_id": id, "owner": owner }),
     )
     .await?;
     let token = find_caller_token(tx, id).await?.ok_or(Error::NotFound)?;
@@ -172,8 +172,8 @@ pub async fn revoke_caller_token(
             tx,
             actor,
             "token.revoke",
-            &id.to_string(),
-            serde_json::json!({ "name": token.name, "prefix": token.display_prefix }),
+            &format!("{} ({}…)", token.name, token.display_prefix),
+            serde_json::json!({ "token_id": id, "owner": token.user_id }),
         )
         .await?;
     }

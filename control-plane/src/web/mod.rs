@@ -4,6 +4,7 @@
 
 pub mod auth;
 mod pages;
+pub mod signed_cookie;
 mod tenant_pages;
 
 use crate::config::Config;

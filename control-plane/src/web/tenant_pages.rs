@@ -136,6 +136,9 @@ struct OverviewPage {
     worker_desired: String,
     worker_observed: String,
     bundle_version: i64,
+    /// Why the worker last exited, when it is restarting or failed.
+    worker_error: Option<String>,
+    worker_restarts: i32,
     public_url: String,
 }
 
@@ -156,12 +159,19 @@ async fn get_overview(
     .fetch_one(&mut *ctx.tx)
     .await
     .map_err(Error::from)?;
-    let (worker_desired, worker_observed, bundle_version): (String, String, i64) =
-        sqlx::query_as("SELECT desired_state, observed_state, bundle_version FROM workers WHERE tenant_id = $1")
-            .bind(t)
-            .fetch_one(&mut *ctx.tx)
-            .await
-            .map_err(Error::from)?;
+    let (worker_desired, worker_observed, bundle_version, worker_error, worker_restarts): (
+        String,
+        String,
+        i64,
+        Option<String>,
+        i32,
+    ) = sqlx::query_as(
+        "SELECT desired_state, observed_state, bundle_version, last_error, restarts FROM workers WHERE tenant_id = $1",
+    )
+    .bind(t)
+    .fetch_one(&mut *ctx.tx)
+    .await
+    .map_err(Error::from)?;
     Ok(OverviewPage {
         layout: Layout::load(&signed.session).await?,
         nav: nav(&state, &ctx, "overview"),
@@ -171,8 +181,10 @@ async fn get_overview(
         identities,
         active_tokens,
         worker_desired,
+        worker_error: worker_error.filter(|_| worker_observed != "running"),
         worker_observed,
         bundle_version,
+        worker_restarts,
     }
     .into_response())
 }
@@ -496,24 +508,32 @@ async fn create_app_identity(
     let back = format!("/t/{slug}/identities");
     let key = Secret::new(input.private_key);
     let result = async {
-        let mut ctx = enter(&state, signed.user.id, &slug).await?;
+        let ctx = enter(&state, signed.user.id, &slug).await?;
         require_admin(ctx.role)?;
-        let dk = data_key(&mut ctx.tx, &state.config.keys).await?;
+        let tenant = ctx.tenant.id;
+        drop(ctx);
+        identities::validate_name(&input.name)?;
+        let app_id = parse_id(&input.app_id, "app id")?;
+        let installation_id = parse_id(&input.installation_id, "installation id")?;
+        let scopes = parse_scopes(&input.scopes)?;
+        identities::validate_app(&state.github, app_id, installation_id, &key).await?;
+        let mut tx = begin_tenant(&state.pool, tenant).await?;
+        let dk = data_key(&mut tx, &state.config.keys).await?;
         let ident = identities::insert_app(
-            &mut ctx.tx,
+            &mut tx,
             &dk,
             actor(&signed, ip),
             signed.user.id,
             NewApp {
                 name: &input.name,
-                app_id: parse_id(&input.app_id, "app id")?,
-                installation_id: parse_id(&input.installation_id, "installation id")?,
+                app_id,
+                installation_id,
                 private_key: &key,
-                scopes: parse_scopes(&input.scopes)?,
+                scopes,
             },
         )
         .await?;
-        ctx.tx.commit().await?;
+        tx.commit().await?;
         Ok(format!("GitHub App identity {} added.", ident.name))
     }
     .await;

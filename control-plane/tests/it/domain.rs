@@ -259,7 +259,7 @@ async fn identity_secrets_are_sealed_in_the_database_and_open_only_for_their_ten
     )
     .await
     .unwrap();
-    let pem = Secret::new("-----BEGIN RSA PRIVATE KEY-----\nMIIBOgIBAAJBAK\n-----END RSA PRIVATE KEY-----");
+    let pem = Secret::new(support::rsa_pem());
     let app = identities::insert_app(
         &mut tx,
         &dk,
@@ -302,7 +302,7 @@ async fn identity_secrets_are_sealed_in_the_database_and_open_only_for_their_ten
     );
     assert_eq!(
         identities::open_secret(&mut tx, &dk, app.id).await.unwrap().expose(),
-        pem.expose()
+        pem.expose().trim()
     );
     let listed = identities::list_identities(&mut tx).await.unwrap();
     assert_eq!(listed.len(), 2);

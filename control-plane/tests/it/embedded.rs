@@ -99,3 +99,31 @@ mod reqwest {
             .block_on(async { ::reqwest::get(url).await.unwrap().text().await.unwrap() })
     }
 }
+
+#[test]
+fn bad_configuration_stops_the_binary_with_a_message_naming_the_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    for (var, value, says) in [
+        ("SHOAL_GITHUB_URL", "ftp://example.com", "SHOAL_GITHUB_URL"),
+        ("SHOAL_GITHUB_CLIENT_ID", "abc", "SHOAL_GITHUB_CLIENT_SECRET"),
+        ("SHOAL_MASTER_KEY", "too-short", "master key"),
+        (
+            "SHOAL_LOGIN_ATTEMPTS_PER_MINUTE",
+            "many",
+            "SHOAL_LOGIN_ATTEMPTS_PER_MINUTE",
+        ),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_shoal-control-plane"))
+            .env("DATABASE_URL", "postgres://postgres@127.0.0.1:1/none")
+            .env("SHOAL_STATE_DIR", dir.path())
+            .env("SHOAL_LISTEN", "127.0.0.1:0")
+            .env_remove("SHOAL_GITHUB_CLIENT_SECRET")
+            .env(var, value)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{var}={value} was accepted");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(says), "{var}: {err}");
+        assert!(!err.contains("too-short"), "the bad key value is echoed: {err}");
+    }
+}

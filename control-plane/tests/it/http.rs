@@ -130,7 +130,9 @@ async fn login_exchange_explains_bad_input_before_asking_github(pool: PgPool) {
 
 #[sqlx::test(migrator = "shoal_control_plane::db::MIGRATOR")]
 async fn the_admin_api_works_with_an_admin_token_and_only_for_its_own_tenant(pool: PgPool) {
-    let app = TestApp::spawn(pool.clone()).await;
+    let (app, gh) = crate::flows::app_with_github(pool.clone()).await;
+    gh.register_app(1, &support::rsa_public_pem());
+    let installation = gh.add_installation(1, "acme-org");
     let keys = app.config.keys.clone();
     let alice = support::user(&pool, "alice").await;
     let bob = support::user(&pool, "bob").await;
@@ -260,11 +262,12 @@ async fn the_admin_api_works_with_an_admin_token_and_only_for_its_own_tenant(poo
     assert_eq!(before, after);
 
     // A GitHub App identity; the key never comes back.
-    let pem = "-----BEGIN RSA PRIVATE KEY-----\nMIIcanary\n-----END RSA PRIVATE KEY-----";
+    let pem = support::rsa_pem();
+    let canary = pem.lines().nth(1).unwrap().to_string();
     let r = http
         .post(api("/identities"))
         .header("authorization", &auth)
-        .json(&serde_json::json!({"kind": "github_app", "name": "app", "app_id": 1, "installation_id": 2, "private_key": pem, "scopes": ["acme-org"]}))
+        .json(&serde_json::json!({"kind": "github_app", "name": "app", "app_id": 1, "installation_id": installation, "private_key": pem, "scopes": ["acme-org"]}))
         .send()
         .await
         .unwrap();
@@ -292,7 +295,32 @@ async fn the_admin_api_works_with_an_admin_token_and_only_for_its_own_tenant(poo
         .text()
         .await
         .unwrap();
-    assert!(!all.contains("canary"));
+    assert!(!all.contains(&canary));
+
+    // Tenant other's admin cannot reach acme's records through its own tenant's paths.
+    let other_auth = format!("Bearer {}", other_token.expose());
+    let other_api = |path: &str| format!("{}/api/v1/tenants/other{path}", app.url);
+    for (method, path) in [
+        (reqwest::Method::DELETE, format!("/identities/{iid}")),
+        (reqwest::Method::PATCH, format!("/identities/{iid}")),
+        (reqwest::Method::DELETE, format!("/tokens/{id}")),
+        (reqwest::Method::DELETE, format!("/members/{}", alice.id)),
+        (reqwest::Method::PATCH, format!("/members/{}", alice.id)),
+    ] {
+        let r = http
+            .request(method.clone(), other_api(&path))
+            .header("authorization", &other_auth)
+            .json(&serde_json::json!({"enabled": true, "role": "member"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 404, "{method} {path}");
+    }
+    let still: i64 = sqlx::query_scalar("SELECT count(*) FROM identities WHERE NOT enabled")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(still, 1, "acme's identity is untouched");
 
     // Members: the last admin rule over HTTP, then removal.
     let r = http
@@ -330,7 +358,7 @@ async fn the_admin_api_works_with_an_admin_token_and_only_for_its_own_tenant(poo
     ] {
         assert!(audit.contains(action), "{action} missing from {audit}");
     }
-    assert!(!audit.contains(&secret) && !audit.contains("canary") && !audit.contains(token.expose()));
+    assert!(!audit.contains(&secret) && !audit.contains(&canary) && !audit.contains(token.expose()));
 }
 
 #[sqlx::test(migrator = "shoal_control_plane::db::MIGRATOR")]

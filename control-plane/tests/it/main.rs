@@ -1,15 +1,18 @@
 //! The control plane's integration tests: one binary, one module per area.
 
 mod app;
+mod browser;
 mod demo;
 mod domain;
 mod edge;
 mod edge_tls;
 mod embedded;
+mod flows;
 mod http;
 mod internal;
 mod migrations;
 mod protocol;
 mod rls;
 mod scheduler;
+mod signup_e2e;
 mod support;

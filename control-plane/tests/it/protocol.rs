@@ -56,6 +56,7 @@ struct Seed {
     tenant: TenantId,
     token: Secret,
     token_id: Uuid,
+    data_key: DataKey,
 }
 
 async fn seed(pool: &PgPool, keys: &Keys, pat: &str) -> Seed {
@@ -107,7 +108,31 @@ async fn seed(pool: &PgPool, keys: &Keys, pat: &str) -> Seed {
         tenant,
         token,
         token_id,
+        data_key: dk,
     }
+}
+
+async fn add_identity(pool: &PgPool, s: &Seed, pat: &str) {
+    let identity = IdentityId::new();
+    let sealed = s.data_key.seal(pat.as_bytes(), s.tenant, identity.as_uuid()).unwrap();
+    sqlx::query(
+        "INSERT INTO identities (id, tenant_id, kind, name, sealed_secret) VALUES ($1, $2, 'pat', 'second', $3)",
+    )
+    .bind(identity.as_uuid())
+    .bind(s.tenant.as_uuid())
+    .bind(sealed.as_bytes())
+    .execute(pool)
+    .await
+    .unwrap();
+    bump(pool, s.tenant).await;
+}
+
+async fn bump(pool: &PgPool, tenant: TenantId) {
+    sqlx::query("UPDATE workers SET bundle_version = bundle_version + 1 WHERE tenant_id = $1")
+        .bind(tenant.as_uuid())
+        .execute(pool)
+        .await
+        .unwrap();
 }
 
 async fn worker_state(pool: &PgPool, tenant: TenantId) -> (String, Option<String>) {
@@ -243,17 +268,34 @@ async fn a_tenant_is_served_end_to_end_by_a_scheduled_worker(pool: PgPool) {
     .await;
     assert!(killed_at.elapsed() < Duration::from_secs(5));
 
+    // A new identity is used within 2 s: with the only pooled PAT revoked at GitHub, a fresh read
+    // fails until the second identity arrives in the bundle.
+    gh.revoke(&pat);
+    let fresh = "/api/v3/repos/octo-org/hello-world/issues/2";
+    let fresh_read = || {
+        let (ca, token) = (ca_path.clone(), s.token.clone());
+        tokio::task::spawn_blocking(move || curl(&ca, port, token.expose(), fresh))
+    };
+    assert_ne!(
+        fresh_read().await.unwrap().0,
+        "200",
+        "a read succeeded with every identity revoked"
+    );
+    add_identity(&pool, &s, &gh.add_token("octo-bot-2")).await;
+    let added_at = Instant::now();
+    until(2, "the new identity serving", async || {
+        (fresh_read().await.unwrap().0 == "200").then_some(())
+    })
+    .await;
+    assert!(added_at.elapsed() < Duration::from_secs(2));
+
     // Revoking the caller token is enforced within 2 s.
     sqlx::query("UPDATE caller_tokens SET revoked_at = now() WHERE id = $1")
         .bind(s.token_id)
         .execute(&pool)
         .await
         .unwrap();
-    sqlx::query("UPDATE workers SET bundle_version = bundle_version + 1 WHERE tenant_id = $1")
-        .bind(s.tenant.as_uuid())
-        .execute(&pool)
-        .await
-        .unwrap();
+    bump(&pool, s.tenant).await;
     let revoked_at = Instant::now();
     until(2, "the revoked token refused", async || {
         (read(s.token.clone()).await.unwrap().0 == "401").then_some(())

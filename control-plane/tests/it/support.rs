@@ -45,3 +45,34 @@ pub async fn tenant(pool: &PgPool, keys: &Keys, admin: &User, slug: &str, org: &
 pub fn actor(u: &User) -> Actor {
     Actor::user(u.id, None)
 }
+
+/// The public half of [`rsa_pem`] (what the fake GitHub verifies App JWTs with).
+pub fn rsa_public_pem() -> String {
+    use std::io::Write;
+    let mut child = std::process::Command::new("openssl")
+        .args(["rsa", "-pubout"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(rsa_pem().as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// A fresh RSA private key in PEM (what GitHub hands out for an App), made with the openssl CLI.
+pub fn rsa_pem() -> String {
+    static KEY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    KEY.get_or_init(|| {
+        let out = std::process::Command::new("openssl")
+            .args(["genrsa", "-traditional", "2048"])
+            .stderr(std::process::Stdio::null())
+            .output()
+            .expect("the openssl CLI (Debian package openssl) makes test RSA keys");
+        assert!(out.status.success());
+        String::from_utf8(out.stdout).unwrap()
+    })
+    .clone()
+}

@@ -5,7 +5,7 @@
 pub mod singleflight;
 
 use crate::relay::classify::Freshness;
-use axum::http::{HeaderName, HeaderValue};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
 use bytes::Bytes;
 use sha2::{Digest, Sha256};
 use shoal_common::IdentityId;
@@ -27,9 +27,24 @@ pub struct Entry {
     pub etags: Vec<(IdentityId, String)>,
     /// The ETag the relay gives clients for this representation.
     pub relay_etag: HeaderValue,
+    /// `headers` without `Link`/`Location`, plus the relay ETag: cloned as is into each answer.
+    pub prebuilt: HeaderMap,
 }
 
 impl Entry {
+    /// Fills [`Entry::prebuilt`] from `headers` and `relay_etag`.
+    pub fn prebuild(mut self) -> Self {
+        let mut h = HeaderMap::with_capacity(self.headers.len() + 8);
+        for (k, v) in &self.headers {
+            if k != header::LINK && k != header::LOCATION {
+                h.append(k.clone(), v.clone());
+            }
+        }
+        h.insert(header::ETAG, self.relay_etag.clone());
+        self.prebuilt = h;
+        self
+    }
+
     /// Whether it may be served without asking GitHub.
     pub fn is_fresh(&self, now_ms: u64) -> bool {
         now_ms < self.validated_ms.saturating_add(self.ttl_ms)
@@ -53,7 +68,8 @@ impl Entry {
     pub fn weight(&self) -> u32 {
         let h: usize = self.headers.iter().map(|(k, v)| k.as_str().len() + v.len() + 32).sum();
         let e: usize = self.etags.iter().map(|(_, e)| e.len() + 32).sum();
-        (self.body.len() + h + e + 256).min(u32::MAX as usize) as u32
+        // Headers are held twice: as a list and prebuilt.
+        (self.body.len() + 2 * h + e + 256).min(u32::MAX as usize) as u32
     }
 }
 
@@ -110,17 +126,21 @@ mod tests {
     use super::*;
 
     fn entry(body: &[u8]) -> Arc<Entry> {
-        Arc::new(Entry {
-            status: 200,
-            headers: vec![],
-            body: Bytes::copy_from_slice(body),
-            validated_ms: 1_000,
-            ttl_ms: 500,
-            freshness: Freshness::Fast,
-            last_modified: None,
-            etags: vec![],
-            relay_etag: relay_etag(200, "a", body),
-        })
+        Arc::new(
+            Entry {
+                status: 200,
+                headers: vec![],
+                body: Bytes::copy_from_slice(body),
+                validated_ms: 1_000,
+                ttl_ms: 500,
+                freshness: Freshness::Fast,
+                last_modified: None,
+                etags: vec![],
+                relay_etag: relay_etag(200, "a", body),
+                prebuilt: HeaderMap::new(),
+            }
+            .prebuild(),
+        )
     }
 
     #[test]

@@ -82,6 +82,9 @@ struct State {
 
 struct Inner {
     state: Mutex<State>,
+    /// Per resource the pool's [limit, remaining, used, reset], refreshed on every change so the
+    /// response path reads it without taking the lock.
+    snapshot: [[AtomicU64; 4]; 4],
     clock: Arc<dyn Clock>,
     reserve_percent: u64,
     seq: AtomicU64,
@@ -170,6 +173,7 @@ impl Coordinator {
     pub fn new(clock: Arc<dyn Clock>, reserve_percent: u8) -> Self {
         Self(Arc::new(Inner {
             state: Mutex::new(State::default()),
+            snapshot: Default::default(),
             clock,
             reserve_percent: u64::from(reserve_percent.min(90)),
             seq: AtomicU64::new(1),
@@ -209,6 +213,7 @@ impl Coordinator {
         for a in accounts {
             st.accounts.entry(a).or_insert_with(new_buckets);
         }
+        self.refresh(&st);
     }
 
     /// Records the GitHub account an identity spends (learned from `/user`).
@@ -219,27 +224,33 @@ impl Coordinator {
             s.account = login.clone();
         }
         st.accounts.entry(login).or_insert_with(new_buckets);
+        self.refresh(&st);
     }
 
     /// Quarantines an identity (GitHub answered 401).
     pub fn quarantine(&self, id: IdentityId, reason: &str) {
-        if let Some(s) = self.lock().ids.get_mut(&id) {
+        let mut st = self.lock();
+        if let Some(s) = st.ids.get_mut(&id) {
             s.quarantine = Some(reason.to_string());
         }
+        self.refresh(&st);
     }
 
     /// Picks the eligible identity with the most expected budget left for `resource`, ties by
-    /// least recently used, and reserves one unit on its account.
+    /// least recently used, and reserves one unit on its account. An eligible identity in
+    /// `prefer` wins over the others (it holds the validator that makes a revalidation free).
     pub fn acquire(
         &self,
         resource: Resource,
         owner: Option<&str>,
         repo: Option<&str>,
         exclude: &[IdentityId],
+        prefer: &[IdentityId],
     ) -> Result<Lease, NoBudget> {
         let now = self.0.clock.now_ms();
         let mut st = self.lock();
         let mut best: Option<(IdentityId, i64, u64)> = None;
+        let mut best_preferred: Option<(IdentityId, i64, u64)> = None;
         let mut earliest: Option<u64> = None;
         for (id, s) in &st.ids {
             if !s.enabled || !s.usable || s.quarantine.is_some() || exclude.contains(id) {
@@ -263,15 +274,18 @@ impl Coordinator {
                 }
                 continue;
             }
-            let better = match best {
+            let better = |b: Option<(IdentityId, i64, u64)>| match b {
                 None => true,
                 Some((_, e, lu)) => expected > e || (expected == e && s.last_used < lu),
             };
-            if better {
+            if better(best) {
                 best = Some((*id, expected, s.last_used));
             }
+            if prefer.contains(id) && better(best_preferred) {
+                best_preferred = Some((*id, expected, s.last_used));
+            }
         }
-        let Some((id, _, _)) = best else {
+        let Some((id, _, _)) = best_preferred.or(best) else {
             let retry = earliest.map_or(60, |t| t.saturating_sub(now).div_ceil(1000).max(1));
             return Err(NoBudget {
                 retry_after_secs: retry,
@@ -339,9 +353,10 @@ impl Coordinator {
             }
         }
         let Some(s) = st.ids.get_mut(&lease.identity) else {
+            self.refresh(&st);
             return Verdict::Use;
         };
-        match status {
+        let verdict = match status {
             401 => {
                 s.quarantine = Some("GitHub answered 401: the credential is revoked or invalid".into());
                 Verdict::TryAnother
@@ -357,7 +372,9 @@ impl Coordinator {
                 }
             }
             _ => Verdict::Use,
-        }
+        };
+        self.refresh(&st);
+        verdict
     }
 
     /// Clears a quarantine (an App identity whose token is re-minted).
@@ -388,6 +405,33 @@ impl Coordinator {
     pub fn pool(&self, resource: Resource) -> PoolBudget {
         let now = self.0.clock.now_ms();
         let st = self.lock();
+        Self::compute_pool(&st, resource, now)
+    }
+
+    /// The pool's budget as of the last change (no lock; for response headers).
+    pub fn pool_snapshot(&self, resource: Resource) -> PoolBudget {
+        let s = &self.0.snapshot[resource.index()];
+        PoolBudget {
+            limit: s[0].load(Ordering::Relaxed),
+            remaining: s[1].load(Ordering::Relaxed),
+            used: s[2].load(Ordering::Relaxed),
+            reset: s[3].load(Ordering::Relaxed),
+        }
+    }
+
+    fn refresh(&self, st: &State) {
+        let now = self.0.clock.now_ms();
+        for r in Resource::ALL {
+            let p = Self::compute_pool(st, r, now);
+            let s = &self.0.snapshot[r.index()];
+            s[0].store(p.limit, Ordering::Relaxed);
+            s[1].store(p.remaining, Ordering::Relaxed);
+            s[2].store(p.used, Ordering::Relaxed);
+            s[3].store(p.reset, Ordering::Relaxed);
+        }
+    }
+
+    fn compute_pool(st: &State, resource: Resource, now: u64) -> PoolBudget {
         let mut seen: Vec<&str> = Vec::new();
         let mut out = PoolBudget {
             limit: 0,
@@ -536,23 +580,23 @@ mod tests {
     fn selection_prefers_most_budget_then_least_recently_used() {
         let (c, t, clock) = setup(&[("a", None, &[]), ("b", None, &[])]);
         let reset = clock.now_ms() / 1000 + 3600;
-        let first = c.acquire(Resource::Core, Some("o"), None, &[]).unwrap();
+        let first = c.acquire(Resource::Core, Some("o"), None, &[], &[]).unwrap();
         let first_name = name_of(&t, first.identity);
         c.observe(first, 200, &headers(100, 50, reset));
         // The other one has more budget now (100 assumed).
-        let second = c.acquire(Resource::Core, Some("o"), None, &[]).unwrap();
+        let second = c.acquire(Resource::Core, Some("o"), None, &[], &[]).unwrap();
         assert_ne!(name_of(&t, second.identity), first_name);
         c.observe(second, 200, &headers(100, 50, reset));
         // Equal budgets: least recently used, i.e. the first again.
-        let third = c.acquire(Resource::Core, Some("o"), None, &[]).unwrap();
+        let third = c.acquire(Resource::Core, Some("o"), None, &[], &[]).unwrap();
         assert_eq!(name_of(&t, third.identity), first_name);
     }
 
     #[test]
     fn in_flight_reservations_spread_concurrent_calls() {
         let (c, t, _) = setup(&[("a", None, &[]), ("b", None, &[])]);
-        let l1 = c.acquire(Resource::Core, None, None, &[]).unwrap();
-        let l2 = c.acquire(Resource::Core, None, None, &[]).unwrap();
+        let l1 = c.acquire(Resource::Core, None, None, &[], &[]).unwrap();
+        let l2 = c.acquire(Resource::Core, None, None, &[], &[]).unwrap();
         assert_ne!(name_of(&t, l1.identity), name_of(&t, l2.identity));
         drop(l1);
         let views = c.identities();
@@ -563,62 +607,69 @@ mod tests {
     fn tokens_of_one_account_share_a_bucket_and_the_reserve_is_kept() {
         let (c, _, clock) = setup(&[("a1", Some("alice"), &[]), ("a2", Some("alice"), &[])]);
         let reset = clock.now_ms() / 1000 + 3600;
-        let l = c.acquire(Resource::Core, None, None, &[]).unwrap();
+        let l = c.acquire(Resource::Core, None, None, &[], &[]).unwrap();
         // 10 remaining of 100: the 10% reserve leaves nothing for either token.
         c.observe(l, 200, &headers(100, 10, reset));
-        let err = c.acquire(Resource::Core, None, None, &[]).err().unwrap();
+        let err = c.acquire(Resource::Core, None, None, &[], &[]).err().unwrap();
         assert!(err.retry_after_secs > 3500 && err.retry_after_secs <= 3600, "{err:?}");
         assert_eq!(c.pool(Resource::Core).limit, 100, "one account counted once");
         // After the reset the bucket is full again.
         clock.advance(Duration::from_secs(3601));
-        assert!(c.acquire(Resource::Core, None, None, &[]).is_ok());
+        assert!(c.acquire(Resource::Core, None, None, &[], &[]).is_ok());
     }
 
     #[test]
     fn unauthorized_quarantines_and_secondary_limit_cools_down() {
         let (c, t, clock) = setup(&[("a", None, &[]), ("b", None, &[])]);
-        let l = c.acquire(Resource::Core, None, None, &[]).unwrap();
+        let l = c.acquire(Resource::Core, None, None, &[], &[]).unwrap();
         let revoked = l.identity;
         assert_eq!(c.observe(l, 401, &HeaderMap::new()), Verdict::TryAnother);
         for _ in 0..3 {
-            let l = c.acquire(Resource::Core, None, None, &[]).unwrap();
+            let l = c.acquire(Resource::Core, None, None, &[], &[]).unwrap();
             assert_ne!(l.identity, revoked);
         }
-        let l = c.acquire(Resource::Core, None, None, &[]).unwrap();
+        let l = c.acquire(Resource::Core, None, None, &[], &[]).unwrap();
         let other = l.identity;
         let mut h = HeaderMap::new();
         h.insert("retry-after", HeaderValue::from_static("30"));
         assert_eq!(c.observe(l, 403, &h), Verdict::TryAnother);
-        let err = c.acquire(Resource::Core, None, None, &[]).err().unwrap();
+        let err = c.acquire(Resource::Core, None, None, &[], &[]).err().unwrap();
         assert_eq!(err.retry_after_secs, 30);
         let states: Vec<_> = c.identities().into_iter().map(|v| (v.name, v.state)).collect();
         assert!(states.contains(&(name_of(&t, revoked), "quarantined")));
         assert!(states.contains(&(name_of(&t, other), "cooling_down")));
         clock.advance(Duration::from_secs(31));
-        assert_eq!(c.acquire(Resource::Core, None, None, &[]).unwrap().identity, other);
+        assert_eq!(c.acquire(Resource::Core, None, None, &[], &[]).unwrap().identity, other);
     }
 
     #[test]
     fn scopes_limit_which_identity_serves_an_owner() {
         let (c, t, _) = setup(&[("org-only", None, &["octo-org"]), ("repo-only", None, &["x/y"])]);
+        let any = setup(&[("a", None, &[]), ("b", None, &[])]);
+        let first = any.0.acquire(Resource::Core, None, None, &[], &[]).unwrap().identity;
+        // The preferred identity wins even though the other has more budget left.
+        for _ in 0..3 {
+            let l = any.0.acquire(Resource::Core, None, None, &[], &[first]).unwrap();
+            assert_eq!(l.identity, first);
+        }
         let l = c
-            .acquire(Resource::Core, Some("octo-org"), Some("octo-org/z"), &[])
+            .acquire(Resource::Core, Some("octo-org"), Some("octo-org/z"), &[], &[])
             .unwrap();
         assert_eq!(name_of(&t, l.identity), "org-only");
-        let l = c.acquire(Resource::Core, Some("x"), Some("x/y"), &[]).unwrap();
+        let l = c.acquire(Resource::Core, Some("x"), Some("x/y"), &[], &[]).unwrap();
         assert_eq!(name_of(&t, l.identity), "repo-only");
-        assert!(c.acquire(Resource::Core, Some("nobody"), None, &[]).is_err());
+        assert!(c.acquire(Resource::Core, Some("nobody"), None, &[], &[]).is_err());
     }
 
     #[test]
     fn resources_have_separate_buckets() {
         let (c, _, clock) = setup(&[("a", None, &[])]);
         let reset = clock.now_ms() / 1000 + 60;
-        let l = c.acquire(Resource::Core, None, None, &[]).unwrap();
+        let l = c.acquire(Resource::Core, None, None, &[], &[]).unwrap();
         let mut h = headers(30, 0, reset);
         h.insert("x-ratelimit-resource", HeaderValue::from_static("search"));
         c.observe(l, 200, &h);
-        assert!(c.acquire(Resource::Search, None, None, &[]).is_err());
-        assert!(c.acquire(Resource::Core, None, None, &[]).is_ok());
+        assert!(c.acquire(Resource::Search, None, None, &[], &[]).is_err());
+        assert!(c.acquire(Resource::Core, None, None, &[], &[]).is_ok());
     }
 }

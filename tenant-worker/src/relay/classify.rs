@@ -128,24 +128,28 @@ pub fn normalize(path: &str, query: Option<&str>) -> Result<Normalized, String> 
     } else {
         path
     };
-    let mut segs: Vec<String> = Vec::new();
-    for seg in trimmed.split('/').skip(1) {
-        if trimmed == "/" {
-            break;
-        }
-        match seg {
-            "" => return Err("empty path segments (//) are not allowed".into()),
-            "." | ".." => return Err("dot segments (. and ..) are not allowed".into()),
-            s => segs.push(s.to_string()),
+    let mut path = String::with_capacity(trimmed.len());
+    if trimmed != "/" {
+        // Owner and repo names are case-insensitive on GitHub.
+        let repos = trimmed.starts_with("/repos/");
+        for (i, seg) in trimmed.split('/').skip(1).enumerate() {
+            match seg {
+                "" => return Err("empty path segments (//) are not allowed".into()),
+                "." | ".." => return Err("dot segments (. and ..) are not allowed".into()),
+                s => {
+                    path.push('/');
+                    if repos && (i == 1 || i == 2) {
+                        path.extend(s.chars().map(|c| c.to_ascii_lowercase()));
+                    } else {
+                        path.push_str(s);
+                    }
+                }
+            }
         }
     }
-    // Owner and repo names are case-insensitive on GitHub.
-    if segs.first().map(String::as_str) == Some("repos") {
-        for s in segs.iter_mut().skip(1).take(2) {
-            s.make_ascii_lowercase();
-        }
+    if path.is_empty() {
+        path.push('/');
     }
-    let path = format!("/{}", segs.join("/"));
 
     let query = query.unwrap_or("");
     if query.len() > MAX_QUERY {

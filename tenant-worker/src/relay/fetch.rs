@@ -67,6 +67,19 @@ pub fn computed_etag(accept: &str, authorization: &str, body: &[u8]) -> String {
     format!("W/\"{}\"", hex::encode(h.finalize()))
 }
 
+/// A repo object's `permissions` describe the pooled identity that fetched it (admin, push...):
+/// replaced with what a caller can do through the relay, read only. `None` when absent.
+pub fn read_only_permissions(body: &[u8]) -> Option<bytes::Bytes> {
+    let mut v: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let obj = v.as_object_mut()?;
+    obj.get("permissions")?;
+    obj.insert(
+        "permissions".into(),
+        serde_json::json!({"admin": false, "maintain": false, "push": false, "triage": false, "pull": true}),
+    );
+    serde_json::to_vec(&v).ok().map(bytes::Bytes::from)
+}
+
 impl Worker {
     /// A fresh cache hit, or the shared result of the one upstream call for this key.
     pub(crate) async fn lookup(self: &Arc<Self>, spec: FetchSpec) -> FetchResult {
@@ -180,11 +193,21 @@ impl Worker {
         let info = &spec.info;
         let mut exclude = Vec::new();
         let mut retry_after = 60;
+        // Without Last-Modified only an identity's own ETag revalidates for free: prefer those.
+        let prefer: Vec<IdentityId> = match &cached {
+            Some(e) if e.last_modified.is_none() && self.settings.revalidate => {
+                e.etags.iter().map(|(i, _)| *i).collect()
+            }
+            _ => Vec::new(),
+        };
         for _attempt in 0..3 {
-            let lease = match self
-                .coord
-                .acquire(info.resource, info.owner.as_deref(), info.repo.as_deref(), &exclude)
-            {
+            let lease = match self.coord.acquire(
+                info.resource,
+                info.owner.as_deref(),
+                info.repo.as_deref(),
+                &exclude,
+                &prefer,
+            ) {
                 Ok(l) => l,
                 Err(nb) => {
                     return self.stale_or(
@@ -291,23 +314,41 @@ impl Worker {
             }
             200 | 404 => {
                 let hdrs = headers::filter(&resp.headers, &tenant.upstream);
+                // Same representation fetched by another identity: the others' ETags still hold.
+                let mut etags: Vec<(IdentityId, String)> = match &cached {
+                    Some(old) if old.status == resp.status && old.body == resp.body => {
+                        old.etags.iter().filter(|(i, _)| *i != id).cloned().collect()
+                    }
+                    _ => Vec::new(),
+                };
+                etags.extend(etag.map(|t| (id, t)));
                 self.learn(spec, &resp);
+                let body = match &spec.info.repo {
+                    Some(repo) if resp.status == 200 && spec.path_and_query == format!("/repos/{repo}") => {
+                        read_only_permissions(&resp.body).unwrap_or(resp.body)
+                    }
+                    _ => resp.body,
+                };
                 let freshness = if resp.status == 404 {
                     Freshness::NotFound
                 } else {
                     spec.info.freshness
                 };
-                let e = Arc::new(Entry {
-                    status: resp.status,
-                    relay_etag: relay_etag(resp.status, &spec.accept, &resp.body),
-                    headers: hdrs,
-                    body: resp.body,
-                    validated_ms: now,
-                    ttl_ms: self.ttl_ms(freshness),
-                    freshness,
-                    last_modified,
-                    etags: etag.map(|t| vec![(id, t)]).unwrap_or_default(),
-                });
+                let e = Arc::new(
+                    Entry {
+                        status: resp.status,
+                        relay_etag: relay_etag(resp.status, &spec.accept, &body),
+                        headers: hdrs,
+                        body,
+                        validated_ms: now,
+                        ttl_ms: self.ttl_ms(freshness),
+                        freshness,
+                        last_modified,
+                        etags,
+                        prebuilt: HeaderMap::new(),
+                    }
+                    .prebuild(),
+                );
                 let stored = self.cache.insert(spec.key.clone(), e.clone()).await;
                 let status = if stored { CacheStatus::Miss } else { CacheStatus::Bypass };
                 Ok(Served { entry: e, status })
@@ -315,17 +356,21 @@ impl Worker {
             500..=599 => self.stale_or(cached, Error::Upstream(format!("GitHub answered {}", resp.status))),
             status => {
                 // Relayed as is, never cached: redirects, 403s for missing access, 422s...
-                let e = Arc::new(Entry {
-                    status,
-                    relay_etag: relay_etag(status, &spec.accept, &resp.body),
-                    headers: headers::filter(&resp.headers, &tenant.upstream),
-                    body: resp.body,
-                    validated_ms: now,
-                    ttl_ms: 0,
-                    freshness: spec.info.freshness,
-                    last_modified: None,
-                    etags: Vec::new(),
-                });
+                let e = Arc::new(
+                    Entry {
+                        status,
+                        relay_etag: relay_etag(status, &spec.accept, &resp.body),
+                        headers: headers::filter(&resp.headers, &tenant.upstream),
+                        body: resp.body,
+                        validated_ms: now,
+                        ttl_ms: 0,
+                        freshness: spec.info.freshness,
+                        last_modified: None,
+                        etags: Vec::new(),
+                        prebuilt: HeaderMap::new(),
+                    }
+                    .prebuild(),
+                );
                 Ok(Served {
                     entry: e,
                     status: CacheStatus::Bypass,
@@ -363,5 +408,31 @@ impl Worker {
                     .insert(repo.clone(), (!private, self.clock.now_ms()));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pooled_identitys_repo_permissions_are_not_revealed() {
+        let body = br#"{"id":1,"permissions":{"admin":true,"push":true,"pull":true}}"#;
+        let out: serde_json::Value = serde_json::from_slice(&read_only_permissions(body).unwrap()).unwrap();
+        assert_eq!(out["permissions"]["admin"], false);
+        assert_eq!(out["permissions"]["push"], false);
+        assert_eq!(out["permissions"]["pull"], true);
+        assert_eq!(out["id"], 1);
+        assert!(read_only_permissions(br#"{"id":1}"#).is_none());
+        assert!(read_only_permissions(b"[1]").is_none());
+    }
+
+    #[test]
+    fn computed_etag_matches_the_observed_algorithm() {
+        // sha256("application/json:token x:" + "{}"), as the fake and GitHub compute it.
+        let mut h = Sha256::new();
+        h.update(b"application/json:token x:{}");
+        let want = format!("W/\"{}\"", hex::encode(h.finalize()));
+        assert_eq!(computed_etag("application/json", "token x", b"{}"), want);
     }
 }

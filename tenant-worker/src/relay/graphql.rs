@@ -310,10 +310,13 @@ async fn fetch(w: Arc<Worker>, spec: GraphqlSpec) -> FetchResult {
     let mut exclude = Vec::new();
     let mut retry_after = 60;
     for _attempt in 0..3 {
-        let lease = match w
-            .coord
-            .acquire(Resource::Graphql, spec.owner.as_deref(), spec.repo.as_deref(), &exclude)
-        {
+        let lease = match w.coord.acquire(
+            Resource::Graphql,
+            spec.owner.as_deref(),
+            spec.repo.as_deref(),
+            &exclude,
+            &[],
+        ) {
             Ok(l) => l,
             Err(nb) => {
                 return stale_or(
@@ -374,17 +377,21 @@ async fn fetch(w: Arc<Worker>, spec: GraphqlSpec) -> FetchResult {
             .get(header::CONTENT_TYPE)
             .cloned()
             .unwrap_or_else(|| HeaderValue::from_static(JSON));
-        let entry = Arc::new(Entry {
-            status: resp.status,
-            relay_etag: relay_etag(resp.status, "graphql", &resp.body),
-            headers: vec![(header::CONTENT_TYPE, content_type)],
-            body: resp.body,
-            validated_ms: now,
-            ttl_ms,
-            freshness: spec.freshness,
-            last_modified: None,
-            etags: Vec::new(),
-        });
+        let entry = Arc::new(
+            Entry {
+                status: resp.status,
+                relay_etag: relay_etag(resp.status, "graphql", &resp.body),
+                headers: vec![(header::CONTENT_TYPE, content_type)],
+                body: resp.body,
+                validated_ms: now,
+                ttl_ms,
+                freshness: spec.freshness,
+                last_modified: None,
+                etags: Vec::new(),
+                prebuilt: HeaderMap::new(),
+            }
+            .prebuild(),
+        );
         let status = if ttl_ms > 0 && w.cache.insert(spec.key.clone(), entry.clone()).await {
             CacheStatus::Miss
         } else {

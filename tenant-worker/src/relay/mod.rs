@@ -83,12 +83,19 @@ async fn handle(w: &Arc<Worker>, parts: &Parts) -> Result<Response, Error> {
         Some(_) => return Err(Error::BadRequest("X-GitHub-Api-Version is malformed".into())),
     };
     let resource = info.resource;
+    let kind = info.kind;
     let spec = FetchSpec::new(n.path_and_query(), accept, api_version, info);
     let served = match token_free::lookup(w, &tenant, &spec).await {
         Some(s) => s,
         None => w.lookup(spec).await?,
     };
     w.stats.served(served.status);
+    tracing::debug!(
+        route.kind = kind,
+        status = served.entry.status,
+        cache = served.status.as_str(),
+        "relayed"
+    );
     Ok(respond(w, parts, layout, &served, head, resource))
 }
 
@@ -209,6 +216,7 @@ fn respond(w: &Worker, parts: &Parts, layout: Layout, served: &Served, head: boo
     let mut resp = Response::new(body);
     *resp.status_mut() = status;
     let h = resp.headers_mut();
+    *h = e.prebuilt.clone();
     let mut base: Option<String> = None;
     for (k, v) in &e.headers {
         if k == header::LINK || k == header::LOCATION {
@@ -217,13 +225,10 @@ fn respond(w: &Worker, parts: &Parts, layout: Layout, served: &Served, head: boo
             if let Ok(v) = HeaderValue::from_str(&headers::absolutize(text, base)) {
                 h.append(k.clone(), v);
             }
-        } else {
-            h.append(k.clone(), v.clone());
         }
     }
-    h.insert(header::ETAG, e.relay_etag.clone());
     h.insert("x-shoal-cache", HeaderValue::from_static(served.status.as_str()));
-    let pool = w.coord.pool(resource);
+    let pool = w.coord.pool_snapshot(resource);
     h.insert("x-ratelimit-limit", HeaderValue::from(pool.limit));
     h.insert("x-ratelimit-remaining", HeaderValue::from(pool.remaining));
     h.insert("x-ratelimit-used", HeaderValue::from(pool.used));

@@ -156,21 +156,25 @@ async fn fetch(w: Arc<Worker>, spec: FetchSpec, url: String, content_type: &'sta
         .get(freshness.as_str())
         .copied()
         .unwrap_or_else(|| freshness.default_ttl_secs());
-    let entry = Arc::new(Entry {
-        status: 200,
-        relay_etag: relay_etag(200, &spec.accept, &body),
-        headers: vec![(header::CONTENT_TYPE, HeaderValue::from_static(content_type))],
-        body,
-        validated_ms: now,
-        ttl_ms: ttl_secs.saturating_mul(1000),
-        freshness: if freshness == Freshness::NotFound {
-            Freshness::Fast
-        } else {
-            freshness
-        },
-        last_modified: None,
-        etags: Vec::new(),
-    });
+    let entry = Arc::new(
+        Entry {
+            status: 200,
+            relay_etag: relay_etag(200, &spec.accept, &body),
+            headers: vec![(header::CONTENT_TYPE, HeaderValue::from_static(content_type))],
+            body,
+            validated_ms: now,
+            ttl_ms: ttl_secs.saturating_mul(1000),
+            freshness: if freshness == Freshness::NotFound {
+                Freshness::Fast
+            } else {
+                freshness
+            },
+            last_modified: None,
+            etags: Vec::new(),
+            prebuilt: axum::http::HeaderMap::new(),
+        }
+        .prebuild(),
+    );
     let status = if w.cache.insert(spec.key.clone(), entry.clone()).await {
         CacheStatus::Miss
     } else {

@@ -2,7 +2,7 @@
 //! speaks HTTPS to a non-github.com host), with GitHub played by the fake: gh's read commands work
 //! with a caller token, and a second run of each costs GitHub nothing.
 
-use crate::support::{Env, pat};
+use crate::bundle_env::{Env, pat};
 use std::sync::Arc;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::process::Command;

@@ -1,7 +1,7 @@
 //! GraphQL through the relay: caching, coalescing, refusals (`fallback_local`), the caller's own
 //! `viewer { login }`, and GraphQL points per identity.
 
-use crate::support::{Env, pat};
+use crate::bundle_env::{Env, pat};
 use serde_json::json;
 
 const PR_TITLE: &str = "query PullRequestTitle($owner: String!, $repo: String!, $n: Int!) { repository(owner: $owner, name: $repo) { pullRequest(number: $n) { title number } } }";
@@ -197,7 +197,7 @@ async fn a_stale_answer_is_served_when_github_fails_after_the_ttl() {
     let body = json!({"query": PR_TITLE, "variables": vars()});
     let (_, _, fresh) = env.graphql(&body).await;
     env.clock
-        .advance(std::time::Duration::from_secs(crate::support::GRAPHQL_TTL_SECS + 1));
+        .advance(std::time::Duration::from_secs(crate::bundle_env::GRAPHQL_TTL_SECS + 1));
     env.gh.set_faults(shoal_fake_github::Faults {
         fail_next: 1,
         error_status: Some(503),
@@ -219,7 +219,7 @@ async fn graphql_points_exhausted_on_every_identity_is_githubs_403_with_retry_af
         },
         ..Default::default()
     };
-    let env = Env::start_with(opts, crate::support::policy(), |gh| {
+    let env = Env::start_with(opts, crate::bundle_env::policy(), |gh| {
         vec![pat("bot", &gh.add_token("octo-bot"))]
     })
     .await;

@@ -1,178 +1,197 @@
-//! Shared test setup: a fake GitHub, a worker on port 0 serving a bundle built here, and a
-//! client holding a caller token.
+//! Test harness: a fake GitHub, a worker configured from a TOML file (tokens by `file:`
+//! reference) with a manual clock, and a caller token.
 
-use shoal_common::protocol::{
-    Bundle, CallerTokenEntry, Credential, IdentityEntry, PROTOCOL_VERSION, Policy, TenantRef,
-};
-use shoal_common::token::{Pepper, generate_token, hash_token};
-use shoal_common::{CallerTokenId, IdentityId, Secret, TenantId};
-use shoal_fake_github::{FakeGithub, Options};
-use shoal_worker::clock::{Clock, ManualClock};
-use shoal_worker::config::Settings;
+use shoal_common::token::generate_token;
+use shoal_fake_github::{FakeGithub, Limits, Options, Stats};
+use shoal_worker::clock::ManualClock;
+use shoal_worker::config::Config;
 use shoal_worker::{Running, Worker};
 use std::sync::Arc;
+use std::time::Duration;
 
-/// The fixture App key pair (the fake verifies JWTs against the public half).
-pub const APP_PRIVATE_KEY_PKCS1: &str = include_str!("../../../tests/fixtures/github-app/app-pkcs1.pem");
-pub const APP_PUBLIC_KEY: &str = include_str!("../../../tests/fixtures/github-app/app-public.pem");
-/// A key the fake does not know for the app.
-pub const OTHER_PRIVATE_KEY: &str = include_str!("../../../tests/fixtures/github-app/other-pkcs8.pem");
+/// One pooled identity of a test.
+pub struct Ident {
+    pub login: &'static str,
+    pub revoked: bool,
+    /// Write `account = login` in the config (no discovery call).
+    pub account_known: bool,
+}
 
-/// A running fake + worker pair.
+impl Ident {
+    pub fn pat(login: &'static str) -> Self {
+        Self {
+            login,
+            revoked: false,
+            account_known: true,
+        }
+    }
+    pub fn revoked(login: &'static str) -> Self {
+        Self {
+            login,
+            revoked: true,
+            account_known: true,
+        }
+    }
+    pub fn discovered(login: &'static str) -> Self {
+        Self {
+            login,
+            revoked: false,
+            account_known: false,
+        }
+    }
+}
+
+/// How to build a test environment.
+pub struct Setup {
+    pub identities: Vec<Ident>,
+    pub core_limit: u64,
+    /// Extra TOML appended to the top level (before the tables).
+    pub extra: String,
+}
+
+impl Default for Setup {
+    fn default() -> Self {
+        Self {
+            identities: vec![Ident::pat("alice")],
+            core_limit: 5000,
+            extra: String::new(),
+        }
+    }
+}
+
+/// A running fake + worker.
 pub struct Env {
     pub gh: FakeGithub,
-    pub relay: Running,
+    pub worker: Running,
     pub clock: Arc<ManualClock>,
     pub caller: String,
-    pub client: reqwest::Client,
-    /// The bundle the worker started with.
-    pub bundle: Bundle,
-}
-
-/// A PAT identity for `token`.
-pub fn pat(name: &str, token: &str) -> IdentityEntry {
-    IdentityEntry {
-        id: IdentityId::new(),
-        name: name.into(),
-        credential: Credential::Pat {
-            token: Secret::new(token),
-        },
-        scopes: vec![],
-        account: None,
-        enabled: true,
-    }
-}
-
-/// An App installation identity.
-pub fn app(name: &str, app_id: u64, installation_id: u64, key: &str) -> IdentityEntry {
-    IdentityEntry {
-        id: IdentityId::new(),
-        name: name.into(),
-        credential: Credential::GithubApp {
-            app_id,
-            installation_id,
-            private_key: Secret::new(key),
-        },
-        scopes: vec![],
-        account: None,
-        enabled: true,
-    }
-}
-
-/// The default policy of these tests: octo-org allowed, search allowed.
-pub fn policy() -> Policy {
-    Policy {
-        allowed_owners: vec!["octo-org".into()],
-        search_allowed: true,
-        ..Default::default()
-    }
+    /// Pooled tokens, in the order of `Setup::identities`.
+    pub tokens: Vec<String>,
+    pub http: reqwest::Client,
+    /// The bundle the config became (swap a modified copy in).
+    pub bundle: shoal_common::protocol::Bundle,
+    _dir: tempfile::TempDir,
 }
 
 impl Env {
-    /// Starts a fake and a worker pooling the identities `make` builds from the fake.
-    pub async fn start(make: impl FnOnce(&FakeGithub) -> Vec<IdentityEntry>) -> Env {
-        Self::start_with(Options::default(), policy(), make).await
-    }
-
-    /// Same, with fake options and a tenant policy.
-    pub async fn start_with(
-        opts: Options,
-        policy: Policy,
-        make: impl FnOnce(&FakeGithub) -> Vec<IdentityEntry>,
-    ) -> Env {
-        let gh = FakeGithub::start(opts).await;
-        let identities = make(&gh);
-        let pepper = Pepper::generate().unwrap();
-        let caller = generate_token().unwrap();
-        let bundle = Bundle {
-            protocol_version: PROTOCOL_VERSION,
-            version: 1,
-            tenant: TenantRef {
-                id: TenantId::new(),
-                slug: "acme".into(),
+    pub async fn start(setup: Setup) -> Env {
+        let gh = FakeGithub::start(Options {
+            limits: Limits {
+                core: setup.core_limit,
+                ..Limits::default()
             },
-            caller_tokens: vec![CallerTokenEntry {
-                id: CallerTokenId::new(),
-                hash: hash_token(&pepper, caller.expose()).to_hex(),
-                name: "laptop".into(),
-                user_login: "alice".into(),
-                expires_at: None,
-            }],
-            identities,
-            policy,
-            token_pepper: Secret::new(hex::encode(pepper.as_bytes())),
-            upstream: gh.url(),
-        };
+            ..Options::default()
+        })
+        .await;
+        let dir = tempfile::tempdir().unwrap();
+        let mut tables = String::new();
+        let mut tokens = Vec::new();
+        for (i, ident) in setup.identities.iter().enumerate() {
+            let token = if ident.revoked {
+                gh.add_revoked_token(ident.login)
+            } else {
+                gh.add_token(ident.login)
+            };
+            let path = dir.path().join(format!("identity-{i}"));
+            std::fs::write(&path, &token).unwrap();
+            tables.push_str(&format!(
+                "[[identity]]\nid = \"{}-{i}\"\ntoken = \"file:{}\"\n",
+                ident.login,
+                path.display()
+            ));
+            if ident.account_known {
+                tables.push_str(&format!("account = \"{}\"\n", ident.login));
+            }
+            tokens.push(token);
+        }
+        let caller = generate_token().unwrap().expose().to_string();
+        let caller_path = dir.path().join("caller");
+        std::fs::write(&caller_path, &caller).unwrap();
+        tables.push_str(&format!(
+            "[[caller]]\nname = \"laptop\"\ntoken = \"file:{}\"\n",
+            caller_path.display()
+        ));
+        let text = format!(
+            "listen = \"127.0.0.1:0\"\nupstream = \"{}\"\nallowed_owners = [\"octo-org\"]\n{}\n{}",
+            gh.url(),
+            setup.extra,
+            tables
+        );
+        let (settings, bundle) = Config::from_toml_str(&text).unwrap().into_parts().unwrap();
         let clock = ManualClock::new();
-        let worker = Worker::new(Settings::for_tests(), &bundle, clock.clone() as Arc<dyn Clock>).unwrap();
-        let started_with = bundle.clone();
-        let relay = shoal_worker::serve(worker, "127.0.0.1:0".parse().unwrap())
-            .await
-            .unwrap();
+        let listen = settings.listen;
+        let discover = settings.discover_accounts;
+        let w = Worker::new(settings, &bundle, clock.clone()).unwrap();
+        if discover {
+            w.discover_accounts().await;
+        }
+        let worker = shoal_worker::serve(w, listen).await.unwrap();
+        gh.reset_stats();
         Env {
             gh,
-            relay,
+            worker,
             clock,
-            caller: caller.expose().to_string(),
-            client: reqwest::Client::new(),
-            bundle: started_with,
+            caller,
+            tokens,
+            bundle,
+            http: reqwest::Client::builder().pool_max_idle_per_host(256).build().unwrap(),
+            _dir: dir,
         }
     }
 
-    /// `POST {relay}{path}` with a GraphQL body, as the caller.
-    pub async fn graphql_at(
-        &self,
-        path: &str,
-        body: &serde_json::Value,
-    ) -> (u16, reqwest::header::HeaderMap, serde_json::Value) {
-        let r = self
-            .client
-            .post(format!("{}{path}", self.relay.url()))
-            .header("authorization", format!("token {}", self.caller))
-            .json(body)
-            .send()
-            .await
-            .unwrap();
-        let status = r.status().as_u16();
-        let headers = r.headers().clone();
-        let body = r.json().await.unwrap_or(serde_json::Value::Null);
-        (status, headers, body)
+    /// GET `path` (with its layout prefix, if any) as the caller.
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.get_with(path, &[]).await
     }
 
-    /// `POST /graphql` as the caller.
-    pub async fn graphql(&self, body: &serde_json::Value) -> (u16, reqwest::header::HeaderMap, serde_json::Value) {
-        self.graphql_at("/graphql", body).await
-    }
-
-    /// `GET {relay}{path}` as the caller, with an optional `Accept`.
-    pub async fn get(&self, path: &str, accept: Option<&str>) -> (u16, reqwest::header::HeaderMap, bytes::Bytes) {
+    pub async fn get_with(&self, path: &str, headers: &[(&str, &str)]) -> reqwest::Response {
         let mut rb = self
-            .client
-            .get(format!("{}{path}", self.relay.url()))
+            .http
+            .get(format!("{}{path}", self.worker.url()))
             .header("authorization", format!("token {}", self.caller));
-        if let Some(a) = accept {
-            rb = rb.header("accept", a);
+        for (k, v) in headers {
+            rb = rb.header(*k, *v);
         }
-        let r = rb.send().await.unwrap();
-        (r.status().as_u16(), r.headers().clone(), r.bytes().await.unwrap())
+        rb.send().await.unwrap()
     }
 
-    /// The worker's stats document.
+    pub fn upstream(&self) -> Stats {
+        self.gh.stats()
+    }
+
+    /// Calls the fake received with pooled token `i`.
+    pub fn calls_of(&self, i: usize) -> u64 {
+        self.upstream().by_token.get(&self.tokens[i]).map_or(0, |t| t.calls)
+    }
+
+    pub fn charged_of(&self, i: usize) -> u64 {
+        self.upstream().by_token.get(&self.tokens[i]).map_or(0, |t| t.charged)
+    }
+
+    pub fn advance(&self, secs: u64) {
+        self.clock.advance(Duration::from_secs(secs));
+    }
+
     pub fn stats(&self) -> serde_json::Value {
-        shoal_worker::relay::local::stats_json(&self.relay.worker)
+        shoal_worker::relay::local::stats_json(&self.worker.worker)
     }
 
-    /// One identity's stats entry by name.
-    pub fn identity(&self, name: &str) -> serde_json::Value {
+    /// The identity entry in the worker's stats whose name starts with `login`.
+    pub fn identity_stats(&self, login: &str) -> serde_json::Value {
         self.stats()["identities"]
             .as_array()
             .unwrap()
             .iter()
-            .find(|i| i["name"] == name)
+            .find(|i| i["name"].as_str().unwrap().starts_with(login))
             .cloned()
-            .unwrap_or_else(|| panic!("no identity {name}"))
+            .unwrap()
     }
 }
 
-/// The relay's default GraphQL TTL.
-pub const GRAPHQL_TTL_SECS: u64 = shoal_worker::relay::graphql::DEFAULT_TTL_SECS;
+/// The `X-Shoal-Cache` header of a response.
+pub fn cache_status(r: &reqwest::Response) -> String {
+    r.headers()
+        .get("x-shoal-cache")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default()
+}

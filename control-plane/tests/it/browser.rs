@@ -1,0 +1,220 @@
+//! A real browser through the admin's first session: headless Chromium over WebDriver
+//! (chromedriver) against the real server and the fake GitHub: sign in -> create org tenant ->
+//! add identity -> create caller token -> revoke, with a screenshot of each page (laptop width,
+//! then phone width) under `$CARGO_TARGET_TMPDIR/browser-screenshots/`.
+
+use crate::flows::app_with_github;
+use fantoccini::{Client, ClientBuilder, Locator};
+use sqlx::PgPool;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Driver(Child);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn start_chromedriver() -> (Driver, String) {
+    let port = free_port();
+    let child = Command::new("chromedriver")
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromedriver is missing: install the Debian packages chromium and chromium-driver (make test does)");
+    let driver = Driver(child);
+    let url = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(r) = reqwest::get(format!("{url}/status")).await
+            && r.status().is_success()
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "chromedriver did not come up");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    (driver, url)
+}
+
+async fn connect(webdriver: &str) -> Client {
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        serde_json::json!({
+            "binary": "/usr/bin/chromium",
+            "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                     "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                     "--window-size=1280,900"]
+        }),
+    );
+    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(webdriver)
+        .await
+        .expect("a chromium session over chromedriver")
+}
+
+struct Shots {
+    dir: PathBuf,
+    n: usize,
+}
+
+impl Shots {
+    async fn take(&mut self, c: &Client, name: &str) {
+        self.n += 1;
+        let png = c.screenshot().await.unwrap();
+        assert!(png.starts_with(b"\x89PNG"));
+        std::fs::write(self.dir.join(format!("{:02}-{name}.png", self.n)), png).unwrap();
+    }
+}
+
+async fn text_of(c: &Client, css: &str) -> String {
+    c.find(Locator::Css(css)).await.unwrap().text().await.unwrap()
+}
+
+async fn fill(c: &Client, css: &str, value: &str) {
+    let el = c.find(Locator::Css(css)).await.unwrap();
+    el.clear().await.unwrap();
+    el.send_keys(value).await.unwrap();
+}
+
+async fn path_of(c: &Client) -> String {
+    c.current_url().await.unwrap().path().to_string()
+}
+
+/// Clicks and waits (with a deadline) until the browser has navigated to `path` and the page
+/// shows `marker`: a click returns before the navigation it starts has finished.
+async fn click_to(c: &Client, locator: Locator<'_>, path: &str, marker: &str) {
+    c.find(locator).await.unwrap().click().await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if path_of(c).await == path && c.source().await.unwrap().contains(marker) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "never reached {path} showing {marker:?}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+#[sqlx::test(migrator = "shoal_control_plane::db::MIGRATOR")]
+async fn an_admin_signs_in_creates_a_tenant_adds_an_identity_and_creates_then_revokes_a_token_in_chromium(
+    pool: PgPool,
+) {
+    let (app, gh) = app_with_github(pool.clone()).await;
+    gh.add_org_member("octo-org", "alice", "admin");
+    gh.set_oauth_approver("alice");
+    let bot_pat = gh.add_token("octo-bot");
+
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("browser-screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut shots = Shots { dir: dir.clone(), n: 0 };
+    let (_driver, webdriver) = start_chromedriver().await;
+    let c = connect(&webdriver).await;
+
+    // Sign in.
+    c.goto(&app.url).await.unwrap();
+    shots.take(&c, "landing").await;
+    click_to(&c, Locator::Id("sign-in"), "/", "Signed in as alice").await;
+    shots.take(&c, "dashboard-empty").await;
+
+    // Create the org tenant.
+    click_to(&c, Locator::Id("new-tenant"), "/tenants/new", "Subdomain").await;
+    fill(&c, "#slug", "octo").await;
+    shots.take(&c, "create-tenant").await;
+    let submit = "#create-tenant button[type=submit]";
+    click_to(&c, Locator::Css(submit), "/t/octo", "Tenant octo created").await;
+    shots.take(&c, "tenant-overview").await;
+
+    // Add a PAT identity.
+    c.goto(&format!("{}/t/octo/identities", app.url)).await.unwrap();
+    fill(&c, "#pat-name", "octo bot").await;
+    fill(&c, "#pat-token", &bot_pat).await;
+    fill(&c, "#pat-scopes", "octo-org").await;
+    let submit = "#add-pat button[type=submit]";
+    click_to(
+        &c,
+        Locator::Css(submit),
+        "/t/octo/identities",
+        "added for GitHub account octo-bot",
+    )
+    .await;
+    assert!(text_of(&c, "#identities").await.contains("@octo-bot"));
+    assert!(!c.source().await.unwrap().contains(&bot_pat));
+    shots.take(&c, "identity-added").await;
+
+    // Create a caller token: shown once.
+    c.goto(&format!("{}/t/octo/tokens", app.url)).await.unwrap();
+    fill(&c, "#token-name", "alice-laptop").await;
+    let submit = "#create-token button[type=submit]";
+    click_to(&c, Locator::Css(submit), "/t/octo/tokens", "Copy it now").await;
+    let token = c
+        .find(Locator::Id("new-token"))
+        .await
+        .unwrap()
+        .prop("value")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(token.starts_with("shoal_") && token.len() == 49);
+    shots.take(&c, "token-created").await;
+    click_to(&c, Locator::LinkText("Done"), "/t/octo/tokens", "All caller tokens").await;
+    let listed = text_of(&c, "#tokens").await;
+    assert!(listed.contains("alice-laptop") && listed.contains(&token[..12]) && !listed.contains(&token));
+    shots.take(&c, "token-listed").await;
+
+    // Revoke it.
+    click_to(
+        &c,
+        Locator::Css("#tokens button.btn-danger"),
+        "/t/octo/tokens",
+        "revoked.",
+    )
+    .await;
+    assert!(text_of(&c, "#tokens").await.contains("revoked"));
+    shots.take(&c, "token-revoked").await;
+    let revoked: i64 = sqlx::query_scalar("SELECT count(*) FROM caller_tokens WHERE revoked_at IS NOT NULL")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(revoked, 1);
+
+    // The other tenant pages, for the record.
+    for (path, name) in [
+        ("/t/octo/members", "members"),
+        ("/t/octo/policy", "policy"),
+        ("/t/octo/api-tokens", "api-tokens"),
+        ("/t/octo/audit", "audit"),
+    ] {
+        c.goto(&format!("{}{path}", app.url)).await.unwrap();
+        assert_eq!(path_of(&c).await, path);
+        shots.take(&c, name).await;
+    }
+
+    // The same pages at a phone's width.
+    c.set_window_size(390, 844).await.unwrap();
+    for (path, name) in [
+        ("/t/octo", "phone-overview"),
+        ("/t/octo/identities", "phone-identities"),
+        ("/t/octo/tokens", "phone-tokens"),
+    ] {
+        c.goto(&format!("{}{path}", app.url)).await.unwrap();
+        shots.take(&c, name).await;
+    }
+    c.close().await.unwrap();
+    eprintln!("screenshots in {}", dir.display());
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), shots.n);
+}
