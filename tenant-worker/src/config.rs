@@ -33,6 +33,9 @@ pub struct Config {
     /// Check a repo is public before spending a pooled identity on it.
     #[serde(default)]
     pub public_only: bool,
+    /// Fetch public raw files and diffs from GitHub's web hosts without spending an identity.
+    #[serde(default)]
+    pub token_free_reads: bool,
     /// Whether `/search/...` is relayed.
     #[serde(default = "yes")]
     pub search_allowed: bool,
@@ -52,6 +55,12 @@ pub struct Config {
     /// Seconds before an upstream call is abandoned.
     #[serde(default = "default_timeout")]
     pub upstream_timeout_secs: u64,
+    /// GitHub's web host for token-free `.diff`/`.patch` reads (derived from `upstream` when unset).
+    #[serde(default)]
+    pub web_base: Option<String>,
+    /// GitHub's raw-content host for token-free file reads (derived from `upstream` when unset).
+    #[serde(default)]
+    pub raw_base: Option<String>,
     /// Pooled identities.
     #[serde(default)]
     pub identity: Vec<IdentityConfig>,
@@ -100,8 +109,19 @@ impl Default for CacheConfig {
 pub struct IdentityConfig {
     /// A name for stats and logs, unique in the file.
     pub id: String,
-    /// `env:NAME` or `file:/path` holding the personal access token.
-    pub token: String,
+    /// `env:NAME` or `file:/path` holding the personal access token (a PAT identity).
+    #[serde(default)]
+    pub token: Option<String>,
+    /// A GitHub App identity: the App's id (with `installation_id` and `private_key`).
+    #[serde(default)]
+    pub app_id: Option<u64>,
+    /// A GitHub App identity: the installation whose tokens are minted.
+    #[serde(default)]
+    pub installation_id: Option<u64>,
+    /// A GitHub App identity: `env:NAME` or `file:/path` holding the App's RSA private key (PKCS#8
+    /// or PKCS#1 PEM).
+    #[serde(default)]
+    pub private_key: Option<String>,
     /// The GitHub login whose buckets the token spends (learned at start when absent).
     #[serde(default)]
     pub account: Option<String>,
@@ -164,6 +184,10 @@ pub struct Settings {
     pub max_upstream_concurrency: usize,
     /// Requests allowed to wait for an upstream slot before new ones get 503.
     pub max_upstream_queue: usize,
+    /// Web host for token-free diffs and patches; `None`: derived from the upstream.
+    pub web_base: Option<String>,
+    /// Raw-content host for token-free file reads; `None`: derived from the upstream.
+    pub raw_base: Option<String>,
 }
 
 impl Settings {
@@ -193,6 +217,8 @@ impl Settings {
             upstream_timeout_secs: c.upstream_timeout_secs.max(1),
             max_upstream_concurrency: 64,
             max_upstream_queue: 4096,
+            web_base: c.web_base.as_ref().map(|u| u.trim_end_matches('/').to_string()),
+            raw_base: c.raw_base.as_ref().map(|u| u.trim_end_matches('/').to_string()),
         }
     }
 }
@@ -219,6 +245,24 @@ pub fn resolve_secret(reference: &str, what: &str) -> Result<Secret, Error> {
         )));
     }
     Ok(Secret::new(value))
+}
+
+/// Reads a PEM private key from a reference (`env:NAME` or `file:/path`); multi-line, unlike a
+/// token.
+pub fn resolve_pem(reference: &str, what: &str) -> Result<Secret, Error> {
+    let value = if let Some(name) = reference.strip_prefix("env:") {
+        std::env::var(name).map_err(|_| Error::Config(format!("{what}: environment variable {name} is not set")))?
+    } else if let Some(path) = reference.strip_prefix("file:") {
+        std::fs::read_to_string(path).map_err(|e| Error::Config(format!("{what}: cannot read {path}: {e}")))?
+    } else {
+        return Err(Error::Config(format!(
+            "{what}: private_key must be a reference, \"env:NAME\" or \"file:/path\" (inline keys are not accepted)"
+        )));
+    };
+    if !value.contains("-----BEGIN") {
+        return Err(Error::Config(format!("{what}: private_key is not a PEM key")));
+    }
+    Ok(Secret::new(value.trim()))
 }
 
 impl Config {
@@ -271,11 +315,26 @@ impl Config {
             if !seen.insert(idc.id.clone()) {
                 return Err(Error::Config(format!("identity {:?} is listed twice", idc.id)));
             }
-            let token = resolve_secret(&idc.token, &format!("identity {:?}", idc.id))?;
+            let what = format!("identity {:?}", idc.id);
+            let credential = match (&idc.token, idc.app_id, idc.installation_id, &idc.private_key) {
+                (Some(token), None, None, None) => Credential::Pat {
+                    token: resolve_secret(token, &what)?,
+                },
+                (None, Some(app_id), Some(installation_id), Some(key)) => Credential::GithubApp {
+                    app_id,
+                    installation_id,
+                    private_key: resolve_pem(key, &what)?,
+                },
+                _ => {
+                    return Err(Error::Config(format!(
+                        "{what}: give either `token` (a PAT) or all of `app_id`, `installation_id` and `private_key` (a GitHub App installation)"
+                    )));
+                }
+            };
             identities.push(IdentityEntry {
                 id: IdentityId::new(),
                 name: idc.id,
-                credential: Credential::Pat { token },
+                credential,
                 scopes: idc.scopes,
                 account: idc.account.map(|a| a.to_ascii_lowercase()),
                 enabled: true,
@@ -309,7 +368,7 @@ impl Config {
                 allowed_owners: self.allowed_owners.iter().map(|o| o.to_ascii_lowercase()).collect(),
                 public_only: self.public_only,
                 search_allowed: self.search_allowed,
-                token_free_reads: false,
+                token_free_reads: self.token_free_reads,
                 ttl_overrides: self.ttl,
                 wasm_module: None,
             },
@@ -367,6 +426,49 @@ token = "file:{}"
             hash_token(&pepper, "shoal_caller_canary").to_hex()
         );
         assert!(!format!("{bundle:?}").contains("canary"));
+    }
+
+    #[test]
+    fn app_identities_and_token_free_settings_are_read() {
+        let key = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../tests/fixtures/github-app/app-pkcs1.pem"
+        );
+        let caller_file = token_file("shoal_caller");
+        let caller = caller_file.path().display();
+        let text = format!(
+            r#"
+token_free_reads = true
+web_base = "http://web.example/"
+[[identity]]
+id = "app"
+app_id = 4242
+installation_id = 7
+private_key = "file:{key}"
+[[caller]]
+name = "alice"
+token = "file:{caller}"
+"#
+        );
+        let (settings, bundle) = Config::from_toml_str(&text).unwrap().into_parts().unwrap();
+        assert!(bundle.policy.token_free_reads);
+        assert_eq!(settings.web_base.as_deref(), Some("http://web.example"));
+        match &bundle.identities[0].credential {
+            Credential::GithubApp {
+                app_id,
+                installation_id,
+                private_key,
+            } => {
+                assert_eq!((*app_id, *installation_id), (4242, 7));
+                assert!(private_key.expose().starts_with("-----BEGIN RSA PRIVATE KEY-----"));
+            }
+            other => panic!("unexpected credential {other:?}"),
+        }
+        let both = format!(
+            "[[identity]]\nid = \"x\"\ntoken = \"env:X\"\napp_id = 1\n[[caller]]\nname = \"a\"\ntoken = \"file:{caller}\"\n"
+        );
+        let err = Config::from_toml_str(&both).unwrap().into_parts().unwrap_err();
+        assert!(err.to_string().contains("either `token`"), "{err}");
     }
 
     #[test]

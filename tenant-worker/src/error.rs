@@ -62,8 +62,15 @@ impl IntoResponse for Error {
             Error::Config(_) | Error::ControlPlane(_) => "internal error".to_string(),
             other => other.to_string(),
         };
+        let fallback = matches!(self, Error::MethodNotRelayed(_) | Error::FallbackLocal(_));
+        // gh prints only `message`: the shim finds the marker there, the JSON field is for others.
+        let message = if fallback && !message.contains("fallback_local") {
+            format!("fallback_local: {message}")
+        } else {
+            message
+        };
         let mut body = json!({ "message": message, "documentation_url": DOCS });
-        if matches!(self, Error::MethodNotRelayed(_) | Error::FallbackLocal(_)) {
+        if fallback {
             body["shoal"] = json!("fallback_local");
         }
         let mut resp = (status, axum::Json(body)).into_response();
@@ -99,6 +106,7 @@ mod tests {
         let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(v["shoal"], "fallback_local");
         assert!(v["message"].as_str().unwrap().contains("POST"));
+        assert!(v["message"].as_str().unwrap().starts_with("fallback_local: "));
     }
 
     #[test]

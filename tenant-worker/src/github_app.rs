@@ -41,6 +41,8 @@ pub struct AppCredentials {
     app_id: u64,
     installation_id: u64,
     key: EncodingKey,
+    /// SHA-256 over app id, installation id and key: tells whether a new bundle changed them.
+    fingerprint: [u8; 32],
 }
 
 impl std::fmt::Debug for AppCredentials {
@@ -57,11 +59,23 @@ impl AppCredentials {
     /// Accepts PKCS#8 (`BEGIN PRIVATE KEY`) or PKCS#1 (`BEGIN RSA PRIVATE KEY`) PEM.
     pub fn new(app_id: u64, installation_id: u64, private_key_pem: &Secret) -> Result<Self, AppAuthError> {
         let key = EncodingKey::from_rsa_pem(private_key_pem.expose().as_bytes()).map_err(|_| AppAuthError::BadKey)?;
+        let fingerprint = Self::fingerprint_of(app_id, installation_id, private_key_pem);
         Ok(Self {
             app_id,
             installation_id,
             key,
+            fingerprint,
         })
+    }
+
+    /// The fingerprint credentials built from these values would have.
+    pub fn fingerprint_of(app_id: u64, installation_id: u64, private_key_pem: &Secret) -> [u8; 32] {
+        use sha2::Digest;
+        let mut h = sha2::Sha256::new();
+        h.update(app_id.to_be_bytes());
+        h.update(installation_id.to_be_bytes());
+        h.update(private_key_pem.expose().as_bytes());
+        h.finalize().into()
     }
 
     pub fn installation_id(&self) -> u64 {
@@ -157,6 +171,11 @@ pub struct AppTokenSource {
 }
 
 impl AppTokenSource {
+    /// Identifies the credentials (never reveals them).
+    pub fn fingerprint(&self) -> [u8; 32] {
+        self.creds.fingerprint
+    }
+
     pub fn new(creds: AppCredentials) -> Self {
         Self {
             creds,
@@ -164,13 +183,18 @@ impl AppTokenSource {
         }
     }
 
-    /// A token valid at `now`. Concurrent callers share one exchange.
+    /// A token valid at `now` (the worker's clock, which decides when to refresh). The JWT itself
+    /// is dated by the system clock, since GitHub checks it against real time. Concurrent
+    /// callers share one exchange.
     pub async fn token(&self, client: &reqwest::Client, api_base: &str, now: i64) -> Result<Secret, AppAuthError> {
         let mut current = self.current.lock().await;
         if let Some(t) = current.as_ref().filter(|t| !t.needs_refresh(now)) {
             return Ok(t.token.clone());
         }
-        let fresh = exchange(client, api_base, &self.creds, now).await?;
+        let wall = time::OffsetDateTime::now_utc().unix_timestamp();
+        let mut fresh = exchange(client, api_base, &self.creds, wall).await?;
+        // Keep the expiry on the worker's clock so a clock moved by tests ages it consistently.
+        fresh.expires_at += now - wall;
         let token = fresh.token.clone();
         *current = Some(fresh);
         Ok(token)

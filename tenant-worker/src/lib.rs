@@ -4,6 +4,7 @@
 //! `upstream/`. It runs standalone from a TOML file (`config`) or from a bundle the control plane
 //! pushes; both become the same [`tenant::Tenant`].
 
+pub mod apps;
 pub mod cache;
 pub mod clock;
 pub mod config;

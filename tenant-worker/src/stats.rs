@@ -130,6 +130,14 @@ impl Stats {
         }
     }
 
+    /// Counts one answered upstream call that GitHub charged `units` (GraphQL points).
+    pub fn upstream_units(&self, identity: IdentityId, resource: Resource, units: u64) {
+        let mut m = self.upstream.lock().unwrap_or_else(|p| p.into_inner());
+        let s = m.entry((identity, resource)).or_default();
+        s.calls += 1;
+        s.units += units;
+    }
+
     /// Spend per identity and resource.
     pub fn spend(&self) -> BTreeMap<(IdentityId, Resource), Spend> {
         self.upstream.lock().unwrap_or_else(|p| p.into_inner()).clone()

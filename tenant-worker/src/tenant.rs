@@ -3,6 +3,7 @@
 //! credentials, policy and upstream. A new bundle replaces it atomically.
 
 use crate::error::Error;
+use crate::github_app::{AppCredentials, AppTokenSource};
 use shoal_common::protocol::{Bundle, Credential, Policy};
 use shoal_common::token::{Pepper, TokenHash, find_constant_time, hash_token};
 use shoal_common::{CallerTokenId, IdentityId, Secret, TenantId};
@@ -14,15 +15,19 @@ pub struct Caller {
     pub name: String,
     /// Unix ms after which the token is refused.
     pub expires_at_ms: Option<u64>,
+    /// The member's GitHub login (answers `viewer { login }`).
+    pub user_login: String,
 }
 
 /// How a pooled identity authenticates upstream.
 pub enum IdentityAuth {
     /// A token sent as `Authorization: token ...`.
     Token(Secret),
-    /// A GitHub App installation: token minting lands with the App issue; until then such an
-    /// identity is never selected.
-    App,
+    /// A GitHub App installation: installation tokens are minted and refreshed by the source
+    /// (see [`crate::apps`]).
+    App(std::sync::Arc<AppTokenSource>),
+    /// A credential the worker cannot use (e.g. an App key that is not RSA PEM); never selected.
+    Unusable(String),
 }
 
 /// A pooled identity.
@@ -48,11 +53,12 @@ impl Identity {
         })
     }
 
-    /// The `Authorization` header value for upstream calls.
+    /// The `Authorization` header value for upstream calls of a token identity. App identities
+    /// get theirs asynchronously (`Worker::authorization`), so this is `None` for them.
     pub fn authorization(&self) -> Option<String> {
         match &self.auth {
             IdentityAuth::Token(t) => Some(format!("token {}", t.expose())),
-            IdentityAuth::App => None,
+            IdentityAuth::App(_) | IdentityAuth::Unusable(_) => None,
         }
     }
 }
@@ -73,6 +79,22 @@ pub struct Tenant {
 impl Tenant {
     /// Builds the serving state from a bundle.
     pub fn from_bundle(b: &Bundle) -> Result<Self, Error> {
+        Self::build(b, None)
+    }
+
+    /// Builds the serving state for a new bundle, keeping the App token sources (and their cached
+    /// installation tokens) of identities whose App credentials did not change.
+    pub fn from_bundle_keeping(b: &Bundle, previous: &Tenant) -> Result<Self, Error> {
+        Self::build(b, Some(previous))
+    }
+
+    fn build(b: &Bundle, previous: Option<&Tenant>) -> Result<Self, Error> {
+        let reuse = |id: IdentityId, fingerprint: [u8; 32]| {
+            previous?.identity(id).and_then(|old| match &old.auth {
+                IdentityAuth::App(s) if s.fingerprint() == fingerprint => Some(s.clone()),
+                _ => None,
+            })
+        };
         shoal_common::protocol::check_version(b.protocol_version).map_err(Error::Config)?;
         let pepper_bytes =
             hex::decode(b.token_pepper.expose()).map_err(|_| Error::Config("bundle token_pepper is not hex".into()))?;
@@ -89,6 +111,7 @@ impl Tenant {
                     expires_at_ms: c
                         .expires_at
                         .map(|t| (t.unix_timestamp_nanos() / 1_000_000).max(0) as u64),
+                    user_login: c.user_login.clone(),
                 },
             ));
         }
@@ -100,7 +123,24 @@ impl Tenant {
                 name: i.name.clone(),
                 auth: match &i.credential {
                     Credential::Pat { token } => IdentityAuth::Token(token.clone()),
-                    Credential::GithubApp { .. } => IdentityAuth::App,
+                    Credential::GithubApp {
+                        app_id,
+                        installation_id,
+                        private_key,
+                    } => match reuse(
+                        i.id,
+                        AppCredentials::fingerprint_of(*app_id, *installation_id, private_key),
+                    ) {
+                        // Same App credentials as before: keep the installation token.
+                        Some(source) => IdentityAuth::App(source),
+                        None => match AppCredentials::new(*app_id, *installation_id, private_key) {
+                            Ok(creds) => IdentityAuth::App(std::sync::Arc::new(AppTokenSource::new(creds))),
+                            Err(e) => {
+                                tracing::warn!(identity.name = %i.name, error = %e, "App identity cannot be used");
+                                IdentityAuth::Unusable(e.to_string())
+                            }
+                        },
+                    },
                 },
                 scopes: i.scopes.iter().map(|s| s.to_ascii_lowercase()).collect(),
                 account: i.account.as_ref().map(|a| a.to_ascii_lowercase()),

@@ -13,7 +13,7 @@ use crate::stats::Stats;
 use crate::tenant::Tenant;
 use crate::upstream::{Conditional, Upstream, UpstreamRequest};
 use axum::Router;
-use axum::routing::get;
+use axum::routing::{get, post};
 use shoal_common::protocol::Bundle;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -69,7 +69,7 @@ impl Worker {
 
     /// Replaces the bundle (new caller tokens, identities, policy) without dropping the cache.
     pub fn swap_bundle(&self, bundle: &Bundle) -> Result<(), Error> {
-        let tenant = Tenant::from_bundle(bundle)?;
+        let tenant = Tenant::from_bundle_keeping(bundle, &self.tenant())?;
         self.coord.sync(&tenant);
         *self.tenant.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(tenant);
         Ok(())
@@ -133,6 +133,10 @@ impl Worker {
             .route("/healthz", get(crate::relay::local::healthz))
             .route("/metrics", get(crate::relay::local::metrics))
             .route("/_shoal/stats", get(crate::relay::local::stats))
+            .route("/graphql", post(crate::relay::graphql::graphql))
+            .route("/api/graphql", post(crate::relay::graphql::graphql))
+            .route("/api/v3", get(crate::relay::enterprise::api_root))
+            .route("/api/v3/", get(crate::relay::enterprise::api_root))
             .fallback(crate::relay::relay)
             .with_state(self.clone())
     }

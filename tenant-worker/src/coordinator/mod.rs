@@ -204,7 +204,7 @@ impl Coordinator {
             entry.name = ident.name.clone();
             entry.scopes = ident.scopes.clone();
             entry.enabled = ident.enabled;
-            entry.usable = matches!(ident.auth, IdentityAuth::Token(_));
+            entry.usable = !matches!(ident.auth, IdentityAuth::Unusable(_));
             if let Some(a) = bundle_account {
                 entry.account = a;
             }
@@ -375,6 +375,30 @@ impl Coordinator {
         };
         self.refresh(&st);
         verdict
+    }
+
+    /// Clears a quarantine (an App identity whose token is re-minted).
+    pub fn lift_quarantine(&self, id: IdentityId) {
+        if let Some(s) = self.lock().ids.get_mut(&id) {
+            s.quarantine = None;
+        }
+    }
+
+    /// Keeps an identity out of selection until `until_ms` (a failed App token refresh).
+    pub fn cool_down(&self, id: IdentityId, until_ms: u64) {
+        if let Some(s) = self.lock().ids.get_mut(&id) {
+            s.cooldown_until_ms = s.cooldown_until_ms.max(until_ms);
+        }
+    }
+
+    /// What the coordinator believes an identity's account has left of `resource` now, and the
+    /// window's reset (Unix ms, 0 when unknown).
+    pub fn remaining(&self, id: IdentityId, resource: Resource) -> Option<(u64, u64)> {
+        let now = self.0.clock.now_ms();
+        let st = self.lock();
+        let account = &st.ids.get(&id)?.account;
+        let b = st.accounts.get(account)?[resource.index()];
+        Some((b.remaining_at(now), b.reset_ms))
     }
 
     /// The pool's budget per resource: sums over distinct accounts with a usable identity.

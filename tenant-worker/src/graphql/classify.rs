@@ -56,6 +56,41 @@ pub struct Classified {
     pub root_fields: BTreeSet<String>,
     /// Hex SHA-256 of the normalised selected operation, its fragments, variables and operationName.
     pub cache_key: String,
+    /// The selected operation and the fragments it uses, printed canonically: the only text sent
+    /// upstream, so other operations of the document (a mutation beside a query) never leave.
+    pub executed: String,
+    /// The request's variables (an object).
+    pub variables: serde_json::Value,
+    /// The request's `operationName`, if any.
+    pub operation_name: Option<String>,
+    /// Each root field of the selected operation (through fragments) with its arguments, variables
+    /// resolved, so the relay can check which owners a query reads.
+    pub root_calls: Vec<RootCall>,
+    /// The operation reads only `viewer { login }` (optionally `__typename`), without aliases:
+    /// the relay can answer it with the caller's own login.
+    pub viewer_login_only: bool,
+    /// A query with other root fields and a bare `viewer { login }`: that field was taken out of
+    /// [`Self::executed`] (and of the root fields); the relay adds the caller's login to the answer.
+    pub viewer_login_merged: bool,
+    /// With a bare `viewer { login }`: whether `viewer { __typename }` was asked for too.
+    pub viewer_typename: bool,
+}
+
+/// A root field and its arguments (variables substituted; JSON as the server would see them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RootCall {
+    pub name: String,
+    pub args: serde_json::Map<String, serde_json::Value>,
+}
+
+impl RootCall {
+    /// A string argument, lower-cased (owner and repository names are case-insensitive).
+    pub fn arg_lower(&self, name: &str) -> Option<String> {
+        self.args
+            .get(name)
+            .and_then(|v| v.as_str())
+            .map(str::to_ascii_lowercase)
+    }
 }
 
 impl Classified {
@@ -112,30 +147,76 @@ pub fn classify(body: &[u8]) -> Result<Classified, GraphqlError> {
         OperationDefinition::Subscription(s) => (Operation::Subscription, &s.selection_set),
     };
 
+    let vars = body
+        .variables
+        .filter(|v| !v.is_null())
+        .unwrap_or(serde_json::Value::Object(Default::default()));
+    let mut defaults = serde_json::Map::new();
+    let var_defs = match selected {
+        OperationDefinition::SelectionSet(_) => &[][..],
+        OperationDefinition::Query(q) => &q.variable_definitions[..],
+        OperationDefinition::Mutation(m) => &m.variable_definitions[..],
+        OperationDefinition::Subscription(s) => &s.variable_definitions[..],
+    };
+    for d in var_defs {
+        if let Some(v) = &d.default_value {
+            defaults.insert(d.name.clone(), to_json(v, &serde_json::Map::new(), 0));
+        }
+    }
+    let mut resolved = defaults;
+    if let Some(o) = vars.as_object() {
+        for (k, v) in o {
+            resolved.insert(k.clone(), v.clone());
+        }
+    }
+
+    // `viewer { login }` beside other root fields (gh's RepositoryNetwork query): the relay answers
+    // that part with the caller's login and sends the rest without it.
+    let bare_viewer = selection_set.items.iter().position(is_bare_viewer_login);
+    let viewer_typename = bare_viewer.is_some_and(|i| match &selection_set.items[i] {
+        Selection::Field(v) => v
+            .selection_set
+            .items
+            .iter()
+            .any(|x| matches!(x, Selection::Field(f) if f.name == "__typename")),
+        _ => false,
+    });
+    let viewer_login_only = selection_set.items.len() == 1 && bare_viewer.is_some();
+    let viewer_login_merged = operation == Operation::Query && selection_set.items.len() > 1 && bare_viewer.is_some();
+    let pruned;
+    let (selected, selection_set) = match bare_viewer {
+        Some(i) if viewer_login_merged => {
+            let mut op = selected.clone();
+            selection_set_mut(&mut op).items.remove(i);
+            pruned = op;
+            (&pruned, selection_set_of(&pruned))
+        }
+        _ => (selected, selection_set),
+    };
+
     let mut walk = Walk {
         fragments: &fragments,
         used: BTreeSet::new(),
         spreads: 0,
         root_fields: BTreeSet::new(),
+        root_calls: Vec::new(),
+        vars: &resolved,
     };
     walk.root(selection_set)?;
 
     // The key covers exactly what the server would execute: the selected operation and the
     // fragments it uses, printed canonically (whitespace and comments gone), plus the variables
     // (serde_json sorts object keys) and the operation name.
-    let mut h = Sha256::new();
-    h.update(selected.to_string().as_bytes());
+    let mut executed = selected.to_string();
     for name in &walk.used {
         if let Some(f) = fragments.get(name.as_str()) {
-            h.update(b"\0");
-            h.update(f.to_string().as_bytes());
+            executed.push('\n');
+            executed.push_str(&f.to_string());
         }
     }
+    let mut h = Sha256::new();
+    h.update(executed.as_bytes());
     h.update(b"\0vars\0");
-    let vars = body
-        .variables
-        .filter(|v| !v.is_null())
-        .unwrap_or(serde_json::Value::Object(Default::default()));
     h.update(vars.to_string().as_bytes());
     h.update(b"\0op\0");
     h.update(operation_name.unwrap_or("").as_bytes());
@@ -144,7 +225,84 @@ pub fn classify(body: &[u8]) -> Result<Classified, GraphqlError> {
         operation,
         root_fields: walk.root_fields,
         cache_key: hex::encode(h.finalize()),
+        root_calls: walk.root_calls,
+        executed,
+        variables: vars,
+        operation_name: operation_name.map(str::to_string),
+        viewer_login_only,
+        viewer_login_merged,
+        viewer_typename,
     })
+}
+
+fn selection_set_of<'d, 'a>(op: &'d OperationDefinition<'a, String>) -> &'d SelectionSet<'a, String> {
+    match op {
+        OperationDefinition::SelectionSet(s) => s,
+        OperationDefinition::Query(q) => &q.selection_set,
+        OperationDefinition::Mutation(m) => &m.selection_set,
+        OperationDefinition::Subscription(s) => &s.selection_set,
+    }
+}
+
+fn selection_set_mut<'d, 'a>(op: &'d mut OperationDefinition<'a, String>) -> &'d mut SelectionSet<'a, String> {
+    match op {
+        OperationDefinition::SelectionSet(s) => s,
+        OperationDefinition::Query(q) => &mut q.selection_set,
+        OperationDefinition::Mutation(m) => &mut m.selection_set,
+        OperationDefinition::Subscription(s) => &mut s.selection_set,
+    }
+}
+
+/// Whether a root selection is exactly `viewer { login }` (plus `__typename`), with no alias,
+/// argument, directive or fragment.
+fn is_bare_viewer_login(sel: &Selection<'_, String>) -> bool {
+    let Selection::Field(v) = sel else {
+        return false;
+    };
+    v.name == "viewer"
+        && v.alias.is_none()
+        && v.arguments.is_empty()
+        && v.directives.is_empty()
+        && !v.selection_set.items.is_empty()
+        && v.selection_set.items.iter().all(|i| match i {
+            Selection::Field(f) => {
+                (f.name == "login" || f.name == "__typename")
+                    && f.alias.is_none()
+                    && f.arguments.is_empty()
+                    && f.directives.is_empty()
+                    && f.selection_set.items.is_empty()
+            }
+            _ => false,
+        })
+}
+
+/// A GraphQL value as JSON, variables substituted (a missing variable is null). `depth` bounds
+/// recursion on nested lists and objects (the document's nesting is already bounded).
+fn to_json(
+    v: &graphql_parser::query::Value<'_, String>,
+    vars: &serde_json::Map<String, serde_json::Value>,
+    depth: usize,
+) -> serde_json::Value {
+    use graphql_parser::query::Value as V;
+    use serde_json::Value as J;
+    if depth > MAX_NESTING {
+        return J::Null;
+    }
+    match v {
+        V::Variable(name) => vars.get(name).cloned().unwrap_or(J::Null),
+        V::Int(n) => n.as_i64().map(J::from).unwrap_or(J::Null),
+        V::Float(f) => serde_json::Number::from_f64(*f).map(J::Number).unwrap_or(J::Null),
+        V::String(s) => J::String(s.clone()),
+        V::Boolean(b) => J::Bool(*b),
+        V::Null => J::Null,
+        V::Enum(e) => J::String(e.clone()),
+        V::List(l) => J::Array(l.iter().map(|x| to_json(x, vars, depth + 1)).collect()),
+        V::Object(o) => J::Object(
+            o.iter()
+                .map(|(k, x)| (k.clone(), to_json(x, vars, depth + 1)))
+                .collect(),
+        ),
+    }
 }
 
 fn first_line(s: &str) -> String {
@@ -190,6 +348,8 @@ struct Walk<'f, 'a> {
     used: BTreeSet<String>,
     spreads: usize,
     root_fields: BTreeSet<String>,
+    root_calls: Vec<RootCall>,
+    vars: &'f serde_json::Map<String, serde_json::Value>,
 }
 
 impl<'f, 'a> Walk<'f, 'a> {
@@ -205,6 +365,15 @@ impl<'f, 'a> Walk<'f, 'a> {
                 Selection::Field(f) => {
                     if at_root {
                         self.root_fields.insert(f.name.clone());
+                        let args = f
+                            .arguments
+                            .iter()
+                            .map(|(k, v)| (k.clone(), to_json(v, self.vars, 0)))
+                            .collect();
+                        self.root_calls.push(RootCall {
+                            name: f.name.clone(),
+                            args,
+                        });
                     }
                     self.walk(&f.selection_set, false)?;
                 }
@@ -357,6 +526,37 @@ mod tests {
             with_other.cache_key,
             classify(&body(q, Some("Q"), json!({"n": 1}))).unwrap().cache_key
         );
+    }
+
+    #[test]
+    fn root_calls_resolve_variables_and_defaults() {
+        let q = "query Q($owner: String!, $repo: String = \"Hello-World\") { repository(owner: $owner, name: $repo) { id } rateLimit { cost } }";
+        let c = classify(&body(q, None, json!({"owner": "Octo-Org"}))).unwrap();
+        let repo = c.root_calls.iter().find(|r| r.name == "repository").unwrap();
+        assert_eq!(repo.arg_lower("owner").as_deref(), Some("octo-org"));
+        assert_eq!(repo.arg_lower("name").as_deref(), Some("hello-world"));
+        assert!(c.root_calls.iter().any(|r| r.name == "rateLimit"));
+        // Only the selected operation is kept for upstream.
+        let doc = format!("{q} mutation M {{ closeIssue(input: {{issueId: \"1\"}}) {{ clientMutationId }} }}");
+        let c = classify(&body(&doc, Some("Q"), json!({"owner": "o"}))).unwrap();
+        assert!(!c.executed.contains("closeIssue"), "{}", c.executed);
+        assert!(c.executed.contains("repository"));
+    }
+
+    #[test]
+    fn only_a_bare_viewer_login_is_answerable_locally() {
+        assert!(run("query UserCurrent { viewer { login } }").unwrap().viewer_login_only);
+        let t = run("{ viewer { login __typename } }").unwrap();
+        assert!(t.viewer_login_only && t.viewer_typename);
+        for q in [
+            "{ viewer { login name } }",
+            "{ me: viewer { login } }",
+            "{ viewer { l: login } }",
+            "{ viewer { login } rateLimit { cost } }",
+            "{ ...V } fragment V on Query { viewer { login } }",
+        ] {
+            assert!(!run(q).unwrap().viewer_login_only, "{q}");
+        }
     }
 
     #[test]

@@ -4,4 +4,4 @@
 
 mod classify;
 
-pub use classify::{Classified, GraphqlError, Operation, classify};
+pub use classify::{Classified, GraphqlError, Operation, RootCall, classify};

@@ -223,7 +223,7 @@ impl Worker {
                 exclude.push(id);
                 continue;
             };
-            let Some(authz) = ident.authorization() else {
+            let Ok(authz) = self.authorization(ident).await else {
                 exclude.push(id);
                 continue;
             };
@@ -255,6 +255,7 @@ impl Worker {
             if identity_refused {
                 if resp.status == 401 {
                     tracing::warn!(identity.name = %ident.name, "GitHub answered 401: identity quarantined");
+                    self.unauthorized(ident).await;
                 } else {
                     tracing::info!(identity.name = %ident.name, status = resp.status, "identity rate limited; trying another");
                     if let Some(s) = header_str(&resp.headers, "retry-after").and_then(|s| s.parse().ok()) {

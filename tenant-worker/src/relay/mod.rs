@@ -4,9 +4,12 @@
 //! links on the caller's host and layout, the relay's own ETag, the pool's rate limit).
 
 pub mod classify;
+pub mod enterprise;
 pub mod fetch;
+pub mod graphql;
 pub mod headers;
 pub mod local;
+pub mod token_free;
 
 use crate::error::Error;
 use crate::tenant::{Tenant, bearer};
@@ -68,7 +71,9 @@ async fn handle(w: &Arc<Worker>, parts: &Parts) -> Result<Response, Error> {
     };
     let info = apply_policy(w, &tenant, info, &n).await?;
     let accept = match parts.headers.get(header::ACCEPT).map(|v| v.to_str()) {
+        // `gh api` sends an empty Accept; GitHub reads it as the default.
         None => DEFAULT_ACCEPT.to_string(),
+        Some(Ok(a)) if a.trim().is_empty() => DEFAULT_ACCEPT.to_string(),
         Some(Ok(a)) if a.len() <= MAX_ACCEPT && !a.trim().is_empty() => a.trim().to_ascii_lowercase(),
         Some(_) => return Err(Error::BadRequest("the Accept header is malformed or too long".into())),
     };
@@ -80,7 +85,10 @@ async fn handle(w: &Arc<Worker>, parts: &Parts) -> Result<Response, Error> {
     let resource = info.resource;
     let kind = info.kind;
     let spec = FetchSpec::new(n.path_and_query(), accept, api_version, info);
-    let served = w.lookup(spec).await?;
+    let served = match token_free::lookup(w, &tenant, &spec).await {
+        Some(s) => s,
+        None => w.lookup(spec).await?,
+    };
     w.stats.served(served.status);
     tracing::debug!(
         route.kind = kind,
@@ -140,7 +148,7 @@ async fn apply_policy(
 
 /// Whether `owner/repo` is public, from the visibility learned from `/repos/{owner}/{repo}`
 /// (fetched through the cache when unknown).
-async fn is_public(w: &Arc<Worker>, repo: &str) -> Result<bool, Error> {
+pub(crate) async fn is_public(w: &Arc<Worker>, repo: &str) -> Result<bool, Error> {
     let now = w.clock.now_ms();
     if let Some((public, at)) = w.visibility.lock().unwrap_or_else(|p| p.into_inner()).get(repo)
         && now < at + VISIBILITY_TTL_MS

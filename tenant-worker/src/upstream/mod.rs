@@ -77,6 +77,37 @@ impl Upstream {
     }
 }
 
+impl Upstream {
+    /// The underlying client (App token exchanges share its connections).
+    pub fn client(&self) -> &reqwest::Client {
+        &self.client
+    }
+
+    /// Sends one `POST` with a JSON body (GraphQL queries; never a mutation, the relay refuses
+    /// those before they get here).
+    pub async fn post_json(
+        &self,
+        url: &str,
+        authorization: &str,
+        body: bytes::Bytes,
+    ) -> Result<UpstreamResponse, String> {
+        let resp = self
+            .client
+            .post(url)
+            .header("authorization", authorization)
+            .header("accept", "application/json")
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .map_err(describe)?;
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let body = resp.bytes().await.map_err(describe)?;
+        Ok(UpstreamResponse { status, headers, body })
+    }
+}
+
 fn describe(e: reqwest::Error) -> String {
     if e.is_timeout() {
         "timeout".into()

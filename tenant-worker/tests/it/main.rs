@@ -1,8 +1,14 @@
 //! Integration tests of the worker: the real server on loopback, the fake GitHub upstream,
 //! exact upstream counts.
 
+mod apps;
+mod bundle_env;
 mod cache;
 mod coordinator;
+mod gh_cli;
+mod graphql;
+mod proptests;
 mod relay;
 mod secrets;
 mod support;
+mod token_free;

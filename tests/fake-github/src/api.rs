@@ -257,6 +257,12 @@ pub async fn serve(
     if path == "/graphql" || (prefix.is_empty() && path == "/api/graphql") {
         return crate::graphql::serve(sh, addr.ip(), headers, method, body, prefix).await;
     }
+    if method == Method::GET
+        && prefix.is_empty()
+        && let Some(resp) = crate::web::serve(&sh, addr.ip(), path)
+    {
+        return resp;
+    }
     if method == Method::POST
         && let Some(rest) = path.strip_prefix("/app/installations/")
         && let Some(id) = rest.strip_suffix("/access_tokens")

@@ -19,6 +19,7 @@ mod render;
 mod rest;
 pub mod state;
 pub mod stats;
+mod web;
 pub mod world;
 
 use std::net::SocketAddr;

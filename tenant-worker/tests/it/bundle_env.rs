@@ -1,0 +1,178 @@
+//! A second harness for the GraphQL, App and token-free tests: the bundle is built here, so App
+//! identities and tenant policy (token-free reads) can be set, and the worker gets a manual clock.
+
+use shoal_common::protocol::{
+    Bundle, CallerTokenEntry, Credential, IdentityEntry, PROTOCOL_VERSION, Policy, TenantRef,
+};
+use shoal_common::token::{Pepper, generate_token, hash_token};
+use shoal_common::{CallerTokenId, IdentityId, Secret, TenantId};
+use shoal_fake_github::{FakeGithub, Options};
+use shoal_worker::clock::{Clock, ManualClock};
+use shoal_worker::config::Settings;
+use shoal_worker::{Running, Worker};
+use std::sync::Arc;
+
+/// The fixture App key pair (the fake verifies JWTs against the public half).
+pub const APP_PRIVATE_KEY_PKCS1: &str = include_str!("../../../tests/fixtures/github-app/app-pkcs1.pem");
+pub const APP_PUBLIC_KEY: &str = include_str!("../../../tests/fixtures/github-app/app-public.pem");
+/// A key the fake does not know for the app.
+pub const OTHER_PRIVATE_KEY: &str = include_str!("../../../tests/fixtures/github-app/other-pkcs8.pem");
+
+/// A running fake + worker pair.
+pub struct Env {
+    pub gh: FakeGithub,
+    pub relay: Running,
+    pub clock: Arc<ManualClock>,
+    pub caller: String,
+    pub client: reqwest::Client,
+    /// The bundle the worker started with.
+    pub bundle: Bundle,
+}
+
+/// A PAT identity for `token`.
+pub fn pat(name: &str, token: &str) -> IdentityEntry {
+    IdentityEntry {
+        id: IdentityId::new(),
+        name: name.into(),
+        credential: Credential::Pat {
+            token: Secret::new(token),
+        },
+        scopes: vec![],
+        account: None,
+        enabled: true,
+    }
+}
+
+/// An App installation identity.
+pub fn app(name: &str, app_id: u64, installation_id: u64, key: &str) -> IdentityEntry {
+    IdentityEntry {
+        id: IdentityId::new(),
+        name: name.into(),
+        credential: Credential::GithubApp {
+            app_id,
+            installation_id,
+            private_key: Secret::new(key),
+        },
+        scopes: vec![],
+        account: None,
+        enabled: true,
+    }
+}
+
+/// The default policy of these tests: octo-org allowed, search allowed.
+pub fn policy() -> Policy {
+    Policy {
+        allowed_owners: vec!["octo-org".into()],
+        search_allowed: true,
+        ..Default::default()
+    }
+}
+
+impl Env {
+    /// Starts a fake and a worker pooling the identities `make` builds from the fake.
+    pub async fn start(make: impl FnOnce(&FakeGithub) -> Vec<IdentityEntry>) -> Env {
+        Self::start_with(Options::default(), policy(), make).await
+    }
+
+    /// Same, with fake options and a tenant policy.
+    pub async fn start_with(
+        opts: Options,
+        policy: Policy,
+        make: impl FnOnce(&FakeGithub) -> Vec<IdentityEntry>,
+    ) -> Env {
+        let gh = FakeGithub::start(opts).await;
+        let identities = make(&gh);
+        let pepper = Pepper::generate().unwrap();
+        let caller = generate_token().unwrap();
+        let bundle = Bundle {
+            protocol_version: PROTOCOL_VERSION,
+            version: 1,
+            tenant: TenantRef {
+                id: TenantId::new(),
+                slug: "acme".into(),
+            },
+            caller_tokens: vec![CallerTokenEntry {
+                id: CallerTokenId::new(),
+                hash: hash_token(&pepper, caller.expose()).to_hex(),
+                name: "laptop".into(),
+                user_login: "alice".into(),
+                expires_at: None,
+            }],
+            identities,
+            policy,
+            token_pepper: Secret::new(hex::encode(pepper.as_bytes())),
+            upstream: gh.url(),
+        };
+        let clock = ManualClock::new();
+        let worker = Worker::new(Settings::for_tests(), &bundle, clock.clone() as Arc<dyn Clock>).unwrap();
+        let started_with = bundle.clone();
+        let relay = shoal_worker::serve(worker, "127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+        Env {
+            gh,
+            relay,
+            clock,
+            caller: caller.expose().to_string(),
+            client: reqwest::Client::new(),
+            bundle: started_with,
+        }
+    }
+
+    /// `POST {relay}{path}` with a GraphQL body, as the caller.
+    pub async fn graphql_at(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> (u16, reqwest::header::HeaderMap, serde_json::Value) {
+        let r = self
+            .client
+            .post(format!("{}{path}", self.relay.url()))
+            .header("authorization", format!("token {}", self.caller))
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        let headers = r.headers().clone();
+        let body = r.json().await.unwrap_or(serde_json::Value::Null);
+        (status, headers, body)
+    }
+
+    /// `POST /graphql` as the caller.
+    pub async fn graphql(&self, body: &serde_json::Value) -> (u16, reqwest::header::HeaderMap, serde_json::Value) {
+        self.graphql_at("/graphql", body).await
+    }
+
+    /// `GET {relay}{path}` as the caller, with an optional `Accept`.
+    pub async fn get(&self, path: &str, accept: Option<&str>) -> (u16, reqwest::header::HeaderMap, bytes::Bytes) {
+        let mut rb = self
+            .client
+            .get(format!("{}{path}", self.relay.url()))
+            .header("authorization", format!("token {}", self.caller));
+        if let Some(a) = accept {
+            rb = rb.header("accept", a);
+        }
+        let r = rb.send().await.unwrap();
+        (r.status().as_u16(), r.headers().clone(), r.bytes().await.unwrap())
+    }
+
+    /// The worker's stats document.
+    pub fn stats(&self) -> serde_json::Value {
+        shoal_worker::relay::local::stats_json(&self.relay.worker)
+    }
+
+    /// One identity's stats entry by name.
+    pub fn identity(&self, name: &str) -> serde_json::Value {
+        self.stats()["identities"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["name"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no identity {name}"))
+    }
+}
+
+/// The relay's default GraphQL TTL.
+pub const GRAPHQL_TTL_SECS: u64 = shoal_worker::relay::graphql::DEFAULT_TTL_SECS;

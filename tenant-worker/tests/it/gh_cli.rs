@@ -1,0 +1,110 @@
+//! The real Debian `gh` (2.23) through the worker (behind a loopback TLS terminator, since gh only
+//! speaks HTTPS to a non-github.com host), with GitHub played by the fake: gh's read commands work
+//! with a caller token, and a second run of each costs GitHub nothing.
+
+use crate::bundle_env::{Env, pat};
+use std::sync::Arc;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::process::Command;
+
+/// Serves TLS on 127.0.0.1:0 with a fresh self-signed cert for `localhost` and forwards each
+/// connection to `upstream`. Returns the port and the cert PEM.
+async fn tls_terminator(upstream: std::net::SocketAddr) -> (u16, String) {
+    let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let cert_pem = ck.cert.pem();
+    let cert = rustls::pki_types::CertificateDer::from(ck.cert.der().to_vec());
+    let key = rustls::pki_types::PrivateKeyDer::try_from(ck.signing_key.serialize_der()).unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![cert], key)
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let Ok(mut up) = TcpStream::connect(upstream).await else {
+                    return;
+                };
+                let _ = tokio::io::copy_bidirectional(&mut tls, &mut up).await;
+            });
+        }
+    });
+    (port, cert_pem)
+}
+
+fn which_gh() -> Option<std::path::PathBuf> {
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .map(|d| std::path::Path::new(d).join("gh"))
+        .find(|p| p.is_file())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_gh_reads_through_the_relay_and_repeats_cost_nothing_upstream() {
+    let gh_bin = which_gh().expect("the `gh` CLI is needed (Debian package gh; `make test` installs it)");
+    let env = Env::start(|gh| vec![pat("bot", &gh.add_token("octocat"))]).await;
+    let (port, cert_pem) = tls_terminator(env.relay.addr).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cert_file = dir.path().join("cert.pem");
+    std::fs::write(&cert_file, cert_pem).unwrap();
+    let tmp = dir.path().join("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    let host = format!("localhost:{port}");
+    let repo = format!("{host}/octo-org/hello-world");
+    let run = |args: Vec<String>| {
+        let mut c = Command::new(&gh_bin);
+        c.args(&args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", dir.path())
+            .env("TMPDIR", &tmp)
+            .env("GH_CONFIG_DIR", dir.path().join("gh"))
+            .env("SSL_CERT_FILE", &cert_file)
+            .env("GH_HOST", &host)
+            .env("GH_ENTERPRISE_TOKEN", &env.caller)
+            .env("GH_PROMPT_DISABLED", "1")
+            .env("GH_NO_UPDATE_NOTIFIER", "1")
+            .env("NO_COLOR", "1");
+        async move {
+            let out = tokio::time::timeout(std::time::Duration::from_secs(60), c.output())
+                .await
+                .expect("gh finished within 60 s")
+                .expect("gh ran");
+            let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+            let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+            assert!(out.status.success(), "gh {args:?} failed:\n{stdout}\n{stderr}");
+            stdout
+        }
+    };
+    let a = |s: &str| s.split(' ').map(str::to_string).collect::<Vec<_>>();
+    let commands = [
+        format!("pr list -R {repo}"),
+        format!("pr view 1 -R {repo}"),
+        format!("issue list -R {repo}"),
+        format!("release view v1.0.0 -R {repo}"),
+        "api repos/octo-org/hello-world".to_string(),
+        "api graphql -f query={viewer{login}}".to_string(),
+    ];
+    let mut first = Vec::new();
+    for c in &commands {
+        first.push(run(a(c)).await);
+    }
+    assert!(first[0].contains("feature-1"), "{}", first[0]);
+    assert!(first[5].contains("\"alice\""), "viewer is the caller: {}", first[5]);
+    let calls = env.gh.stats().calls;
+    assert!(calls > 0);
+    for (c, before) in commands.iter().zip(&first) {
+        let again = run(a(c)).await;
+        assert_eq!(&again, before, "{c}");
+    }
+    assert_eq!(env.gh.stats().calls, calls, "the second run costs nothing upstream");
+}

@@ -1,0 +1,65 @@
+//! Property suites (run by `make test`): the REST path normaliser and the GraphQL classifier
+//! never panic, normalised paths are canonical and safe, and no mutation is ever a read.
+
+use proptest::prelude::*;
+use shoal_worker::graphql::{Operation, classify};
+use shoal_worker::relay::classify::{classify as classify_route, normalize};
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn the_path_normaliser_never_panics_on_arbitrary_input(path in ".{0,300}", query in proptest::option::of(".{0,300}")) {
+        if let Ok(n) = normalize(&path, query.as_deref()) {
+            let _ = classify_route(&n);
+        }
+    }
+
+    #[test]
+    fn normalised_paths_are_canonical_and_safe(
+        segs in proptest::collection::vec("[A-Za-z0-9._%-]{0,12}", 0..8),
+        query in "[a-z_=&%0-9A-F]{0,40}",
+        trailing in any::<bool>(),
+    ) {
+        let path = format!("/{}{}", segs.join("/"), if trailing { "/" } else { "" });
+        if let Ok(n) = normalize(&path, Some(&query)) {
+            prop_assert!(n.path.starts_with('/'));
+            prop_assert!(!n.path.contains("//"));
+            prop_assert!(n.path.split('/').all(|s| s != ".." && s != "."));
+            let lower = n.path.to_ascii_lowercase();
+            prop_assert!(!lower.contains("%2f") && !lower.contains("%2e") && !lower.contains("%5c"));
+            // Normalising again changes nothing.
+            let again = normalize(&n.path, Some(&n.query)).unwrap();
+            prop_assert_eq!(again, n.clone());
+            let _ = classify_route(&n);
+        }
+    }
+
+    #[test]
+    fn no_mutation_is_ever_classified_as_a_read(
+        name in "[A-Z][a-z]{0,5}",
+        field in "[a-z][a-zA-Z]{0,8}",
+        alias in proptest::option::of("[a-z]{1,5}"),
+        via_fragment in any::<bool>(),
+        inline in any::<bool>(),
+        comment in any::<bool>(),
+        other_query_first in any::<bool>(),
+        kw in prop_oneof![Just("mutation"), Just("subscription")],
+    ) {
+        let sel = format!("{}{field} {{ id }}", alias.map(|a| format!("{a}: ")).unwrap_or_default());
+        let root = kw[..1].to_ascii_uppercase() + &kw[1..];
+        let body = match (via_fragment, inline) {
+            (true, _) => format!("{{ ...F{name} }} fragment F{name} on {root} {{ {sel} }}"),
+            (false, true) => format!("{{ ... on {root} {{ {sel} }} }}"),
+            (false, false) => format!("{{ {sel} }}"),
+        };
+        let op = format!("{}{kw} {name} {body}", if comment { "# query Q { a }\n" } else { "" });
+        let read = format!("query R{name} {{ repository(owner: \"o\", name: \"r\") {{ id }} }}");
+        let doc = if other_query_first { format!("{read}\n{op}") } else { format!("{op}\n{read}") };
+        let req = serde_json::json!({"query": doc, "operationName": name});
+        if let Ok(c) = classify(&serde_json::to_vec(&req).unwrap()) {
+            prop_assert_ne!(c.operation, Operation::Query);
+            prop_assert!(!c.is_poolable_read());
+        }
+    }
+}
