@@ -286,7 +286,9 @@ impl Coordinator {
             }
         }
         let Some((id, _, _)) = best_preferred.or(best) else {
-            let retry = earliest.map_or(60, |t| t.saturating_sub(now).div_ceil(1000).max(1));
+            // Whole seconds, as GitHub counts: the reset header has no fraction, so a ceiling
+            // over milliseconds could say 3601 for a one-hour window.
+            let retry = earliest.map_or(60, |t| (t / 1000).saturating_sub(now / 1000).max(1));
             return Err(NoBudget {
                 retry_after_secs: retry,
             });
