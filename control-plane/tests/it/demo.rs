@@ -6,11 +6,6 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn sibling(name: &str) -> std::path::PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    exe.parent().and_then(Path::parent).unwrap().join(name)
-}
-
 #[test]
 fn demo_prints_its_contract_and_serves_the_demo_tenant_through_the_edge() {
     let dir = tempfile::tempdir().unwrap();
@@ -20,8 +15,11 @@ fn demo_prints_its_contract_and_serves_the_demo_tenant_through_the_edge() {
         .env_remove("DATABASE_URL")
         .env("SHOAL_LISTEN", "127.0.0.1:0")
         .env("SHOAL_EDGE_LISTEN", "127.0.0.1:0")
-        .env("SHOAL_FAKE_GITHUB_BIN", sibling("shoal-fake-github"))
-        .env("SHOAL_WORKER_BIN", sibling("shoal-worker"))
+        .env(
+            "SHOAL_FAKE_GITHUB_BIN",
+            crate::support::workspace_bin("shoal-fake-github"),
+        )
+        .env("SHOAL_WORKER_BIN", crate::support::workspace_bin("shoal-worker"))
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

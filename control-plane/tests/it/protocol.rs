@@ -16,26 +16,14 @@ use shoal_control_plane::scheduler::process::{Isolation, Launcher, ProcessRuntim
 use shoal_control_plane::scheduler::reconcile::Reconciler;
 use shoal_fake_github::{FakeGithub, Options};
 use sqlx::PgPool;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 
-/// `target/<profile>/shoal-worker`, built with the workspace (`make test` builds every binary).
-fn worker_bin() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let bin = exe.parent().and_then(Path::parent).unwrap().join("shoal-worker");
-    assert!(
-        bin.exists(),
-        "{} is missing: build the workspace (cargo build -p shoal-worker)",
-        bin.display()
-    );
-    bin
-}
-
 fn launcher(internal_url: String) -> Launcher {
-    let bin = worker_bin();
+    let bin = crate::support::workspace_bin("shoal-worker");
     Arc::new(move |spec, data_dir| {
         let mut c = tokio::process::Command::new(&bin);
         c.arg("--control-plane")

@@ -11,15 +11,9 @@ use shoal_control_plane::internal::{InternalState, router as internal_router};
 use shoal_control_plane::scheduler::process::{Isolation, ProcessRuntime};
 use shoal_control_plane::scheduler::reconcile::Reconciler;
 use sqlx::PgPool;
-use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-fn worker_bin() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    exe.parent().and_then(Path::parent).unwrap().join("shoal-worker")
-}
 
 #[sqlx::test(migrator = "shoal_control_plane::db::MIGRATOR")]
 async fn sign_up_create_a_tenant_and_read_through_its_relay(pool: PgPool) {
@@ -65,7 +59,10 @@ async fn sign_up_create_a_tenant_and_read_through_its_relay(pool: PgPool) {
     tokio::spawn(async move { axum::serve(internal, internal_router(state)).await.unwrap() });
     let dir = tempfile::tempdir().unwrap();
     let runtime = Arc::new(ProcessRuntime::new(
-        shoal_control_plane::scheduler::process::worker_launcher(worker_bin(), internal_url),
+        shoal_control_plane::scheduler::process::worker_launcher(
+            crate::support::workspace_bin("shoal-worker"),
+            internal_url,
+        ),
         dir.path(),
         Isolation::detect().await,
     ));

@@ -76,3 +76,16 @@ pub fn rsa_pem() -> String {
     })
     .clone()
 }
+
+/// A workspace binary (`shoal-worker`, `shoal-fake-github`), built beside this test binary by
+/// `make test` (cargo nextest builds every binary of the workspace).
+pub fn workspace_bin(name: &str) -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let bin = exe.parent().and_then(std::path::Path::parent).unwrap().join(name);
+    assert!(
+        bin.exists(),
+        "{} is missing: build the workspace (cargo build --workspace --bins)",
+        bin.display()
+    );
+    bin
+}
