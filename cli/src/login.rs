@@ -167,7 +167,41 @@ pub async fn login(args: LoginArgs) -> Result<Login> {
         ca_file,
     };
     saved.save_to(&dir)?;
+    wait_for_relay(&saved).await;
     Ok(saved)
+}
+
+/// Waits (up to a few seconds, with a spinner) until the relay accepts the new caller token: the
+/// worker learns of it by long-polling the control plane, usually within a second.
+async fn wait_for_relay(login: &Login) {
+    let mut client = reqwest::Client::builder().timeout(Duration::from_secs(5));
+    if let Some(ca) = &login.ca_file {
+        match std::fs::read(ca)
+            .ok()
+            .and_then(|pem| reqwest::Certificate::from_pem(&pem).ok())
+        {
+            Some(cert) => client = client.add_root_certificate(cert),
+            None => return,
+        }
+    }
+    let Ok(client) = client.build() else { return };
+    let spinner = indicatif::ProgressBar::new_spinner();
+    spinner.set_message(format!("waiting for {} to accept the new token", login.host));
+    spinner.enable_steady_tick(Duration::from_millis(100));
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while std::time::Instant::now() < deadline {
+        let answer = client
+            .get(format!("https://{}/api/v3/", login.host))
+            .header("authorization", format!("token {}", login.token.expose()))
+            .send()
+            .await;
+        match answer {
+            Ok(r) if r.status() != reqwest::StatusCode::UNAUTHORIZED && !r.status().is_server_error() => break,
+            Err(_) => break, // unreachable from here: `shoal whoami` says so; nothing to wait for
+            _ => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    }
+    spinner.finish_and_clear();
 }
 
 #[cfg(test)]

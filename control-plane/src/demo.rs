@@ -129,6 +129,7 @@ async fn seed(pool: sqlx::PgPool, config: Arc<Config>, fake: String) -> Result<V
         tokens::create_caller_token(&mut tx, &config.keys.pepper, Actor::system(), admin.id, "demo", None).await?;
     tx.commit().await?;
     Ok(vec![
+        format!("github (fake) on {fake}"),
         format!("tenant {} at https://{}", tenant.slug, config.tenant_host(&tenant.slug)),
         format!("caller token: {}", token.expose()),
     ])
@@ -160,7 +161,6 @@ pub async fn run(state_dir: PathBuf) -> Result<(), Error> {
     config.github.web_url = fake;
     config.github.client_id = Some("shoal-demo".into());
     config.github.client_secret = Some(Secret::new(client_secret));
-    tracing::info!(url = %fake_url, "fake GitHub started");
     let seeder: Seeder = Box::new(move |pool, config| Box::pin(seed(pool, config, fake_url)));
     service::run(config, Some(seeder)).await
 }

@@ -79,6 +79,11 @@ impl IntoResponse for Error {
             Error::PoolExhausted { retry_after_secs } => {
                 h.insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
                 h.insert("x-ratelimit-remaining", HeaderValue::from_static("0"));
+                // Clients (gh, octokit) wait until x-ratelimit-reset when remaining is 0.
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs());
+                h.insert("x-ratelimit-reset", HeaderValue::from(now + retry_after_secs));
             }
             Error::Busy | Error::Upstream(_) => {
                 h.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
@@ -109,5 +114,7 @@ mod tests {
         let resp = Error::PoolExhausted { retry_after_secs: 42 }.into_response();
         assert_eq!(resp.status(), StatusCode::FORBIDDEN);
         assert_eq!(resp.headers()[header::RETRY_AFTER], "42");
+        let reset: u64 = resp.headers()["x-ratelimit-reset"].to_str().unwrap().parse().unwrap();
+        assert!(reset > 1_700_000_000);
     }
 }

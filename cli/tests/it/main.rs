@@ -1,3 +1,4 @@
 //! The `shoal` binary, run as a real process.
 
+mod gh_e2e;
 mod shim;

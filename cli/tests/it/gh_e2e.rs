@@ -1,0 +1,318 @@
+//! The gh shim with the real Debian `gh`, end to end: `shoal-control-plane demo` (fake GitHub,
+//! control plane, TLS edge with its dev CA, the tenant's worker), `shoal login` through the login
+//! exchange, then everyday reads through the relay. A second run of each read prints the same and
+//! costs GitHub nothing; a mutation never reaches the relay; an unreachable relay falls back.
+//!
+//! gh must resolve `demo.localhost`, which these machines do not: the test adds a hosts entry and
+//! removes it when done (it needs root, as CI has; without it the test says so and skips).
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+const HOSTS: &str = "/etc/hosts";
+const MARK: &str = "# shoal-gh-e2e";
+
+fn sibling(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_BIN_EXE_shoal")).parent().unwrap().join(name)
+}
+
+/// A hosts entry for `demo.localhost`, removed on drop.
+struct HostsEntry;
+
+impl HostsEntry {
+    fn add() -> Option<Self> {
+        let text = std::fs::read_to_string(HOSTS).ok()?;
+        if !text.contains(MARK) {
+            let mut f = std::fs::OpenOptions::new().append(true).open(HOSTS).ok()?;
+            writeln!(f, "127.0.0.1 demo.localhost {MARK}").ok()?;
+        }
+        Some(HostsEntry)
+    }
+}
+
+impl Drop for HostsEntry {
+    fn drop(&mut self) {
+        if let Ok(text) = std::fs::read_to_string(HOSTS) {
+            let kept: String = text
+                .lines()
+                .filter(|l| !l.contains(MARK))
+                .map(|l| format!("{l}\n"))
+                .collect();
+            let _ = std::fs::write(HOSTS, kept);
+        }
+    }
+}
+
+struct Demo {
+    child: Child,
+    web: String,
+    edge_port: String,
+    github: String,
+    token: String,
+}
+
+impl Drop for Demo {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while self.child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+    }
+}
+
+fn start_demo(dir: &Path) -> Demo {
+    let mut child = Command::new(sibling("shoal-control-plane"))
+        .args(["demo", "--state-dir"])
+        .arg(dir)
+        .env_remove("DATABASE_URL")
+        .env("SHOAL_LISTEN", "127.0.0.1:0")
+        .env("SHOAL_EDGE_LISTEN", "127.0.0.1:0")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("shoal-control-plane is built with the workspace");
+    let (tx, rx) = mpsc::channel();
+    let out = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let (mut web, mut edge, mut github, mut token) = (None, None, None, None);
+    while token.is_none() {
+        let line = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("the demo printed its lines");
+        if let Some(v) = line.strip_prefix("web on ") {
+            web = Some(v.to_string());
+        } else if let Some(v) = line.strip_prefix("edge on https://") {
+            edge = Some(v.rsplit_once(':').unwrap().1.to_string());
+        } else if let Some(v) = line.strip_prefix("github (fake) on ") {
+            github = Some(v.to_string());
+        } else if let Some(v) = line.strip_prefix("caller token: ") {
+            token = Some(v.to_string());
+        }
+    }
+    Demo {
+        child,
+        web: web.unwrap(),
+        edge_port: edge.unwrap(),
+        github: github.unwrap(),
+        token: token.unwrap(),
+    }
+}
+
+fn curl(args: &[&str]) -> String {
+    let out = Command::new("curl")
+        .args(["-sS", "--max-time", "10"])
+        .args(args)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+fn fake_calls(github: &str) -> u64 {
+    let v: serde_json::Value = serde_json::from_str(&curl(&[&format!("{github}/_fake/stats")])).unwrap();
+    v["calls"].as_u64().unwrap()
+}
+
+/// `shoal gh ARGS`, with a fresh gh cache dir per call (gh caches answers on disk).
+fn shoal_gh(cfg: &Path, gh_home: &Path, args: &[&str]) -> Output {
+    let tmp = tempfile::tempdir().unwrap();
+    Command::new(env!("CARGO_BIN_EXE_shoal"))
+        .arg("gh")
+        .args(args)
+        .env("SHOAL_CONFIG_DIR", cfg)
+        .env("GH_CONFIG_DIR", gh_home)
+        .env("TMPDIR", tmp.path())
+        .env_remove("GH_TOKEN")
+        .env_remove("GITHUB_TOKEN")
+        .env_remove("GH_HOST")
+        .output()
+        .unwrap()
+}
+
+/// gh prints how long an in-progress run has been going (`24590h47m42s`), which moves with the
+/// clock between two runs; everything else must match byte for byte.
+fn without_elapsed(out: &[u8]) -> String {
+    let is_elapsed =
+        |f: &str| f.ends_with('s') && f.len() > 1 && f.chars().all(|c| c.is_ascii_digit() || "hms".contains(c));
+    String::from_utf8_lossy(out)
+        .lines()
+        .map(|l| {
+            l.split('\t')
+                .map(|f| if is_elapsed(f) { "<elapsed>" } else { f })
+                .collect::<Vec<_>>()
+                .join("\t")
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn everyday_gh_reads_go_through_the_relay_and_repeat_for_free() {
+    let Some(_hosts) = HostsEntry::add() else {
+        eprintln!("skipped: cannot add a hosts entry for demo.localhost (needs root)");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let demo = start_demo(&dir.path().join("state"));
+    let ca = dir.path().join("state/ca/ca.pem");
+
+    // The tenant's worker is up once the edge answers 200.
+    let url = format!(
+        "https://demo.localhost:{}/api/v3/repos/octo-org/hello-world",
+        demo.edge_port
+    );
+    let auth = format!("Authorization: token {}", demo.token);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !curl(&[
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        "--cacert",
+        ca.to_str().unwrap(),
+        "-H",
+        &auth,
+        &url,
+    ])
+    .ends_with("200")
+    {
+        assert!(Instant::now() < deadline, "the demo tenant's relay never answered");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    // shoal login: the user's own GitHub token for a caller token (and the dev CA).
+    let github_token: serde_json::Value = serde_json::from_str(&curl(&[
+        "-X",
+        "POST",
+        "-H",
+        "content-type: application/json",
+        "-d",
+        r#"{"login":"octocat"}"#,
+        &format!("{}/_fake/tokens", demo.github),
+    ]))
+    .unwrap();
+    let cfg = dir.path().join("shoal");
+    let gh_home = dir.path().join("gh");
+    let mut login = Command::new(env!("CARGO_BIN_EXE_shoal"))
+        .args(["login", &demo.web, "--tenant", "demo", "--with-token"])
+        .env("SHOAL_CONFIG_DIR", &cfg)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    login
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(github_token["token"].as_str().unwrap().as_bytes())
+        .unwrap();
+    let out = login.wait_with_output().unwrap();
+    assert!(out.status.success(), "login: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Logged in to demo as octocat"));
+
+    let reads: &[&[&str]] = &[
+        &["api", "repos/octo-org/hello-world", "--jq", ".full_name"],
+        &[
+            "api",
+            "--paginate",
+            "repos/octo-org/hello-world/pulls?per_page=5",
+            "--jq",
+            ".[].number",
+        ],
+        &["pr", "list", "-R", "octo-org/hello-world"],
+        &["pr", "view", "1", "-R", "octo-org/hello-world"],
+        &["issue", "list", "-R", "octo-org/hello-world"],
+        &["run", "list", "-R", "octo-org/hello-world"],
+        &["release", "view", "v1.0.0", "-R", "octo-org/hello-world"],
+    ];
+    for args in reads {
+        let first = shoal_gh(&cfg, &gh_home, args);
+        assert!(
+            first.status.success(),
+            "gh {args:?}: {}",
+            String::from_utf8_lossy(&first.stderr)
+        );
+        assert!(!first.stdout.is_empty(), "gh {args:?} printed nothing");
+        assert!(
+            !String::from_utf8_lossy(&first.stderr).contains("shoal:"),
+            "gh {args:?} fell back"
+        );
+        let before = fake_calls(&demo.github);
+        let second = shoal_gh(&cfg, &gh_home, args);
+        assert_eq!(
+            without_elapsed(&second.stdout),
+            without_elapsed(&first.stdout),
+            "gh {args:?} printed something else the second time"
+        );
+        assert_eq!(
+            fake_calls(&demo.github),
+            before,
+            "the second gh {args:?} reached GitHub"
+        );
+    }
+    let pr =
+        String::from_utf8_lossy(&shoal_gh(&cfg, &gh_home, &["pr", "view", "1", "-R", "octo-org/hello-world"]).stdout)
+            .to_string();
+    assert!(pr.contains("state:\tOPEN"), "{pr}");
+
+    // A mutation is not a read: it runs the real gh against github.com, never the relay.
+    let stats = |token: &str| -> serde_json::Value {
+        let url = format!("https://demo.localhost:{}/_shoal/stats", demo.edge_port);
+        serde_json::from_str(&curl(&[
+            "--cacert",
+            ca.to_str().unwrap(),
+            "-H",
+            &format!("Authorization: token {token}"),
+            &url,
+        ]))
+        .unwrap()
+    };
+    let before = stats(&demo.token);
+    let create = shoal_gh(
+        &cfg,
+        &gh_home,
+        &[
+            "issue",
+            "create",
+            "-R",
+            "octo-org/hello-world",
+            "--title",
+            "t",
+            "--body",
+            "b",
+        ],
+    );
+    assert!(!create.status.success(), "there is no github.com here");
+    assert_eq!(
+        stats(&demo.token)["requests"],
+        before["requests"],
+        "a mutation reached the relay"
+    );
+
+    // A relay that cannot be reached: gh runs directly, with one line saying why.
+    let config = std::fs::read_to_string(cfg.join("config.toml")).unwrap();
+    std::fs::write(
+        cfg.join("config.toml"),
+        config.replace(&format!("demo.localhost:{}", demo.edge_port), "demo.localhost:9"),
+    )
+    .unwrap();
+    let down = shoal_gh(&cfg, &gh_home, &["pr", "list", "-R", "octo-org/hello-world"]);
+    let err = String::from_utf8_lossy(&down.stderr);
+    assert!(
+        err.contains("shoal: the relay cannot be reached: running gh directly"),
+        "{err}"
+    );
+}
