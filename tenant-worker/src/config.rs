@@ -298,11 +298,16 @@ impl Config {
                 "at least one [[caller]] with `name` and `token` is required".into(),
             ));
         }
+        // GraphQL answers have their own two keys beside the REST freshness classes.
+        const GRAPHQL_TTL_KEYS: [&str; 2] = ["graphql", "introspection"];
         for class in self.ttl.keys() {
-            if !crate::relay::classify::Freshness::NAMES.contains(&class.as_str()) {
+            if !crate::relay::classify::Freshness::NAMES.contains(&class.as_str())
+                && !GRAPHQL_TTL_KEYS.contains(&class.as_str())
+            {
                 return Err(Error::Config(format!(
-                    "ttl: unknown freshness class {class:?} (known: {})",
-                    crate::relay::classify::Freshness::NAMES.join(", ")
+                    "ttl: unknown freshness class {class:?} (known: {}, {})",
+                    crate::relay::classify::Freshness::NAMES.join(", "),
+                    GRAPHQL_TTL_KEYS.join(", ")
                 )));
             }
         }
@@ -440,6 +445,9 @@ token = "file:{}"
             r#"
 token_free_reads = true
 web_base = "http://web.example/"
+[ttl]
+graphql = 5
+introspection = 60
 [[identity]]
 id = "app"
 app_id = 4242
@@ -452,6 +460,7 @@ token = "file:{caller}"
         );
         let (settings, bundle) = Config::from_toml_str(&text).unwrap().into_parts().unwrap();
         assert!(bundle.policy.token_free_reads);
+        assert_eq!(bundle.policy.ttl_overrides["graphql"], 5);
         assert_eq!(settings.web_base.as_deref(), Some("http://web.example"));
         match &bundle.identities[0].credential {
             Credential::GithubApp {

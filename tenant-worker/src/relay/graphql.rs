@@ -63,6 +63,7 @@ async fn handle(w: &Arc<Worker>, req: Request) -> Result<Response, Error> {
         .await
         .map_err(|_| Error::BadRequest(format!("the GraphQL body is larger than {MAX_BODY_BYTES} bytes")))?;
     let c = classify(&body).map_err(|e| Error::BadRequest(e.to_string()))?;
+    tracing::debug!(key = &c.cache_key[..12], roots = ?c.root_fields, op = ?c.operation_name, "graphql request");
     if c.operation != Operation::Query {
         return Err(Error::FallbackLocal(
             "fallback_local: GraphQL mutations and subscriptions are never sent with pooled identities; send them with your own credentials".into(),
@@ -118,6 +119,13 @@ async fn handle(w: &Arc<Worker>, req: Request) -> Result<Response, Error> {
     };
     let served = lookup(w, spec).await?;
     w.stats.served(served.status);
+    tracing::debug!(
+        route.kind = "graphql",
+        cache = served.status.as_str(),
+        introspection = c.is_introspection(),
+        key = &c.cache_key[..12],
+        "graphql request answered"
+    );
     let viewer = c
         .viewer_login_merged
         .then(|| viewer_json(&caller.user_login, c.viewer_typename));
