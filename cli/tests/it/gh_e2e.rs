@@ -223,22 +223,28 @@ fn everyday_gh_reads_go_through_the_relay_and_repeat_for_free() {
     assert!(out.status.success(), "login: {}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("Logged in to demo as octocat"));
 
-    let reads: &[&[&str]] = &[
-        &["api", "repos/octo-org/hello-world", "--jq", ".full_name"],
-        &[
-            "api",
-            "--paginate",
-            "repos/octo-org/hello-world/pulls?per_page=5",
-            "--jq",
-            ".[].number",
-        ],
-        &["pr", "list", "-R", "octo-org/hello-world"],
-        &["pr", "view", "1", "-R", "octo-org/hello-world"],
-        &["issue", "list", "-R", "octo-org/hello-world"],
-        &["run", "list", "-R", "octo-org/hello-world"],
-        &["release", "view", "v1.0.0", "-R", "octo-org/hello-world"],
+    // gh 2.23's `release view` races a REST lookup against a GraphQL one and cancels the loser, so
+    // which of them reaches GitHub on a first run depends on timing: it is checked to work, and its
+    // output to repeat, but not for a zero-cost repeat.
+    let reads: &[(&[&str], bool)] = &[
+        (&["api", "repos/octo-org/hello-world", "--jq", ".full_name"], true),
+        (
+            &[
+                "api",
+                "--paginate",
+                "repos/octo-org/hello-world/pulls?per_page=5",
+                "--jq",
+                ".[].number",
+            ],
+            true,
+        ),
+        (&["pr", "list", "-R", "octo-org/hello-world"], true),
+        (&["pr", "view", "1", "-R", "octo-org/hello-world"], true),
+        (&["issue", "list", "-R", "octo-org/hello-world"], true),
+        (&["run", "list", "-R", "octo-org/hello-world"], true),
+        (&["release", "view", "v1.0.0", "-R", "octo-org/hello-world"], false),
     ];
-    for args in reads {
+    for (args, repeat_is_free) in reads {
         let first = shoal_gh(&cfg, &gh_home, args);
         assert!(
             first.status.success(),
@@ -257,11 +263,13 @@ fn everyday_gh_reads_go_through_the_relay_and_repeat_for_free() {
             without_elapsed(&first.stdout),
             "gh {args:?} printed something else the second time"
         );
-        assert_eq!(
-            fake_calls(&demo.github),
-            before,
-            "the second gh {args:?} reached GitHub"
-        );
+        if *repeat_is_free {
+            assert_eq!(
+                fake_calls(&demo.github),
+                before,
+                "the second gh {args:?} reached GitHub"
+            );
+        }
     }
     let pr =
         String::from_utf8_lossy(&shoal_gh(&cfg, &gh_home, &["pr", "view", "1", "-R", "octo-org/hello-world"]).stdout)
