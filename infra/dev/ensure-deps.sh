@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Installs what shoal's `make run` and `make test` need on a fresh Debian machine, and with
-# --postgres makes sure the system PostgreSQL answers at 127.0.0.1:5432 (starting the installed
-# cluster, or installing one with trust auth on loopback when none is installed).
+# Installs what shoal's `make run` needs on a fresh Debian machine (apt-packages.txt). With
+# --postgres (what `make test` passes) it also installs the test clients (apt-packages-test.txt) and
+# makes sure the system PostgreSQL answers at 127.0.0.1:5432 (starting the installed cluster, or
+# installing one with trust auth on loopback when none is installed).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 want_postgres=0
@@ -21,11 +22,13 @@ apt_install() {
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$@" >/dev/null
 }
 
+lists=("$here/apt-packages.txt")
+[[ $want_postgres -eq 1 ]] && lists+=("$here/apt-packages-test.txt")
 missing=()
 while read -r pkg; do
   [[ -z "$pkg" || "$pkg" == \#* ]] && continue
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
-done < "$here/apt-packages.txt"
+done < <(cat "${lists[@]}")
 
 have_pg_server() { compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null; }
 installed_pg=0
