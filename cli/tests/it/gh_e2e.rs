@@ -310,6 +310,11 @@ fn everyday_gh_reads_go_through_the_relay_and_repeat_for_free() {
         "a mutation reached the relay"
     );
 
+    // A private repo (the demo tenant is public-only): the relay hands it back, gh runs directly.
+    let private = shoal_gh(&cfg, &gh_home, &["api", "repos/octo-org/secret-sauce"]);
+    let err = String::from_utf8_lossy(&private.stderr);
+    assert!(err.contains("shoal: the relay does not serve this read"), "{err}");
+
     // A relay that cannot be reached: gh runs directly, with one line saying why.
     let config = std::fs::read_to_string(cfg.join("config.toml")).unwrap();
     std::fs::write(
