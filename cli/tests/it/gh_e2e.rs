@@ -48,7 +48,6 @@ impl Drop for HostsEntry {
 
 struct Demo {
     child: Child,
-    web: String,
     edge_port: String,
     github: String,
     token: String,
@@ -87,14 +86,12 @@ fn start_demo(dir: &Path) -> Demo {
             }
         }
     });
-    let (mut web, mut edge, mut github, mut token) = (None, None, None, None);
+    let (mut edge, mut github, mut token) = (None, None, None);
     while token.is_none() {
         let line = rx
             .recv_timeout(Duration::from_secs(60))
             .expect("the demo printed its lines");
-        if let Some(v) = line.strip_prefix("web on ") {
-            web = Some(v.to_string());
-        } else if let Some(v) = line.strip_prefix("edge on https://") {
+        if let Some(v) = line.strip_prefix("edge on https://") {
             edge = Some(v.rsplit_once(':').unwrap().1.to_string());
         } else if let Some(v) = line.strip_prefix("github (fake) on ") {
             github = Some(v.to_string());
@@ -104,7 +101,6 @@ fn start_demo(dir: &Path) -> Demo {
     }
     Demo {
         child,
-        web: web.unwrap(),
         edge_port: edge.unwrap(),
         github: github.unwrap(),
         token: token.unwrap(),
@@ -192,7 +188,8 @@ fn everyday_gh_reads_go_through_the_relay_and_repeat_for_free() {
         std::thread::sleep(Duration::from_millis(200));
     }
 
-    // shoal login: the user's own GitHub token for a caller token (and the dev CA).
+    // shoal login at the tenant's own URL, as the tenant page tells people: the edge hands the
+    // login exchange to the control plane; the user's GitHub token becomes a caller token.
     let github_token: serde_json::Value = serde_json::from_str(&curl(&[
         "-X",
         "POST",
@@ -206,7 +203,13 @@ fn everyday_gh_reads_go_through_the_relay_and_repeat_for_free() {
     let cfg = dir.path().join("shoal");
     let gh_home = dir.path().join("gh");
     let mut login = Command::new(env!("CARGO_BIN_EXE_shoal"))
-        .args(["login", &demo.web, "--tenant", "demo", "--with-token"])
+        .args([
+            "login",
+            &format!("https://demo.localhost:{}", demo.edge_port),
+            "--with-token",
+            "--ca-file",
+        ])
+        .arg(&ca)
         .env("SHOAL_CONFIG_DIR", &cfg)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

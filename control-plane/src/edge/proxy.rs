@@ -54,7 +54,13 @@ pub struct EdgeState {
     scheme: &'static str,
     client: Client<HttpConnector, Body>,
     routes: Arc<Mutex<HashMap<String, (Instant, Route)>>>,
+    /// The control plane's own listener: `shoal login https://<tenant host>` reaches the login
+    /// exchange through the tenant's host.
+    control_plane: Option<SocketAddr>,
 }
+
+/// Paths on a tenant host that the control plane answers, not the worker.
+const CONTROL_PLANE_PATHS: &[&str] = &["/api/v1/login/exchange"];
 
 impl EdgeState {
     pub fn new(pool: sqlx::PgPool, base_domain: &str, scheme: &'static str) -> Self {
@@ -67,7 +73,14 @@ impl EdgeState {
             scheme,
             client: Client::builder(TokioExecutor::new()).build(connector),
             routes: Arc::default(),
+            control_plane: None,
         }
+    }
+
+    /// Sends the login exchange on tenant hosts to the control plane at `addr`.
+    pub fn with_control_plane(mut self, addr: SocketAddr) -> Self {
+        self.control_plane = Some(addr);
+        self
     }
 
     /// The same edge answering on another listener.
@@ -177,7 +190,11 @@ pub async fn proxy(
             "Not Found: this host is not a shoal tenant (<tenant>.<base domain>)",
         );
     };
+    let to_control_plane = edge
+        .control_plane
+        .filter(|_| CONTROL_PLANE_PATHS.contains(&req.uri().path()));
     let addr = match edge.route(&slug).await {
+        Ok(Route::Up(_) | Route::Down) if to_control_plane.is_some() => to_control_plane.expect("checked"),
         Ok(Route::Up(addr)) => addr,
         Ok(Route::Unknown) => return github_error(StatusCode::NOT_FOUND, "Not Found: no shoal tenant has this name"),
         Ok(Route::Suspended) => {
