@@ -8,3 +8,4 @@ pub mod login;
 pub mod real_gh;
 pub mod remote;
 pub mod shim;
+pub mod stats;

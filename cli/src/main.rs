@@ -35,6 +35,12 @@ enum Cmd {
     Logout,
     /// Show the tenant, user and token you are logged in with, and whether the relay answers.
     Whoami,
+    /// The relay's counters: how reads were answered and each pooled identity's budget left.
+    Stats {
+        /// Print the relay's JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Run gh: reads through the relay, everything else untouched.
     #[command(disable_help_flag = true)]
     Gh {
@@ -95,6 +101,7 @@ async fn main() -> ExitCode {
             0
         }),
         Cmd::Whoami => whoami().await,
+        Cmd::Stats { json } => shoal_cli::stats::run(json).await,
     })
 }
 

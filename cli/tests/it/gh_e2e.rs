@@ -279,6 +279,25 @@ fn everyday_gh_reads_go_through_the_relay_and_repeat_for_free() {
             .to_string();
     assert!(pr.contains("state:\tOPEN"), "{pr}");
 
+    // shoal stats: the relay's counters, as a table and as JSON.
+    let stats_out = Command::new(env!("CARGO_BIN_EXE_shoal"))
+        .arg("stats")
+        .env("SHOAL_CONFIG_DIR", &cfg)
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&stats_out.stdout);
+    assert!(
+        stats_out.status.success() && table.contains(" hit,") && table.contains("octo-bot"),
+        "{table}"
+    );
+    let json_out = Command::new(env!("CARGO_BIN_EXE_shoal"))
+        .args(["stats", "--json"])
+        .env("SHOAL_CONFIG_DIR", &cfg)
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&json_out.stdout).unwrap();
+    assert!(v["requests"]["hit"].as_u64().unwrap() > 0, "{v}");
+
     // A mutation is not a read: it runs the real gh against github.com, never the relay.
     let stats = |token: &str| -> serde_json::Value {
         let url = format!("https://demo.localhost:{}/_shoal/stats", demo.edge_port);
