@@ -2,6 +2,7 @@
 //! the user's real `gh` against the tenant's relay for reads (and untouched for everything else),
 //! and `admin`/`stats` talk to the admin API.
 
+pub mod admin;
 pub mod classify;
 pub mod config;
 pub mod login;

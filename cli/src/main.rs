@@ -35,6 +35,17 @@ enum Cmd {
     Logout,
     /// Show the tenant, user and token you are logged in with, and whether the relay answers.
     Whoami,
+    /// The tenant's admin API: identities, members, caller tokens, policy, audit.
+    Admin {
+        /// An admin API token (default: $SHOAL_ADMIN_TOKEN).
+        #[arg(long)]
+        admin_token: Option<String>,
+        /// Print the API's JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        #[command(subcommand)]
+        what: shoal_cli::admin::AdminCmd,
+    },
     /// The relay's counters: how reads were answered and each pooled identity's budget left.
     Stats {
         /// Print the relay's JSON instead of a table.
@@ -102,6 +113,11 @@ async fn main() -> ExitCode {
         }),
         Cmd::Whoami => whoami().await,
         Cmd::Stats { json } => shoal_cli::stats::run(json).await,
+        Cmd::Admin {
+            admin_token,
+            json,
+            what,
+        } => shoal_cli::admin::run(what, admin_token, json).await,
     })
 }
 

@@ -127,11 +127,14 @@ async fn seed(pool: sqlx::PgPool, config: Arc<Config>, fake: String) -> Result<V
     let mut tx = db::begin_tenant(&pool, tenant.id).await?;
     let (_, token) =
         tokens::create_caller_token(&mut tx, &config.keys.pepper, Actor::system(), admin.id, "demo", None).await?;
+    let admin_token =
+        tokens::admin::create_admin_token(&mut tx, &config.keys.pepper, Actor::system(), admin.id, "demo").await?;
     tx.commit().await?;
     Ok(vec![
         format!("github (fake) on {fake}"),
         format!("tenant {} at https://{}", tenant.slug, config.tenant_host(&tenant.slug)),
         format!("caller token: {}", token.expose()),
+        format!("admin token: {}", admin_token.expose()),
     ])
 }
 

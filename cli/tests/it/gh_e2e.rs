@@ -51,6 +51,7 @@ struct Demo {
     edge_port: String,
     github: String,
     token: String,
+    admin_token: String,
 }
 
 impl Drop for Demo {
@@ -86,8 +87,8 @@ fn start_demo(dir: &Path) -> Demo {
             }
         }
     });
-    let (mut edge, mut github, mut token) = (None, None, None);
-    while token.is_none() {
+    let (mut edge, mut github, mut token, mut admin_token) = (None, None, None, None);
+    while admin_token.is_none() {
         let line = rx
             .recv_timeout(Duration::from_secs(60))
             .expect("the demo printed its lines");
@@ -97,6 +98,8 @@ fn start_demo(dir: &Path) -> Demo {
             github = Some(v.to_string());
         } else if let Some(v) = line.strip_prefix("caller token: ") {
             token = Some(v.to_string());
+        } else if let Some(v) = line.strip_prefix("admin token: ") {
+            admin_token = Some(v.to_string());
         }
     }
     Demo {
@@ -104,6 +107,7 @@ fn start_demo(dir: &Path) -> Demo {
         edge_port: edge.unwrap(),
         github: github.unwrap(),
         token: token.unwrap(),
+        admin_token: admin_token.unwrap(),
     }
 }
 
@@ -297,6 +301,28 @@ fn everyday_gh_reads_go_through_the_relay_and_repeat_for_free() {
         .unwrap();
     let v: serde_json::Value = serde_json::from_slice(&json_out.stdout).unwrap();
     assert!(v["requests"]["hit"].as_u64().unwrap() > 0, "{v}");
+
+    // shoal admin: the admin API through the tenant's host, with an admin API token.
+    let admin = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_shoal"))
+            .arg("admin")
+            .args(args)
+            .env("SHOAL_CONFIG_DIR", &cfg)
+            .env("SHOAL_ADMIN_TOKEN", &demo.admin_token)
+            .output()
+            .unwrap()
+    };
+    let identities = admin(&["identities"]);
+    let table = String::from_utf8_lossy(&identities.stdout);
+    assert!(
+        identities.status.success() && table.starts_with("ID") && table.contains("octo-bot"),
+        "{table}"
+    );
+    assert!(!table.contains("ghp_"), "an identity's secret was printed");
+    let tokens: serde_json::Value = serde_json::from_slice(&admin(&["--json", "tokens"]).stdout).unwrap();
+    assert!(tokens.as_array().is_some_and(|t| t.len() >= 2), "{tokens}");
+    let members = String::from_utf8_lossy(&admin(&["members"]).stdout).to_string();
+    assert!(members.contains("octocat") && members.contains("admin"), "{members}");
 
     // A mutation is not a read: it runs the real gh against github.com, never the relay.
     let stats = |token: &str| -> serde_json::Value {

@@ -54,13 +54,14 @@ pub struct EdgeState {
     scheme: &'static str,
     client: Client<HttpConnector, Body>,
     routes: Arc<Mutex<HashMap<String, (Instant, Route)>>>,
-    /// The control plane's own listener: `shoal login https://<tenant host>` reaches the login
-    /// exchange through the tenant's host.
+    /// The control plane's own listener: `shoal login` and `shoal admin` reach the login exchange
+    /// and the admin API through the tenant's host.
     control_plane: Option<SocketAddr>,
 }
 
-/// Paths on a tenant host that the control plane answers, not the worker.
-const CONTROL_PLANE_PATHS: &[&str] = &["/api/v1/login/exchange"];
+/// Paths on a tenant host that the control plane answers, not the worker (GitHub's API has no
+/// `/api/v1`).
+const CONTROL_PLANE_PREFIX: &str = "/api/v1/";
 
 impl EdgeState {
     pub fn new(pool: sqlx::PgPool, base_domain: &str, scheme: &'static str) -> Self {
@@ -77,7 +78,7 @@ impl EdgeState {
         }
     }
 
-    /// Sends the login exchange on tenant hosts to the control plane at `addr`.
+    /// Sends `/api/v1/...` on tenant hosts (login exchange, admin API) to the control plane at `addr`.
     pub fn with_control_plane(mut self, addr: SocketAddr) -> Self {
         self.control_plane = Some(addr);
         self
@@ -192,7 +193,7 @@ pub async fn proxy(
     };
     let to_control_plane = edge
         .control_plane
-        .filter(|_| CONTROL_PLANE_PATHS.contains(&req.uri().path()));
+        .filter(|_| req.uri().path().starts_with(CONTROL_PLANE_PREFIX));
     let addr = match edge.route(&slug).await {
         Ok(Route::Up(_) | Route::Down) if to_control_plane.is_some() => to_control_plane.expect("checked"),
         Ok(Route::Up(addr)) => addr,
