@@ -25,6 +25,7 @@ test: deps fmt clippy nextest
 
 deps:
 	@infra/dev/ensure-deps.sh --postgres
+	@infra/dev/ensure-test-clients.sh
 
 fmt:
 	cargo fmt --all --check

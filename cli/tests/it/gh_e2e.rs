@@ -283,6 +283,43 @@ fn everyday_gh_reads_go_through_the_relay_and_repeat_for_free() {
             .to_string();
     assert!(pr.contains("state:\tOPEN"), "{pr}");
 
+    // octokit paginates through the relay (Link rewritten to the tenant host); a second run costs
+    // GitHub nothing.
+    let base = format!("https://demo.localhost:{}/api/v3", demo.edge_port);
+    let npm = PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/shoal-npm");
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/clients/octokit_reads.mjs"),
+        npm.join("octokit_reads.mjs"),
+    )
+    .expect("@octokit/rest is installed by make test (infra/dev/ensure-test-clients.sh)");
+    let octokit = || {
+        Command::new("node")
+            .arg(npm.join("octokit_reads.mjs"))
+            .args([base.as_str(), demo.token.as_str()])
+            .env("NODE_EXTRA_CA_CERTS", &ca)
+            .output()
+            .unwrap()
+    };
+    let first = octokit();
+    assert!(
+        first.status.success(),
+        "octokit: {}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&first.stdout).unwrap();
+    assert!(
+        v["pulls"].as_array().unwrap().len() > 5,
+        "octokit did not follow the pages: {v}"
+    );
+    assert!(v["title"].is_string(), "{v}");
+    let before = fake_calls(&demo.github);
+    assert_eq!(
+        octokit().stdout,
+        first.stdout,
+        "octokit read something else the second time"
+    );
+    assert_eq!(fake_calls(&demo.github), before, "octokit's second run reached GitHub");
+
     // shoal stats: the relay's counters, as a table and as JSON.
     let stats_out = Command::new(env!("CARGO_BIN_EXE_shoal"))
         .arg("stats")
