@@ -27,6 +27,16 @@ const CRASHES_BEFORE_FAILED: usize = 5;
 const BACKOFF_BASE: Duration = Duration::from_millis(250);
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
 const STDERR_TAIL_LINES: usize = 20;
+/// How a worker is put in its own user, PID and mount namespaces (see the module docs).
+const UNSHARE_ARGS: &[&str] = &[
+    "--user",
+    "--map-root-user",
+    "--pid",
+    "--mount",
+    "--mount-proc",
+    "--fork",
+    "--kill-child",
+];
 /// The prefix of a worker's first stdout line.
 pub const LISTENING_PREFIX: &str = "listening on http://";
 
@@ -44,16 +54,8 @@ impl Isolation {
     /// Namespaces if `unshare` can create them here, else plain (with a warning).
     pub async fn detect() -> Self {
         let ok = Command::new("unshare")
-            .args([
-                "--user",
-                "--map-root-user",
-                "--pid",
-                "--mount",
-                "--mount-proc",
-                "--fork",
-                "--kill-child",
-                "true",
-            ])
+            .args(UNSHARE_ARGS)
+            .arg("true")
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
@@ -164,16 +166,8 @@ impl ProcessRuntime {
                 let std_cmd = base.as_std();
                 let mut wrapped = Command::new("unshare");
                 wrapped
-                    .args([
-                        "--user",
-                        "--map-root-user",
-                        "--pid",
-                        "--mount",
-                        "--mount-proc",
-                        "--fork",
-                        "--kill-child",
-                        "--",
-                    ])
+                    .args(UNSHARE_ARGS)
+                    .arg("--")
                     .arg(std_cmd.get_program())
                     .args(std_cmd.get_args());
                 wrapped.env_clear();
