@@ -2,7 +2,7 @@
 //! audit) through the tenant's host, authenticated with an admin API token (`--admin-token` or
 //! `SHOAL_ADMIN_TOKEN`, created on the tenant's API page). Tables by default, `--json` for scripts.
 
-use crate::config::{Login, config_dir};
+use crate::config::{Login, config_dir, http_client};
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
 use std::fmt::Write;
@@ -92,11 +92,7 @@ pub async fn run(cmd: AdminCmd, admin_token: Option<String>, json: bool) -> Resu
         .or_else(|| std::env::var("SHOAL_ADMIN_TOKEN").ok())
         .filter(|t| !t.trim().is_empty())
         .context("an admin API token is needed: pass --admin-token or set SHOAL_ADMIN_TOKEN (create one on the tenant's API page)")?;
-    let mut client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(15));
-    if let Some(ca) = &login.ca_file {
-        client = client.add_root_certificate(reqwest::Certificate::from_pem(&std::fs::read(ca)?)?);
-    }
-    let client = client.build()?;
+    let client = http_client(login.ca_file.as_deref(), std::time::Duration::from_secs(15))?;
     let base = format!("https://{}/api/v1/tenants/{}", login.host, login.tenant);
     let (method, path) = match &cmd {
         AdminCmd::Identities => (reqwest::Method::GET, "/identities".to_string()),

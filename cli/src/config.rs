@@ -30,6 +30,20 @@ pub struct Login {
     pub ca_file: Option<PathBuf>,
 }
 
+/// An HTTP client with shoal's user agent that also trusts `ca_file` (a private or dev CA), if given.
+pub fn http_client(ca_file: Option<&Path>, timeout: std::time::Duration) -> Result<reqwest::Client> {
+    let mut builder = reqwest::Client::builder()
+        .timeout(timeout)
+        .user_agent(concat!("shoal-cli/", env!("CARGO_PKG_VERSION")));
+    if let Some(ca) = ca_file {
+        let pem = std::fs::read(ca).with_context(|| format!("cannot read {}", ca.display()))?;
+        let cert = reqwest::Certificate::from_pem(&pem)
+            .with_context(|| format!("{} is not a PEM certificate", ca.display()))?;
+        builder = builder.add_root_certificate(cert);
+    }
+    builder.build().context("cannot set up HTTPS")
+}
+
 /// The config directory for this user.
 pub fn config_dir() -> Result<PathBuf> {
     if let Some(d) = std::env::var_os("SHOAL_CONFIG_DIR") {

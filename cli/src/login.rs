@@ -1,6 +1,6 @@
 //! `shoal login`: exchanges the user's own GitHub token for a caller token of a tenant.
 
-use crate::config::{CA_FILE, Login, config_dir, write_private};
+use crate::config::{CA_FILE, Login, config_dir, http_client, write_private};
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 use shoal_common::Secret;
@@ -100,17 +100,7 @@ pub async fn login(args: LoginArgs) -> Result<Login> {
             .unwrap_or_else(|| "cli".into())
     });
 
-    let mut client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .user_agent(concat!("shoal-cli/", env!("CARGO_PKG_VERSION")));
-    if let Some(ca) = &args.ca_file {
-        let pem = std::fs::read(ca).with_context(|| format!("cannot read {}", ca.display()))?;
-        client = client.add_root_certificate(
-            reqwest::Certificate::from_pem(&pem)
-                .with_context(|| format!("{} is not a PEM certificate", ca.display()))?,
-        );
-    }
-    let client = client.build()?;
+    let client = http_client(args.ca_file.as_deref(), Duration::from_secs(30))?;
     let endpoint = url.join("/api/v1/login/exchange")?;
 
     let spinner = indicatif::ProgressBar::new_spinner();
@@ -174,17 +164,9 @@ pub async fn login(args: LoginArgs) -> Result<Login> {
 /// Waits (up to a few seconds, with a spinner) until the relay accepts the new caller token: the
 /// worker learns of it by long-polling the control plane, usually within a second.
 async fn wait_for_relay(login: &Login) {
-    let mut client = reqwest::Client::builder().timeout(Duration::from_secs(5));
-    if let Some(ca) = &login.ca_file {
-        match std::fs::read(ca)
-            .ok()
-            .and_then(|pem| reqwest::Certificate::from_pem(&pem).ok())
-        {
-            Some(cert) => client = client.add_root_certificate(cert),
-            None => return,
-        }
-    }
-    let Ok(client) = client.build() else { return };
+    let Ok(client) = http_client(login.ca_file.as_deref(), Duration::from_secs(5)) else {
+        return;
+    };
     let spinner = indicatif::ProgressBar::new_spinner();
     spinner.set_message(format!("waiting for {} to accept the new token", login.host));
     spinner.enable_steady_tick(Duration::from_millis(100));

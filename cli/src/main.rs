@@ -130,12 +130,7 @@ async fn whoami() -> anyhow::Result<i32> {
         "tenant  {}\nuser    {}\ntoken   {}\nrelay   https://{}",
         login.tenant, login.user, login.token_prefix, login.host
     );
-    let mut client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(5));
-    if let Some(ca) = &login.ca_file {
-        client = client.add_root_certificate(reqwest::Certificate::from_pem(&std::fs::read(ca)?)?);
-    }
-    let reach = client
-        .build()?
+    let reach = shoal_cli::config::http_client(login.ca_file.as_deref(), std::time::Duration::from_secs(5))?
         .get(format!("https://{}/api/v3/", login.host))
         .header("authorization", format!("token {}", login.token.expose()))
         .send()

@@ -1,20 +1,14 @@
 //! `shoal stats`: the tenant relay's own counters (`/_shoal/stats`): how reads were answered, and
 //! each pooled identity's state and budget left. A human table by default, `--json` for scripts.
 
-use crate::config::{Login, config_dir};
+use crate::config::{Login, config_dir, http_client};
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
 use std::fmt::Write;
 
 /// Fetches the stats with the stored caller token.
 pub async fn fetch(login: &Login) -> Result<Value> {
-    let mut client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(10));
-    if let Some(ca) = &login.ca_file {
-        let pem = std::fs::read(ca).with_context(|| format!("cannot read {}", ca.display()))?;
-        client = client.add_root_certificate(reqwest::Certificate::from_pem(&pem)?);
-    }
-    let resp = client
-        .build()?
+    let resp = http_client(login.ca_file.as_deref(), std::time::Duration::from_secs(10))?
         .get(format!("https://{}/_shoal/stats", login.host))
         .header("authorization", format!("token {}", login.token.expose()))
         .send()
