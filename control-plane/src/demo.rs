@@ -160,7 +160,9 @@ pub async fn run(state_dir: PathBuf) -> Result<(), Error> {
 
     let mut config = Config::from_env_in(Some(state_dir))?;
     let fake = url::Url::parse(&fake_url).map_err(demo_err)?;
-    config.github.api_url = fake.clone();
+    // The API on its GitHub Enterprise path, so API URLs in bodies are told apart from web URLs
+    // on the same host (the relay re-roots the former at each caller's base).
+    config.github.api_url = fake.join("api/v3").map_err(demo_err)?;
     config.github.web_url = fake;
     config.github.client_id = Some("shoal-demo".into());
     config.github.client_secret = Some(Secret::new(client_secret));

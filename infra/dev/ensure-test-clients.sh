@@ -1,10 +1,16 @@
 #!/usr/bin/env bash
 # Installs the real API clients the end-to-end tests drive, when missing: @octokit/rest (npm,
-# into $HOME/.cache/shoal-npm, outside the clone).
+# into $HOME/.cache/shoal-npm) and PyGithub (PyPI, into $HOME/.cache/shoal-py), outside the clone.
 set -euo pipefail
 npm_dir="$HOME/.cache/shoal-npm"
 if [[ ! -d "$npm_dir/node_modules/@octokit/rest" ]]; then
   echo "ensure-test-clients: npm install @octokit/rest" >&2
   mkdir -p "$npm_dir"
   (cd "$npm_dir" && npm install --silent --no-audit --no-fund @octokit/rest@21 >/dev/null)
+fi
+# PyGithub (PyPI, into $HOME/.cache/shoal-py; tests put it on PYTHONPATH).
+py_dir="$HOME/.cache/shoal-py"
+if [[ ! -d "$py_dir/github" ]]; then
+  echo "ensure-test-clients: pip install PyGithub" >&2
+  python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore --target "$py_dir" 'PyGithub>=2.1,<3' >/dev/null
 fi

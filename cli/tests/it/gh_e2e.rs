@@ -1,7 +1,9 @@
 //! The gh shim with the real Debian `gh`, end to end: `shoal-control-plane demo` (fake GitHub,
 //! control plane, TLS edge with its dev CA, the tenant's worker), `shoal login` through the login
-//! exchange, then everyday reads through the relay. A second run of each read prints the same and
-//! costs GitHub nothing; a mutation never reaches the relay; an unreachable relay falls back.
+//! exchange, then everyday reads through the relay. Each read prints what the same gh command
+//! run directly against the fake prints, and a second run costs GitHub nothing; octokit and
+//! PyGithub page through pulls; a mutation never reaches the relay; an unreachable relay falls
+//! back.
 //!
 //! gh must resolve `demo.localhost`, which these machines do not: the test adds a hosts entry and
 //! removes it when done (it needs root, as CI has; without it the test says so and skips).
@@ -125,6 +127,25 @@ fn fake_calls(github: &str) -> u64 {
     v["calls"].as_u64().unwrap()
 }
 
+/// The real gh straight at the fake (behind a TLS front at `localhost:PORT`), as a user without
+/// shoal would run it.
+fn direct_gh(host: &str, cert: &Path, token: &str, args: &[&str]) -> Output {
+    let tmp = tempfile::tempdir().unwrap();
+    Command::new("gh")
+        .args(args)
+        .env("GH_CONFIG_DIR", tmp.path().join("gh"))
+        .env("TMPDIR", tmp.path())
+        .env("GH_HOST", host)
+        .env("GH_ENTERPRISE_TOKEN", token)
+        .env("SSL_CERT_FILE", cert)
+        .env("GH_NO_UPDATE_NOTIFIER", "1")
+        .env("GH_PROMPT_DISABLED", "1")
+        .env_remove("GH_TOKEN")
+        .env_remove("GITHUB_TOKEN")
+        .output()
+        .unwrap()
+}
+
 /// `shoal gh ARGS`, with a fresh gh cache dir per call (gh caches answers on disk).
 fn shoal_gh(cfg: &Path, gh_home: &Path, args: &[&str]) -> Output {
     let tmp = tempfile::tempdir().unwrap();
@@ -142,12 +163,16 @@ fn shoal_gh(cfg: &Path, gh_home: &Path, args: &[&str]) -> Output {
 }
 
 /// gh prints how long an in-progress run has been going (`24590h47m42s`), which moves with the
-/// clock between two runs; everything else must match byte for byte.
-fn without_elapsed(out: &[u8]) -> String {
+/// clock between two runs, and API URLs name the host that served them (the relay re-roots them at
+/// its own); everything else must match byte for byte.
+fn comparable(out: &[u8], api_bases: &[&str]) -> String {
     let is_elapsed =
         |f: &str| f.ends_with('s') && f.len() > 1 && f.chars().all(|c| c.is_ascii_digit() || "hms".contains(c));
-    String::from_utf8_lossy(out)
-        .lines()
+    let mut text = String::from_utf8_lossy(out).to_string();
+    for base in api_bases {
+        text = text.replace(base, "<api>");
+    }
+    text.lines()
         .map(|l| {
             l.split('\t')
                 .map(|f| if is_elapsed(f) { "<elapsed>" } else { f })
@@ -235,6 +260,7 @@ fn everyday_gh_reads_go_through_the_relay_and_repeat_for_free() {
     // output to repeat, but not for a zero-cost repeat.
     let reads: &[(&[&str], bool)] = &[
         (&["api", "repos/octo-org/hello-world", "--jq", ".full_name"], true),
+        (&["api", "repos/octo-org/hello-world/pulls/1"], true),
         (
             &[
                 "api",
@@ -251,7 +277,23 @@ fn everyday_gh_reads_go_through_the_relay_and_repeat_for_free() {
         (&["run", "list", "-R", "octo-org/hello-world"], true),
         (&["release", "view", "v1.0.0", "-R", "octo-org/hello-world"], false),
     ];
+    // The same commands straight at the fake, through a TLS front of its own, for comparison.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let fake_addr = demo.github.trim_start_matches("http://").parse().unwrap();
+    let front = runtime.block_on(shoal_fake_github::tls_front(fake_addr)).unwrap();
+    let front_cert = dir.path().join("front.pem");
+    std::fs::write(&front_cert, &front.cert_pem).unwrap();
+    let front_host = format!("localhost:{}", front.port);
+    let relay_api = format!("https://demo.localhost:{}/api/v3", demo.edge_port);
+    let fake_api = format!("{}/api/v3", demo.github);
+    let bases = [relay_api.as_str(), fake_api.as_str()];
     for (args, repeat_is_free) in reads {
+        let direct = direct_gh(&front_host, &front_cert, github_token["token"].as_str().unwrap(), args);
+        assert!(
+            direct.status.success(),
+            "gh {args:?} directly: {}",
+            String::from_utf8_lossy(&direct.stderr)
+        );
         let first = shoal_gh(&cfg, &gh_home, args);
         assert!(
             first.status.success(),
@@ -263,11 +305,16 @@ fn everyday_gh_reads_go_through_the_relay_and_repeat_for_free() {
             !String::from_utf8_lossy(&first.stderr).contains("shoal:"),
             "gh {args:?} fell back"
         );
+        assert_eq!(
+            comparable(&first.stdout, &bases),
+            comparable(&direct.stdout, &bases),
+            "gh {args:?} printed something else through the relay than directly"
+        );
         let before = fake_calls(&demo.github);
         let second = shoal_gh(&cfg, &gh_home, args);
         assert_eq!(
-            without_elapsed(&second.stdout),
-            without_elapsed(&first.stdout),
+            comparable(&second.stdout, &bases),
+            comparable(&first.stdout, &bases),
             "gh {args:?} printed something else the second time"
         );
         if *repeat_is_free {
@@ -283,15 +330,14 @@ fn everyday_gh_reads_go_through_the_relay_and_repeat_for_free() {
             .to_string();
     assert!(pr.contains("state:\tOPEN"), "{pr}");
 
-    // octokit paginates through the relay (Link rewritten to the tenant host); a second run costs
-    // GitHub nothing.
+    // octokit and PyGithub page through pulls and read one PR through the relay (Link headers and
+    // body URLs re-rooted at the tenant host); a second run costs GitHub nothing.
     let base = format!("https://demo.localhost:{}/api/v3", demo.edge_port);
-    let npm = PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/shoal-npm");
-    std::fs::copy(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/clients/octokit_reads.mjs"),
-        npm.join("octokit_reads.mjs"),
-    )
-    .expect("@octokit/rest is installed by make test (infra/dev/ensure-test-clients.sh)");
+    let cache = PathBuf::from(std::env::var("HOME").unwrap()).join(".cache");
+    let clients = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/clients");
+    let npm = cache.join("shoal-npm");
+    std::fs::copy(clients.join("octokit_reads.mjs"), npm.join("octokit_reads.mjs"))
+        .expect("@octokit/rest is installed by make test (infra/dev/ensure-test-clients.sh)");
     let octokit = || {
         Command::new("node")
             .arg(npm.join("octokit_reads.mjs"))
@@ -300,25 +346,36 @@ fn everyday_gh_reads_go_through_the_relay_and_repeat_for_free() {
             .output()
             .unwrap()
     };
-    let first = octokit();
-    assert!(
-        first.status.success(),
-        "octokit: {}",
-        String::from_utf8_lossy(&first.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&first.stdout).unwrap();
-    assert!(
-        v["pulls"].as_array().unwrap().len() > 5,
-        "octokit did not follow the pages: {v}"
-    );
-    assert!(v["title"].is_string(), "{v}");
-    let before = fake_calls(&demo.github);
-    assert_eq!(
-        octokit().stdout,
-        first.stdout,
-        "octokit read something else the second time"
-    );
-    assert_eq!(fake_calls(&demo.github), before, "octokit's second run reached GitHub");
+    let pygithub = || {
+        Command::new("python3")
+            .arg(clients.join("pygithub_reads.py"))
+            .args([base.as_str(), demo.token.as_str()])
+            .arg(&ca)
+            .env("PYTHONPATH", cache.join("shoal-py"))
+            .output()
+            .unwrap()
+    };
+    for (name, client) in [("octokit", &octokit as &dyn Fn() -> Output), ("PyGithub", &pygithub)] {
+        let first = client();
+        assert!(
+            first.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&first.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&first.stdout).unwrap();
+        assert!(
+            v["pulls"].as_array().unwrap().len() > 5,
+            "{name} did not follow the pages: {v}"
+        );
+        assert!(v["title"].is_string(), "{v}");
+        let before = fake_calls(&demo.github);
+        assert_eq!(
+            client().stdout,
+            first.stdout,
+            "{name} read something else the second time"
+        );
+        assert_eq!(fake_calls(&demo.github), before, "{name}'s second run reached GitHub");
+    }
 
     // shoal stats: the relay's counters, as a table and as JSON.
     let stats_out = Command::new(env!("CARGO_BIN_EXE_shoal"))

@@ -2,11 +2,13 @@
 //! bounded by bytes (moka with a weigher). Each entry keeps the upstream validators per identity
 //! (GitHub's ETags differ per token) and `Last-Modified`, plus the relay's own ETag for clients.
 
+pub mod rebase;
 pub mod singleflight;
 
 use crate::relay::classify::Freshness;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
 use bytes::Bytes;
+use rebase::Rebase;
 use sha2::{Digest, Sha256};
 use shoal_common::IdentityId;
 use std::sync::Arc;
@@ -29,6 +31,8 @@ pub struct Entry {
     pub relay_etag: HeaderValue,
     /// `headers` without `Link`/`Location`, plus the relay ETag: cloned as is into each answer.
     pub prebuilt: HeaderMap,
+    /// Upstream API URLs in `body`, re-rooted per caller.
+    pub rebase: Rebase,
 }
 
 impl Entry {
@@ -43,6 +47,23 @@ impl Entry {
         h.insert(header::ETAG, self.relay_etag.clone());
         self.prebuilt = h;
         self
+    }
+
+    /// Marks the upstream API URLs in a JSON body so callers get them on their own base.
+    pub fn rebase_links(mut self, upstream: &str) -> Self {
+        let json = self
+            .headers
+            .iter()
+            .any(|(k, v)| k == header::CONTENT_TYPE && v.to_str().is_ok_and(|t| t.contains("json")));
+        if json {
+            self.rebase = Rebase::find(&self.body, upstream);
+        }
+        self
+    }
+
+    /// The body as the caller at `caller_base` sees it.
+    pub fn body_for(&self, caller_base: &str) -> Bytes {
+        self.rebase.apply(&self.body, caller_base)
     }
 
     /// Whether it may be served without asking GitHub.
@@ -138,6 +159,7 @@ mod tests {
                 etags: vec![],
                 relay_etag: relay_etag(200, "a", body),
                 prebuilt: HeaderMap::new(),
+                rebase: Rebase::default(),
             }
             .prebuild(),
         )

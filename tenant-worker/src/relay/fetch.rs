@@ -346,8 +346,10 @@ impl Worker {
                         last_modified,
                         etags,
                         prebuilt: HeaderMap::new(),
+                        rebase: Default::default(),
                     }
-                    .prebuild(),
+                    .prebuild()
+                    .rebase_links(&tenant.upstream),
                 );
                 let stored = self.cache.insert(spec.key.clone(), e.clone()).await;
                 let status = if stored { CacheStatus::Miss } else { CacheStatus::Bypass };
@@ -368,8 +370,10 @@ impl Worker {
                         last_modified: None,
                         etags: Vec::new(),
                         prebuilt: HeaderMap::new(),
+                        rebase: Default::default(),
                     }
-                    .prebuild(),
+                    .prebuild()
+                    .rebase_links(&tenant.upstream),
                 );
                 Ok(Served {
                     entry: e,

@@ -397,6 +397,7 @@ async fn fetch(w: Arc<Worker>, spec: GraphqlSpec) -> FetchResult {
                 last_modified: None,
                 etags: Vec::new(),
                 prebuilt: HeaderMap::new(),
+                rebase: Default::default(),
             }
             .prebuild(),
         );

@@ -208,8 +208,11 @@ fn respond(w: &Worker, parts: &Parts, layout: Layout, served: &Served, head: boo
     } else {
         StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_GATEWAY)
     };
+    let mut base: Option<String> = None;
     let body = if head || not_modified {
         Body::empty()
+    } else if e.rebase.is_needed() {
+        Body::from(e.body_for(base.get_or_insert_with(|| caller_base(parts, layout))))
     } else {
         Body::from(e.body.clone())
     };
@@ -217,7 +220,6 @@ fn respond(w: &Worker, parts: &Parts, layout: Layout, served: &Served, head: boo
     *resp.status_mut() = status;
     let h = resp.headers_mut();
     *h = e.prebuilt.clone();
-    let mut base: Option<String> = None;
     for (k, v) in &e.headers {
         if k == header::LINK || k == header::LOCATION {
             let base = base.get_or_insert_with(|| caller_base(parts, layout));

@@ -172,6 +172,7 @@ async fn fetch(w: Arc<Worker>, spec: FetchSpec, url: String, content_type: &'sta
             last_modified: None,
             etags: Vec::new(),
             prebuilt: axum::http::HeaderMap::new(),
+            rebase: Default::default(),
         }
         .prebuild(),
     );

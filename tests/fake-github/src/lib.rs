@@ -19,6 +19,7 @@ mod render;
 mod rest;
 pub mod state;
 pub mod stats;
+mod tls;
 mod web;
 pub mod world;
 
@@ -36,6 +37,7 @@ pub use faults::Faults;
 pub use graphql::sdl as graphql_sdl;
 pub use state::{AccountKey, Resource};
 pub use stats::{Counters, Stats, TokenStats};
+pub use tls::{TlsFront, tls_front};
 pub use world::{Role, Size};
 
 /// Rate limits per window; tests lower them to exhaust buckets quickly.

@@ -1,53 +1,19 @@
 //! The real Debian `gh` (2.23) against the fake, through a loopback TLS terminator (gh only speaks
 //! HTTPS to a non-github.com host): the read commands shoal relays must work end to end.
 
-use std::sync::Arc;
-
 use serde_json::Value;
-use tokio::net::{TcpListener, TcpStream};
+use shoal_fake_github::tls_front;
 use tokio::process::Command;
 
 use crate::{fake, get};
-
-/// Serves TLS on 127.0.0.1:0 with a fresh self-signed cert for `localhost` and forwards each
-/// connection to `upstream`. Returns the port and the cert PEM.
-async fn tls_terminator(upstream: std::net::SocketAddr) -> (u16, String) {
-    let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).expect("self-signed cert");
-    let cert_pem = ck.cert.pem();
-    let cert = rustls::pki_types::CertificateDer::from(ck.cert.der().to_vec());
-    let key = rustls::pki_types::PrivateKeyDer::try_from(ck.signing_key.serialize_der()).expect("key der");
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .expect("protocol versions")
-        .with_no_client_auth()
-        .with_single_cert(vec![cert], key)
-        .expect("server config");
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let port = listener.local_addr().expect("addr").port();
-    tokio::spawn(async move {
-        while let Ok((tcp, _)) = listener.accept().await {
-            let acceptor = acceptor.clone();
-            tokio::spawn(async move {
-                let Ok(mut tls) = acceptor.accept(tcp).await else {
-                    return;
-                };
-                let Ok(mut up) = TcpStream::connect(upstream).await else {
-                    return;
-                };
-                let _ = tokio::io::copy_bidirectional(&mut tls, &mut up).await;
-            });
-        }
-    });
-    (port, cert_pem)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn real_gh_read_commands_work_against_the_fake() {
     let gh_bin = which_gh().expect("the `gh` CLI is needed (Debian package gh; `make test` installs it)");
     let fake = fake().await;
     let token = fake.add_token("octocat");
-    let (port, cert_pem) = tls_terminator(fake.addr()).await;
+    let front = tls_front(fake.addr()).await.expect("TLS front");
+    let (port, cert_pem) = (front.port, front.cert_pem);
     let dir = tempfile::tempdir().expect("tempdir");
     let cert_file = dir.path().join("cert.pem");
     std::fs::write(&cert_file, cert_pem).expect("write cert");
