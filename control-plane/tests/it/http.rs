@@ -74,6 +74,20 @@ async fn login_attempts_are_rate_limited_per_address(pool: PgPool) {
         .await
         .unwrap();
     assert_eq!(r.status(), 429);
+    // Behind the edge every request comes from loopback: the address the edge forwards is the
+    // bucket, so another client is not locked out by this one.
+    let exchange = |client: &'static str| {
+        b.http
+            .post(format!("{}/api/v1/login/exchange", app.url))
+            .header("x-forwarded-for", client)
+            .json(&serde_json::json!({"github_token": "x", "tenant": "acme", "device_name": "d"}))
+            .send()
+    };
+    for _ in 0..3 {
+        assert_ne!(exchange("203.0.113.7").await.unwrap().status(), 429);
+    }
+    assert_eq!(exchange("203.0.113.7").await.unwrap().status(), 429);
+    assert_ne!(exchange("203.0.113.8").await.unwrap().status(), 429);
 }
 
 #[sqlx::test(migrator = "shoal_control_plane::db::MIGRATOR")]
