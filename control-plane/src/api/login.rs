@@ -99,7 +99,15 @@ pub(crate) async fn exchange_login(
         )));
     };
     let mut tx = begin_tenant(&state.pool, tenant.id).await?;
-    members::join_tenant(&mut tx, actor, user.id, membership.is_admin()).await?;
+    if members::join_tenant(&mut tx, actor, user.id, membership.is_admin())
+        .await?
+        .is_none()
+    {
+        return Err(Error::Forbidden(format!(
+            "an admin of {} removed {} from this tenant; ask one to let you back in",
+            tenant.slug, gh_user.login
+        )));
+    }
     let (_, secret) = create_caller_token(&mut tx, &state.config.keys.pepper, actor, user.id, &device, None).await?;
     tx.commit().await?;
     tracing::info!(tenant.slug = %tenant.slug, user.login = %user.login, "login exchange minted a caller token");

@@ -85,15 +85,29 @@ async fn login_of(tx: &mut TenantTx, user: UserId) -> Result<String, Error> {
 
 /// Adds a verified org member (or refreshes `verified_at` of an existing one). The first member
 /// of a tenant that has no admin left becomes admin when GitHub says they administer the org.
-/// Returns their role.
-pub async fn join_tenant(tx: &mut TenantTx, actor: Actor, user: UserId, github_admin: bool) -> Result<Role, Error> {
+/// Returns their role, or `None` for someone an admin removed and has not let back in.
+pub async fn join_tenant(
+    tx: &mut TenantTx,
+    actor: Actor,
+    user: UserId,
+    github_admin: bool,
+) -> Result<Option<Role>, Error> {
     if let Some(role) = find_role(tx, user).await? {
         sqlx::query("UPDATE memberships SET verified_at = now() WHERE tenant_id = $1 AND user_id = $2")
             .bind(tx.tenant().as_uuid())
             .bind(user.as_uuid())
             .execute(&mut **tx)
             .await?;
-        return Ok(role);
+        return Ok(Some(role));
+    }
+    let removed: Option<i32> =
+        sqlx::query_scalar("SELECT 1 FROM member_removals WHERE tenant_id = $1 AND user_id = $2")
+            .bind(tx.tenant().as_uuid())
+            .bind(user.as_uuid())
+            .fetch_optional(&mut **tx)
+            .await?;
+    if removed.is_some() {
+        return Ok(None);
     }
     let role = if github_admin && count_admins(tx).await? == 0 {
         Role::Admin
@@ -114,7 +128,19 @@ pub async fn join_tenant(tx: &mut TenantTx, actor: Actor, user: UserId, github_a
         serde_json::json!({ "role": role.as_str() }),
     )
     .await?;
-    Ok(role)
+    Ok(Some(role))
+}
+
+/// Someone an admin removed.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Removed {
+    /// Our user id.
+    #[sqlx(try_from = "uuid::Uuid")]
+    pub user_id: UserId,
+    /// GitHub login.
+    pub login: String,
+    /// When.
+    pub removed_at: OffsetDateTime,
 }
 
 /// Every member with their GitHub login, admins first.
@@ -175,11 +201,50 @@ pub async fn remove_member(tx: &mut TenantTx, actor: Actor, target: UserId) -> R
         ));
     }
     drop_member(tx, target).await?;
+    sqlx::query("INSERT INTO member_removals (tenant_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+        .bind(tx.tenant().as_uuid())
+        .bind(target.as_uuid())
+        .execute(&mut **tx)
+        .await?;
     let login = login_of(tx, target).await?;
     audit::record(
         tx,
         actor,
         "member.remove",
+        &login,
+        serde_json::json!({ "user_id": target }),
+    )
+    .await
+}
+
+/// People an admin removed, with their GitHub login, most recent first.
+pub async fn list_removed(tx: &mut TenantTx) -> Result<Vec<Removed>, Error> {
+    Ok(sqlx::query_as(
+        "SELECT r.user_id, u.login, r.removed_at
+         FROM member_removals r JOIN users u ON u.id = r.user_id
+         WHERE r.tenant_id = $1 ORDER BY r.removed_at DESC",
+    )
+    .bind(tx.tenant().as_uuid())
+    .fetch_all(&mut **tx)
+    .await?)
+}
+
+/// Lets a removed person join again at their next sign-in.
+pub async fn allow_back(tx: &mut TenantTx, actor: Actor, target: UserId) -> Result<(), Error> {
+    let deleted = sqlx::query("DELETE FROM member_removals WHERE tenant_id = $1 AND user_id = $2")
+        .bind(tx.tenant().as_uuid())
+        .bind(target.as_uuid())
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+    if deleted == 0 {
+        return Err(Error::NotFound);
+    }
+    let login = login_of(tx, target).await?;
+    audit::record(
+        tx,
+        actor,
+        "member.allow_back",
         &login,
         serde_json::json!({ "user_id": target }),
     )

@@ -36,9 +36,9 @@ pub async fn join_org_tenants(
         let admin = orgs.iter().any(|o| o.org_id == t.github_org_id && o.admin);
         let mut tx = begin_tenant(pool, t.id).await?;
         let was_member = members::find_role(&mut tx, user).await?.is_some();
-        members::join_tenant(&mut tx, actor, user, admin).await?;
+        let joined_now = members::join_tenant(&mut tx, actor, user, admin).await?.is_some();
         tx.commit().await?;
-        if !was_member {
+        if joined_now && !was_member {
             joined.push(t.slug);
         }
     }

@@ -6,7 +6,7 @@ use crate::Error;
 use crate::audit::{self, Actor, AuditEntry};
 use crate::db::{TenantTx, begin_tenant};
 use crate::identities::{self, Identity, NewApp, NewPat, parse_scopes};
-use crate::tenants::members::{self, Member, Role};
+use crate::tenants::members::{self, Member, Removed, Role};
 use crate::tenants::policy::{self, PolicySettings, parse_ttl_lines};
 use crate::tenants::{self, Tenant, data_key};
 use crate::tokens::admin::{self as admin_tokens, AdminToken};
@@ -31,6 +31,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/t/{slug}/members", get(list_members))
         .route("/t/{slug}/members/{user}/role", post(update_member_role))
         .route("/t/{slug}/members/{user}/remove", post(remove_member))
+        .route("/t/{slug}/members/{user}/allow", post(allow_member_back))
         .route("/t/{slug}/tokens", get(list_caller_tokens).post(create_caller_token))
         .route("/t/{slug}/tokens/{id}/revoke", post(revoke_caller_token))
         .route("/t/{slug}/identities", get(list_identities))
@@ -198,6 +199,7 @@ struct MembersPage {
     nav: TenantNav,
     me: UserId,
     members: Vec<Member>,
+    removed: Vec<Removed>,
 }
 
 async fn list_members(
@@ -207,11 +209,16 @@ async fn list_members(
 ) -> Result<Response, PageError> {
     let mut ctx = enter(&state, signed.user.id, &slug).await?;
     let members = members::list_members(&mut ctx.tx).await?;
+    let removed = match ctx.role {
+        Role::Admin => members::list_removed(&mut ctx.tx).await?,
+        Role::Member => Vec::new(),
+    };
     Ok(MembersPage {
         layout: Layout::load(&signed.session).await?,
         nav: nav(&state, &ctx, "members"),
         me: signed.user.id,
         members,
+        removed,
     }
     .into_response())
 }
@@ -262,7 +269,27 @@ async fn remove_member(
         require_admin(ctx.role)?;
         members::remove_member(&mut ctx.tx, actor(&signed, ip), UserId(user)).await?;
         ctx.tx.commit().await?;
-        Ok("Member removed; their tokens are revoked.".to_string())
+        Ok("Member removed; their tokens are revoked, and signing in again will not bring them back.".to_string())
+    }
+    .await;
+    form_result(&signed.session, result, &back, &back).await
+}
+
+async fn allow_member_back(
+    State(state): State<AppState>,
+    ip: ClientIp,
+    signed: SignedIn,
+    Path((slug, user)): Path<(String, Uuid)>,
+    Form(input): Form<CsrfIn>,
+) -> Result<Response, PageError> {
+    auth::verify_csrf(&signed.session, &input.csrf).await?;
+    let back = format!("/t/{slug}/members");
+    let result = async {
+        let mut ctx = enter(&state, signed.user.id, &slug).await?;
+        require_admin(ctx.role)?;
+        members::allow_back(&mut ctx.tx, actor(&signed, ip), UserId(user)).await?;
+        ctx.tx.commit().await?;
+        Ok("They can join again by signing in.".to_string())
     }
     .await;
     form_result(&signed.session, result, &back, &back).await

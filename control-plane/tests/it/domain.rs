@@ -107,7 +107,7 @@ async fn the_last_admin_can_be_neither_demoted_nor_removed(pool: PgPool) {
         members::join_tenant(&mut tx, Actor::user(bob.id, None), bob.id, true)
             .await
             .unwrap(),
-        Role::Member
+        Some(Role::Member)
     );
 
     let err = members::set_role(&mut tx, a, alice.id, Role::Member).await.unwrap_err();

@@ -271,6 +271,71 @@ async fn an_org_admin_creates_a_tenant_members_join_by_signing_in_and_others_can
 }
 
 #[sqlx::test(migrator = "shoal_control_plane::db::MIGRATOR")]
+async fn a_member_an_admin_removed_stays_out_until_let_back_in(pool: PgPool) {
+    let (app, gh) = app_with_github(pool.clone()).await;
+    gh.add_org_member("octo-org", "alice", "admin");
+    gh.add_org_member("octo-org", "bob", "member");
+    let alice = sign_in(&app, &gh, "alice").await;
+    let csrf = alice.csrf("/tenants/new").await;
+    alice
+        .post_form(
+            "/tenants/new",
+            &[("csrf", &csrf), ("org", "octo-org"), ("slug", "octo")],
+        )
+        .await;
+    sign_in(&app, &gh, "bob").await;
+    let bob_id: uuid::Uuid = sqlx::query_scalar("SELECT id FROM users WHERE login = 'bob'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let csrf = alice.csrf("/t/octo/members").await;
+    let r = alice
+        .post_form(&format!("/t/octo/members/{bob_id}/remove"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(location(&r), "/t/octo/members");
+    let (_, members) = alice.get_text("/t/octo/members").await;
+    assert!(
+        members.contains("Removed") && members.contains("Let back in"),
+        "{members}"
+    );
+
+    // GitHub still lists Bob in the org, but neither signing in nor the CLI's login brings him back.
+    let bob = sign_in(&app, &gh, "bob").await;
+    assert_eq!(bob.get_text("/t/octo").await.0, 404);
+    let exchange = || {
+        reqwest::Client::new()
+            .post(format!("{}/api/v1/login/exchange", app.url))
+            .json(&serde_json::json!({"github_token": gh.add_token("bob"), "tenant": "octo", "device_name": "d"}))
+            .send()
+    };
+    let r = exchange().await.unwrap();
+    assert_eq!(r.status(), 403);
+    assert!(r.text().await.unwrap().contains("removed bob"));
+    assert_eq!(
+        count(&pool, "SELECT count(*) FROM memberships").await,
+        1,
+        "only alice is a member"
+    );
+    assert_eq!(count(&pool, "SELECT count(*) FROM caller_tokens").await, 0);
+
+    let r = alice
+        .post_form(&format!("/t/octo/members/{bob_id}/allow"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(location(&r), "/t/octo/members");
+    let bob = sign_in(&app, &gh, "bob").await;
+    assert_eq!(bob.get_text("/t/octo").await.0, 200);
+    assert_eq!(exchange().await.unwrap().status(), 200);
+    assert_eq!(
+        count(
+            &pool,
+            "SELECT count(*) FROM audit_log WHERE action IN ('member.remove', 'member.allow_back')"
+        )
+        .await,
+        2
+    );
+}
+
+#[sqlx::test(migrator = "shoal_control_plane::db::MIGRATOR")]
 async fn caller_tokens_are_shown_once_listed_by_prefix_and_revoked_by_owner_or_admin(pool: PgPool) {
     let (app, gh) = app_with_github(pool.clone()).await;
     gh.add_org_member("octo-org", "alice", "admin");
