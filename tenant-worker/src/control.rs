@@ -225,21 +225,41 @@ impl UsageTracker {
     }
 }
 
-/// Reports usage every `every` until the task is dropped. A report that fails is retried as is
-/// (same id) before newer counts are sent.
-pub async fn report_usage(worker: Arc<Worker>, cp: Arc<ControlPlane>, every: Duration) {
+/// Reports usage every `every` until `stop` turns true, then sends what is left (the counts since
+/// the last report, and a report that failed) before returning. A report that fails is retried
+/// as is (same id) before newer counts are sent.
+pub async fn report_usage(
+    worker: Arc<Worker>,
+    cp: Arc<ControlPlane>,
+    every: Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
     let mut tracker = UsageTracker::default();
     let mut pending: Option<UsageReport> = None;
     loop {
-        tokio::time::sleep(every).await;
-        if pending.is_none() {
-            pending = tracker.next_report(&worker);
-        }
-        if let Some(r) = &pending {
+        let stopping = tokio::select! {
+            _ = tokio::time::sleep(every) => false,
+            _ = stop.wait_for(|s| *s) => true,
+        };
+        // When stopping, a pending report goes first and then the newest counts.
+        for _ in 0..if stopping { 2 } else { 1 } {
+            if pending.is_none() {
+                pending = tracker.next_report(&worker);
+            }
+            let Some(r) = &pending else { break };
             match cp.report(r).await {
                 Ok(()) => pending = None,
-                Err(e) => tracing::warn!(error = %e, "usage report failed; will retry"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "usage report failed; will retry");
+                    break;
+                }
             }
+        }
+        if stopping {
+            if pending.is_some() {
+                tracing::warn!("stopping with usage the control plane has not received");
+            }
+            return;
         }
     }
 }

@@ -36,6 +36,8 @@ struct Args {
 
 /// How long a starting worker keeps trying to fetch its first bundle.
 const FIRST_BUNDLE_WITHIN: Duration = Duration::from_secs(30);
+/// How long a stopping worker tries to deliver its last usage report (the scheduler waits 5 s).
+const FINAL_REPORT_WITHIN: Duration = Duration::from_secs(4);
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -94,11 +96,16 @@ async fn scheduled(control_plane: &str, id: WorkerId, listen: SocketAddr, usage_
     let running = shoal_worker::serve(worker.clone(), listen).await?;
     println!("listening on {}", running.url());
     let follow = tokio::spawn(follow_bundles(worker.clone(), cp.clone(), bundle.version));
-    let usage = tokio::spawn(report_usage(worker, cp, usage_every));
+    let (stop, stopping) = tokio::sync::watch::channel(false);
+    let usage = tokio::spawn(report_usage(worker, cp, usage_every, stopping));
     shutdown_signal().await;
     follow.abort();
-    usage.abort();
     running.shutdown().await;
+    // The requests served since the last report are counted once the server has drained.
+    let _ = stop.send(true);
+    if tokio::time::timeout(FINAL_REPORT_WITHIN, usage).await.is_err() {
+        tracing::warn!("the last usage report did not finish in time");
+    }
     Ok(())
 }
 

@@ -27,6 +27,8 @@ const CRASHES_BEFORE_FAILED: usize = 5;
 const BACKOFF_BASE: Duration = Duration::from_millis(250);
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
 const STDERR_TAIL_LINES: usize = 20;
+/// How long a plain child gets after SIGTERM (to send its last usage report) before SIGKILL.
+const STOP_GRACE: Duration = Duration::from_secs(5);
 /// How a worker is put in its own user, PID and mount namespaces (see the module docs).
 const UNSHARE_ARGS: &[&str] = &[
     "--user",
@@ -35,7 +37,9 @@ const UNSHARE_ARGS: &[&str] = &[
     "--mount",
     "--mount-proc",
     "--fork",
-    "--kill-child",
+    // unshare ignores SIGTERM; killing it hands the worker a SIGTERM, on which it sends its last
+    // usage report and exits.
+    "--kill-child=SIGTERM",
 ];
 /// The prefix of a worker's first stdout line.
 pub const LISTENING_PREFIX: &str = "listening on http://";
@@ -310,6 +314,16 @@ impl WorkerRuntime for ProcessRuntime {
     async fn stop(&self, tenant: TenantId) {
         let slot = self.slots.lock().await.remove(&tenant);
         if let Some(mut child) = slot.and_then(|s| s.child) {
+            if self.isolation == Isolation::Plain
+                && let Some(pid) = child.id().and_then(|p| i32::try_from(p).ok())
+            {
+                // SAFETY: kill(2) on the pid of a child we have not reaped, so it is still ours.
+                unsafe { libc::kill(pid, libc::SIGTERM) };
+                if tokio::time::timeout(STOP_GRACE, child.wait()).await.is_ok() {
+                    tracing::info!(tenant.id = %tenant, "stopped worker");
+                    return;
+                }
+            }
             let _ = child.start_kill();
             let _ = child.wait().await;
             tracing::info!(tenant.id = %tenant, "stopped worker");

@@ -22,7 +22,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 
-fn launcher(internal_url: String) -> Launcher {
+fn launcher(internal_url: String, usage_every_ms: u64) -> Launcher {
     let bin = crate::support::workspace_bin("shoal-worker");
     Arc::new(move |spec, data_dir| {
         let mut c = tokio::process::Command::new(&bin);
@@ -33,7 +33,7 @@ fn launcher(internal_url: String) -> Launcher {
             .arg("--data-dir")
             .arg(data_dir)
             .arg("--usage-every-ms")
-            .arg("200")
+            .arg(usage_every_ms.to_string())
             .env_clear()
             .env("SHOAL_WORKER_SECRET", spec.secret.expose());
         c
@@ -202,7 +202,7 @@ async fn a_tenant_is_served_end_to_end_by_a_scheduled_worker(pool: PgPool) {
     ));
 
     let runtime = Arc::new(ProcessRuntime::new(
-        launcher(internal_url),
+        launcher(internal_url, 200),
         dir.path(),
         Isolation::Plain,
     ));
@@ -308,6 +308,65 @@ async fn a_tenant_is_served_end_to_end_by_a_scheduled_worker(pool: PgPool) {
         (read(s.token.clone()).await.unwrap().0 == "402").then_some(())
     })
     .await;
+
+    stop.send(true).unwrap();
+    reconciler.await.unwrap();
+}
+
+/// Usage served after the last periodic report is not lost when the worker is stopped: it gets
+/// SIGTERM, drains, and sends one last report before it exits.
+#[sqlx::test(migrator = "shoal_control_plane::db::MIGRATOR")]
+async fn a_stopped_worker_sends_its_last_usage_report(pool: PgPool) {
+    let gh = FakeGithub::start(Options::default()).await;
+    let keys = Arc::new(Keys::generate());
+    let s = seed(&pool, &keys, &gh.add_token("octo-bot")).await;
+    let internal = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let internal_url = format!("http://{}", internal.local_addr().unwrap());
+    let state = InternalState::new(pool.clone(), keys.clone(), gh.url());
+    tokio::spawn(async move { axum::serve(internal, internal_router(state)).await.unwrap() });
+    let dir = tempfile::tempdir().unwrap();
+    // Periodic reports every 10 minutes: only the last one can deliver these counts in time.
+    let runtime = Arc::new(ProcessRuntime::new(
+        launcher(internal_url, 600_000),
+        dir.path(),
+        Isolation::Plain,
+    ));
+    let (stop, stop_rx) = tokio::sync::watch::channel(false);
+    let reconciler = tokio::spawn(
+        Reconciler::new(pool.clone(), runtime.clone(), keys.clone(), Duration::from_millis(100)).run(stop_rx),
+    );
+    let addr = until(20, "the worker starting", async || {
+        match worker_state(&pool, s.tenant).await {
+            (state, Some(addr)) if state == "running" => Some(addr),
+            _ => None,
+        }
+    })
+    .await;
+    let http = reqwest::Client::new();
+    for _ in 0..3 {
+        let r = http
+            .get(format!("http://{addr}/api/v3/repos/octo-org/hello-world"))
+            .header("authorization", format!("token {}", s.token.expose()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    let usage = async || -> i64 {
+        sqlx::query_scalar("SELECT coalesce(sum(requests), 0)::bigint FROM usage_requests_hourly WHERE tenant_id = $1")
+            .bind(s.tenant.as_uuid())
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+    };
+    assert_eq!(usage().await, 0);
+
+    sqlx::query("UPDATE tenants SET status = 'suspended' WHERE id = $1")
+        .bind(s.tenant.as_uuid())
+        .execute(&pool)
+        .await
+        .unwrap();
+    until(10, "the last usage report", async || (usage().await == 3).then_some(())).await;
 
     stop.send(true).unwrap();
     reconciler.await.unwrap();
