@@ -2,11 +2,19 @@
 //! revalidation of stale entries (per-identity ETag, `If-Modified-Since`, optionally a computed
 //! ETag), retries on another identity when the failure was the identity's, and stale answers when
 //! no identity has budget or GitHub fails.
+//!
+//! A 404 may mean "missing" or "this identity cannot see it" (GitHub answers 404, never 403, for a
+//! private repo a token lacks access to), so a cached 404 must not hide a resource from identities
+//! that can see it. The rule, kept simple: a 404 under a repo known to be public is the same for
+//! every identity and is cached for everyone; any other cached 404 remembers which identities got
+//! it and answers only once every eligible identity has (or none of the others has budget). Until
+//! then a request goes upstream on an identity that has not seen it, and a 404 that would replace
+//! a cached 200 is first retried on another identity.
 
 use super::classify::{Freshness, RouteInfo};
 use super::headers;
 use crate::cache::{Entry, relay_etag};
-use crate::coordinator::Verdict;
+use crate::coordinator::{Ask, Verdict};
 use crate::error::Error;
 use crate::stats::RevalidationPath;
 use crate::upstream::{Conditional, UpstreamRequest, UpstreamResponse};
@@ -80,12 +88,93 @@ pub fn read_only_permissions(body: &[u8]) -> Option<bytes::Bytes> {
     serde_json::to_vec(&v).ok().map(bytes::Bytes::from)
 }
 
+/// The identities that got a cached 404, for the entry validated at `validated_ms`.
+#[derive(Debug, Clone, Default)]
+pub struct NotFoundBy {
+    validated_ms: u64,
+    ids: Vec<IdentityId>,
+}
+
+/// Most keys whose 404 witnesses are remembered; beyond it expired ones are dropped.
+const MAX_NOT_FOUND_KEYS: usize = 4096;
+
 impl Worker {
+    /// Identities that got the 404 cached under `key` as `e`.
+    fn not_found_by(&self, key: &str, e: &Entry) -> Vec<IdentityId> {
+        let m = self.not_found.lock().unwrap_or_else(|p| p.into_inner());
+        m.get(key)
+            .filter(|n| n.validated_ms == e.validated_ms)
+            .map(|n| n.ids.clone())
+            .unwrap_or_default()
+    }
+
+    /// Whether a 404 for this route is the same for every identity: under a repo known public.
+    fn universal_404(&self, info: &RouteInfo) -> bool {
+        let Some(repo) = &info.repo else { return false };
+        let now = self.clock.now_ms();
+        let vis = self.visibility.lock().unwrap_or_else(|p| p.into_inner());
+        matches!(vis.get(repo), Some((true, at)) if now < at + super::VISIBILITY_TTL_MS)
+    }
+
+    /// Whether a fresh cached answer may be served as is: anything but a 404, and a 404 only when
+    /// it holds for every identity that could be asked (see the module docs).
+    fn settled(&self, spec: &FetchSpec, e: &Entry) -> bool {
+        if e.status != 404 || self.universal_404(&spec.info) {
+            return true;
+        }
+        let seen = self.not_found_by(&spec.key, e);
+        self.coord
+            .eligible(spec.info.owner.as_deref(), spec.info.repo.as_deref())
+            .iter()
+            .all(|id| seen.contains(id))
+    }
+
+    /// Records the identities that got the 404 now cached under `key`, validated at `validated_ms`.
+    fn note_not_found(&self, key: &Arc<str>, ids: Vec<IdentityId>, validated_ms: u64) {
+        let now = self.clock.now_ms();
+        let mut m = self.not_found.lock().unwrap_or_else(|p| p.into_inner());
+        if m.len() >= MAX_NOT_FOUND_KEYS {
+            let ttl = self.ttl_ms(Freshness::NotFound);
+            m.retain(|_, n| n.validated_ms.saturating_add(ttl) > now);
+            if m.len() >= MAX_NOT_FOUND_KEYS {
+                m.clear();
+            }
+        }
+        m.insert(key.clone(), NotFoundBy { validated_ms, ids });
+    }
+
+    /// Stores an answer and, for a 404, who has seen it (`seen` before `id`).
+    async fn settle(
+        &self,
+        spec: &FetchSpec,
+        cached: Option<Arc<Entry>>,
+        id: IdentityId,
+        resp: UpstreamResponse,
+        now: u64,
+        mut seen: Vec<IdentityId>,
+    ) -> FetchResult {
+        let status = resp.status;
+        let out = self.store(spec, cached, id, resp, now).await;
+        if status == 404 {
+            if !seen.contains(&id) {
+                seen.push(id);
+            }
+            self.note_not_found(&spec.key, seen, now);
+        } else if status == 200 {
+            self.not_found
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&spec.key);
+        }
+        out
+    }
+
     /// A fresh cache hit, or the shared result of the one upstream call for this key.
     pub(crate) async fn lookup(self: &Arc<Self>, spec: FetchSpec) -> FetchResult {
         let now = self.clock.now_ms();
         if let Some(e) = self.cache.get(&spec.key).await
             && e.is_fresh(now)
+            && self.settled(&spec, &e)
         {
             return Ok(Served {
                 entry: e,
@@ -179,19 +268,22 @@ impl Worker {
         // Another flight may have landed between our cache miss and joining.
         if let Some(e) = &cached
             && e.is_fresh(now)
+            && self.settled(&spec, e)
         {
             return Ok(Served {
                 entry: e.clone(),
                 status: CacheStatus::Hit,
             });
         }
+        // A fresh 404 not yet confirmed by every eligible identity: ask one that has not seen it.
+        let fresh_404 = cached.as_ref().filter(|e| e.status == 404 && e.is_fresh(now)).cloned();
         let tenant = self.tenant();
-        let _permit = match self.upstream_slot().await {
-            Ok(p) => p,
-            Err(e) => return self.stale_or(cached, e),
-        };
         let info = &spec.info;
-        let mut exclude = Vec::new();
+        let mut seen_404 = fresh_404
+            .as_deref()
+            .map(|e| self.not_found_by(&spec.key, e))
+            .unwrap_or_default();
+        let mut exclude = seen_404.clone();
         let mut retry_after = 60;
         // Without Last-Modified only an identity's own ETag revalidates for free: prefer those.
         let prefer: Vec<IdentityId> = match &cached {
@@ -200,16 +292,27 @@ impl Worker {
             }
             _ => Vec::new(),
         };
+        let mut permit = None;
+        // A 404 that would replace a cached 200, kept while another identity is asked.
+        let mut pending_404: Option<(IdentityId, UpstreamResponse)> = None;
         for _attempt in 0..3 {
-            let lease = match self.coord.acquire(
-                info.resource,
-                info.owner.as_deref(),
-                info.repo.as_deref(),
-                &exclude,
-                &prefer,
-            ) {
+            let ask = Ask {
+                exclude: &exclude,
+                prefer: &prefer,
+                ..Ask::one(info.resource, info.owner.as_deref(), info.repo.as_deref())
+            };
+            let lease = match self.coord.acquire_paced(&ask).await {
                 Ok(l) => l,
                 Err(nb) => {
+                    if let Some((id, resp)) = pending_404 {
+                        return self.settle(&spec, cached, id, resp, now, seen_404).await;
+                    }
+                    if let Some(e) = fresh_404 {
+                        return Ok(Served {
+                            entry: e,
+                            status: CacheStatus::Hit,
+                        });
+                    }
                     return self.stale_or(
                         cached,
                         Error::PoolExhausted {
@@ -218,6 +321,12 @@ impl Worker {
                     );
                 }
             };
+            if permit.is_none() {
+                permit = match self.upstream_slot().await {
+                    Ok(p) => Some(p),
+                    Err(e) => return self.stale_or(cached, e),
+                };
+            }
             let id = lease.identity;
             let Some(ident) = tenant.identity(id) else {
                 exclude.push(id);
@@ -248,7 +357,7 @@ impl Worker {
                     return self.stale_or(cached, Error::Upstream(reason));
                 }
             };
-            let verdict = self.coord.observe(lease, resp.status, &resp.headers);
+            let verdict = self.coord.observe(lease, resp.status, &resp.headers, None);
             let identity_refused = verdict == Verdict::TryAnother;
             self.stats.upstream(id, info.resource, resp.status, identity_refused);
             tracing::debug!(identity.name = %ident.name, route.kind = info.kind, status = resp.status, "upstream answered");
@@ -268,7 +377,21 @@ impl Worker {
             if let Some(p) = path {
                 self.stats.revalidation(p, resp.status == 304);
             }
-            return self.store(&spec, cached, id, resp, now).await;
+            if resp.status == 404
+                && pending_404.is_none()
+                && cached.as_ref().is_some_and(|e| e.status == 200)
+                && !self.universal_404(info)
+            {
+                tracing::debug!(identity.name = %ident.name, "404 where another identity got 200; asking another");
+                exclude.push(id);
+                seen_404.push(id);
+                pending_404 = Some((id, resp));
+                continue;
+            }
+            return self.settle(&spec, cached, id, resp, now, seen_404).await;
+        }
+        if let Some((id, resp)) = pending_404 {
+            return self.settle(&spec, cached, id, resp, now, seen_404).await;
         }
         self.stale_or(
             cached,

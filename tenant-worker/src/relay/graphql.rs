@@ -2,10 +2,11 @@
 //! body with a real parser, refuse what must stay with the caller's own gh (`fallback_local`:
 //! mutations, subscriptions, `viewer` beyond its login, roots outside the tenant's owners),
 //! answer `viewer { login }` with the caller's login, and serve queries from the cache or one
-//! coalesced upstream call on the pooled identity with the most GraphQL points left.
+//! coalesced upstream call on the pooled identity with the most GraphQL points left. The call
+//! reserves the query's estimated points; GitHub's answer replaces the estimate.
 
 use crate::cache::{Entry, relay_etag};
-use crate::coordinator::Verdict;
+use crate::coordinator::{Ask, Verdict};
 use crate::error::Error;
 use crate::graphql::{Classified, Operation, classify};
 use crate::relay::classify::{Freshness, Resource};
@@ -116,6 +117,7 @@ async fn handle(w: &Arc<Worker>, req: Request) -> Result<Response, Error> {
         } else {
             Freshness::Fast
         },
+        cost: c.cost,
     };
     let served = lookup(w, spec).await?;
     w.stats.served(served.status);
@@ -242,6 +244,8 @@ struct GraphqlSpec {
     repo: Option<String>,
     ttl_ms: u64,
     freshness: Freshness,
+    /// Points the query is expected to cost.
+    cost: u64,
 }
 
 async fn lookup(w: &Arc<Worker>, spec: GraphqlSpec) -> FetchResult {
@@ -318,13 +322,12 @@ async fn fetch(w: Arc<Worker>, spec: GraphqlSpec) -> FetchResult {
     let mut exclude = Vec::new();
     let mut retry_after = 60;
     for _attempt in 0..3 {
-        let lease = match w.coord.acquire(
-            Resource::Graphql,
-            spec.owner.as_deref(),
-            spec.repo.as_deref(),
-            &exclude,
-            &[],
-        ) {
+        let ask = Ask {
+            cost: spec.cost,
+            exclude: &exclude,
+            ..Ask::one(Resource::Graphql, spec.owner.as_deref(), spec.repo.as_deref())
+        };
+        let lease = match w.coord.acquire_paced(&ask).await {
             Ok(l) => l,
             Err(nb) => {
                 return stale_or(
@@ -357,7 +360,9 @@ async fn fetch(w: Arc<Worker>, spec: GraphqlSpec) -> FetchResult {
         };
         let parsed: Value = serde_json::from_slice(&resp.body).unwrap_or(Value::Null);
         let limited = resp.status == 200 && rate_limited(&parsed);
-        let verdict = w.coord.observe(lease, resp.status, &resp.headers);
+        let reported = parsed.pointer("/data/rateLimit/cost").and_then(Value::as_u64);
+        tracing::debug!(identity.name = %ident.name, estimated = lease.cost, charged = ?reported, "graphql points");
+        let verdict = w.coord.observe(lease, resp.status, &resp.headers, reported);
         if limited || verdict == Verdict::TryAnother {
             w.stats.upstream(id, Resource::Graphql, resp.status.max(403), true);
             tracing::info!(identity.name = %ident.name, status = resp.status, "identity out of GraphQL points or refused; trying another");
