@@ -894,4 +894,140 @@ mod tests {
         assert!(c.acquire(&Ask::one(Resource::Search, None, None)).is_err());
         assert!(c.acquire(&Ask::one(Resource::Core, None, None)).is_ok());
     }
+
+    fn graphql_headers(limit: u64, remaining: u64, reset_s: u64) -> HeaderMap {
+        let mut h = headers(limit, remaining, reset_s);
+        h.insert("x-ratelimit-resource", HeaderValue::from_static("graphql"));
+        h
+    }
+
+    fn points(cost: u64) -> Ask<'static> {
+        Ask {
+            cost,
+            ..Ask::one(Resource::Graphql, None, None)
+        }
+    }
+
+    #[test]
+    fn a_reservation_holds_the_expected_cost() {
+        let (c, _, clock) = setup(&[("a", None, &[]), ("b", None, &[])]);
+        let reset = clock.now_ms() / 1000 + 3600;
+        // Learn both windows: a has 40 spendable points (reserve 5 of 50), b 38.
+        let (l1, l2) = (c.acquire(&points(1)).unwrap(), c.acquire(&points(1)).unwrap());
+        let (a, b) = (l1.identity, l2.identity);
+        c.observe(l1, 200, &graphql_headers(50, 45, reset), None);
+        c.observe(l2, 200, &graphql_headers(50, 43, reset), None);
+        // Counting one unit per call would send both 30-point queries to a.
+        let q1 = c.acquire(&points(30)).unwrap();
+        assert_eq!((q1.identity, q1.cost), (a, 30));
+        let q2 = c.acquire(&points(30)).unwrap();
+        assert_eq!(q2.identity, b);
+        let in_flight: u64 = c.identities().iter().map(|v| v.budget["graphql"].in_flight).sum();
+        assert_eq!(in_flight, 60);
+        // Neither can pay a third now; both could once the reservations come back.
+        let err = c.acquire(&points(30)).err().unwrap();
+        assert!(err.pending && err.ready_at_ms == Some(reset * 1000), "{err:?}");
+        drop(q1);
+        assert_eq!(c.acquire(&points(30)).unwrap().identity, a);
+        // A query costing more than a whole window minus the reserve is never waited for.
+        let err = c.acquire(&points(46)).err().unwrap();
+        assert!(!err.pending && err.ready_at_ms.is_none(), "{err:?}");
+        // Without headers the answer's own figure is taken off.
+        let l = c.acquire(&points(3)).unwrap();
+        let id = l.identity;
+        let before = c.remaining(id, Resource::Graphql).unwrap().0;
+        c.observe(l, 200, &HeaderMap::new(), Some(2));
+        assert_eq!(c.remaining(id, Resource::Graphql).unwrap().0, before - 2);
+    }
+
+    fn paced(ids: &[(&str, Option<&str>, &[&str])], max_waiters: usize) -> (Coordinator, Arc<ManualClock>) {
+        let clock = ManualClock::new();
+        let c = Coordinator::with_pacing(
+            clock.clone(),
+            10,
+            Pacing {
+                max_wait_ms: 5_000,
+                max_waiters,
+            },
+        );
+        c.sync(&tenant(ids));
+        (c, clock)
+    }
+
+    async fn until_waiting(c: &Coordinator, n: usize) {
+        for _ in 0..10_000 {
+            if c.pacing().waiting == n {
+                return;
+            }
+            tokio::task::yield_now().await;
+        }
+        panic!("expected {n} waiters, have {}", c.pacing().waiting);
+    }
+
+    #[tokio::test]
+    async fn waiters_within_the_bound_get_an_identity_after_a_cooldown_and_the_others_fail_fast() {
+        let (c, clock) = paced(&[("a", None, &[])], 2);
+        let id = c.acquire(&Ask::one(Resource::Core, None, None)).unwrap().identity;
+        c.cool_down(id, clock.now_ms() + 3_000);
+        let spawn = |c: &Coordinator| {
+            let c = c.clone();
+            tokio::spawn(async move {
+                c.acquire_paced(&Ask::one(Resource::Core, None, None))
+                    .await
+                    .map(|l| l.identity)
+            })
+        };
+        let w1 = spawn(&c);
+        until_waiting(&c, 1).await;
+        let w2 = spawn(&c);
+        until_waiting(&c, 2).await;
+        // The queue is full: the next one fails at once with the cooldown's retry-after.
+        let err = c
+            .acquire_paced(&Ask::one(Resource::Core, None, None))
+            .await
+            .err()
+            .unwrap();
+        assert_eq!(err.retry_after_secs, 3);
+        clock.advance(Duration::from_secs(3));
+        assert_eq!(w1.await.unwrap(), Ok(id));
+        assert_eq!(w2.await.unwrap(), Ok(id));
+        assert_eq!(
+            c.pacing(),
+            PacingView {
+                waiting: 0,
+                waited: 2,
+                queue_full: 1
+            }
+        );
+        // A cooldown beyond the bound is not waited for.
+        c.cool_down(id, clock.now_ms() + 60_000);
+        let err = c
+            .acquire_paced(&Ask::one(Resource::Core, None, None))
+            .await
+            .err()
+            .unwrap();
+        assert_eq!(err.retry_after_secs, 60);
+        assert_eq!(c.pacing().waited, 2);
+    }
+
+    #[tokio::test]
+    async fn a_waiter_takes_budget_a_reservation_gives_back() {
+        let (c, clock) = paced(&[("a", None, &[])], 4);
+        let reset = clock.now_ms() / 1000 + 3600;
+        let l = c.acquire(&Ask::one(Resource::Core, None, None)).unwrap();
+        // 12 left of 100, 10 kept for the owner: 2 spendable, both reserved below.
+        c.observe(l, 200, &headers(100, 12, reset), None);
+        let held = c
+            .acquire(&Ask {
+                cost: 2,
+                ..Ask::one(Resource::Core, None, None)
+            })
+            .unwrap();
+        let c2 = c.clone();
+        let waiter = tokio::spawn(async move { c2.acquire_paced(&Ask::one(Resource::Core, None, None)).await.is_ok() });
+        until_waiting(&c, 1).await;
+        // A revalidation answered 304 costs nothing: the reservation comes back unspent.
+        c.observe(held, 304, &headers(100, 12, reset), None);
+        assert!(waiter.await.unwrap());
+    }
 }

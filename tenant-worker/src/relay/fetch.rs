@@ -365,13 +365,15 @@ impl Worker {
                 if resp.status == 401 {
                     tracing::warn!(identity.name = %ident.name, "GitHub answered 401: identity quarantined");
                     self.unauthorized(ident).await;
+                    exclude.push(id);
                 } else {
+                    // Not excluded: the coordinator keeps it out until its cooldown or reset, and
+                    // the request may wait for that when it is near.
                     tracing::info!(identity.name = %ident.name, status = resp.status, "identity rate limited; trying another");
                     if let Some(s) = header_str(&resp.headers, "retry-after").and_then(|s| s.parse().ok()) {
                         retry_after = s;
                     }
                 }
-                exclude.push(id);
                 continue;
             }
             if let Some(p) = path {
