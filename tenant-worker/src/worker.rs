@@ -36,8 +36,8 @@ pub struct Worker {
     pub(crate) repo_ids: Mutex<HashMap<u64, String>>,
     /// `owner/repo` → (public, learned at ms), for the public-only guard.
     pub(crate) visibility: Mutex<HashMap<String, (bool, u64)>>,
-    /// Who got each cached 404 (see [`crate::relay::fetch`]).
-    pub(crate) not_found: Mutex<HashMap<Arc<str>, crate::relay::fetch::NotFoundBy>>,
+    /// Who got each cached negative answer (see [`crate::relay::not_found`]).
+    pub(crate) not_found: crate::relay::not_found::Witnesses,
     pub(crate) slots: Semaphore,
     pub(crate) waiting: AtomicUsize,
 }
@@ -61,7 +61,7 @@ impl Worker {
             flights: Flights::default(),
             repo_ids: Mutex::new(HashMap::new()),
             visibility: Mutex::new(HashMap::new()),
-            not_found: Mutex::new(HashMap::new()),
+            not_found: Default::default(),
         }))
     }
 

@@ -126,6 +126,7 @@ impl Default for Pacing {
 /// What a request asks of the pool.
 #[derive(Debug, Clone, Copy)]
 pub struct Ask<'a> {
+    /// The rate-limit bucket the call spends.
     pub resource: Resource,
     /// Expected cost in the resource's units: 1 for a REST call, a GraphQL query's estimated points.
     pub cost: u64,

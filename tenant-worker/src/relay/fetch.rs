@@ -2,14 +2,8 @@
 //! revalidation of stale entries (per-identity ETag, `If-Modified-Since`, optionally a computed
 //! ETag), retries on another identity when the failure was the identity's, and stale answers when
 //! no identity has budget or GitHub fails.
-//!
-//! A 404 may mean "missing" or "this identity cannot see it" (GitHub answers 404, never 403, for a
-//! private repo a token lacks access to), so a cached 404 must not hide a resource from identities
-//! that can see it. The rule, kept simple: a 404 under a repo known to be public is the same for
-//! every identity and is cached for everyone; any other cached 404 remembers which identities got
-//! it and answers only once every eligible identity has (or none of the others has budget). Until
-//! then a request goes upstream on an identity that has not seen it, and a 404 that would replace
-//! a cached 200 is first retried on another identity.
+//! A 404 may only mean "this identity cannot see it": see [`super::not_found`] for when a cached
+//! one is served.
 
 use super::classify::{Freshness, RouteInfo};
 use super::headers;
@@ -88,59 +82,21 @@ pub fn read_only_permissions(body: &[u8]) -> Option<bytes::Bytes> {
     serde_json::to_vec(&v).ok().map(bytes::Bytes::from)
 }
 
-/// The identities that got a cached 404, for the entry validated at `validated_ms`.
-#[derive(Debug, Clone, Default)]
-pub struct NotFoundBy {
-    validated_ms: u64,
-    ids: Vec<IdentityId>,
-}
-
-/// Most keys whose 404 witnesses are remembered; beyond it expired ones are dropped.
-const MAX_NOT_FOUND_KEYS: usize = 4096;
-
 impl Worker {
-    /// Identities that got the 404 cached under `key` as `e`.
+    /// Identities that got the 404 cached under `key` as `e` (none recorded: none).
     fn not_found_by(&self, key: &str, e: &Entry) -> Vec<IdentityId> {
-        let m = self.not_found.lock().unwrap_or_else(|p| p.into_inner());
-        m.get(key)
-            .filter(|n| n.validated_ms == e.validated_ms)
-            .map(|n| n.ids.clone())
-            .unwrap_or_default()
-    }
-
-    /// Whether a 404 for this route is the same for every identity: under a repo known public.
-    fn universal_404(&self, info: &RouteInfo) -> bool {
-        let Some(repo) = &info.repo else { return false };
-        let now = self.clock.now_ms();
-        let vis = self.visibility.lock().unwrap_or_else(|p| p.into_inner());
-        matches!(vis.get(repo), Some((true, at)) if now < at + super::VISIBILITY_TTL_MS)
+        self.not_found.of(key, e).unwrap_or_default()
     }
 
     /// Whether a fresh cached answer may be served as is: anything but a 404, and a 404 only when
-    /// it holds for every identity that could be asked (see the module docs).
+    /// it holds for every identity that could be asked.
     fn settled(&self, spec: &FetchSpec, e: &Entry) -> bool {
-        if e.status != 404 || self.universal_404(&spec.info) {
-            return true;
-        }
-        let seen = self.not_found_by(&spec.key, e);
-        self.coord
-            .eligible(spec.info.owner.as_deref(), spec.info.repo.as_deref())
-            .iter()
-            .all(|id| seen.contains(id))
-    }
-
-    /// Records the identities that got the 404 now cached under `key`, validated at `validated_ms`.
-    fn note_not_found(&self, key: &Arc<str>, ids: Vec<IdentityId>, validated_ms: u64) {
-        let now = self.clock.now_ms();
-        let mut m = self.not_found.lock().unwrap_or_else(|p| p.into_inner());
-        if m.len() >= MAX_NOT_FOUND_KEYS {
-            let ttl = self.ttl_ms(Freshness::NotFound);
-            m.retain(|_, n| n.validated_ms.saturating_add(ttl) > now);
-            if m.len() >= MAX_NOT_FOUND_KEYS {
-                m.clear();
-            }
-        }
-        m.insert(key.clone(), NotFoundBy { validated_ms, ids });
+        e.status != 404
+            || self.negative_settled(
+                &self.not_found_by(&spec.key, e),
+                spec.info.owner.as_deref(),
+                spec.info.repo.as_deref(),
+            )
     }
 
     /// Stores an answer and, for a 404, who has seen it (`seen` before `id`).
@@ -155,16 +111,15 @@ impl Worker {
     ) -> FetchResult {
         let status = resp.status;
         let out = self.store(spec, cached, id, resp, now).await;
-        if status == 404 {
-            if !seen.contains(&id) {
-                seen.push(id);
+        match (&out, status) {
+            (Ok(served), 404) => {
+                if !seen.contains(&id) {
+                    seen.push(id);
+                }
+                self.not_found.record(&spec.key, &served.entry, seen, now);
             }
-            self.note_not_found(&spec.key, seen, now);
-        } else if status == 200 {
-            self.not_found
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .remove(&spec.key);
+            (_, 200) => self.not_found.forget(&spec.key),
+            _ => {}
         }
         out
     }
@@ -301,7 +256,13 @@ impl Worker {
                 prefer: &prefer,
                 ..Ask::one(info.resource, info.owner.as_deref(), info.repo.as_deref())
             };
-            let lease = match self.coord.acquire_paced(&ask).await {
+            // With a fresh 404 in hand there is an answer to give: no waiting for another opinion.
+            let lease = if fresh_404.is_some() {
+                self.coord.acquire(&ask)
+            } else {
+                self.coord.acquire_paced(&ask).await
+            };
+            let lease = match lease {
                 Ok(l) => l,
                 Err(nb) => {
                     if let Some((id, resp)) = pending_404 {
@@ -382,7 +343,7 @@ impl Worker {
             if resp.status == 404
                 && pending_404.is_none()
                 && cached.as_ref().is_some_and(|e| e.status == 200)
-                && !self.universal_404(info)
+                && !self.known_public(info.repo.as_deref())
             {
                 tracing::debug!(identity.name = %ident.name, "404 where another identity got 200; asking another");
                 exclude.push(id);

@@ -9,6 +9,7 @@ pub mod fetch;
 pub mod graphql;
 pub mod headers;
 pub mod local;
+pub mod not_found;
 pub mod token_free;
 
 use crate::error::Error;

@@ -198,3 +198,93 @@ async fn a_404_for_an_identity_without_access_does_not_hide_a_private_repo() {
     assert_eq!((r.status().as_u16(), cache_status(&r)), (404, "HIT".into()));
     assert_eq!(env.upstream().path(missing).calls, 1);
 }
+
+#[tokio::test]
+async fn a_graphql_not_found_for_an_identity_without_access_does_not_hide_a_private_repo() {
+    let mut tokens = Vec::new();
+    let env = crate::bundle_env::Env::start(|gh| {
+        tokens.push(gh.add_token("alice"));
+        tokens.push(gh.add_token("hubot"));
+        vec![
+            crate::bundle_env::pat("alice", &tokens[0]),
+            crate::bundle_env::pat("hubot", &tokens[1]),
+        ]
+    })
+    .await;
+    let calls_of = |t: &str| {
+        env.gh
+            .stats()
+            .by_token
+            .get(t)
+            .and_then(|s| s.by_resource.get("graphql"))
+            .map_or(0, |c| c.calls)
+    };
+    let pr = |n: u64| json!({"query": ONE_POINT, "variables": {"owner": "octo-org", "repo": "hello-world", "n": n}});
+    // Same dance as for REST: make alice, who cannot see the private repo, the next pick.
+    env.graphql(&pr(1)).await;
+    let alice_first = calls_of(&tokens[0]) == 1;
+    env.graphql(&pr(2)).await;
+    if !alice_first {
+        env.graphql(&pr(3)).await;
+    }
+    let before = (calls_of(&tokens[0]), calls_of(&tokens[1]));
+    let q = json!({"query": "query { repository(owner: \"octo-org\", name: \"secret-sauce\") { name } }"});
+    let (s, h, b) = env.graphql(&q).await;
+    assert_eq!(s, 200);
+    assert_eq!(h["x-shoal-cache"], "MISS");
+    assert_eq!(b["errors"][0]["type"], "NOT_FOUND", "{b}");
+    // alice's NOT_FOUND is not hubot's: the next read asks hubot.
+    let (_, h, b) = env.graphql(&q).await;
+    assert_eq!(h["x-shoal-cache"], "MISS");
+    assert_eq!(b["data"]["repository"]["name"], "secret-sauce", "{b}");
+    let (_, h, b2) = env.graphql(&q).await;
+    assert_eq!(h["x-shoal-cache"], "HIT");
+    assert_eq!(b2, b);
+    assert_eq!(
+        (calls_of(&tokens[0]), calls_of(&tokens[1])),
+        (before.0 + 1, before.1 + 1)
+    );
+}
+
+#[tokio::test]
+async fn a_404_on_revalidation_is_checked_with_another_identity_before_it_replaces_a_200() {
+    let env = Env::start(Setup {
+        identities: vec![Ident::pat("alice"), Ident::pat("hubot")],
+        ..Setup::default()
+    })
+    .await;
+    let remaining = |login: &str| {
+        env.identity_stats(login)["budget"]["core"]["remaining"]
+            .as_u64()
+            .unwrap()
+    };
+    let served_by = |before: (u64, u64)| if env.calls_of(0) > before.0 { "alice" } else { "hubot" };
+    let repo = "/repos/octo-org/secret-sauce";
+    // Whoever gets the repo first, a 200 ends up cached (hubot's, after alice's 404 at most).
+    let mut page = 1;
+    for _ in 0..2 {
+        if env.get(repo).await.status() == 200 {
+            break;
+        }
+    }
+    assert_eq!(cache_status(&env.get(repo).await), "HIT");
+    // Public reads until alice is the next pick: more budget, or equal and hubot used last.
+    loop {
+        let before = (env.calls_of(0), env.calls_of(1));
+        env.get(&issues_page(page)).await;
+        page += 1;
+        let (a, h) = (remaining("alice"), remaining("hubot"));
+        if a > h || (a == h && served_by(before) == "hubot") {
+            break;
+        }
+    }
+    let calls = env.upstream().path(repo).calls;
+    env.advance(121);
+    // alice revalidates, gets 404 (she cannot see the repo); hubot is asked before the 200 goes.
+    let r = env.get(repo).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(cache_status(&r), "REVALIDATED");
+    assert_eq!(env.upstream().path(repo).calls, calls + 2);
+    let r = env.get(repo).await;
+    assert_eq!((r.status().as_u16(), cache_status(&r)), (200, "HIT".into()));
+}
