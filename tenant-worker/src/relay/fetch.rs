@@ -2,6 +2,7 @@
 //! revalidation of stale entries (per-identity ETag, `If-Modified-Since`, optionally a computed
 //! ETag), retries on another identity when the failure was the identity's, and stale answers when
 //! no identity has budget or GitHub fails.
+//!
 //! A 404 may only mean "this identity cannot see it": see [`super::not_found`] for when a cached
 //! one is served.
 
