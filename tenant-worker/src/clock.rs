@@ -1,15 +1,23 @@
 //! Time as the worker sees it: wall-clock milliseconds since the Unix epoch, behind a trait so
 //! tests move time forward (TTL expiry, staleness, cooldowns, resets) without sleeping.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// A future that completes once a clock reaches a time.
+pub type Sleep = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 
 /// A source of the current time in Unix milliseconds. GitHub's `x-ratelimit-reset` is in Unix
 /// seconds, so the clock is a wall clock rather than a monotonic one.
 pub trait Clock: Send + Sync + 'static {
     /// Milliseconds since the Unix epoch.
     fn now_ms(&self) -> u64;
+
+    /// Completes once [`Clock::now_ms`] reaches `at_ms` (at once when it already has).
+    fn sleep_until(&self, at_ms: u64) -> Sleep;
 }
 
 /// The real clock.
@@ -23,28 +31,49 @@ impl Clock for SystemClock {
             .map(|d| d.as_millis() as u64)
             .unwrap_or(0)
     }
+
+    fn sleep_until(&self, at_ms: u64) -> Sleep {
+        let wait = Duration::from_millis(at_ms.saturating_sub(self.now_ms()));
+        Box::pin(tokio::time::sleep(wait))
+    }
 }
 
 /// A clock that only moves when told to. Starts at the real time so reset times GitHub sends
-/// stay meaningful.
+/// stay meaningful. Sleepers wake when [`ManualClock::advance`] moves it past their time.
 #[derive(Debug)]
-pub struct ManualClock(AtomicU64);
+pub struct ManualClock {
+    now: AtomicU64,
+    moved: tokio::sync::watch::Sender<u64>,
+}
 
 impl ManualClock {
     /// A manual clock set to the current wall time.
     pub fn new() -> Arc<Self> {
-        Arc::new(Self(AtomicU64::new(SystemClock.now_ms())))
+        let now = SystemClock.now_ms();
+        Arc::new(Self {
+            now: AtomicU64::new(now),
+            moved: tokio::sync::watch::Sender::new(now),
+        })
     }
 
     /// Moves the clock forward.
     pub fn advance(&self, by: Duration) {
-        self.0.fetch_add(by.as_millis() as u64, Ordering::SeqCst);
+        let now = self.now.fetch_add(by.as_millis() as u64, Ordering::SeqCst) + by.as_millis() as u64;
+        self.moved.send_replace(now);
     }
 }
 
 impl Clock for ManualClock {
     fn now_ms(&self) -> u64 {
-        self.0.load(Ordering::SeqCst)
+        self.now.load(Ordering::SeqCst)
+    }
+
+    fn sleep_until(&self, at_ms: u64) -> Sleep {
+        let mut moved = self.moved.subscribe();
+        Box::pin(async move {
+            // `wait_for` checks the current value first, so an advance before this runs counts.
+            let _ = moved.wait_for(|now| *now >= at_ms).await;
+        })
     }
 }
 
@@ -59,5 +88,22 @@ mod tests {
         assert_eq!(c.now_ms(), t0);
         c.advance(Duration::from_secs(61));
         assert_eq!(c.now_ms(), t0 + 61_000);
+    }
+
+    #[tokio::test]
+    async fn a_manual_sleeper_wakes_only_when_the_clock_passes_its_time() {
+        let c = ManualClock::new();
+        let at = c.now_ms() + 5_000;
+        let mut sleep = c.sleep_until(at);
+        let poll = |s: &mut Sleep| {
+            let waker = std::task::Waker::noop();
+            s.as_mut().poll(&mut std::task::Context::from_waker(waker)).is_ready()
+        };
+        assert!(!poll(&mut sleep));
+        c.advance(Duration::from_secs(4));
+        assert!(!poll(&mut sleep));
+        c.advance(Duration::from_secs(1));
+        assert!(poll(&mut sleep));
+        assert!(poll(&mut c.sleep_until(at)), "a time already reached completes at once");
     }
 }

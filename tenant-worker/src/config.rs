@@ -3,6 +3,7 @@
 //! only ever references (`env:NAME` or `file:/path`), resolved once at start. The file becomes the
 //! same [`Bundle`] the control plane would send, plus the process [`Settings`].
 
+use crate::coordinator::Pacing;
 use crate::error::Error;
 use serde::Deserialize;
 use shoal_common::protocol::{
@@ -49,6 +50,9 @@ pub struct Config {
     /// Share of each identity's limit left unspent for its owner, in percent.
     #[serde(default = "default_reserve")]
     pub reserve_percent: u8,
+    /// How requests wait when no identity has budget now but one will soon.
+    #[serde(default)]
+    pub pacing: PacingConfig,
     /// Learn each identity's GitHub account with `GET /user` at start when `account` is not set.
     #[serde(default = "yes")]
     pub discover_accounts: bool,
@@ -99,6 +103,29 @@ impl Default for CacheConfig {
             stale_max_secs: default_stale_max(),
             revalidate: true,
             compute_etags: false,
+        }
+    }
+}
+
+/// `[pacing]`: the bounded wait for budget. A request that finds no identity able to pay waits
+/// only when one will be (a cooldown ending, a window resetting) within `max_wait_secs`, and only
+/// while fewer than `max_waiters` wait; otherwise it fails fast (stale or 403 with `retry-after`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PacingConfig {
+    /// Longest wait for budget, in seconds; 0 never waits.
+    #[serde(default = "default_max_wait")]
+    pub max_wait_secs: u64,
+    /// Most requests waiting for budget at once.
+    #[serde(default = "default_max_waiters")]
+    pub max_waiters: usize,
+}
+
+impl Default for PacingConfig {
+    fn default() -> Self {
+        Self {
+            max_wait_secs: default_max_wait(),
+            max_waiters: default_max_waiters(),
         }
     }
 }
@@ -155,6 +182,12 @@ fn yes() -> bool {
 fn default_reserve() -> u8 {
     10
 }
+fn default_max_wait() -> u64 {
+    5
+}
+fn default_max_waiters() -> usize {
+    64
+}
 fn default_timeout() -> u64 {
     30
 }
@@ -178,6 +211,8 @@ pub struct Settings {
     pub revalidate: bool,
     pub compute_etags: bool,
     pub reserve_percent: u8,
+    /// The bounded wait for budget.
+    pub pacing: Pacing,
     pub discover_accounts: bool,
     pub upstream_timeout_secs: u64,
     /// Upstream calls allowed at once; more wait in a bounded queue.
@@ -213,6 +248,11 @@ impl Settings {
             revalidate: c.cache.revalidate,
             compute_etags: c.cache.compute_etags,
             reserve_percent: c.reserve_percent.min(90),
+            pacing: Pacing {
+                // Longer waits would hold callers past what clients tolerate; fail fast instead.
+                max_wait_ms: c.pacing.max_wait_secs.min(60) * 1000,
+                max_waiters: c.pacing.max_waiters,
+            },
             discover_accounts: c.discover_accounts,
             upstream_timeout_secs: c.upstream_timeout_secs.max(1),
             max_upstream_concurrency: 64,

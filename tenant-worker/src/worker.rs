@@ -36,6 +36,8 @@ pub struct Worker {
     pub(crate) repo_ids: Mutex<HashMap<u64, String>>,
     /// `owner/repo` → (public, learned at ms), for the public-only guard.
     pub(crate) visibility: Mutex<HashMap<String, (bool, u64)>>,
+    /// Who got each cached negative answer (see [`crate::relay::not_found`]).
+    pub(crate) not_found: crate::relay::not_found::Witnesses,
     pub(crate) slots: Semaphore,
     pub(crate) waiting: AtomicUsize,
 }
@@ -44,7 +46,7 @@ impl Worker {
     /// Builds a worker serving `bundle`.
     pub fn new(settings: Settings, bundle: &Bundle, clock: Arc<dyn Clock>) -> Result<Arc<Self>, Error> {
         let tenant = Tenant::from_bundle(bundle)?;
-        let coord = Coordinator::new(clock.clone(), settings.reserve_percent);
+        let coord = Coordinator::with_pacing(clock.clone(), settings.reserve_percent, settings.pacing);
         coord.sync(&tenant);
         Ok(Arc::new(Self {
             cache: Cache::new(settings.cache_max_bytes, settings.cache_max_entry_bytes),
@@ -59,6 +61,7 @@ impl Worker {
             flights: Flights::default(),
             repo_ids: Mutex::new(HashMap::new()),
             visibility: Mutex::new(HashMap::new()),
+            not_found: Default::default(),
         }))
     }
 

@@ -3,6 +3,12 @@
 //! counts per account: limit/remaining/reset from GitHub's headers, reservations in flight, a
 //! reserve left for each identity's owner, cooldowns after secondary limits and quarantine
 //! after a 401.
+//!
+//! Pacing is cost-aware: a reservation holds the request's expected cost (1 for a REST call, in
+//! the core or search bucket; the estimated points of a GraphQL query) until GitHub's answer
+//! replaces the estimate with its own figures. When no identity can pay now but one can within a
+//! short bound (a cooldown ending, a window resetting, reservations in flight coming back), a
+//! bounded number of requests wait for it; beyond either bound they fail fast.
 
 use crate::clock::Clock;
 use crate::relay::classify::Resource;
@@ -11,8 +17,9 @@ use axum::http::HeaderMap;
 use serde::Serialize;
 use shoal_common::IdentityId;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use tokio::sync::Notify;
 
 /// One account's view of one rate-limit resource.
 #[derive(Debug, Clone, Copy)]
@@ -21,6 +28,7 @@ struct Bucket {
     remaining: u64,
     /// Unix ms when the window resets; 0 when unknown.
     reset_ms: u64,
+    /// Units reserved by calls not answered yet.
     in_flight: u64,
 }
 
@@ -88,13 +96,81 @@ struct Inner {
     clock: Arc<dyn Clock>,
     reserve_percent: u64,
     seq: AtomicU64,
+    pacing: Pacing,
+    /// Requests waiting for budget now.
+    waiting: AtomicUsize,
+    /// Woken on every change that can free budget (an answer, a release, a new bundle).
+    changed: Notify,
+    waited: AtomicU64,
+    refused_waits: AtomicU64,
+}
+
+/// Bounds of the wait for budget.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pacing {
+    /// Longest a request waits for an identity to have budget, in ms; 0 never waits.
+    pub max_wait_ms: u64,
+    /// Most requests waiting at once; the next ones fail fast.
+    pub max_waiters: usize,
+}
+
+impl Default for Pacing {
+    fn default() -> Self {
+        Self {
+            max_wait_ms: 5_000,
+            max_waiters: 64,
+        }
+    }
+}
+
+/// What a request asks of the pool.
+#[derive(Debug, Clone, Copy)]
+pub struct Ask<'a> {
+    /// The rate-limit bucket the call spends.
+    pub resource: Resource,
+    /// Expected cost in the resource's units: 1 for a REST call, a GraphQL query's estimated points.
+    pub cost: u64,
+    /// The owner and repository the identity must be scoped for.
+    pub owner: Option<&'a str>,
+    pub repo: Option<&'a str>,
+    /// Identities not to use (they already failed this request).
+    pub exclude: &'a [IdentityId],
+    /// Eligible identities that win over the others (they hold the validator that makes a
+    /// revalidation free).
+    pub prefer: &'a [IdentityId],
+}
+
+impl<'a> Ask<'a> {
+    /// One unit of `resource` for `owner`/`repo`.
+    pub fn one(resource: Resource, owner: Option<&'a str>, repo: Option<&'a str>) -> Self {
+        Self {
+            resource,
+            cost: 1,
+            owner,
+            repo,
+            exclude: &[],
+            prefer: &[],
+        }
+    }
+}
+
+/// Pacing counters for stats.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+pub struct PacingView {
+    /// Requests waiting for budget now.
+    pub waiting: usize,
+    /// Requests that waited and then got an identity.
+    pub waited: u64,
+    /// Requests refused because the wait queue was full.
+    pub queue_full: u64,
 }
 
 /// Chooses identities and tracks their budgets. Cheap to clone.
 #[derive(Clone)]
 pub struct Coordinator(Arc<Inner>);
 
-/// A reservation of one unit on an identity's account; released when observed or dropped.
+/// A reservation of a request's expected cost on an identity's account; released when observed
+/// or dropped.
 pub struct Lease {
     coord: Coordinator,
     /// The identity to spend.
@@ -102,13 +178,15 @@ pub struct Lease {
     account: String,
     /// The resource reserved.
     pub resource: Resource,
+    /// Units reserved.
+    pub cost: u64,
     released: bool,
 }
 
 impl Drop for Lease {
     fn drop(&mut self) {
         if !self.released {
-            self.coord.release(&self.account, self.resource);
+            self.coord.release(&self.account, self.resource, self.cost);
         }
     }
 }
@@ -127,6 +205,27 @@ pub enum Verdict {
 pub struct NoBudget {
     /// Seconds until the earliest identity can serve again.
     pub retry_after_secs: u64,
+    /// Unix ms of the earliest cooldown end or window reset after which an eligible identity
+    /// could pay; `None` when none is known.
+    ready_at_ms: Option<u64>,
+    /// An eligible identity could pay once reservations in flight come back.
+    pending: bool,
+}
+
+impl NoBudget {
+    /// Whether budget may appear before `deadline_ms`.
+    fn waitable(&self, deadline_ms: u64) -> bool {
+        self.pending || self.ready_at_ms.is_some_and(|t| t <= deadline_ms)
+    }
+}
+
+/// A place in the wait queue, given back on drop.
+struct WaitSlot<'a>(&'a AtomicUsize);
+
+impl Drop for WaitSlot<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// The pool's budget for one resource.
@@ -169,15 +268,42 @@ fn header_u64(h: &HeaderMap, name: &str) -> Option<u64> {
 }
 
 impl Coordinator {
-    /// A coordinator leaving `reserve_percent` of each limit unspent.
+    /// A coordinator leaving `reserve_percent` of each limit unspent, with the default pacing.
     pub fn new(clock: Arc<dyn Clock>, reserve_percent: u8) -> Self {
+        Self::with_pacing(clock, reserve_percent, Pacing::default())
+    }
+
+    /// A coordinator leaving `reserve_percent` of each limit unspent, waiting within `pacing`.
+    pub fn with_pacing(clock: Arc<dyn Clock>, reserve_percent: u8, pacing: Pacing) -> Self {
         Self(Arc::new(Inner {
             state: Mutex::new(State::default()),
             snapshot: Default::default(),
             clock,
             reserve_percent: u64::from(reserve_percent.min(90)),
             seq: AtomicU64::new(1),
+            pacing,
+            waiting: AtomicUsize::new(0),
+            changed: Notify::new(),
+            waited: AtomicU64::new(0),
+            refused_waits: AtomicU64::new(0),
         }))
+    }
+
+    /// Wakes waiters after a change that may free budget. Called after the state lock is
+    /// released; a waiter counts itself before re-checking, so no wake-up is lost.
+    fn wake(&self) {
+        if self.0.waiting.load(Ordering::SeqCst) > 0 {
+            self.0.changed.notify_waiters();
+        }
+    }
+
+    /// Waiting and wait counters.
+    pub fn pacing(&self) -> PacingView {
+        PacingView {
+            waiting: self.0.waiting.load(Ordering::SeqCst),
+            waited: self.0.waited.load(Ordering::Relaxed),
+            queue_full: self.0.refused_waits.load(Ordering::Relaxed),
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -214,6 +340,8 @@ impl Coordinator {
             st.accounts.entry(a).or_insert_with(new_buckets);
         }
         self.refresh(&st);
+        drop(st);
+        self.wake();
     }
 
     /// Records the GitHub account an identity spends (learned from `/user`).
@@ -225,6 +353,8 @@ impl Coordinator {
         }
         st.accounts.entry(login).or_insert_with(new_buckets);
         self.refresh(&st);
+        drop(st);
+        self.wake();
     }
 
     /// Quarantines an identity (GitHub answered 401).
@@ -236,41 +366,50 @@ impl Coordinator {
         self.refresh(&st);
     }
 
-    /// Picks the eligible identity with the most expected budget left for `resource`, ties by
-    /// least recently used, and reserves one unit on its account. An eligible identity in
-    /// `prefer` wins over the others (it holds the validator that makes a revalidation free).
-    pub fn acquire(
-        &self,
-        resource: Resource,
-        owner: Option<&str>,
-        repo: Option<&str>,
-        exclude: &[IdentityId],
-        prefer: &[IdentityId],
-    ) -> Result<Lease, NoBudget> {
+    /// Picks, among eligible identities whose account can pay `ask.cost` (remaining, minus the
+    /// reservations in flight, minus the owner's reserve), the one with the most expected budget
+    /// left, ties by least recently used, and reserves the cost on its account. An eligible
+    /// identity in `ask.prefer` wins over the others. Never waits: see [`Self::acquire_paced`].
+    pub fn acquire(&self, ask: &Ask<'_>) -> Result<Lease, NoBudget> {
+        let cost = ask.cost.max(1);
+        let resource = ask.resource;
         let now = self.0.clock.now_ms();
         let mut st = self.lock();
         let mut best: Option<(IdentityId, i64, u64)> = None;
         let mut best_preferred: Option<(IdentityId, i64, u64)> = None;
         let mut earliest: Option<u64> = None;
+        let mut ready_at: Option<u64> = None;
+        let mut pending = false;
+        let min_opt = |a: Option<u64>, t: u64| Some(a.map_or(t, |e| e.min(t)));
         for (id, s) in &st.ids {
-            if !s.enabled || !s.usable || s.quarantine.is_some() || exclude.contains(id) {
+            if !s.enabled || !s.usable || s.quarantine.is_some() || ask.exclude.contains(id) {
                 continue;
             }
-            if !s.serves(owner, repo) {
+            if !s.serves(ask.owner, ask.repo) {
                 continue;
             }
             if s.cooldown_until_ms > now {
-                earliest = Some(earliest.map_or(s.cooldown_until_ms, |e| e.min(s.cooldown_until_ms)));
+                earliest = min_opt(earliest, s.cooldown_until_ms);
+                ready_at = min_opt(ready_at, s.cooldown_until_ms);
                 continue;
             }
             let Some(b) = st.accounts.get(&s.account).map(|b| b[resource.index()]) else {
                 continue;
             };
             let reserve = b.limit * self.0.reserve_percent / 100;
-            let expected = b.remaining_at(now) as i64 - b.in_flight as i64 - reserve as i64;
-            if expected < 1 {
+            let spendable = b.remaining_at(now).saturating_sub(reserve);
+            let expected = spendable as i64 - b.in_flight as i64;
+            if expected < cost as i64 {
+                if spendable >= cost {
+                    // Reservations in flight may come back unspent (a 304, a failure, a query
+                    // that cost less than estimated).
+                    pending = true;
+                }
                 if b.reset_ms > now {
-                    earliest = Some(earliest.map_or(b.reset_ms, |e| e.min(b.reset_ms)));
+                    earliest = min_opt(earliest, b.reset_ms);
+                    if b.limit.saturating_sub(reserve) >= cost {
+                        ready_at = min_opt(ready_at, b.reset_ms);
+                    }
                 }
                 continue;
             }
@@ -281,7 +420,7 @@ impl Coordinator {
             if better(best) {
                 best = Some((*id, expected, s.last_used));
             }
-            if prefer.contains(id) && better(best_preferred) {
+            if ask.prefer.contains(id) && better(best_preferred) {
                 best_preferred = Some((*id, expected, s.last_used));
             }
         }
@@ -291,6 +430,8 @@ impl Coordinator {
             let retry = earliest.map_or(60, |t| (t / 1000).saturating_sub(now / 1000).max(1));
             return Err(NoBudget {
                 retry_after_secs: retry,
+                ready_at_ms: ready_at,
+                pending,
             });
         };
         let seq = self.0.seq.fetch_add(1, Ordering::Relaxed);
@@ -304,26 +445,79 @@ impl Coordinator {
             b.remaining = b.limit;
             b.reset_ms = 0;
         }
-        b.in_flight += 1;
+        b.in_flight += cost;
         Ok(Lease {
             coord: self.clone(),
             identity: id,
             account,
             resource,
+            cost,
             released: false,
         })
     }
 
-    fn release(&self, account: &str, resource: Resource) {
-        if let Some(b) = self.lock().accounts.get_mut(account) {
-            let b = &mut b[resource.index()];
-            b.in_flight = b.in_flight.saturating_sub(1);
+    /// [`Self::acquire`], waiting when no eligible identity can pay now but one can soon: a
+    /// cooldown ends or a window resets before the pacing deadline, or reservations in flight
+    /// come back. At most `max_waiters` requests wait at once; the next ones, and those whose
+    /// wait runs out, get the [`NoBudget`] at once, so the backlog stays bounded.
+    pub async fn acquire_paced(&self, ask: &Ask<'_>) -> Result<Lease, NoBudget> {
+        let first = match self.acquire(ask) {
+            Ok(l) => return Ok(l),
+            Err(nb) => nb,
+        };
+        let pacing = self.0.pacing;
+        let deadline = self.0.clock.now_ms().saturating_add(pacing.max_wait_ms);
+        if pacing.max_wait_ms == 0 || !first.waitable(deadline) {
+            return Err(first);
+        }
+        let Some(_slot) = self.enter_queue() else {
+            self.0.refused_waits.fetch_add(1, Ordering::Relaxed);
+            return Err(first);
+        };
+        loop {
+            let changed = self.0.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            let nb = match self.acquire(ask) {
+                Ok(l) => {
+                    self.0.waited.fetch_add(1, Ordering::Relaxed);
+                    return Ok(l);
+                }
+                Err(nb) => nb,
+            };
+            if self.0.clock.now_ms() >= deadline || !nb.waitable(deadline) {
+                return Err(nb);
+            }
+            let until = nb.ready_at_ms.filter(|t| *t <= deadline).unwrap_or(deadline);
+            tokio::select! {
+                _ = changed => {}
+                _ = self.0.clock.sleep_until(until) => {}
+            }
         }
     }
 
-    /// Ends a lease with GitHub's answer: learns the budget from `x-ratelimit-*`, quarantines on
-    /// 401, cools down on a secondary limit, and says whether to try another identity.
-    pub fn observe(&self, mut lease: Lease, status: u16, headers: &HeaderMap) -> Verdict {
+    fn enter_queue(&self) -> Option<WaitSlot<'_>> {
+        let max = self.0.pacing.max_waiters;
+        self.0
+            .waiting
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| (n < max).then_some(n + 1))
+            .ok()
+            .map(|_| WaitSlot(&self.0.waiting))
+    }
+
+    fn release(&self, account: &str, resource: Resource, cost: u64) {
+        if let Some(b) = self.lock().accounts.get_mut(account) {
+            let b = &mut b[resource.index()];
+            b.in_flight = b.in_flight.saturating_sub(cost);
+        }
+        self.wake();
+    }
+
+    /// Ends a lease with GitHub's answer: the reservation is released and the budget learned from
+    /// `x-ratelimit-*` (GitHub's figure replaces the estimate); without those headers, `charged`
+    /// (a GraphQL answer's `rateLimit.cost`) is taken off. Quarantines on 401, cools down on a
+    /// secondary limit, and says whether to try another identity.
+    pub fn observe(&self, mut lease: Lease, status: u16, headers: &HeaderMap, charged: Option<u64>) -> Verdict {
         lease.released = true;
         let now = self.0.clock.now_ms();
         let mut st = self.lock();
@@ -336,7 +530,7 @@ impl Coordinator {
         {
             let buckets = st.accounts.entry(lease.account.clone()).or_insert_with(new_buckets);
             let b = &mut buckets[lease.resource.index()];
-            b.in_flight = b.in_flight.saturating_sub(1);
+            b.in_flight = b.in_flight.saturating_sub(lease.cost);
             let b = &mut buckets[resource.index()];
             if let Some(limit) = header_u64(headers, "x-ratelimit-limit") {
                 b.limit = limit;
@@ -352,10 +546,14 @@ impl Coordinator {
                     // Same window: answers may arrive out of order; the lowest is the newest.
                     _ => b.remaining = b.remaining.min(rem),
                 }
+            } else if let Some(c) = charged {
+                b.remaining = b.remaining.saturating_sub(c);
             }
         }
         let Some(s) = st.ids.get_mut(&lease.identity) else {
             self.refresh(&st);
+            drop(st);
+            self.wake();
             return Verdict::Use;
         };
         let verdict = match status {
@@ -376,6 +574,8 @@ impl Coordinator {
             _ => Verdict::Use,
         };
         self.refresh(&st);
+        drop(st);
+        self.wake();
         verdict
     }
 
@@ -384,6 +584,7 @@ impl Coordinator {
         if let Some(s) = self.lock().ids.get_mut(&id) {
             s.quarantine = None;
         }
+        self.wake();
     }
 
     /// Keeps an identity out of selection until `until_ms` (a failed App token refresh).
@@ -391,6 +592,17 @@ impl Coordinator {
         if let Some(s) = self.lock().ids.get_mut(&id) {
             s.cooldown_until_ms = s.cooldown_until_ms.max(until_ms);
         }
+    }
+
+    /// Identities that may serve `owner`/`repo` at all (enabled, usable, not quarantined, scoped
+    /// for it), whatever their budget.
+    pub fn eligible(&self, owner: Option<&str>, repo: Option<&str>) -> Vec<IdentityId> {
+        let st = self.lock();
+        st.ids
+            .iter()
+            .filter(|(_, s)| s.enabled && s.usable && s.quarantine.is_none() && s.serves(owner, repo))
+            .map(|(id, _)| *id)
+            .collect()
     }
 
     /// What the coordinator believes an identity's account has left of `resource` now, and the
@@ -582,23 +794,23 @@ mod tests {
     fn selection_prefers_most_budget_then_least_recently_used() {
         let (c, t, clock) = setup(&[("a", None, &[]), ("b", None, &[])]);
         let reset = clock.now_ms() / 1000 + 3600;
-        let first = c.acquire(Resource::Core, Some("o"), None, &[], &[]).unwrap();
+        let first = c.acquire(&Ask::one(Resource::Core, Some("o"), None)).unwrap();
         let first_name = name_of(&t, first.identity);
-        c.observe(first, 200, &headers(100, 50, reset));
+        c.observe(first, 200, &headers(100, 50, reset), None);
         // The other one has more budget now (100 assumed).
-        let second = c.acquire(Resource::Core, Some("o"), None, &[], &[]).unwrap();
+        let second = c.acquire(&Ask::one(Resource::Core, Some("o"), None)).unwrap();
         assert_ne!(name_of(&t, second.identity), first_name);
-        c.observe(second, 200, &headers(100, 50, reset));
+        c.observe(second, 200, &headers(100, 50, reset), None);
         // Equal budgets: least recently used, i.e. the first again.
-        let third = c.acquire(Resource::Core, Some("o"), None, &[], &[]).unwrap();
+        let third = c.acquire(&Ask::one(Resource::Core, Some("o"), None)).unwrap();
         assert_eq!(name_of(&t, third.identity), first_name);
     }
 
     #[test]
     fn in_flight_reservations_spread_concurrent_calls() {
         let (c, t, _) = setup(&[("a", None, &[]), ("b", None, &[])]);
-        let l1 = c.acquire(Resource::Core, None, None, &[], &[]).unwrap();
-        let l2 = c.acquire(Resource::Core, None, None, &[], &[]).unwrap();
+        let l1 = c.acquire(&Ask::one(Resource::Core, None, None)).unwrap();
+        let l2 = c.acquire(&Ask::one(Resource::Core, None, None)).unwrap();
         assert_ne!(name_of(&t, l1.identity), name_of(&t, l2.identity));
         drop(l1);
         let views = c.identities();
@@ -609,69 +821,214 @@ mod tests {
     fn tokens_of_one_account_share_a_bucket_and_the_reserve_is_kept() {
         let (c, _, clock) = setup(&[("a1", Some("alice"), &[]), ("a2", Some("alice"), &[])]);
         let reset = clock.now_ms() / 1000 + 3600;
-        let l = c.acquire(Resource::Core, None, None, &[], &[]).unwrap();
+        let l = c.acquire(&Ask::one(Resource::Core, None, None)).unwrap();
         // 10 remaining of 100: the 10% reserve leaves nothing for either token.
-        c.observe(l, 200, &headers(100, 10, reset));
-        let err = c.acquire(Resource::Core, None, None, &[], &[]).err().unwrap();
+        c.observe(l, 200, &headers(100, 10, reset), None);
+        let err = c.acquire(&Ask::one(Resource::Core, None, None)).err().unwrap();
         assert!(err.retry_after_secs > 3500 && err.retry_after_secs <= 3600, "{err:?}");
         assert_eq!(c.pool(Resource::Core).limit, 100, "one account counted once");
         // After the reset the bucket is full again.
         clock.advance(Duration::from_secs(3601));
-        assert!(c.acquire(Resource::Core, None, None, &[], &[]).is_ok());
+        assert!(c.acquire(&Ask::one(Resource::Core, None, None)).is_ok());
     }
 
     #[test]
     fn unauthorized_quarantines_and_secondary_limit_cools_down() {
         let (c, t, clock) = setup(&[("a", None, &[]), ("b", None, &[])]);
-        let l = c.acquire(Resource::Core, None, None, &[], &[]).unwrap();
+        let l = c.acquire(&Ask::one(Resource::Core, None, None)).unwrap();
         let revoked = l.identity;
-        assert_eq!(c.observe(l, 401, &HeaderMap::new()), Verdict::TryAnother);
+        assert_eq!(c.observe(l, 401, &HeaderMap::new(), None), Verdict::TryAnother);
         for _ in 0..3 {
-            let l = c.acquire(Resource::Core, None, None, &[], &[]).unwrap();
+            let l = c.acquire(&Ask::one(Resource::Core, None, None)).unwrap();
             assert_ne!(l.identity, revoked);
         }
-        let l = c.acquire(Resource::Core, None, None, &[], &[]).unwrap();
+        let l = c.acquire(&Ask::one(Resource::Core, None, None)).unwrap();
         let other = l.identity;
         let mut h = HeaderMap::new();
         h.insert("retry-after", HeaderValue::from_static("30"));
-        assert_eq!(c.observe(l, 403, &h), Verdict::TryAnother);
-        let err = c.acquire(Resource::Core, None, None, &[], &[]).err().unwrap();
+        assert_eq!(c.observe(l, 403, &h, None), Verdict::TryAnother);
+        let err = c.acquire(&Ask::one(Resource::Core, None, None)).err().unwrap();
         assert_eq!(err.retry_after_secs, 30);
         let states: Vec<_> = c.identities().into_iter().map(|v| (v.name, v.state)).collect();
         assert!(states.contains(&(name_of(&t, revoked), "quarantined")));
         assert!(states.contains(&(name_of(&t, other), "cooling_down")));
         clock.advance(Duration::from_secs(31));
-        assert_eq!(c.acquire(Resource::Core, None, None, &[], &[]).unwrap().identity, other);
+        assert_eq!(
+            c.acquire(&Ask::one(Resource::Core, None, None)).unwrap().identity,
+            other
+        );
     }
 
     #[test]
     fn scopes_limit_which_identity_serves_an_owner() {
         let (c, t, _) = setup(&[("org-only", None, &["octo-org"]), ("repo-only", None, &["x/y"])]);
         let any = setup(&[("a", None, &[]), ("b", None, &[])]);
-        let first = any.0.acquire(Resource::Core, None, None, &[], &[]).unwrap().identity;
+        let first = any.0.acquire(&Ask::one(Resource::Core, None, None)).unwrap().identity;
         // The preferred identity wins even though the other has more budget left.
         for _ in 0..3 {
-            let l = any.0.acquire(Resource::Core, None, None, &[], &[first]).unwrap();
+            let l = any
+                .0
+                .acquire(&Ask {
+                    prefer: &[first],
+                    ..Ask::one(Resource::Core, None, None)
+                })
+                .unwrap();
             assert_eq!(l.identity, first);
         }
         let l = c
-            .acquire(Resource::Core, Some("octo-org"), Some("octo-org/z"), &[], &[])
+            .acquire(&Ask::one(Resource::Core, Some("octo-org"), Some("octo-org/z")))
             .unwrap();
         assert_eq!(name_of(&t, l.identity), "org-only");
-        let l = c.acquire(Resource::Core, Some("x"), Some("x/y"), &[], &[]).unwrap();
+        let l = c.acquire(&Ask::one(Resource::Core, Some("x"), Some("x/y"))).unwrap();
         assert_eq!(name_of(&t, l.identity), "repo-only");
-        assert!(c.acquire(Resource::Core, Some("nobody"), None, &[], &[]).is_err());
+        assert!(c.acquire(&Ask::one(Resource::Core, Some("nobody"), None)).is_err());
     }
 
     #[test]
     fn resources_have_separate_buckets() {
         let (c, _, clock) = setup(&[("a", None, &[])]);
         let reset = clock.now_ms() / 1000 + 60;
-        let l = c.acquire(Resource::Core, None, None, &[], &[]).unwrap();
+        let l = c.acquire(&Ask::one(Resource::Core, None, None)).unwrap();
         let mut h = headers(30, 0, reset);
         h.insert("x-ratelimit-resource", HeaderValue::from_static("search"));
-        c.observe(l, 200, &h);
-        assert!(c.acquire(Resource::Search, None, None, &[], &[]).is_err());
-        assert!(c.acquire(Resource::Core, None, None, &[], &[]).is_ok());
+        c.observe(l, 200, &h, None);
+        assert!(c.acquire(&Ask::one(Resource::Search, None, None)).is_err());
+        assert!(c.acquire(&Ask::one(Resource::Core, None, None)).is_ok());
+    }
+
+    fn graphql_headers(limit: u64, remaining: u64, reset_s: u64) -> HeaderMap {
+        let mut h = headers(limit, remaining, reset_s);
+        h.insert("x-ratelimit-resource", HeaderValue::from_static("graphql"));
+        h
+    }
+
+    fn points(cost: u64) -> Ask<'static> {
+        Ask {
+            cost,
+            ..Ask::one(Resource::Graphql, None, None)
+        }
+    }
+
+    #[test]
+    fn a_reservation_holds_the_expected_cost() {
+        let (c, _, clock) = setup(&[("a", None, &[]), ("b", None, &[])]);
+        let reset = clock.now_ms() / 1000 + 3600;
+        // Learn both windows: a has 40 spendable points (reserve 5 of 50), b 38.
+        let (l1, l2) = (c.acquire(&points(1)).unwrap(), c.acquire(&points(1)).unwrap());
+        let (a, b) = (l1.identity, l2.identity);
+        c.observe(l1, 200, &graphql_headers(50, 45, reset), None);
+        c.observe(l2, 200, &graphql_headers(50, 43, reset), None);
+        // Counting one unit per call would send both 30-point queries to a.
+        let q1 = c.acquire(&points(30)).unwrap();
+        assert_eq!((q1.identity, q1.cost), (a, 30));
+        let q2 = c.acquire(&points(30)).unwrap();
+        assert_eq!(q2.identity, b);
+        let in_flight: u64 = c.identities().iter().map(|v| v.budget["graphql"].in_flight).sum();
+        assert_eq!(in_flight, 60);
+        // Neither can pay a third now; both could once the reservations come back.
+        let err = c.acquire(&points(30)).err().unwrap();
+        assert!(err.pending && err.ready_at_ms == Some(reset * 1000), "{err:?}");
+        drop(q1);
+        assert_eq!(c.acquire(&points(30)).unwrap().identity, a);
+        // A query costing more than a whole window minus the reserve is never waited for.
+        let err = c.acquire(&points(46)).err().unwrap();
+        assert!(!err.pending && err.ready_at_ms.is_none(), "{err:?}");
+        // Without headers the answer's own figure is taken off.
+        let l = c.acquire(&points(3)).unwrap();
+        let id = l.identity;
+        let before = c.remaining(id, Resource::Graphql).unwrap().0;
+        c.observe(l, 200, &HeaderMap::new(), Some(2));
+        assert_eq!(c.remaining(id, Resource::Graphql).unwrap().0, before - 2);
+    }
+
+    fn paced(ids: &[(&str, Option<&str>, &[&str])], max_waiters: usize) -> (Coordinator, Arc<ManualClock>) {
+        let clock = ManualClock::new();
+        let c = Coordinator::with_pacing(
+            clock.clone(),
+            10,
+            Pacing {
+                max_wait_ms: 5_000,
+                max_waiters,
+            },
+        );
+        c.sync(&tenant(ids));
+        (c, clock)
+    }
+
+    async fn until_waiting(c: &Coordinator, n: usize) {
+        for _ in 0..10_000 {
+            if c.pacing().waiting == n {
+                return;
+            }
+            tokio::task::yield_now().await;
+        }
+        panic!("expected {n} waiters, have {}", c.pacing().waiting);
+    }
+
+    #[tokio::test]
+    async fn waiters_within_the_bound_get_an_identity_after_a_cooldown_and_the_others_fail_fast() {
+        let (c, clock) = paced(&[("a", None, &[])], 2);
+        let id = c.acquire(&Ask::one(Resource::Core, None, None)).unwrap().identity;
+        c.cool_down(id, clock.now_ms() + 3_000);
+        let spawn = |c: &Coordinator| {
+            let c = c.clone();
+            tokio::spawn(async move {
+                c.acquire_paced(&Ask::one(Resource::Core, None, None))
+                    .await
+                    .map(|l| l.identity)
+            })
+        };
+        let w1 = spawn(&c);
+        until_waiting(&c, 1).await;
+        let w2 = spawn(&c);
+        until_waiting(&c, 2).await;
+        // The queue is full: the next one fails at once with the cooldown's retry-after.
+        let err = c
+            .acquire_paced(&Ask::one(Resource::Core, None, None))
+            .await
+            .err()
+            .unwrap();
+        assert_eq!(err.retry_after_secs, 3);
+        clock.advance(Duration::from_secs(3));
+        assert_eq!(w1.await.unwrap(), Ok(id));
+        assert_eq!(w2.await.unwrap(), Ok(id));
+        assert_eq!(
+            c.pacing(),
+            PacingView {
+                waiting: 0,
+                waited: 2,
+                queue_full: 1
+            }
+        );
+        // A cooldown beyond the bound is not waited for.
+        c.cool_down(id, clock.now_ms() + 60_000);
+        let err = c
+            .acquire_paced(&Ask::one(Resource::Core, None, None))
+            .await
+            .err()
+            .unwrap();
+        assert_eq!(err.retry_after_secs, 60);
+        assert_eq!(c.pacing().waited, 2);
+    }
+
+    #[tokio::test]
+    async fn a_waiter_takes_budget_a_reservation_gives_back() {
+        let (c, clock) = paced(&[("a", None, &[])], 4);
+        let reset = clock.now_ms() / 1000 + 3600;
+        let l = c.acquire(&Ask::one(Resource::Core, None, None)).unwrap();
+        // 12 left of 100, 10 kept for the owner: 2 spendable, both reserved below.
+        c.observe(l, 200, &headers(100, 12, reset), None);
+        let held = c
+            .acquire(&Ask {
+                cost: 2,
+                ..Ask::one(Resource::Core, None, None)
+            })
+            .unwrap();
+        let c2 = c.clone();
+        let waiter = tokio::spawn(async move { c2.acquire_paced(&Ask::one(Resource::Core, None, None)).await.is_ok() });
+        until_waiting(&c, 1).await;
+        // A revalidation answered 304 costs nothing: the reservation comes back unspent.
+        c.observe(held, 304, &headers(100, 12, reset), None);
+        assert!(waiter.await.unwrap());
     }
 }

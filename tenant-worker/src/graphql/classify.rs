@@ -74,6 +74,8 @@ pub struct Classified {
     pub viewer_login_merged: bool,
     /// With a bare `viewer { login }`: whether `viewer { __typename }` was asked for too.
     pub viewer_typename: bool,
+    /// The points GitHub is expected to charge for [`Self::executed`] (see [`super::cost`]).
+    pub cost: u64,
 }
 
 /// A root field and its arguments (variables substituted; JSON as the server would see them).
@@ -203,6 +205,7 @@ pub fn classify(body: &[u8]) -> Result<Classified, GraphqlError> {
         vars: &resolved,
     };
     walk.root(selection_set)?;
+    let cost = super::cost::estimate(selection_set, &fragments, &resolved);
 
     // The key covers exactly what the server would execute: the selected operation and the
     // fragments it uses, printed canonically (whitespace and comments gone), plus the variables
@@ -232,6 +235,7 @@ pub fn classify(body: &[u8]) -> Result<Classified, GraphqlError> {
         viewer_login_only,
         viewer_login_merged,
         viewer_typename,
+        cost,
     })
 }
 

@@ -1,7 +1,9 @@
 //! GraphQL requests: parse the body with a real GraphQL parser, pick the operation that will run,
 //! and decide whether the relay may serve it from pooled identities (a read) or must hand it back
-//! to the caller's own gh (`fallback_local`: mutations, subscriptions, `viewer`).
+//! to the caller's own gh (`fallback_local`: mutations, subscriptions, `viewer`), and estimate the
+//! points it will cost.
 
 mod classify;
+mod cost;
 
 pub use classify::{Classified, GraphqlError, Operation, RootCall, classify};

@@ -2,11 +2,14 @@
 //! revalidation of stale entries (per-identity ETag, `If-Modified-Since`, optionally a computed
 //! ETag), retries on another identity when the failure was the identity's, and stale answers when
 //! no identity has budget or GitHub fails.
+//!
+//! A 404 may only mean "this identity cannot see it": see [`super::not_found`] for when a cached
+//! one is served.
 
 use super::classify::{Freshness, RouteInfo};
 use super::headers;
 use crate::cache::{Entry, relay_etag};
-use crate::coordinator::Verdict;
+use crate::coordinator::{Ask, Verdict};
 use crate::error::Error;
 use crate::stats::RevalidationPath;
 use crate::upstream::{Conditional, UpstreamRequest, UpstreamResponse};
@@ -81,11 +84,53 @@ pub fn read_only_permissions(body: &[u8]) -> Option<bytes::Bytes> {
 }
 
 impl Worker {
+    /// Identities that got the 404 cached under `key` as `e` (none recorded: none).
+    fn not_found_by(&self, key: &str, e: &Entry) -> Vec<IdentityId> {
+        self.not_found.of(key, e).unwrap_or_default()
+    }
+
+    /// Whether a fresh cached answer may be served as is: anything but a 404, and a 404 only when
+    /// it holds for every identity that could be asked.
+    fn settled(&self, spec: &FetchSpec, e: &Entry) -> bool {
+        e.status != 404
+            || self.negative_settled(
+                &self.not_found_by(&spec.key, e),
+                spec.info.owner.as_deref(),
+                spec.info.repo.as_deref(),
+            )
+    }
+
+    /// Stores an answer and, for a 404, who has seen it (`seen` before `id`).
+    async fn settle(
+        &self,
+        spec: &FetchSpec,
+        cached: Option<Arc<Entry>>,
+        id: IdentityId,
+        resp: UpstreamResponse,
+        now: u64,
+        mut seen: Vec<IdentityId>,
+    ) -> FetchResult {
+        let status = resp.status;
+        let out = self.store(spec, cached, id, resp, now).await;
+        match (&out, status) {
+            (Ok(served), 404) => {
+                if !seen.contains(&id) {
+                    seen.push(id);
+                }
+                self.not_found.record(&spec.key, &served.entry, seen, now);
+            }
+            (_, 200) => self.not_found.forget(&spec.key),
+            _ => {}
+        }
+        out
+    }
+
     /// A fresh cache hit, or the shared result of the one upstream call for this key.
     pub(crate) async fn lookup(self: &Arc<Self>, spec: FetchSpec) -> FetchResult {
         let now = self.clock.now_ms();
         if let Some(e) = self.cache.get(&spec.key).await
             && e.is_fresh(now)
+            && self.settled(&spec, &e)
         {
             return Ok(Served {
                 entry: e,
@@ -179,19 +224,22 @@ impl Worker {
         // Another flight may have landed between our cache miss and joining.
         if let Some(e) = &cached
             && e.is_fresh(now)
+            && self.settled(&spec, e)
         {
             return Ok(Served {
                 entry: e.clone(),
                 status: CacheStatus::Hit,
             });
         }
+        // A fresh 404 not yet confirmed by every eligible identity: ask one that has not seen it.
+        let fresh_404 = cached.as_ref().filter(|e| e.status == 404 && e.is_fresh(now)).cloned();
         let tenant = self.tenant();
-        let _permit = match self.upstream_slot().await {
-            Ok(p) => p,
-            Err(e) => return self.stale_or(cached, e),
-        };
         let info = &spec.info;
-        let mut exclude = Vec::new();
+        let mut seen_404 = fresh_404
+            .as_deref()
+            .map(|e| self.not_found_by(&spec.key, e))
+            .unwrap_or_default();
+        let mut exclude = seen_404.clone();
         let mut retry_after = 60;
         // Without Last-Modified only an identity's own ETag revalidates for free: prefer those.
         let prefer: Vec<IdentityId> = match &cached {
@@ -200,16 +248,33 @@ impl Worker {
             }
             _ => Vec::new(),
         };
+        let mut permit = None;
+        // A 404 that would replace a cached 200, kept while another identity is asked.
+        let mut pending_404: Option<(IdentityId, UpstreamResponse)> = None;
         for _attempt in 0..3 {
-            let lease = match self.coord.acquire(
-                info.resource,
-                info.owner.as_deref(),
-                info.repo.as_deref(),
-                &exclude,
-                &prefer,
-            ) {
+            let ask = Ask {
+                exclude: &exclude,
+                prefer: &prefer,
+                ..Ask::one(info.resource, info.owner.as_deref(), info.repo.as_deref())
+            };
+            // With a fresh 404 in hand there is an answer to give: no waiting for another opinion.
+            let lease = if fresh_404.is_some() {
+                self.coord.acquire(&ask)
+            } else {
+                self.coord.acquire_paced(&ask).await
+            };
+            let lease = match lease {
                 Ok(l) => l,
                 Err(nb) => {
+                    if let Some((id, resp)) = pending_404 {
+                        return self.settle(&spec, cached, id, resp, now, seen_404).await;
+                    }
+                    if let Some(e) = fresh_404 {
+                        return Ok(Served {
+                            entry: e,
+                            status: CacheStatus::Hit,
+                        });
+                    }
                     return self.stale_or(
                         cached,
                         Error::PoolExhausted {
@@ -218,6 +283,12 @@ impl Worker {
                     );
                 }
             };
+            if permit.is_none() {
+                permit = match self.upstream_slot().await {
+                    Ok(p) => Some(p),
+                    Err(e) => return self.stale_or(cached, e),
+                };
+            }
             let id = lease.identity;
             let Some(ident) = tenant.identity(id) else {
                 exclude.push(id);
@@ -248,7 +319,7 @@ impl Worker {
                     return self.stale_or(cached, Error::Upstream(reason));
                 }
             };
-            let verdict = self.coord.observe(lease, resp.status, &resp.headers);
+            let verdict = self.coord.observe(lease, resp.status, &resp.headers, None);
             let identity_refused = verdict == Verdict::TryAnother;
             self.stats.upstream(id, info.resource, resp.status, identity_refused);
             tracing::debug!(identity.name = %ident.name, route.kind = info.kind, status = resp.status, "upstream answered");
@@ -256,19 +327,35 @@ impl Worker {
                 if resp.status == 401 {
                     tracing::warn!(identity.name = %ident.name, "GitHub answered 401: identity quarantined");
                     self.unauthorized(ident).await;
+                    exclude.push(id);
                 } else {
+                    // Not excluded: the coordinator keeps it out until its cooldown or reset, and
+                    // the request may wait for that when it is near.
                     tracing::info!(identity.name = %ident.name, status = resp.status, "identity rate limited; trying another");
                     if let Some(s) = header_str(&resp.headers, "retry-after").and_then(|s| s.parse().ok()) {
                         retry_after = s;
                     }
                 }
-                exclude.push(id);
                 continue;
             }
             if let Some(p) = path {
                 self.stats.revalidation(p, resp.status == 304);
             }
-            return self.store(&spec, cached, id, resp, now).await;
+            if resp.status == 404
+                && pending_404.is_none()
+                && cached.as_ref().is_some_and(|e| e.status == 200)
+                && !self.known_public(info.repo.as_deref())
+            {
+                tracing::debug!(identity.name = %ident.name, "404 where another identity got 200; asking another");
+                exclude.push(id);
+                seen_404.push(id);
+                pending_404 = Some((id, resp));
+                continue;
+            }
+            return self.settle(&spec, cached, id, resp, now, seen_404).await;
+        }
+        if let Some((id, resp)) = pending_404 {
+            return self.settle(&spec, cached, id, resp, now, seen_404).await;
         }
         self.stale_or(
             cached,

@@ -2,10 +2,13 @@
 //! body with a real parser, refuse what must stay with the caller's own gh (`fallback_local`:
 //! mutations, subscriptions, `viewer` beyond its login, roots outside the tenant's owners),
 //! answer `viewer { login }` with the caller's login, and serve queries from the cache or one
-//! coalesced upstream call on the pooled identity with the most GraphQL points left.
+//! coalesced upstream call on the pooled identity with the most GraphQL points left. The call
+//! reserves the query's estimated points; GitHub's answer replaces the estimate. An answer with a
+//! `NOT_FOUND` or `FORBIDDEN` error may only mean the identity cannot see a private repo: it is
+//! served from the cache under the rule of [`super::not_found`].
 
 use crate::cache::{Entry, relay_etag};
-use crate::coordinator::Verdict;
+use crate::coordinator::{Ask, Verdict};
 use crate::error::Error;
 use crate::graphql::{Classified, Operation, classify};
 use crate::relay::classify::{Freshness, Resource};
@@ -19,6 +22,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde_json::{Value, json};
+use shoal_common::IdentityId;
 use shoal_common::protocol::CacheStatus;
 use std::sync::Arc;
 
@@ -116,6 +120,7 @@ async fn handle(w: &Arc<Worker>, req: Request) -> Result<Response, Error> {
         } else {
             Freshness::Fast
         },
+        cost: c.cost,
     };
     let served = lookup(w, spec).await?;
     w.stats.served(served.status);
@@ -242,12 +247,25 @@ struct GraphqlSpec {
     repo: Option<String>,
     ttl_ms: u64,
     freshness: Freshness,
+    /// Points the query is expected to cost.
+    cost: u64,
+}
+
+/// Identities that got the negative answer cached as `e`, `None` for any other answer.
+fn negative_seen(w: &Worker, spec: &GraphqlSpec, e: &Entry) -> Option<Vec<IdentityId>> {
+    w.not_found.of(&spec.key, e)
+}
+
+/// Whether a fresh cached answer may be served as is (see [`super::not_found`]).
+fn settled(w: &Worker, spec: &GraphqlSpec, e: &Entry) -> bool {
+    negative_seen(w, spec, e).is_none_or(|seen| w.negative_settled(&seen, spec.owner.as_deref(), spec.repo.as_deref()))
 }
 
 async fn lookup(w: &Arc<Worker>, spec: GraphqlSpec) -> FetchResult {
     let now = w.clock.now_ms();
     if let Some(e) = w.cache.get(&spec.key).await
         && e.is_fresh(now)
+        && settled(w, &spec, &e)
     {
         return Ok(Served {
             entry: e,
@@ -296,6 +314,14 @@ pub fn points_charged(body: &Value, headers: &HeaderMap, before: Option<(u64, u6
     }
 }
 
+/// An answer that may depend on which identity asked: something not found or forbidden.
+fn negative(body: &Value) -> bool {
+    body.get("errors").and_then(Value::as_array).is_some_and(|errs| {
+        errs.iter()
+            .any(|e| e["type"] == "NOT_FOUND" || e["type"] == "FORBIDDEN")
+    })
+}
+
 fn rate_limited(body: &Value) -> bool {
     body.get("errors")
         .and_then(Value::as_array)
@@ -307,26 +333,44 @@ async fn fetch(w: Arc<Worker>, spec: GraphqlSpec) -> FetchResult {
     let cached = w.cache.get(&spec.key).await;
     if let Some(e) = &cached
         && e.is_fresh(now)
+        && settled(&w, &spec, e)
     {
         return Ok(Served {
             entry: e.clone(),
             status: CacheStatus::Hit,
         });
     }
+    // A fresh negative answer not yet confirmed by every eligible identity: ask one that has not.
+    let fresh_negative = cached.as_ref().filter(|e| e.is_fresh(now)).cloned();
+    let seen = fresh_negative
+        .as_deref()
+        .and_then(|e| negative_seen(&w, &spec, e))
+        .unwrap_or_default();
     let tenant = w.tenant();
     let url = format!("{}/graphql", graphql_base(&tenant.upstream));
-    let mut exclude = Vec::new();
+    let mut exclude = seen.clone();
     let mut retry_after = 60;
     for _attempt in 0..3 {
-        let lease = match w.coord.acquire(
-            Resource::Graphql,
-            spec.owner.as_deref(),
-            spec.repo.as_deref(),
-            &exclude,
-            &[],
-        ) {
+        let ask = Ask {
+            cost: spec.cost,
+            exclude: &exclude,
+            ..Ask::one(Resource::Graphql, spec.owner.as_deref(), spec.repo.as_deref())
+        };
+        // With a fresh answer in hand there is no waiting for another opinion.
+        let lease = if fresh_negative.is_some() {
+            w.coord.acquire(&ask)
+        } else {
+            w.coord.acquire_paced(&ask).await
+        };
+        let lease = match lease {
             Ok(l) => l,
             Err(nb) => {
+                if let Some(e) = fresh_negative {
+                    return Ok(Served {
+                        entry: e,
+                        status: CacheStatus::Hit,
+                    });
+                }
                 return stale_or(
                     &w,
                     cached,
@@ -357,7 +401,9 @@ async fn fetch(w: Arc<Worker>, spec: GraphqlSpec) -> FetchResult {
         };
         let parsed: Value = serde_json::from_slice(&resp.body).unwrap_or(Value::Null);
         let limited = resp.status == 200 && rate_limited(&parsed);
-        let verdict = w.coord.observe(lease, resp.status, &resp.headers);
+        let reported = parsed.pointer("/data/rateLimit/cost").and_then(Value::as_u64);
+        tracing::debug!(identity.name = %ident.name, estimated = lease.cost, charged = ?reported, "graphql points");
+        let verdict = w.coord.observe(lease, resp.status, &resp.headers, reported);
         if limited || verdict == Verdict::TryAnother {
             w.stats.upstream(id, Resource::Graphql, resp.status.max(403), true);
             tracing::info!(identity.name = %ident.name, status = resp.status, "identity out of GraphQL points or refused; trying another");
@@ -402,6 +448,13 @@ async fn fetch(w: Arc<Worker>, spec: GraphqlSpec) -> FetchResult {
             .prebuild(),
         );
         let status = if ttl_ms > 0 && w.cache.insert(spec.key.clone(), entry.clone()).await {
+            if negative(&parsed) {
+                let mut seen = seen;
+                seen.push(id);
+                w.not_found.record(&spec.key, &entry, seen, now);
+            } else {
+                w.not_found.forget(&spec.key);
+            }
             CacheStatus::Miss
         } else {
             CacheStatus::Bypass

@@ -71,6 +71,7 @@ pub fn stats_json(w: &Worker) -> serde_json::Value {
         "identities": identities,
         "cache": { "entries": entries, "bytes": bytes },
         "in_flight": w.flights.len(),
+        "pacing": w.coord.pacing(),
     })
 }
 
@@ -99,6 +100,11 @@ pub async fn metrics(State(w): State<Arc<Worker>>) -> Response {
         let p = w.coord.pool(r);
         text.push_str(&format!("shoal_pool_remaining{{resource=\"{r}\"}} {}\n", p.remaining));
     }
+    let pacing = w.coord.pacing();
+    text.push_str(&format!(
+        "# TYPE shoal_budget_waiting gauge\nshoal_budget_waiting {}\n# TYPE shoal_budget_waited_total counter\nshoal_budget_waited_total {}\n# TYPE shoal_budget_queue_full_total counter\nshoal_budget_queue_full_total {}\n",
+        pacing.waiting, pacing.waited, pacing.queue_full
+    ));
     let (entries, bytes) = w.cache.size();
     text.push_str(&format!(
         "# TYPE shoal_cache_entries gauge\nshoal_cache_entries {entries}\n# TYPE shoal_cache_bytes gauge\nshoal_cache_bytes {bytes}\n"

@@ -9,6 +9,7 @@ pub mod fetch;
 pub mod graphql;
 pub mod headers;
 pub mod local;
+pub mod not_found;
 pub mod token_free;
 
 use crate::error::Error;
@@ -27,7 +28,7 @@ use std::sync::Arc;
 pub const DEFAULT_ACCEPT: &str = "application/vnd.github+json";
 const MAX_ACCEPT: usize = 256;
 /// How long a repo's visibility is trusted for the public-only guard.
-const VISIBILITY_TTL_MS: u64 = 10 * 60 * 1000;
+pub(crate) const VISIBILITY_TTL_MS: u64 = 10 * 60 * 1000;
 
 /// Handles every request that is not a local endpoint.
 pub async fn relay(State(w): State<Arc<Worker>>, req: Request) -> Response {

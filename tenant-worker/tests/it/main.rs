@@ -7,6 +7,7 @@ mod cache;
 mod coordinator;
 mod gh_cli;
 mod graphql;
+mod pacing;
 mod proptests;
 mod relay;
 mod secrets;
