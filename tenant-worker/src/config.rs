@@ -170,6 +170,41 @@ pub struct CallerConfig {
     pub login: Option<String>,
 }
 
+/// What the environment can set, for a worker run without a file or beside one.
+pub const ENV_VARS: &[(&str, &str)] = &[
+    ("SHOAL_WORKER_LISTEN", "address to listen on (listen)"),
+    ("SHOAL_WORKER_UPSTREAM", "GitHub API base URL (upstream)"),
+    ("SHOAL_WORKER_ALLOWED_OWNERS", "comma-separated owners (allowed_owners)"),
+    (
+        "SHOAL_WORKER_IDENTITIES",
+        "comma-separated id=env:NAME or id=file:/path, PAT identities",
+    ),
+    (
+        "SHOAL_WORKER_CALLERS",
+        "comma-separated name=env:NAME or name=file:/path, caller tokens",
+    ),
+];
+
+fn list(v: &str) -> impl Iterator<Item = &str> {
+    v.split(',').map(str::trim).filter(|s| !s.is_empty())
+}
+
+/// `a=env:X, b=file:/y` as pairs. A malformed item is named by position only: it may be a
+/// token pasted in by mistake.
+fn pairs(name: &str, value: Option<String>) -> Result<Vec<(String, String)>, Error> {
+    let Some(value) = value else { return Ok(Vec::new()) };
+    list(&value)
+        .enumerate()
+        .map(|(i, item)| match item.split_once('=') {
+            Some((k, v)) if !k.trim().is_empty() && !v.trim().is_empty() => Ok((k.trim().into(), v.trim().into())),
+            _ => Err(Error::Config(format!(
+                "{name}: item {} is not NAME=env:VAR or NAME=file:/path",
+                i + 1
+            ))),
+        })
+        .collect()
+}
+
 fn default_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 8787))
 }
@@ -318,6 +353,43 @@ impl Config {
         Self::from_toml_str(&text)
     }
 
+    /// Applies the `SHOAL_WORKER_*` variables (see [`ENV_VARS`]) that `var` knows: scalars replace
+    /// the file's values, identities and callers are added to the file's.
+    pub fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) -> Result<(), Error> {
+        let var = |name: &str| var(name).filter(|v| !v.trim().is_empty());
+        if let Some(v) = var("SHOAL_WORKER_LISTEN") {
+            self.listen = v
+                .trim()
+                .parse()
+                .map_err(|e| Error::Config(format!("SHOAL_WORKER_LISTEN: {v:?} is not an address: {e}")))?;
+        }
+        if let Some(v) = var("SHOAL_WORKER_UPSTREAM") {
+            self.upstream = v.trim().to_string();
+        }
+        if let Some(v) = var("SHOAL_WORKER_ALLOWED_OWNERS") {
+            self.allowed_owners = list(&v).map(str::to_string).collect();
+        }
+        for (id, token) in pairs("SHOAL_WORKER_IDENTITIES", var("SHOAL_WORKER_IDENTITIES"))? {
+            self.identity.push(IdentityConfig {
+                id,
+                token: Some(token),
+                app_id: None,
+                installation_id: None,
+                private_key: None,
+                account: None,
+                scopes: Vec::new(),
+            });
+        }
+        for (name, token) in pairs("SHOAL_WORKER_CALLERS", var("SHOAL_WORKER_CALLERS"))? {
+            self.caller.push(CallerConfig {
+                name,
+                token,
+                login: None,
+            });
+        }
+        Ok(())
+    }
+
     /// Checks the config, resolves secret references, hashes caller tokens under a fresh
     /// in-memory pepper, and returns the settings and the bundle the request path serves.
     pub fn into_parts(self) -> Result<(Settings, Bundle), Error> {
@@ -426,6 +498,37 @@ impl Config {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn environment_variables_configure_a_worker_without_a_file() {
+        let env: std::collections::HashMap<&str, &str> = [
+            ("SHOAL_WORKER_LISTEN", "127.0.0.1:9999"),
+            ("SHOAL_WORKER_UPSTREAM", "http://127.0.0.1:1"),
+            ("SHOAL_WORKER_ALLOWED_OWNERS", "octo-org, acme"),
+            ("SHOAL_WORKER_IDENTITIES", "bot=env:BOT_TOKEN,ci=file:/run/ci"),
+            ("SHOAL_WORKER_CALLERS", "alice=file:/run/alice"),
+        ]
+        .into();
+        let mut c = Config::from_toml_str("allowed_owners = [\"x\"]").unwrap();
+        c.apply_env(|k| env.get(k).map(|v| v.to_string())).unwrap();
+        assert_eq!(c.listen.port(), 9999);
+        assert_eq!(c.upstream, "http://127.0.0.1:1");
+        assert_eq!(c.allowed_owners, ["octo-org", "acme"]);
+        let ids: Vec<_> = c.identity.iter().map(|i| (i.id.as_str(), i.token.as_deref())).collect();
+        assert_eq!(ids, [("bot", Some("env:BOT_TOKEN")), ("ci", Some("file:/run/ci"))]);
+        assert_eq!(
+            (c.caller[0].name.as_str(), c.caller[0].token.as_str()),
+            ("alice", "file:/run/alice")
+        );
+
+        let pasted = |k: &str| (k == "SHOAL_WORKER_IDENTITIES").then(|| "ghp_pastedsecret".to_string());
+        let err = Config::from_toml_str("")
+            .unwrap()
+            .apply_env(pasted)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("item 1") && !err.contains("ghp_"), "{err}");
+    }
+
     use super::*;
     use std::io::Write;
 

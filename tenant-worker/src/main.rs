@@ -2,7 +2,7 @@ use anyhow::{Context, bail};
 use clap::Parser;
 use shoal_common::{Secret, WorkerId};
 use shoal_worker::clock::SystemClock;
-use shoal_worker::config::{Config, Settings};
+use shoal_worker::config::{Config, ENV_VARS, Settings};
 use shoal_worker::control::{ControlPlane, follow_bundles, report_usage};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -49,17 +49,25 @@ async fn main() -> anyhow::Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
+    let from_env = ENV_VARS.iter().any(|(name, _)| std::env::var_os(name).is_some());
     match (&args.config, &args.control_plane, args.worker_id) {
-        (Some(path), _, _) => standalone(path).await,
+        (Some(path), _, _) => standalone(Config::load(path)?).await,
         (None, Some(cp), Some(id)) => {
             scheduled(cp, id, args.listen, Duration::from_millis(args.usage_every_ms.max(100))).await
         }
-        _ => bail!("give --config FILE (standalone) or --control-plane URL --worker-id ID (scheduled)"),
+        (None, None, None) if from_env => standalone(Config::from_toml_str("")?).await,
+        _ => {
+            let vars: Vec<String> = ENV_VARS.iter().map(|(n, what)| format!("  {n}: {what}")).collect();
+            bail!(
+                "give --config FILE (standalone), or --control-plane URL --worker-id ID (scheduled), or set:\n{}",
+                vars.join("\n")
+            )
+        }
     }
 }
 
-async fn standalone(path: &std::path::Path) -> anyhow::Result<()> {
-    let config = Config::load(path)?;
+async fn standalone(mut config: Config) -> anyhow::Result<()> {
+    config.apply_env(|name| std::env::var(name).ok())?;
     let (settings, bundle) = config.into_parts()?;
     let listen = settings.listen;
     let discover = settings.discover_accounts;

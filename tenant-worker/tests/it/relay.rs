@@ -222,32 +222,47 @@ async fn the_binary_prints_its_address_and_serves_the_contract() {
         ),
     )
     .unwrap();
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_shoal-worker"))
-        .arg("--config")
-        .arg(&config)
-        .env("SHOAL_TEST_CALLER", &caller)
-        .stdout(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
-    let line = tokio::time::timeout(std::time::Duration::from_secs(30), lines.next_line())
-        .await
-        .expect("the worker printed its address")
-        .unwrap()
-        .unwrap();
-    let url = line.strip_prefix("listening on ").expect(&line).to_string();
-    assert!(url.starts_with("http://127.0.0.1:"));
-    let http = reqwest::Client::new();
-    let r = http
-        .get(format!("{url}/api/v3/repos/octo-org/hello-world"))
-        .header("authorization", format!("Bearer {caller}"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    assert_eq!(r.headers()["x-shoal-cache"], "MISS");
-    child.kill().await.unwrap();
+    // The same worker from the file, then from environment variables alone.
+    let from_env = [
+        ("SHOAL_WORKER_LISTEN", "127.0.0.1:0".to_string()),
+        ("SHOAL_WORKER_UPSTREAM", gh.url()),
+        ("SHOAL_WORKER_ALLOWED_OWNERS", "octo-org".into()),
+        (
+            "SHOAL_WORKER_IDENTITIES",
+            format!("bot=file:{}", dir.path().join("id").display()),
+        ),
+        ("SHOAL_WORKER_CALLERS", "laptop=env:SHOAL_TEST_CALLER".into()),
+    ];
+    for (args, envs) in [
+        (vec!["--config".into(), config.clone()], &from_env[..0]),
+        (vec![], &from_env[..]),
+    ] {
+        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_shoal-worker"))
+            .args(args)
+            .envs(envs.iter().map(|(k, v)| (k, v)))
+            .env("SHOAL_TEST_CALLER", &caller)
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        let line = tokio::time::timeout(std::time::Duration::from_secs(30), lines.next_line())
+            .await
+            .expect("the worker printed its address")
+            .unwrap()
+            .unwrap();
+        let url = line.strip_prefix("listening on ").expect(&line).to_string();
+        assert!(url.starts_with("http://127.0.0.1:"));
+        let r = reqwest::Client::new()
+            .get(format!("{url}/api/v3/repos/octo-org/hello-world"))
+            .header("authorization", format!("Bearer {caller}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.headers()["x-shoal-cache"], "MISS");
+        child.kill().await.unwrap();
+    }
 }
 
 #[tokio::test]
