@@ -123,6 +123,29 @@ fn actor(signed: &SignedIn, ip: ClientIp) -> Actor {
     Actor::user(signed.user.id, ip.0)
 }
 
+/// An admin's form post on `/t/{slug}/{page}`: checks the CSRF token and the role, runs `action`
+/// in the tenant's transaction, commits, and shows its message (or the error) back on the page.
+async fn admin_form(
+    state: &AppState,
+    signed: &SignedIn,
+    ip: ClientIp,
+    (slug, page): (&str, &str),
+    csrf: &str,
+    action: impl AsyncFnOnce(&mut TenantTx, Actor) -> Result<String, Error>,
+) -> Result<Response, PageError> {
+    auth::verify_csrf(&signed.session, csrf).await?;
+    let back = format!("/t/{slug}/{page}");
+    let result = async {
+        let mut ctx = enter(state, signed.user.id, slug).await?;
+        require_admin(ctx.role)?;
+        let message = action(&mut ctx.tx, actor(signed, ip)).await?;
+        ctx.tx.commit().await?;
+        Ok(message)
+    }
+    .await;
+    form_result(&signed.session, result, &back, &back).await
+}
+
 // ---------------------------------------------------------------- overview
 
 #[derive(Template, WebTemplate)]
@@ -236,18 +259,12 @@ async fn update_member_role(
     Path((slug, user)): Path<(String, Uuid)>,
     Form(input): Form<RoleIn>,
 ) -> Result<Response, PageError> {
-    auth::verify_csrf(&signed.session, &input.csrf).await?;
-    let back = format!("/t/{slug}/members");
-    let result = async {
-        let mut ctx = enter(&state, signed.user.id, &slug).await?;
-        require_admin(ctx.role)?;
+    admin_form(&state, &signed, ip, (&slug, "members"), &input.csrf, async |tx, by| {
         let role = Role::parse(&input.role)?;
-        members::set_role(&mut ctx.tx, actor(&signed, ip), UserId(user), role).await?;
-        ctx.tx.commit().await?;
+        members::set_role(tx, by, UserId(user), role).await?;
         Ok(format!("Role changed to {}.", role.as_str()))
-    }
-    .await;
-    form_result(&signed.session, result, &back, &back).await
+    })
+    .await
 }
 
 #[derive(Deserialize)]
@@ -262,17 +279,11 @@ async fn remove_member(
     Path((slug, user)): Path<(String, Uuid)>,
     Form(input): Form<CsrfIn>,
 ) -> Result<Response, PageError> {
-    auth::verify_csrf(&signed.session, &input.csrf).await?;
-    let back = format!("/t/{slug}/members");
-    let result = async {
-        let mut ctx = enter(&state, signed.user.id, &slug).await?;
-        require_admin(ctx.role)?;
-        members::remove_member(&mut ctx.tx, actor(&signed, ip), UserId(user)).await?;
-        ctx.tx.commit().await?;
-        Ok("Member removed; their tokens are revoked, and signing in again will not bring them back.".to_string())
-    }
-    .await;
-    form_result(&signed.session, result, &back, &back).await
+    admin_form(&state, &signed, ip, (&slug, "members"), &input.csrf, async |tx, by| {
+        members::remove_member(tx, by, UserId(user)).await?;
+        Ok("Member removed; their tokens are revoked, and signing in again will not bring them back.".into())
+    })
+    .await
 }
 
 async fn allow_member_back(
@@ -282,17 +293,11 @@ async fn allow_member_back(
     Path((slug, user)): Path<(String, Uuid)>,
     Form(input): Form<CsrfIn>,
 ) -> Result<Response, PageError> {
-    auth::verify_csrf(&signed.session, &input.csrf).await?;
-    let back = format!("/t/{slug}/members");
-    let result = async {
-        let mut ctx = enter(&state, signed.user.id, &slug).await?;
-        require_admin(ctx.role)?;
-        members::allow_back(&mut ctx.tx, actor(&signed, ip), UserId(user)).await?;
-        ctx.tx.commit().await?;
-        Ok("They can join again by signing in.".to_string())
-    }
-    .await;
-    form_result(&signed.session, result, &back, &back).await
+    admin_form(&state, &signed, ip, (&slug, "members"), &input.csrf, async |tx, by| {
+        members::allow_back(tx, by, UserId(user)).await?;
+        Ok("They can join again by signing in.".into())
+    })
+    .await
 }
 
 // ---------------------------------------------------------------- caller tokens
@@ -581,23 +586,18 @@ async fn update_identity_scopes(
     Path((slug, id)): Path<(String, Uuid)>,
     Form(input): Form<ScopesIn>,
 ) -> Result<Response, PageError> {
-    auth::verify_csrf(&signed.session, &input.csrf).await?;
-    let back = format!("/t/{slug}/identities");
-    let result = async {
-        let mut ctx = enter(&state, signed.user.id, &slug).await?;
-        require_admin(ctx.role)?;
-        identities::update_scopes(
-            &mut ctx.tx,
-            actor(&signed, ip),
-            IdentityId(id),
-            parse_scopes(&input.scopes)?,
-        )
-        .await?;
-        ctx.tx.commit().await?;
-        Ok("Scopes saved.".to_string())
-    }
-    .await;
-    form_result(&signed.session, result, &back, &back).await
+    admin_form(
+        &state,
+        &signed,
+        ip,
+        (&slug, "identities"),
+        &input.csrf,
+        async |tx, by| {
+            identities::update_scopes(tx, by, IdentityId(id), parse_scopes(&input.scopes)?).await?;
+            Ok("Scopes saved.".into())
+        },
+    )
+    .await
 }
 
 #[derive(Deserialize)]
@@ -613,27 +613,28 @@ async fn update_identity_enabled(
     Path((slug, id)): Path<(String, Uuid)>,
     Form(input): Form<EnabledIn>,
 ) -> Result<Response, PageError> {
-    auth::verify_csrf(&signed.session, &input.csrf).await?;
-    let back = format!("/t/{slug}/identities");
-    let result = async {
-        let enabled = match input.enabled.as_str() {
-            "true" => true,
-            "false" => false,
-            _ => return Err(Error::BadRequest("enabled must be true or false".into())),
-        };
-        let mut ctx = enter(&state, signed.user.id, &slug).await?;
-        require_admin(ctx.role)?;
-        identities::set_enabled(&mut ctx.tx, actor(&signed, ip), IdentityId(id), enabled).await?;
-        ctx.tx.commit().await?;
-        Ok(if enabled {
-            "Identity enabled."
-        } else {
-            "Identity disabled."
-        }
-        .to_string())
-    }
-    .await;
-    form_result(&signed.session, result, &back, &back).await
+    admin_form(
+        &state,
+        &signed,
+        ip,
+        (&slug, "identities"),
+        &input.csrf,
+        async |tx, by| {
+            let enabled = match input.enabled.as_str() {
+                "true" => true,
+                "false" => false,
+                _ => return Err(Error::BadRequest("enabled must be true or false".into())),
+            };
+            identities::set_enabled(tx, by, IdentityId(id), enabled).await?;
+            Ok(if enabled {
+                "Identity enabled."
+            } else {
+                "Identity disabled."
+            }
+            .into())
+        },
+    )
+    .await
 }
 
 async fn delete_identity(
@@ -643,17 +644,18 @@ async fn delete_identity(
     Path((slug, id)): Path<(String, Uuid)>,
     Form(input): Form<CsrfIn>,
 ) -> Result<Response, PageError> {
-    auth::verify_csrf(&signed.session, &input.csrf).await?;
-    let back = format!("/t/{slug}/identities");
-    let result = async {
-        let mut ctx = enter(&state, signed.user.id, &slug).await?;
-        require_admin(ctx.role)?;
-        identities::delete_identity(&mut ctx.tx, actor(&signed, ip), IdentityId(id)).await?;
-        ctx.tx.commit().await?;
-        Ok("Identity deleted; its secret is gone.".to_string())
-    }
-    .await;
-    form_result(&signed.session, result, &back, &back).await
+    admin_form(
+        &state,
+        &signed,
+        ip,
+        (&slug, "identities"),
+        &input.csrf,
+        async |tx, by| {
+            identities::delete_identity(tx, by, IdentityId(id)).await?;
+            Ok("Identity deleted; its secret is gone.".into())
+        },
+    )
+    .await
 }
 
 // ---------------------------------------------------------------- policy
@@ -714,11 +716,7 @@ async fn update_policy(
     Path(slug): Path<String>,
     Form(input): Form<PolicyIn>,
 ) -> Result<Response, PageError> {
-    auth::verify_csrf(&signed.session, &input.csrf).await?;
-    let back = format!("/t/{slug}/policy");
-    let result = async {
-        let mut ctx = enter(&state, signed.user.id, &slug).await?;
-        require_admin(ctx.role)?;
+    admin_form(&state, &signed, ip, (&slug, "policy"), &input.csrf, async |tx, by| {
         let settings = PolicySettings {
             allowed_owners: input
                 .allowed_owners
@@ -731,12 +729,10 @@ async fn update_policy(
             token_free_reads: input.token_free_reads.is_some(),
             ttl_overrides: parse_ttl_lines(&input.ttl_overrides)?,
         };
-        policy::update_policy(&mut ctx.tx, actor(&signed, ip), settings).await?;
-        ctx.tx.commit().await?;
-        Ok("Policy saved; the worker picks it up with its next bundle.".to_string())
-    }
-    .await;
-    form_result(&signed.session, result, &back, &back).await
+        policy::update_policy(tx, by, settings).await?;
+        Ok("Policy saved; the worker picks it up with its next bundle.".into())
+    })
+    .await
 }
 
 // ---------------------------------------------------------------- admin API tokens
@@ -832,17 +828,18 @@ async fn revoke_admin_token(
     Path((slug, id)): Path<(String, Uuid)>,
     Form(input): Form<CsrfIn>,
 ) -> Result<Response, PageError> {
-    auth::verify_csrf(&signed.session, &input.csrf).await?;
-    let back = format!("/t/{slug}/api-tokens");
-    let result = async {
-        let mut ctx = enter(&state, signed.user.id, &slug).await?;
-        require_admin(ctx.role)?;
-        admin_tokens::revoke_admin_token(&mut ctx.tx, actor(&signed, ip), id).await?;
-        ctx.tx.commit().await?;
-        Ok("Admin API token revoked.".to_string())
-    }
-    .await;
-    form_result(&signed.session, result, &back, &back).await
+    admin_form(
+        &state,
+        &signed,
+        ip,
+        (&slug, "api-tokens"),
+        &input.csrf,
+        async |tx, by| {
+            admin_tokens::revoke_admin_token(tx, by, id).await?;
+            Ok("Admin API token revoked.".into())
+        },
+    )
+    .await
 }
 
 // ---------------------------------------------------------------- audit
