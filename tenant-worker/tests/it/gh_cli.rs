@@ -3,42 +3,8 @@
 //! with a caller token, and a second run of each costs GitHub nothing.
 
 use crate::bundle_env::{Env, pat};
-use std::sync::Arc;
-use tokio::net::{TcpListener, TcpStream};
+use shoal_fake_github::tls_front;
 use tokio::process::Command;
-
-/// Serves TLS on 127.0.0.1:0 with a fresh self-signed cert for `localhost` and forwards each
-/// connection to `upstream`. Returns the port and the cert PEM.
-async fn tls_terminator(upstream: std::net::SocketAddr) -> (u16, String) {
-    let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
-    let cert_pem = ck.cert.pem();
-    let cert = rustls::pki_types::CertificateDer::from(ck.cert.der().to_vec());
-    let key = rustls::pki_types::PrivateKeyDer::try_from(ck.signing_key.serialize_der()).unwrap();
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(vec![cert], key)
-        .unwrap();
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        while let Ok((tcp, _)) = listener.accept().await {
-            let acceptor = acceptor.clone();
-            tokio::spawn(async move {
-                let Ok(mut tls) = acceptor.accept(tcp).await else {
-                    return;
-                };
-                let Ok(mut up) = TcpStream::connect(upstream).await else {
-                    return;
-                };
-                let _ = tokio::io::copy_bidirectional(&mut tls, &mut up).await;
-            });
-        }
-    });
-    (port, cert_pem)
-}
 
 /// Waits (with a deadline) until the relay has no upstream call in flight.
 async fn settle(env: &Env) {
@@ -61,7 +27,8 @@ fn which_gh() -> Option<std::path::PathBuf> {
 async fn real_gh_reads_through_the_relay_and_repeats_cost_nothing_upstream() {
     let gh_bin = which_gh().expect("the `gh` CLI is needed (Debian package gh; `make test` installs it)");
     let env = Env::start(|gh| vec![pat("bot", &gh.add_token("octocat"))]).await;
-    let (port, cert_pem) = tls_terminator(env.relay.addr).await;
+    let front = tls_front(env.relay.addr).await.unwrap();
+    let (port, cert_pem) = (front.port, front.cert_pem);
     let dir = tempfile::tempdir().unwrap();
     let cert_file = dir.path().join("cert.pem");
     std::fs::write(&cert_file, cert_pem).unwrap();
