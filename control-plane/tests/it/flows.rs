@@ -56,6 +56,24 @@ pub async fn sign_in(app: &TestApp, gh: &FakeGithub, login: &str) -> Browser {
     b
 }
 
+/// A tenant `octo` for the org `octo-org`, created by its admin alice (returned signed in); bob
+/// is an org member who has not signed in yet.
+pub async fn octo_tenant(pool: PgPool) -> (TestApp, FakeGithub, Browser) {
+    let (app, gh) = app_with_github(pool).await;
+    gh.add_org_member("octo-org", "alice", "admin");
+    gh.add_org_member("octo-org", "bob", "member");
+    let alice = sign_in(&app, &gh, "alice").await;
+    let csrf = alice.csrf("/tenants/new").await;
+    let r = alice
+        .post_form(
+            "/tenants/new",
+            &[("csrf", &csrf), ("org", "octo-org"), ("slug", "octo")],
+        )
+        .await;
+    assert_eq!(location(&r), "/t/octo");
+    (app, gh, alice)
+}
+
 async fn count(pool: &PgPool, sql: &str) -> i64 {
     sqlx::query_scalar(sql).fetch_one(pool).await.unwrap()
 }
@@ -272,17 +290,7 @@ async fn an_org_admin_creates_a_tenant_members_join_by_signing_in_and_others_can
 
 #[sqlx::test(migrator = "shoal_control_plane::db::MIGRATOR")]
 async fn a_member_an_admin_removed_stays_out_until_let_back_in(pool: PgPool) {
-    let (app, gh) = app_with_github(pool.clone()).await;
-    gh.add_org_member("octo-org", "alice", "admin");
-    gh.add_org_member("octo-org", "bob", "member");
-    let alice = sign_in(&app, &gh, "alice").await;
-    let csrf = alice.csrf("/tenants/new").await;
-    alice
-        .post_form(
-            "/tenants/new",
-            &[("csrf", &csrf), ("org", "octo-org"), ("slug", "octo")],
-        )
-        .await;
+    let (app, gh, alice) = octo_tenant(pool.clone()).await;
     sign_in(&app, &gh, "bob").await;
     let bob_id: uuid::Uuid = sqlx::query_scalar("SELECT id FROM users WHERE login = 'bob'")
         .fetch_one(&pool)
@@ -337,17 +345,7 @@ async fn a_member_an_admin_removed_stays_out_until_let_back_in(pool: PgPool) {
 
 #[sqlx::test(migrator = "shoal_control_plane::db::MIGRATOR")]
 async fn caller_tokens_are_shown_once_listed_by_prefix_and_revoked_by_owner_or_admin(pool: PgPool) {
-    let (app, gh) = app_with_github(pool.clone()).await;
-    gh.add_org_member("octo-org", "alice", "admin");
-    gh.add_org_member("octo-org", "bob", "member");
-    let alice = sign_in(&app, &gh, "alice").await;
-    let csrf = alice.csrf("/tenants/new").await;
-    alice
-        .post_form(
-            "/tenants/new",
-            &[("csrf", &csrf), ("org", "octo-org"), ("slug", "octo")],
-        )
-        .await;
+    let (app, gh, alice) = octo_tenant(pool.clone()).await;
     let bob = sign_in(&app, &gh, "bob").await;
     let csrf = bob.csrf("/t/octo/tokens").await;
     let r = bob
@@ -432,16 +430,7 @@ async fn caller_tokens_are_shown_once_listed_by_prefix_and_revoked_by_owner_or_a
 
 #[sqlx::test(migrator = "shoal_control_plane::db::MIGRATOR")]
 async fn a_pat_is_checked_with_github_before_it_is_sealed_and_a_refused_one_changes_nothing(pool: PgPool) {
-    let (app, gh) = app_with_github(pool.clone()).await;
-    gh.add_org_member("octo-org", "alice", "admin");
-    let alice = sign_in(&app, &gh, "alice").await;
-    let csrf = alice.csrf("/tenants/new").await;
-    alice
-        .post_form(
-            "/tenants/new",
-            &[("csrf", &csrf), ("org", "octo-org"), ("slug", "octo")],
-        )
-        .await;
+    let (app, gh, alice) = octo_tenant(pool.clone()).await;
     let bot_pat = gh.add_token("octo-bot");
     let revoked = gh.add_revoked_token("octo-bot");
     gh.reset_stats();
@@ -542,17 +531,7 @@ async fn a_pat_is_checked_with_github_before_it_is_sealed_and_a_refused_one_chan
 
 #[sqlx::test(migrator = "shoal_control_plane::db::MIGRATOR")]
 async fn the_login_exchange_mints_a_device_token_for_org_members_only(pool: PgPool) {
-    let (app, gh) = app_with_github(pool.clone()).await;
-    gh.add_org_member("octo-org", "alice", "admin");
-    gh.add_org_member("octo-org", "bob", "member");
-    let alice = sign_in(&app, &gh, "alice").await;
-    let csrf = alice.csrf("/tenants/new").await;
-    alice
-        .post_form(
-            "/tenants/new",
-            &[("csrf", &csrf), ("org", "octo-org"), ("slug", "octo")],
-        )
-        .await;
+    let (app, gh, _alice) = octo_tenant(pool.clone()).await;
     let http = reqwest::Client::new();
     let exchange = |token: String| {
         let http = http.clone();
@@ -751,17 +730,7 @@ fn app_github_config(gh: &FakeGithub) -> shoal_control_plane::config::GithubConf
 
 #[sqlx::test(migrator = "shoal_control_plane::db::MIGRATOR")]
 async fn policy_app_identities_and_the_admin_api_follow_the_same_rules_from_pages_and_sessions(pool: PgPool) {
-    let (app, gh) = app_with_github(pool.clone()).await;
-    gh.add_org_member("octo-org", "alice", "admin");
-    gh.add_org_member("octo-org", "bob", "member");
-    let alice = sign_in(&app, &gh, "alice").await;
-    let csrf = alice.csrf("/tenants/new").await;
-    alice
-        .post_form(
-            "/tenants/new",
-            &[("csrf", &csrf), ("org", "octo-org"), ("slug", "octo")],
-        )
-        .await;
+    let (app, gh, alice) = octo_tenant(pool.clone()).await;
     let bob = sign_in(&app, &gh, "bob").await;
 
     // Policy form: bad TTL refused with a reason and nothing saved; a good one is saved.

@@ -3,7 +3,7 @@
 //! a request through the TLS edge is a MISS, then a HIT, and shows up as usage in Postgres.
 
 use crate::app::location;
-use crate::flows::{app_with_github, sign_in};
+use crate::flows::{app_with_github, octo_tenant, sign_in};
 use shoal_control_plane::edge::proxy::{EdgeState, router as edge_router};
 use shoal_control_plane::edge::serve::serve_tls;
 use shoal_control_plane::edge::tls::{DevCa, dev_server_config};
@@ -140,16 +140,7 @@ async fn sign_up_create_a_tenant_and_read_through_its_relay(pool: PgPool) {
 
 #[sqlx::test(migrator = "shoal_control_plane::db::MIGRATOR")]
 async fn a_failed_worker_shows_its_last_error_on_the_tenant_page(pool: PgPool) {
-    let (app, gh) = app_with_github(pool.clone()).await;
-    gh.add_org_member("octo-org", "alice", "admin");
-    let alice = sign_in(&app, &gh, "alice").await;
-    let csrf = alice.csrf("/tenants/new").await;
-    alice
-        .post_form(
-            "/tenants/new",
-            &[("csrf", &csrf), ("org", "octo-org"), ("slug", "octo")],
-        )
-        .await;
+    let (_app, _gh, alice) = octo_tenant(pool.clone()).await;
     let (_, healthy) = alice.get_text("/t/octo").await;
     assert!(!healthy.contains("last error"));
 
