@@ -396,7 +396,7 @@ pub fn classify(n: &Normalized) -> Route {
                 kind,
                 freshness,
                 owner: Some(owner.to_string()),
-                repo: Some(format!("{owner}/{repo}")),
+                repo: Some([*owner, "/", *repo].concat()),
                 repo_id: None,
             }),
             Err(r) => r,

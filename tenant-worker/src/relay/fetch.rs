@@ -45,9 +45,10 @@ pub struct FetchSpec {
 impl FetchSpec {
     /// The cache key is the normalised path and query, `Accept` and the API version.
     pub fn new(path_and_query: String, accept: String, api_version: Option<String>, info: RouteInfo) -> Self {
-        let key = format!("{path_and_query}\n{accept}\n{}", api_version.as_deref().unwrap_or(""));
+        let version = api_version.as_deref().unwrap_or("");
+        let key: Arc<str> = [path_and_query.as_str(), "\n", &accept, "\n", version].concat().into();
         Self {
-            key: key.into(),
+            key,
             path_and_query,
             accept,
             api_version,

@@ -13,6 +13,7 @@ use crate::error::Error;
 use crate::graphql::{Classified, Operation, classify};
 use crate::relay::classify::{Freshness, Resource};
 use crate::relay::fetch::{FetchResult, Served};
+use crate::relay::headers;
 use crate::tenant::{Caller, Tenant, bearer};
 use crate::worker::Worker;
 use axum::body::Body;
@@ -503,13 +504,8 @@ fn respond(w: &Worker, served: &Served, viewer: Option<Value>) -> Response {
         h.insert(k.clone(), v.clone());
     }
     h.insert(header::ETAG, etag);
-    h.insert("x-shoal-cache", HeaderValue::from_static(served.status.as_str()));
-    let pool = w.coord.pool(Resource::Graphql);
-    h.insert("x-ratelimit-limit", HeaderValue::from(pool.limit));
-    h.insert("x-ratelimit-remaining", HeaderValue::from(pool.remaining));
-    h.insert("x-ratelimit-used", HeaderValue::from(pool.used));
-    h.insert("x-ratelimit-reset", HeaderValue::from(pool.reset));
-    h.insert("x-ratelimit-resource", HeaderValue::from_static("graphql"));
+    h.insert(headers::X_SHOAL_CACHE, HeaderValue::from_static(served.status.as_str()));
+    headers::insert_pool(h, w.coord.pool(Resource::Graphql), Resource::Graphql.as_str());
     resp
 }
 

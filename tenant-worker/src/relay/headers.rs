@@ -2,7 +2,41 @@
 //! scheme, host, port and layout. Hop-by-hop and identity-revealing headers (`x-oauth-scopes`,
 //! `github-authentication-token-expiration`, per-token rate limits, cookies) never pass.
 
+use crate::coordinator::PoolBudget;
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
+use std::cell::RefCell;
+
+/// `X-Shoal-Cache`: how the relay answered (HIT, MISS, REVALIDATED, STALE, BYPASS).
+pub const X_SHOAL_CACHE: HeaderName = HeaderName::from_static("x-shoal-cache");
+pub const X_RATELIMIT_LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
+pub const X_RATELIMIT_REMAINING: HeaderName = HeaderName::from_static("x-ratelimit-remaining");
+pub const X_RATELIMIT_USED: HeaderName = HeaderName::from_static("x-ratelimit-used");
+pub const X_RATELIMIT_RESET: HeaderName = HeaderName::from_static("x-ratelimit-reset");
+pub const X_RATELIMIT_RESOURCE: HeaderName = HeaderName::from_static("x-ratelimit-resource");
+pub const X_GITHUB_API_VERSION: HeaderName = HeaderName::from_static("x-github-api-version");
+pub const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+
+thread_local! {
+    /// The last pool budget formatted on this thread: it changes far less often than it is sent.
+    static POOL_VALUES: RefCell<Option<(PoolBudget, [HeaderValue; 4])>> = const { RefCell::new(None) };
+}
+
+/// Sets `x-ratelimit-*` to describe the pool's budget for `resource` (not any one token's).
+pub fn insert_pool(h: &mut HeaderMap, pool: PoolBudget, resource: &'static str) {
+    let [limit, remaining, used, reset] = POOL_VALUES.with_borrow_mut(|memo| match memo {
+        Some((p, v)) if *p == pool => v.clone(),
+        _ => {
+            let v = [pool.limit, pool.remaining, pool.used, pool.reset].map(HeaderValue::from);
+            *memo = Some((pool, v.clone()));
+            v
+        }
+    });
+    h.insert(X_RATELIMIT_LIMIT, limit);
+    h.insert(X_RATELIMIT_REMAINING, remaining);
+    h.insert(X_RATELIMIT_USED, used);
+    h.insert(X_RATELIMIT_RESET, reset);
+    h.insert(X_RATELIMIT_RESOURCE, HeaderValue::from_static(resource));
+}
 
 /// Upstream headers a client needs. Everything else is dropped.
 const PASS: &[&str] = &[
@@ -138,6 +172,32 @@ mod tests {
         let foreign = "https://codeload.github.com/o/r/tar.gz/main";
         assert_eq!(relativize(foreign, up), foreign);
         assert_eq!(absolutize(foreign, "http://h:1"), foreign);
+    }
+
+    #[test]
+    fn pool_headers_follow_the_budget_they_are_given() {
+        let mut h = HeaderMap::new();
+        let mut pool = PoolBudget {
+            limit: 5000,
+            remaining: 4000,
+            used: 1000,
+            reset: 1_700_000_000,
+        };
+        insert_pool(&mut h, pool, "core");
+        pool.remaining = 3999;
+        pool.used = 1001;
+        insert_pool(&mut h, pool, "search");
+        let got: Vec<_> = [
+            X_RATELIMIT_LIMIT,
+            X_RATELIMIT_REMAINING,
+            X_RATELIMIT_USED,
+            X_RATELIMIT_RESET,
+            X_RATELIMIT_RESOURCE,
+        ]
+        .iter()
+        .map(|k| h[k].to_str().unwrap().to_string())
+        .collect();
+        assert_eq!(got, ["5000", "3999", "1001", "1700000000", "search"]);
     }
 
     #[test]

@@ -78,7 +78,7 @@ async fn handle(w: &Arc<Worker>, parts: &Parts) -> Result<Response, Error> {
         Some(Ok(a)) if a.len() <= MAX_ACCEPT && !a.trim().is_empty() => a.trim().to_ascii_lowercase(),
         Some(_) => return Err(Error::BadRequest("the Accept header is malformed or too long".into())),
     };
-    let api_version = match parts.headers.get("x-github-api-version").map(|v| v.to_str()) {
+    let api_version = match parts.headers.get(headers::X_GITHUB_API_VERSION).map(|v| v.to_str()) {
         None => None,
         Some(Ok(v)) if v.len() <= 32 => Some(v.trim().to_string()),
         Some(_) => return Err(Error::BadRequest("X-GitHub-Api-Version is malformed".into())),
@@ -177,7 +177,11 @@ pub(crate) async fn is_public(w: &Arc<Worker>, repo: &str) -> Result<bool, Error
 
 /// `scheme://host[:port][/api/v3]` as the caller addressed us.
 fn caller_base(parts: &Parts, layout: Layout) -> String {
-    let scheme = match parts.headers.get("x-forwarded-proto").and_then(|v| v.to_str().ok()) {
+    let scheme = match parts
+        .headers
+        .get(headers::X_FORWARDED_PROTO)
+        .and_then(|v| v.to_str().ok())
+    {
         Some("https") => "https",
         _ => "http",
     };
@@ -230,12 +234,7 @@ fn respond(w: &Worker, parts: &Parts, layout: Layout, served: &Served, head: boo
             }
         }
     }
-    h.insert("x-shoal-cache", HeaderValue::from_static(served.status.as_str()));
-    let pool = w.coord.pool_snapshot(resource);
-    h.insert("x-ratelimit-limit", HeaderValue::from(pool.limit));
-    h.insert("x-ratelimit-remaining", HeaderValue::from(pool.remaining));
-    h.insert("x-ratelimit-used", HeaderValue::from(pool.used));
-    h.insert("x-ratelimit-reset", HeaderValue::from(pool.reset));
-    h.insert("x-ratelimit-resource", HeaderValue::from_static(resource.as_str()));
+    h.insert(headers::X_SHOAL_CACHE, HeaderValue::from_static(served.status.as_str()));
+    headers::insert_pool(h, w.coord.pool_snapshot(resource), resource.as_str());
     resp
 }
