@@ -5,27 +5,36 @@
 //!
 //! `cargo bench -p shoal-worker --bench throughput`
 //!
-//! Method, so that the figures measure the servers and not the load generator:
-//! - The three servers run on their own tokio runtime (one worker thread, as each gets one core),
-//!   and the load generator runs on another runtime in another thread. With two or more CPUs the
-//!   server threads are pinned to one CPU and the load generator to another (`sched_setaffinity`),
-//!   so client and server never compete for a core or a scheduler, and (a), (b) and (c) get the
-//!   same conditions. The table shows how busy each of the two CPUs was (from `/proc/stat`): the
-//!   server CPU near 100% with the client CPU below it means the server is the bottleneck.
-//! - The default load generator is a lean HTTP/1.1 client written here (one pre-built request per
-//!   connection, `Content-Length` framing, no per-request allocation but the latency sample).
-//!   `SHOAL_BENCH_LOADER=wrk` uses `wrk` instead (`apt-get install -y wrk`; the bench says so and
-//!   stops when it is missing), pinned to the client CPU the same way.
+//! Method, so that the figures measure the servers and not the load generator or the machine:
+//! - The three servers run on their own tokio runtime with one worker thread, and the load
+//!   generator on another thread. With two or more CPUs the server threads are pinned to one CPU
+//!   and the load generator to another (`sched_setaffinity`), so client and server never compete
+//!   for a core or a scheduler, and (a), (b) and (c) get the same conditions.
+//! - The bench's threads run `SCHED_FIFO` when allowed (root or `CAP_SYS_NICE`), else at nice
+//!   -20: on a shared machine (compilers on both cores) a normal thread waits up to a time slice
+//!   of several ms for its CPU, and p99 would measure that. `SHOAL_BENCH_SCHED=nice|default`
+//!   picks a weaker setting; the header line says which took effect.
+//! - The built-in load generator is a lean HTTP/1.1 client on epoll (one pre-built request per
+//!   connection, `Content-Length` framing, no allocation per request). When pinned it polls
+//!   without sleeping, so an answer never has to wake the client's CPU: on a VM that cross-CPU
+//!   wake-up costs the sending server several µs, more the slower the server, which would skew
+//!   (b)/(a). `SHOAL_BENCH_LOADER=wrk` runs `wrk -t1` instead (pinned alike; needs wrk on PATH,
+//!   `apt-get install -y wrk`, else the bench says so and stops).
+//! - The table shows the server threads' CPU time and how busy the load generator was (time
+//!   not spent in polls that found nothing; CPU time for wrk), as shares of the wall time: the
+//!   server near 100% with the client below it means the server is the bottleneck.
 //! - Each cell is a closed loop: every connection sends its next request when the previous answer
-//!   has arrived. After a warm-up on the same connections, requests are counted for
-//!   `SHOAL_BENCH_SECS` (default 2). Targets take turns within each of `SHOAL_BENCH_ROUNDS` rounds
-//!   (default 5) so outside load hits them alike; each cell reports the round with the median
-//!   throughput.
+//!   has arrived. After a 300 ms warm-up on the same connections, requests sent during
+//!   `SHOAL_BENCH_SECS` (default 1) are counted. Targets take turns within each of
+//!   `SHOAL_BENCH_ROUNDS` rounds (default 3, after one unrecorded round) so outside load hits
+//!   them alike; each cell reports its median-throughput round.
 //! - In a closed loop latency follows from throughput (Little's law: mean latency = connections /
 //!   requests per second), so at 64 connections a p99 under 2 ms needs well over 32k req/s from
-//!   the one server core; the p99 ratio (b)/(a) says how much of it the worker itself adds.
+//!   the one server core; the p99 ratio (b)/(a) says how much the worker adds to the ceiling's.
 //! - `SHOAL_BENCH_PIN=0` turns pinning off: the servers get a default (one thread per CPU)
 //!   runtime and share every CPU with the load generator, as an unpinned deployment would.
+//! - `SHOAL_BENCH_ONLY=b` (or `a,b`...) and `SHOAL_BENCH_CONNS=64` (or `1,16`...) measure a
+//!   subset, e.g. under a profiler.
 
 use bytes::Bytes;
 use shoal_fake_github::{FakeGithub, Limits, Options};
@@ -35,7 +44,6 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 struct Target {
     name: &'static str,
@@ -188,43 +196,144 @@ fn parse_head(head: &[u8]) -> anyhow::Result<(u16, usize)> {
     anyhow::bail!("response without Content-Length")
 }
 
-/// One keep-alive connection in a closed loop; latencies (ns) of requests sent after `warm`.
-async fn one_connection(target: Arc<Target>, warm: Instant, until: Instant) -> anyhow::Result<Vec<u64>> {
-    let mut stream = tokio::net::TcpStream::connect(target.addr).await?;
-    stream.set_nodelay(true)?;
-    let req = target.request();
-    let mut buf = vec![0u8; 64 * 1024];
-    let mut lat = Vec::with_capacity(200_000);
-    loop {
-        let t = Instant::now();
-        if t >= until {
-            return Ok(lat);
-        }
-        stream.write_all(&req).await?;
-        let mut have = 0;
-        let (head_len, status, body_len) = loop {
-            let n = stream.read(&mut buf[have..]).await?;
-            anyhow::ensure!(n > 0, "{} closed the connection", target.name);
-            let from = have.saturating_sub(3);
-            have += n;
-            if let Some(i) = find(&buf[from..have], b"\r\n\r\n").map(|i| i + from) {
-                let (status, len) = parse_head(&buf[..i])?;
-                break (i + 4, status, len);
+/// One keep-alive connection of the built-in load generator.
+struct Conn {
+    stream: std::net::TcpStream,
+    buf: Vec<u8>,
+    have: usize,
+    sent_at: Instant,
+    done: bool,
+}
+
+impl Conn {
+    fn send(&mut self, req: &[u8]) -> anyhow::Result<()> {
+        use std::io::Write as _;
+        self.have = 0;
+        self.sent_at = Instant::now();
+        // A request is far smaller than the socket buffer of an idle connection.
+        let n = (&self.stream).write(req)?;
+        anyhow::ensure!(n == req.len(), "short write");
+        Ok(())
+    }
+
+    /// Reads what arrived; `Some(latency)` once the whole response is in.
+    fn poll(&mut self, name: &str) -> anyhow::Result<Option<Duration>> {
+        use std::io::Read as _;
+        loop {
+            let from = self.have.saturating_sub(3);
+            match (&self.stream).read(&mut self.buf[self.have..]) {
+                Ok(0) => anyhow::bail!("{name} closed the connection"),
+                Ok(n) => self.have += n,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(None),
+                Err(e) => return Err(e.into()),
             }
-            anyhow::ensure!(have < buf.len(), "{}: response head too long", target.name);
-        };
-        let total = head_len + body_len;
-        anyhow::ensure!(total <= buf.len(), "{}: response too long", target.name);
-        while have < total {
-            let n = stream.read(&mut buf[have..total]).await?;
-            anyhow::ensure!(n > 0, "{} closed the connection", target.name);
-            have += n;
-        }
-        anyhow::ensure!(status == 200 && body_len > 0, "{} answered {status}", target.name);
-        if t >= warm {
-            lat.push(t.elapsed().as_nanos() as u64);
+            let Some(i) = find(&self.buf[from..self.have], b"\r\n\r\n").map(|i| i + from) else {
+                anyhow::ensure!(self.have < self.buf.len(), "{name}: response head too long");
+                continue;
+            };
+            let (status, len) = parse_head(&self.buf[..i])?;
+            let total = i + 4 + len;
+            anyhow::ensure!(total <= self.buf.len(), "{name}: response too long");
+            while self.have < total {
+                match (&self.stream).read(&mut self.buf[self.have..total]) {
+                    Ok(0) => anyhow::bail!("{name} closed the connection"),
+                    Ok(n) => self.have += n,
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => std::hint::spin_loop(),
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            anyhow::ensure!(self.have == total, "{name} sent more than one response");
+            anyhow::ensure!(status == 200 && len > 0, "{name} answered {status}");
+            return Ok(Some(self.sent_at.elapsed()));
         }
     }
+}
+
+/// The built-in load generator: `conns` keep-alive connections in a closed loop on the calling
+/// thread, over epoll. With `spin` it polls without sleeping, so the servers' answers never have
+/// to wake its CPU (on a VM a cross-CPU wake-up costs the sender microseconds); use it only
+/// when this thread has a CPU of its own. Latencies (ns) of requests sent after the warm-up.
+/// Also returns the share of the time the generator had nothing to do (polls that found nothing).
+fn run_builtin(target: &Target, conns: usize, secs: f64, spin: bool) -> anyhow::Result<(Vec<u64>, f64)> {
+    use std::os::fd::AsRawFd;
+    let req = target.request();
+    // SAFETY: epoll on descriptors owned here; `ep` is closed below.
+    let ep = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+    anyhow::ensure!(ep >= 0, "epoll_create1 failed");
+    let mut conns: Vec<Conn> = (0..conns)
+        .map(|i| {
+            let stream = std::net::TcpStream::connect(target.addr)?;
+            stream.set_nodelay(true)?;
+            stream.set_nonblocking(true)?;
+            let mut ev = libc::epoll_event {
+                events: libc::EPOLLIN as u32,
+                u64: i as u64,
+            };
+            // SAFETY: as above.
+            anyhow::ensure!(
+                unsafe { libc::epoll_ctl(ep, libc::EPOLL_CTL_ADD, stream.as_raw_fd(), &mut ev) } == 0,
+                "epoll_ctl failed"
+            );
+            Ok(Conn {
+                stream,
+                buf: vec![0u8; 64 * 1024],
+                have: 0,
+                sent_at: Instant::now(),
+                done: false,
+            })
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let warm = Instant::now() + WARM;
+    let until = warm + Duration::from_secs_f64(secs);
+    let mut lat = Vec::with_capacity(400_000);
+    let result = (|| {
+        for c in conns.iter_mut() {
+            c.send(&req)?;
+        }
+        let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; conns.len()];
+        let mut open = conns.len();
+        let started = Instant::now();
+        let mut idle = Duration::ZERO;
+        while open > 0 {
+            let polled = Instant::now();
+            // SAFETY: `events` has room for `events.len()` entries.
+            let n =
+                unsafe { libc::epoll_wait(ep, events.as_mut_ptr(), events.len() as i32, if spin { 0 } else { 100 }) };
+            if n == 0 {
+                idle += polled.elapsed();
+            }
+            anyhow::ensure!(
+                n >= 0 || std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted,
+                "epoll_wait failed"
+            );
+            anyhow::ensure!(
+                Instant::now() < until + Duration::from_secs(5),
+                "{}: answers stopped",
+                target.name
+            );
+            for ev in &events[..n.max(0) as usize] {
+                let c = &mut conns[ev.u64 as usize];
+                if c.done {
+                    continue;
+                }
+                if let Some(l) = c.poll(target.name)? {
+                    if c.sent_at >= warm {
+                        lat.push(l.as_nanos() as u64);
+                    }
+                    if Instant::now() < until {
+                        c.send(&req)?;
+                    } else {
+                        c.done = true;
+                        open -= 1;
+                    }
+                }
+            }
+        }
+        Ok(idle.as_secs_f64() / started.elapsed().as_secs_f64())
+    })();
+    // SAFETY: closes the descriptor created above.
+    unsafe { libc::close(ep) };
+    result.map(|idle| (lat, idle))
 }
 
 const WARM: Duration = Duration::from_millis(300);
@@ -241,17 +350,11 @@ fn cell(mut lat: Vec<u64>, secs: f64) -> anyhow::Result<Cell> {
     })
 }
 
-async fn measure_builtin(target: &Arc<Target>, conns: usize, secs: f64) -> anyhow::Result<Cell> {
-    let warm = Instant::now() + WARM;
-    let until = warm + Duration::from_secs_f64(secs);
-    let tasks: Vec<_> = (0..conns)
-        .map(|_| tokio::spawn(one_connection(target.clone(), warm, until)))
-        .collect();
-    let mut all = Vec::new();
-    for t in tasks {
-        all.extend(t.await??);
-    }
-    cell(all, secs)
+/// With `spin`, the client's busy share is the time it was not idly polling (its CPU time is
+/// all of the wall time).
+fn measure_builtin(target: &Target, conns: usize, secs: f64, spin: bool) -> anyhow::Result<(Cell, Option<f64>)> {
+    let (lat, idle) = run_builtin(target, conns, secs, spin)?;
+    Ok((cell(lat, secs)?, spin.then_some(1.0 - idle)))
 }
 
 const WRK_SCRIPT: &str = r#"
@@ -479,7 +582,6 @@ fn main() -> anyhow::Result<()> {
         "bench threads scheduled unevenly (could not apply SHOAL_BENCH_SCHED to all)"
     };
     let client_clock = thread_clock();
-    let client_rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let script = tempfile::NamedTempFile::new()?;
     script.as_file().write_all(WRK_SCRIPT.as_bytes())?;
 
@@ -528,14 +630,14 @@ fn main() -> anyhow::Result<()> {
                     children_cpu_ns(),
                     Instant::now(),
                 );
-                let mut c = match loader {
-                    Loader::Builtin => client_rt.block_on(measure_builtin(t, conns, secs))?,
-                    Loader::Wrk => measure_wrk(t, conns, secs, script.path())?,
+                let (mut c, client_busy) = match loader {
+                    Loader::Builtin => measure_builtin(t, conns, secs, pin)?,
+                    Loader::Wrk => (measure_wrk(t, conns, secs, script.path())?, None),
                 };
                 let wall = t0.elapsed().as_nanos() as f64;
                 c.busy = (
                     (cpu_ns(&clocks) - s0) as f64 / wall,
-                    (clock_ns(client_clock) - c0 + children_cpu_ns() - k0) as f64 / wall,
+                    client_busy.unwrap_or((clock_ns(client_clock) - c0 + children_cpu_ns() - k0) as f64 / wall),
                 );
                 // Round 0 warms wrk's connections and the caches; the built-in loader warms up
                 // within each round too, so it is dropped alike.
@@ -587,7 +689,6 @@ fn main() -> anyhow::Result<()> {
         "worker upstream calls during the run: {} (cache hits: {})",
         stats["upstream"]["calls"], stats["requests"]["hit"]
     );
-    drop(client_rt);
     server_rt.block_on(async move {
         servers.running.shutdown().await;
     });
