@@ -26,7 +26,7 @@
 //! - Each cell is a closed loop: every connection sends its next request when the previous answer
 //!   has arrived. After a 300 ms warm-up on the same connections, requests sent during
 //!   `SHOAL_BENCH_SECS` (default 1) are counted. Targets take turns within each of
-//!   `SHOAL_BENCH_ROUNDS` rounds (default 3, after one unrecorded round) so outside load hits
+//!   `SHOAL_BENCH_ROUNDS` rounds (default 5, after one unrecorded round) so outside load hits
 //!   them alike; each cell reports its median-throughput round.
 //! - In a closed loop latency follows from throughput (Little's law: mean latency = connections /
 //!   requests per second), so at 64 connections a p99 under 2 ms needs well over 32k req/s from
@@ -532,7 +532,7 @@ fn children_cpu_ns() -> u64 {
 
 fn main() -> anyhow::Result<()> {
     let secs: f64 = env_or("SHOAL_BENCH_SECS", 1.0);
-    let rounds_n: usize = env_or::<usize>("SHOAL_BENCH_ROUNDS", 3).max(1);
+    let rounds_n: usize = env_or::<usize>("SHOAL_BENCH_ROUNDS", 5).max(1);
     let loader = match std::env::var("SHOAL_BENCH_LOADER").as_deref() {
         Ok("wrk") => Loader::Wrk,
         Ok("builtin") | Err(_) => Loader::Builtin,
