@@ -192,7 +192,7 @@ fn caller_base(parts: &Parts, layout: Layout) -> String {
         .filter(|h| headers::valid_host(h))
         .or_else(|| parts.uri.authority().map(|a| a.as_str()))
         .unwrap_or("localhost");
-    format!("{scheme}://{host}{}", layout.prefix())
+    [scheme, "://", host, layout.prefix()].concat()
 }
 
 fn client_has_current(parts: &Parts, etag: &HeaderValue) -> bool {
