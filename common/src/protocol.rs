@@ -165,6 +165,21 @@ pub struct IdentityHealth {
     pub identity: IdentityId,
     #[serde(flatten)]
     pub state: HealthState,
+    /// What the identity's account has left, per rate-limit resource GitHub has told about.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub budgets: Vec<Budget>,
+}
+
+/// One account bucket as GitHub last described it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Budget {
+    /// `core`, `search`, `code_search`, `graphql`.
+    pub resource: String,
+    pub limit: u64,
+    pub remaining: u64,
+    /// When the window resets, if known.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub reset: Option<OffsetDateTime>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -284,6 +299,12 @@ mod tests {
             identity_health: vec![IdentityHealth {
                 identity: IdentityId::new(),
                 state: HealthState::CoolingDown { until: now },
+                budgets: vec![Budget {
+                    resource: "core".into(),
+                    limit: 5000,
+                    remaining: 4321,
+                    reset: Some(now),
+                }],
             }],
         };
         let json = serde_json::to_value(&r).unwrap();

@@ -8,7 +8,8 @@ use crate::relay::classify::Resource;
 use crate::stats::Spend;
 use crate::worker::Worker;
 use shoal_common::protocol::{
-    Bundle, CacheStatus, HealthState, IdentityHealth, PROTOCOL_VERSION, RequestCounter, UpstreamCounter, UsageReport,
+    Budget, Bundle, CacheStatus, HealthState, IdentityHealth, PROTOCOL_VERSION, RequestCounter, UpstreamCounter,
+    UsageReport,
 };
 use shoal_common::signing::{self, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP, HEADER_WORKER};
 use shoal_common::{IdentityId, Secret, WorkerId};
@@ -204,7 +205,24 @@ impl UsageTracker {
                     "healthy" => HealthState::Healthy,
                     _ => return None,
                 };
-                Some(IdentityHealth { identity: v.id, state })
+                let budgets = v
+                    .budget
+                    .iter()
+                    .filter(|(_, b)| b.limit > 0)
+                    .map(|(resource, b)| Budget {
+                        resource: resource.to_string(),
+                        limit: b.limit,
+                        remaining: b.remaining,
+                        reset: (b.reset > 0)
+                            .then(|| OffsetDateTime::from_unix_timestamp(b.reset as i64).ok())
+                            .flatten(),
+                    })
+                    .collect();
+                Some(IdentityHealth {
+                    identity: v.id,
+                    state,
+                    budgets,
+                })
             })
             .collect();
         let report = UsageReport {

@@ -85,15 +85,18 @@ pub async fn post_usage(
             HealthState::CoolingDown { until } => ("cooling_down", None, Some(*until)),
         };
         sqlx::query(
-            "INSERT INTO identity_health (tenant_id, identity_id, state, reason, until) VALUES ($1, $2, $3, $4, $5)
+            "INSERT INTO identity_health (tenant_id, identity_id, state, reason, until, budgets)
+             VALUES ($1, $2, $3, $4, $5, $6)
              ON CONFLICT (tenant_id, identity_id) DO UPDATE SET
-                state = EXCLUDED.state, reason = EXCLUDED.reason, until = EXCLUDED.until, updated_at = now()",
+                state = EXCLUDED.state, reason = EXCLUDED.reason, until = EXCLUDED.until,
+                budgets = EXCLUDED.budgets, updated_at = now()",
         )
         .bind(tenant)
         .bind(h.identity.as_uuid())
         .bind(state_name)
         .bind(reason)
         .bind(until)
+        .bind(sqlx::types::Json(&h.budgets))
         .execute(&mut *tx)
         .await?;
     }

@@ -4,6 +4,7 @@
 pub mod members;
 pub mod policy;
 pub mod sync;
+pub mod usage;
 
 use crate::Error;
 use crate::audit::{self, Actor};

@@ -8,7 +8,7 @@ use crate::db::{TenantTx, begin_tenant};
 use crate::identities::{self, Identity, NewApp, NewPat, parse_scopes};
 use crate::tenants::members::{self, Member, Removed, Role};
 use crate::tenants::policy::{self, PolicySettings, parse_ttl_lines};
-use crate::tenants::{self, Tenant, data_key};
+use crate::tenants::{self, Tenant, data_key, usage};
 use crate::tokens::admin::{self as admin_tokens, AdminToken};
 use crate::tokens::{self, CallerToken};
 use crate::web::auth::{self, ClientIp, SignedIn};
@@ -164,6 +164,9 @@ struct OverviewPage {
     worker_error: Option<String>,
     worker_restarts: i32,
     public_url: String,
+    usage: usage::Summary,
+    identity_usage: Vec<usage::IdentityUsage>,
+    callers: Vec<usage::CallerUsage>,
 }
 
 async fn get_overview(
@@ -196,7 +199,13 @@ async fn get_overview(
     .fetch_one(&mut *ctx.tx)
     .await
     .map_err(Error::from)?;
+    let usage = usage::summary(&mut ctx.tx).await?;
+    let identity_usage = usage::identities(&mut ctx.tx).await?;
+    let callers = usage::callers(&mut ctx.tx).await?;
     Ok(OverviewPage {
+        usage,
+        identity_usage,
+        callers,
         layout: Layout::load(&signed.session).await?,
         nav: nav(&state, &ctx, "overview"),
         public_url: format!("https://{}", state.tenant_host(&ctx.tenant.slug)),

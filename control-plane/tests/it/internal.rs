@@ -4,8 +4,8 @@
 use reqwest::StatusCode;
 use shoal_common::crypto::DataKey;
 use shoal_common::protocol::{
-    Bundle, CacheStatus, Credential, HealthState, IdentityHealth, PROTOCOL_VERSION, RequestCounter, UpstreamCounter,
-    UsageReport,
+    Budget, Bundle, CacheStatus, Credential, HealthState, IdentityHealth, PROTOCOL_VERSION, RequestCounter,
+    UpstreamCounter, UsageReport,
 };
 use shoal_common::signing::{self, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP, HEADER_WORKER};
 use shoal_common::{IdentityId, Secret, TenantId, WorkerId};
@@ -297,6 +297,12 @@ async fn usage_reports_land_once_per_report_id_and_only_for_the_own_tenant(pool:
         identity_health: vec![IdentityHealth {
             identity,
             state: HealthState::Quarantined { reason: "401".into() },
+            budgets: vec![Budget {
+                resource: "core".into(),
+                limit: 5000,
+                remaining: 4990,
+                reset: None,
+            }],
         }],
     };
     let body = serde_json::to_vec(&report).unwrap();
@@ -329,12 +335,13 @@ async fn usage_reports_land_once_per_report_id_and_only_for_the_own_tenant(pool:
             .await
             .unwrap();
     assert_eq!((calls, units), (2, 1));
-    let state: String = sqlx::query_scalar("SELECT state FROM identity_health WHERE tenant_id = $1")
-        .bind(a.tenant.as_uuid())
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-    assert_eq!(state, "quarantined");
+    let (state, remaining): (String, i64) =
+        sqlx::query_as("SELECT state, (budgets->0->>'remaining')::bigint FROM identity_health WHERE tenant_id = $1")
+            .bind(a.tenant.as_uuid())
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!((state.as_str(), remaining), ("quarantined", 4990));
 
     // B's worker cannot report for A.
     let mut forged = report.clone();

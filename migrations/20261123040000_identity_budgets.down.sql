@@ -1,0 +1,1 @@
+ALTER TABLE identity_health DROP COLUMN budgets;
