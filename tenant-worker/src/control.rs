@@ -12,7 +12,7 @@ use shoal_common::protocol::{
     UsageReport,
 };
 use shoal_common::signing::{self, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP, HEADER_WORKER};
-use shoal_common::{IdentityId, Secret, WorkerId};
+use shoal_common::{CallerTokenId, IdentityId, Secret, WorkerId};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -136,7 +136,7 @@ pub async fn follow_bundles(worker: Arc<Worker>, cp: Arc<ControlPlane>, mut vers
 
 /// Turns the worker's cumulative counters into reports of what happened since the last one.
 pub struct UsageTracker {
-    served: BTreeMap<CacheStatus, u64>,
+    served: BTreeMap<(CallerTokenId, CacheStatus), u64>,
     spend: BTreeMap<(IdentityId, Resource), Spend>,
     since: OffsetDateTime,
 }
@@ -155,14 +155,14 @@ impl UsageTracker {
     /// The report of everything since the last call; `None` when nothing happened.
     pub fn next_report(&mut self, worker: &Worker) -> Option<UsageReport> {
         let now = OffsetDateTime::now_utc();
-        let served: BTreeMap<CacheStatus, u64> = worker.stats.served_counts().into_iter().collect();
+        let served = worker.stats.served_by_caller();
         let spend = worker.stats.spend();
         let requests: Vec<RequestCounter> = served
             .iter()
-            .filter_map(|(status, n)| {
-                let d = n - self.served.get(status).copied().unwrap_or(0);
+            .filter_map(|((caller, status), n)| {
+                let d = n - self.served.get(&(*caller, *status)).copied().unwrap_or(0);
                 (d > 0).then(|| RequestCounter {
-                    caller_token: None,
+                    caller_token: Some(*caller),
                     route_class: "relay".into(),
                     cache_status: *status,
                     count: d,

@@ -4,12 +4,12 @@
 
 use crate::relay::classify::Resource;
 use serde::Serialize;
-use shoal_common::IdentityId;
 use shoal_common::protocol::CacheStatus;
-use std::collections::BTreeMap;
+use shoal_common::{CallerTokenId, IdentityId};
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, RwLock};
 
 /// How a stale entry was revalidated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,6 +60,8 @@ pub struct Spend {
 #[derive(Default)]
 pub struct Stats {
     status: [AtomicU64; 5],
+    /// The same per caller token (usage reports are per token).
+    by_caller: RwLock<HashMap<CallerTokenId, [AtomicU64; 5]>>,
     coalesced: AtomicU64,
     errors: AtomicU64,
     /// Per path: attempts, and how many GitHub answered 304.
@@ -87,9 +89,29 @@ const STATUSES: [CacheStatus; 5] = [
 ];
 
 impl Stats {
-    /// Counts a relayed answer.
-    pub fn served(&self, s: CacheStatus) {
-        self.status[status_index(s)].fetch_add(1, Ordering::Relaxed);
+    /// Counts an answer relayed to `caller`.
+    pub fn served(&self, caller: CallerTokenId, s: CacheStatus) {
+        let i = status_index(s);
+        self.status[i].fetch_add(1, Ordering::Relaxed);
+        if let Some(c) = self.by_caller.read().unwrap_or_else(|p| p.into_inner()).get(&caller) {
+            c[i].fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        self.by_caller
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(caller)
+            .or_default()[i]
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Requests answered so far, per caller token and cache status (nonzero only).
+    pub fn served_by_caller(&self) -> BTreeMap<(CallerTokenId, CacheStatus), u64> {
+        let map = self.by_caller.read().unwrap_or_else(|p| p.into_inner());
+        map.iter()
+            .flat_map(|(id, c)| STATUSES.map(|s| ((*id, s), c[status_index(s)].load(Ordering::Relaxed))))
+            .filter(|(_, n)| *n > 0)
+            .collect()
     }
 
     /// Requests answered so far, per cache status.

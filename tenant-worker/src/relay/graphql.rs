@@ -14,11 +14,10 @@ use crate::graphql::{Classified, Operation, classify};
 use crate::relay::classify::{Freshness, Resource};
 use crate::relay::fetch::{FetchResult, Served};
 use crate::relay::headers;
-use crate::tenant::{Caller, Tenant, bearer};
+use crate::tenant::Tenant;
 use crate::worker::Worker;
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
@@ -47,23 +46,10 @@ pub async fn graphql(State(w): State<Arc<Worker>>, req: Request) -> Response {
     }
 }
 
-fn caller(w: &Worker, tenant: &Tenant, parts: &Parts) -> Result<Caller, Error> {
-    let value = parts
-        .headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .ok_or(Error::Unauthenticated)?;
-    let token = bearer(value).ok_or(Error::Unauthenticated)?;
-    tenant
-        .authenticate(token, w.clock.now_ms())
-        .cloned()
-        .ok_or(Error::BadCredentials)
-}
-
 async fn handle(w: &Arc<Worker>, req: Request) -> Result<Response, Error> {
     let (parts, body) = req.into_parts();
     let tenant = w.tenant();
-    let caller = caller(w, &tenant, &parts)?;
+    let caller = super::authenticate(w, &tenant, &parts)?.clone();
     let body = axum::body::to_bytes(body, MAX_BODY_BYTES)
         .await
         .map_err(|_| Error::BadRequest(format!("the GraphQL body is larger than {MAX_BODY_BYTES} bytes")))?;
@@ -76,7 +62,7 @@ async fn handle(w: &Arc<Worker>, req: Request) -> Result<Response, Error> {
     }
     if c.reads_viewer() {
         if c.viewer_login_only && !caller.user_login.is_empty() {
-            w.stats.served(CacheStatus::Bypass);
+            w.stats.served(caller.id, CacheStatus::Bypass);
             return Ok(viewer_login(&c, &caller.user_login));
         }
         return Err(Error::FallbackLocal(
@@ -124,7 +110,7 @@ async fn handle(w: &Arc<Worker>, req: Request) -> Result<Response, Error> {
         cost: c.cost,
     };
     let served = lookup(w, spec).await?;
-    w.stats.served(served.status);
+    w.stats.served(caller.id, served.status);
     tracing::debug!(
         route.kind = "graphql",
         cache = served.status.as_str(),

@@ -13,7 +13,7 @@ pub mod not_found;
 pub mod token_free;
 
 use crate::error::Error;
-use crate::tenant::{Tenant, bearer};
+use crate::tenant::{Caller, Tenant, bearer};
 use crate::worker::Worker;
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -43,7 +43,7 @@ pub async fn relay(State(w): State<Arc<Worker>>, req: Request) -> Response {
 }
 
 /// Authenticates the caller from `Authorization: token|Bearer ...`.
-pub(crate) fn authenticate(w: &Worker, tenant: &Tenant, parts: &Parts) -> Result<(), Error> {
+pub(crate) fn authenticate<'t>(w: &Worker, tenant: &'t Tenant, parts: &Parts) -> Result<&'t Caller, Error> {
     let value = parts
         .headers
         .get(header::AUTHORIZATION)
@@ -52,13 +52,12 @@ pub(crate) fn authenticate(w: &Worker, tenant: &Tenant, parts: &Parts) -> Result
     let token = bearer(value).ok_or(Error::Unauthenticated)?;
     tenant
         .authenticate(token, w.clock.now_ms())
-        .map(|_| ())
         .ok_or(Error::BadCredentials)
 }
 
 async fn handle(w: &Arc<Worker>, parts: &Parts) -> Result<Response, Error> {
     let tenant = w.tenant();
-    authenticate(w, &tenant, parts)?;
+    let caller = authenticate(w, &tenant, parts)?.id;
     let head = parts.method == Method::HEAD;
     if parts.method != Method::GET && !head {
         return Err(Error::MethodNotRelayed(parts.method.to_string()));
@@ -90,7 +89,7 @@ async fn handle(w: &Arc<Worker>, parts: &Parts) -> Result<Response, Error> {
         Some(s) => s,
         None => w.lookup(spec).await?,
     };
-    w.stats.served(served.status);
+    w.stats.served(caller, served.status);
     tracing::debug!(
         route.kind = kind,
         status = served.entry.status,

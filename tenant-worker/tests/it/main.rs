@@ -13,3 +13,4 @@ mod relay;
 mod secrets;
 mod support;
 mod token_free;
+mod usage;
