@@ -8,7 +8,7 @@ use crate::api::json_body;
 use crate::audit::{self, Actor, AuditEntry};
 use crate::db::{TenantTx, begin_tenant};
 use crate::identities::{self, Identity, NewApp, NewPat};
-use crate::tenants::members::{self, Member, Role};
+use crate::tenants::members::{self, Member, Removed, Role};
 use crate::tenants::policy::{self, PolicySettings};
 use crate::tenants::{self, data_key};
 use crate::tokens::admin::authenticate_admin_token;
@@ -33,6 +33,11 @@ pub(crate) fn routes() -> Router<AppState> {
         .route(
             "/api/v1/tenants/{slug}/members/{user_id}",
             patch(update_member).delete(remove_member),
+        )
+        .route("/api/v1/tenants/{slug}/removed-members", get(list_removed))
+        .route(
+            "/api/v1/tenants/{slug}/removed-members/{user_id}",
+            axum::routing::delete(allow_back),
         )
         .route(
             "/api/v1/tenants/{slug}/tokens",
@@ -168,6 +173,32 @@ async fn remove_member(
 ) -> Result<StatusCode, Error> {
     let mut c = ctx!(state, method, headers, session, ip, slug);
     members::remove_member(&mut c.tx, c.actor, UserId(user)).await?;
+    c.tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn list_removed(
+    State(state): State<AppState>,
+    method: Method,
+    headers: HeaderMap,
+    session: Session,
+    ip: ClientIp,
+    Path(slug): Path<String>,
+) -> Result<Json<Vec<Removed>>, Error> {
+    let mut c = ctx!(state, method, headers, session, ip, slug);
+    Ok(Json(members::list_removed(&mut c.tx).await?))
+}
+
+async fn allow_back(
+    State(state): State<AppState>,
+    method: Method,
+    headers: HeaderMap,
+    session: Session,
+    ip: ClientIp,
+    Path((slug, user)): Path<(String, Uuid)>,
+) -> Result<StatusCode, Error> {
+    let mut c = ctx!(state, method, headers, session, ip, slug);
+    members::allow_back(&mut c.tx, c.actor, UserId(user)).await?;
     c.tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }

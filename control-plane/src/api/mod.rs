@@ -23,6 +23,8 @@ pub const API_ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/tenants/{slug}/members"),
     ("patch", "/api/v1/tenants/{slug}/members/{user_id}"),
     ("delete", "/api/v1/tenants/{slug}/members/{user_id}"),
+    ("get", "/api/v1/tenants/{slug}/removed-members"),
+    ("delete", "/api/v1/tenants/{slug}/removed-members/{user_id}"),
     ("get", "/api/v1/tenants/{slug}/tokens"),
     ("post", "/api/v1/tenants/{slug}/tokens"),
     ("delete", "/api/v1/tenants/{slug}/tokens/{token_id}"),

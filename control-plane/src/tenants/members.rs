@@ -132,7 +132,7 @@ pub async fn join_tenant(
 }
 
 /// Someone an admin removed.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct Removed {
     /// Our user id.
     #[sqlx(try_from = "uuid::Uuid")]
@@ -140,6 +140,7 @@ pub struct Removed {
     /// GitHub login.
     pub login: String,
     /// When.
+    #[serde(with = "time::serde::rfc3339")]
     pub removed_at: OffsetDateTime,
 }
 

@@ -326,10 +326,24 @@ async fn a_member_an_admin_removed_stays_out_until_let_back_in(pool: PgPool) {
     );
     assert_eq!(count(&pool, "SELECT count(*) FROM caller_tokens").await, 0);
 
+    // The admin API lists him and lets him back in (the members page has the same button).
+    let api = format!("{}/api/v1/tenants/octo/removed-members", app.url);
+    let removed: serde_json::Value = alice
+        .with_cookie(alice.http.get(&api))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(removed[0]["login"], "bob", "{removed}");
     let r = alice
-        .post_form(&format!("/t/octo/members/{bob_id}/allow"), &[("csrf", &csrf)])
-        .await;
-    assert_eq!(location(&r), "/t/octo/members");
+        .with_cookie(alice.http.delete(format!("{api}/{bob_id}")))
+        .header("x-csrf-token", &csrf)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
     let bob = sign_in(&app, &gh, "bob").await;
     assert_eq!(bob.get_text("/t/octo").await.0, 200);
     assert_eq!(exchange().await.unwrap().status(), 200);
