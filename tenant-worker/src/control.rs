@@ -136,7 +136,7 @@ pub async fn follow_bundles(worker: Arc<Worker>, cp: Arc<ControlPlane>, mut vers
 
 /// Turns the worker's cumulative counters into reports of what happened since the last one.
 pub struct UsageTracker {
-    served: BTreeMap<(CallerTokenId, CacheStatus), u64>,
+    served: BTreeMap<(CallerTokenId, &'static str, CacheStatus), u64>,
     spend: BTreeMap<(IdentityId, Resource), Spend>,
     since: OffsetDateTime,
 }
@@ -159,11 +159,11 @@ impl UsageTracker {
         let spend = worker.stats.spend();
         let requests: Vec<RequestCounter> = served
             .iter()
-            .filter_map(|((caller, status), n)| {
-                let d = n - self.served.get(&(*caller, *status)).copied().unwrap_or(0);
+            .filter_map(|(key @ (caller, route, status), n)| {
+                let d = n - self.served.get(key).copied().unwrap_or(0);
                 (d > 0).then(|| RequestCounter {
                     caller_token: Some(*caller),
-                    route_class: "relay".into(),
+                    route_class: route.to_string(),
                     cache_status: *status,
                     count: d,
                 })

@@ -60,8 +60,8 @@ pub struct Spend {
 #[derive(Default)]
 pub struct Stats {
     status: [AtomicU64; 5],
-    /// The same per caller token (usage reports are per token).
-    by_caller: RwLock<HashMap<CallerTokenId, [AtomicU64; 5]>>,
+    /// The same per caller token and route class (what usage reports carry).
+    by_caller: RwLock<HashMap<(CallerTokenId, &'static str), [AtomicU64; 5]>>,
     coalesced: AtomicU64,
     errors: AtomicU64,
     /// Per path: attempts, and how many GitHub answered 304.
@@ -89,27 +89,30 @@ const STATUSES: [CacheStatus; 5] = [
 ];
 
 impl Stats {
-    /// Counts an answer relayed to `caller`.
-    pub fn served(&self, caller: CallerTokenId, s: CacheStatus) {
+    /// Counts an answer relayed to `caller` on a route of class `route` (`pulls`, `graphql`, ...).
+    pub fn served(&self, caller: CallerTokenId, route: &'static str, s: CacheStatus) {
         let i = status_index(s);
         self.status[i].fetch_add(1, Ordering::Relaxed);
-        if let Some(c) = self.by_caller.read().unwrap_or_else(|p| p.into_inner()).get(&caller) {
+        let key = (caller, route);
+        if let Some(c) = self.by_caller.read().unwrap_or_else(|p| p.into_inner()).get(&key) {
             c[i].fetch_add(1, Ordering::Relaxed);
             return;
         }
         self.by_caller
             .write()
             .unwrap_or_else(|p| p.into_inner())
-            .entry(caller)
+            .entry(key)
             .or_default()[i]
             .fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Requests answered so far, per caller token and cache status (nonzero only).
-    pub fn served_by_caller(&self) -> BTreeMap<(CallerTokenId, CacheStatus), u64> {
+    /// Requests answered so far, per caller token, route class and cache status (nonzero only).
+    pub fn served_by_caller(&self) -> BTreeMap<(CallerTokenId, &'static str, CacheStatus), u64> {
         let map = self.by_caller.read().unwrap_or_else(|p| p.into_inner());
         map.iter()
-            .flat_map(|(id, c)| STATUSES.map(|s| ((*id, s), c[status_index(s)].load(Ordering::Relaxed))))
+            .flat_map(|((id, route), c)| {
+                STATUSES.map(|s| ((*id, *route, s), c[status_index(s)].load(Ordering::Relaxed)))
+            })
             .filter(|(_, n)| *n > 0)
             .collect()
     }

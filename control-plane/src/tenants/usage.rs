@@ -1,6 +1,6 @@
 //! What the dashboard shows of a tenant's use over the last 24 hours: requests and how many the
 //! cache answered without spending, upstream spend per identity with the budget each account had
-//! left at its worker's last report, and requests per caller token.
+//! left at its worker's last report, and requests per caller token and per route class.
 
 use crate::Error;
 use crate::db::TenantTx;
@@ -59,6 +59,21 @@ impl IdentityUsage {
         } else {
             parts.join(" · ")
         }
+    }
+}
+
+/// Requests of one route class (`pulls`, `issues`, `actions`, `graphql`, ...).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct RouteUsage {
+    pub route_class: String,
+    pub requests: i64,
+    pub from_cache: i64,
+}
+
+impl RouteUsage {
+    /// As [`Summary::hit_rate`].
+    pub fn hit_rate(&self) -> String {
+        percent(self.from_cache, self.requests)
     }
 }
 
@@ -132,6 +147,19 @@ pub async fn callers(tx: &mut TenantTx) -> Result<Vec<CallerUsage>, Error> {
          WHERE ct.tenant_id = $1 AND ct.revoked_at IS NULL AND (ct.expires_at IS NULL OR ct.expires_at > now())
          GROUP BY ct.id, ct.name, ct.display_prefix, u.login
          ORDER BY requests DESC, ct.name LIMIT 20"
+    ))
+    .bind(tx.tenant().as_uuid())
+    .fetch_all(&mut **tx)
+    .await?)
+}
+
+/// Route classes by their 24-hour requests, busiest first.
+pub async fn routes(tx: &mut TenantTx) -> Result<Vec<RouteUsage>, Error> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT route_class, sum(requests)::bigint AS requests,
+                coalesce(sum(requests) FILTER (WHERE {FROM_CACHE}), 0)::bigint AS from_cache
+         FROM usage_requests_hourly WHERE tenant_id = $1 AND {LAST_DAY}
+         GROUP BY route_class ORDER BY requests DESC, route_class"
     ))
     .bind(tx.tenant().as_uuid())
     .fetch_all(&mut **tx)

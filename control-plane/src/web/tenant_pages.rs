@@ -167,6 +167,7 @@ struct OverviewPage {
     usage: usage::Summary,
     identity_usage: Vec<usage::IdentityUsage>,
     callers: Vec<usage::CallerUsage>,
+    routes: Vec<usage::RouteUsage>,
 }
 
 async fn get_overview(
@@ -202,10 +203,12 @@ async fn get_overview(
     let usage = usage::summary(&mut ctx.tx).await?;
     let identity_usage = usage::identities(&mut ctx.tx).await?;
     let callers = usage::callers(&mut ctx.tx).await?;
+    let routes = usage::routes(&mut ctx.tx).await?;
     Ok(OverviewPage {
         usage,
         identity_usage,
         callers,
+        routes,
         layout: Layout::load(&signed.session).await?,
         nav: nav(&state, &ctx, "overview"),
         public_url: format!("https://{}", state.tenant_host(&ctx.tenant.slug)),

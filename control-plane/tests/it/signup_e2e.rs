@@ -137,7 +137,7 @@ async fn sign_up_create_a_tenant_and_read_through_its_relay(pool: PgPool) {
     // The dashboard shows it: two requests, half of them answered by the cache, two calls to
     // GitHub (the worker's `GET /user` for the identity's account, then the miss), and what the
     // account has left (those two and the control plane's check when the PAT was added); the
-    // laptop token's row counts its two requests.
+    // laptop token's row counts its two requests, under the route class `pulls`.
     let (_, overview) = alice.get_text("/t/octo").await;
     let stat = |n: &str, label: &str| format!(r#"<span class="stat-num">{n}</span><span class="stat-label">{label}"#);
     for shown in [
@@ -146,6 +146,7 @@ async fn sign_up_create_a_tenant_and_read_through_its_relay(pool: PgPool) {
         stat("2", "calls to GitHub"),
         "core 4997/5000".to_string(),
         r#"<td data-label="Requests" class="right">2</td>"#.to_string(),
+        r#"<td data-label="Route class"><code>pulls</code></td>"#.to_string(),
     ] {
         assert!(overview.contains(&shown), "{shown} is not on the overview:\n{overview}");
     }

@@ -62,7 +62,7 @@ async fn handle(w: &Arc<Worker>, req: Request) -> Result<Response, Error> {
     }
     if c.reads_viewer() {
         if c.viewer_login_only && !caller.user_login.is_empty() {
-            w.stats.served(caller.id, CacheStatus::Bypass);
+            w.stats.served(caller.id, "graphql", CacheStatus::Bypass);
             return Ok(viewer_login(&c, &caller.user_login));
         }
         return Err(Error::FallbackLocal(
@@ -110,7 +110,7 @@ async fn handle(w: &Arc<Worker>, req: Request) -> Result<Response, Error> {
         cost: c.cost,
     };
     let served = lookup(w, spec).await?;
-    w.stats.served(caller.id, served.status);
+    w.stats.served(caller.id, "graphql", served.status);
     tracing::debug!(
         route.kind = "graphql",
         cache = served.status.as_str(),

@@ -89,7 +89,7 @@ async fn handle(w: &Arc<Worker>, parts: &Parts) -> Result<Response, Error> {
         Some(s) => s,
         None => w.lookup(spec).await?,
     };
-    w.stats.served(caller, served.status);
+    w.stats.served(caller, kind, served.status);
     tracing::debug!(
         route.kind = kind,
         status = served.entry.status,

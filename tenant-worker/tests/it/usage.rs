@@ -1,5 +1,5 @@
-//! What a scheduled worker reports to the control plane: requests per caller token and cache
-//! status, and each identity's health with the budget its account has left.
+//! What a scheduled worker reports to the control plane: requests per caller token, route class
+//! and cache status, and each identity's health with the budget its account has left.
 
 use crate::bundle_env::{Env, pat};
 use shoal_common::protocol::{CacheStatus, HealthState};
@@ -13,19 +13,22 @@ async fn reports_count_requests_per_caller_token_and_carry_each_identitys_budget
     for _ in 0..3 {
         assert_eq!(env.get("/repos/octo-org/hello-world", None).await.0, 200);
     }
+    let query = serde_json::json!({"query": "{ repository(owner: \"octo-org\", name: \"hello-world\") { name } }"});
+    assert_eq!(env.graphql(&query).await.0, 200);
     let r = tracker.next_report(&env.relay.worker).unwrap();
     let caller = env.bundle.caller_tokens[0].id;
     let mut counts: Vec<_> = r
         .requests
         .iter()
-        .map(|c| (c.caller_token, c.cache_status, c.count))
+        .map(|c| (c.caller_token, c.route_class.as_str(), c.cache_status, c.count))
         .collect();
-    counts.sort_by_key(|c| c.1);
+    counts.sort_by_key(|c| (c.1, c.2));
     assert_eq!(
         counts,
         [
-            (Some(caller), CacheStatus::Hit, 2),
-            (Some(caller), CacheStatus::Miss, 1)
+            (Some(caller), "graphql", CacheStatus::Miss, 1),
+            (Some(caller), "repos", CacheStatus::Hit, 2),
+            (Some(caller), "repos", CacheStatus::Miss, 1)
         ]
     );
     let bot = &r.identity_health[0];
