@@ -219,39 +219,53 @@ fn everyday_gh_reads_go_through_the_relay_and_repeat_for_free() {
 
     // shoal login at the tenant's own URL, as the tenant page tells people: the edge hands the
     // login exchange to the control plane; the user's GitHub token becomes a caller token.
-    let github_token: serde_json::Value = serde_json::from_str(&curl(&[
-        "-X",
-        "POST",
-        "-H",
-        "content-type: application/json",
-        "-d",
-        r#"{"login":"octocat"}"#,
-        &format!("{}/_fake/tokens", demo.github),
-    ]))
-    .unwrap();
+    let fake_token = |login: &str| -> String {
+        let v: serde_json::Value = serde_json::from_str(&curl(&[
+            "-X",
+            "POST",
+            "-H",
+            "content-type: application/json",
+            "-d",
+            &format!(r#"{{"login":"{login}"}}"#),
+            &format!("{}/_fake/tokens", demo.github),
+        ]))
+        .unwrap();
+        v["token"].as_str().unwrap().to_string()
+    };
+    let github_token = fake_token("octocat");
     let cfg = dir.path().join("shoal");
     let gh_home = dir.path().join("gh");
-    let mut login = Command::new(env!("CARGO_BIN_EXE_shoal"))
-        .args([
-            "login",
-            &format!("https://demo.localhost:{}", demo.edge_port),
-            "--with-token",
-            "--ca-file",
-        ])
-        .arg(&ca)
-        .env("SHOAL_CONFIG_DIR", &cfg)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    login
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(github_token["token"].as_str().unwrap().as_bytes())
-        .unwrap();
-    let out = login.wait_with_output().unwrap();
+    let tenant_url = format!("https://demo.localhost:{}", demo.edge_port);
+    let shoal_login = |url: &str, token: &str, cfg: &Path| -> Output {
+        let mut login = Command::new(env!("CARGO_BIN_EXE_shoal"))
+            .args(["login", url, "--with-token", "--ca-file"])
+            .arg(&ca)
+            .env("SHOAL_CONFIG_DIR", cfg)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        login.stdin.take().unwrap().write_all(token.as_bytes()).unwrap();
+        login.wait_with_output().unwrap()
+    };
+    // Refusals say why and store nothing: someone GitHub does not list in the org, a URL that
+    // is not one.
+    let elsewhere = dir.path().join("elsewhere");
+    for (url, token, says) in [
+        (
+            tenant_url.as_str(),
+            fake_token("mallory"),
+            "GitHub does not list mallory as a member of octo-org",
+        ),
+        ("demo.localhost", github_token.clone(), "not a URL"),
+    ] {
+        let out = shoal_login(url, &token, &elsewhere);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && err.contains(says), "{url}: {err}");
+        assert!(!elsewhere.join("config.toml").exists());
+    }
+    let out = shoal_login(&tenant_url, &github_token, &cfg);
     assert!(out.status.success(), "login: {}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("Logged in to demo as octocat"));
 
@@ -288,7 +302,7 @@ fn everyday_gh_reads_go_through_the_relay_and_repeat_for_free() {
     let fake_api = format!("{}/api/v3", demo.github);
     let bases = [relay_api.as_str(), fake_api.as_str()];
     for (args, repeat_is_free) in reads {
-        let direct = direct_gh(&front_host, &front_cert, github_token["token"].as_str().unwrap(), args);
+        let direct = direct_gh(&front_host, &front_cert, &github_token, args);
         assert!(
             direct.status.success(),
             "gh {args:?} directly: {}",
