@@ -1,5 +1,5 @@
-//! `shoal admin ...`: the tenant's admin JSON API (identities, members, caller tokens, policy,
-//! audit) through the tenant's host, authenticated with an admin API token (`--admin-token` or
+//! `shoal admin ...`: the tenant's admin JSON API (identities, members, removed people, caller
+//! tokens, policy, audit) through the tenant's host, authenticated with an admin API token (`--admin-token` or
 //! `SHOAL_ADMIN_TOKEN`, created on the tenant's API page). Tables by default, `--json` for scripts.
 
 use crate::config::{Login, config_dir, http_client};
@@ -14,6 +14,10 @@ pub enum AdminCmd {
     Identities,
     /// Members and their roles.
     Members,
+    /// People an admin removed (they stay out at sign-in).
+    Removed,
+    /// Let a removed person join again, by user id.
+    AllowBack { user_id: String },
     /// Caller tokens (prefixes only).
     Tokens,
     /// Revoke a caller token by id.
@@ -29,6 +33,7 @@ fn columns(cmd: &AdminCmd) -> &'static [&'static str] {
     match cmd {
         AdminCmd::Identities => &["id", "name", "kind", "account_login", "enabled", "scopes"],
         AdminCmd::Members => &["user_id", "login", "role"],
+        AdminCmd::Removed => &["user_id", "login", "removed_at"],
         AdminCmd::Tokens => &[
             "id",
             "name",
@@ -38,7 +43,7 @@ fn columns(cmd: &AdminCmd) -> &'static [&'static str] {
             "revoked_at",
         ],
         AdminCmd::Audit => &["created_at", "actor", "action", "target"],
-        AdminCmd::Policy | AdminCmd::RevokeToken { .. } => &[],
+        AdminCmd::Policy | AdminCmd::RevokeToken { .. } | AdminCmd::AllowBack { .. } => &[],
     }
 }
 
@@ -97,6 +102,8 @@ pub async fn run(cmd: AdminCmd, admin_token: Option<String>, json: bool) -> Resu
     let (method, path) = match &cmd {
         AdminCmd::Identities => (reqwest::Method::GET, "/identities".to_string()),
         AdminCmd::Members => (reqwest::Method::GET, "/members".to_string()),
+        AdminCmd::Removed => (reqwest::Method::GET, "/removed-members".to_string()),
+        AdminCmd::AllowBack { user_id } => (reqwest::Method::DELETE, format!("/removed-members/{user_id}")),
         AdminCmd::Tokens => (reqwest::Method::GET, "/tokens".to_string()),
         AdminCmd::RevokeToken { id } => (reqwest::Method::DELETE, format!("/tokens/{id}")),
         AdminCmd::Policy => (reqwest::Method::GET, "/policy".to_string()),
@@ -120,6 +127,7 @@ pub async fn run(cmd: AdminCmd, admin_token: Option<String>, json: bool) -> Resu
     match (&cmd, json) {
         (_, true) => println!("{}", serde_json::to_string_pretty(&body)?),
         (AdminCmd::RevokeToken { id }, false) => println!("Revoked caller token {id}."),
+        (AdminCmd::AllowBack { user_id }, false) => println!("User {user_id} can join again by signing in."),
         (AdminCmd::Policy, false) => println!("{}", serde_json::to_string_pretty(&body)?),
         (c, false) => print!("{}", table(&body, columns(c))),
     }

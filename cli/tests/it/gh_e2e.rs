@@ -428,6 +428,8 @@ fn everyday_gh_reads_go_through_the_relay_and_repeat_for_free() {
     assert!(tokens.as_array().is_some_and(|t| t.len() >= 2), "{tokens}");
     let members = String::from_utf8_lossy(&admin(&["members"]).stdout).to_string();
     assert!(members.contains("octocat") && members.contains("admin"), "{members}");
+    let removed: serde_json::Value = serde_json::from_slice(&admin(&["--json", "removed"]).stdout).unwrap();
+    assert_eq!(removed, serde_json::json!([]));
 
     // A mutation is not a read: it runs the real gh against github.com, never the relay.
     let stats = |token: &str| -> serde_json::Value {
