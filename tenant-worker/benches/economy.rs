@@ -142,7 +142,7 @@ async fn run(mode: &str, hours: u64) -> anyhow::Result<Outcome> {
         );
         let (settings, bundle) = Config::from_toml_str(&text)?.into_parts()?;
         let listen = settings.listen;
-        let w = shoal_worker::Worker::new(settings, &bundle, clock.clone())?;
+        let w = shoal_worker::Worker::new(settings, &bundle, clock.clone()).await?;
         let running = shoal_worker::serve(w, listen).await?;
         (running.url(), vec![caller; CALLERS], Some(running))
     };

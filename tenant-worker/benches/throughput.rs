@@ -465,7 +465,7 @@ async fn start_servers() -> anyhow::Result<Servers> {
     );
     let (settings, bundle) = Config::from_toml_str(&text)?.into_parts()?;
     let listen = settings.listen;
-    let worker = shoal_worker::Worker::new(settings, &bundle, Arc::new(SystemClock))?;
+    let worker = shoal_worker::Worker::new(settings, &bundle, Arc::new(SystemClock)).await?;
     let running = shoal_worker::serve(worker, listen).await?;
 
     // The worker's first answer is a miss; every later one must be a hit.

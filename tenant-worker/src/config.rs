@@ -13,7 +13,7 @@ use shoal_common::token::{Pepper, hash_token};
 use shoal_common::{CallerTokenId, IdentityId, Secret, TenantId};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// The default GitHub API base URL.
 pub const DEFAULT_UPSTREAM: &str = "https://api.github.com";
@@ -93,6 +93,9 @@ pub struct CacheConfig {
     /// fetched by one identity revalidates for free under another without `Last-Modified`.
     #[serde(default)]
     pub compute_etags: bool,
+    /// Also keep entries in this directory so a restarted worker starts warm (absent: memory only).
+    #[serde(default)]
+    pub dir: Option<PathBuf>,
 }
 
 impl Default for CacheConfig {
@@ -103,6 +106,7 @@ impl Default for CacheConfig {
             stale_max_secs: default_stale_max(),
             revalidate: true,
             compute_etags: false,
+            dir: None,
         }
     }
 }
@@ -245,6 +249,8 @@ pub struct Settings {
     pub stale_max_secs: u64,
     pub revalidate: bool,
     pub compute_etags: bool,
+    /// Where the cache's on-disk tier lives; `None`: memory only.
+    pub cache_dir: Option<PathBuf>,
     pub reserve_percent: u8,
     /// The bounded wait for budget.
     pub pacing: Pacing,
@@ -282,6 +288,7 @@ impl Settings {
             stale_max_secs: c.cache.stale_max_secs,
             revalidate: c.cache.revalidate,
             compute_etags: c.cache.compute_etags,
+            cache_dir: c.cache.dir.clone(),
             reserve_percent: c.reserve_percent.min(90),
             pacing: Pacing {
                 // Longer waits would hold callers past what clients tolerate; fail fast instead.

@@ -26,7 +26,7 @@ struct Args {
     /// Scheduled mode: where to listen (the first stdout line says the bound address).
     #[arg(long, default_value = "127.0.0.1:0")]
     listen: SocketAddr,
-    /// Scheduled mode: this worker's own data dir.
+    /// Scheduled mode: this worker's own data dir (the cache's disk tier lives in DIR/cache).
     #[arg(long)]
     data_dir: Option<PathBuf>,
     /// Scheduled mode: how often usage is reported to the control plane, in milliseconds.
@@ -53,7 +53,9 @@ async fn main() -> anyhow::Result<()> {
     match (&args.config, &args.control_plane, args.worker_id) {
         (Some(path), _, _) => standalone(Config::load(path)?).await,
         (None, Some(cp), Some(id)) => {
-            scheduled(cp, id, args.listen, Duration::from_millis(args.usage_every_ms.max(100))).await
+            let mut settings = Settings::defaults(args.listen);
+            settings.cache_dir = args.data_dir.map(|d| d.join("cache"));
+            scheduled(cp, id, settings, Duration::from_millis(args.usage_every_ms.max(100))).await
         }
         (None, None, None) if from_env => standalone(Config::from_toml_str("")?).await,
         _ => {
@@ -71,7 +73,7 @@ async fn standalone(mut config: Config) -> anyhow::Result<()> {
     let (settings, bundle) = config.into_parts()?;
     let listen = settings.listen;
     let discover = settings.discover_accounts;
-    let worker = shoal_worker::Worker::new(settings, &bundle, Arc::new(SystemClock))?;
+    let worker = shoal_worker::Worker::new(settings, &bundle, Arc::new(SystemClock)).await?;
     if discover {
         worker.discover_accounts().await;
     }
@@ -82,7 +84,7 @@ async fn standalone(mut config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn scheduled(control_plane: &str, id: WorkerId, listen: SocketAddr, usage_every: Duration) -> anyhow::Result<()> {
+async fn scheduled(control_plane: &str, id: WorkerId, settings: Settings, usage_every: Duration) -> anyhow::Result<()> {
     let secret = std::env::var("SHOAL_WORKER_SECRET")
         .ok()
         .filter(|s| !s.is_empty())
@@ -99,7 +101,8 @@ async fn scheduled(control_plane: &str, id: WorkerId, listen: SocketAddr, usage_
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
-    let worker = shoal_worker::Worker::new(Settings::defaults(listen), &bundle, Arc::new(SystemClock))?;
+    let listen = settings.listen;
+    let worker = shoal_worker::Worker::new(settings, &bundle, Arc::new(SystemClock)).await?;
     worker.discover_accounts().await;
     let running = shoal_worker::serve(worker.clone(), listen).await?;
     println!("listening on {}", running.url());

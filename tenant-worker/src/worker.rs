@@ -43,13 +43,18 @@ pub struct Worker {
 }
 
 impl Worker {
-    /// Builds a worker serving `bundle`.
-    pub fn new(settings: Settings, bundle: &Bundle, clock: Arc<dyn Clock>) -> Result<Arc<Self>, Error> {
+    /// Builds a worker serving `bundle`, its cache loaded from `settings.cache_dir` when set.
+    pub async fn new(settings: Settings, bundle: &Bundle, clock: Arc<dyn Clock>) -> Result<Arc<Self>, Error> {
         let tenant = Tenant::from_bundle(bundle)?;
         let coord = Coordinator::with_pacing(clock.clone(), settings.reserve_percent, settings.pacing);
         coord.sync(&tenant);
+        let (max, max_entry) = (settings.cache_max_bytes, settings.cache_max_entry_bytes);
+        let cache = match &settings.cache_dir {
+            Some(dir) => Cache::with_disk(max, max_entry, dir, &tenant.upstream).await?,
+            None => Cache::new(max, max_entry),
+        };
         Ok(Arc::new(Self {
-            cache: Cache::new(settings.cache_max_bytes, settings.cache_max_entry_bytes),
+            cache,
             upstream: Upstream::new(Duration::from_secs(settings.upstream_timeout_secs)),
             slots: Semaphore::new(settings.max_upstream_concurrency.max(1)),
             waiting: AtomicUsize::new(0),
@@ -160,12 +165,13 @@ impl Running {
         format!("http://{}", self.addr)
     }
 
-    /// Stops accepting, lets in-flight requests finish.
+    /// Stops accepting, lets in-flight requests finish, and waits for the cache's disk writes.
     pub async fn shutdown(mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
         let _ = (&mut self.task).await;
+        self.worker.cache.flush().await;
     }
 }
 

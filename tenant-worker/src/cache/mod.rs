@@ -1,7 +1,9 @@
 //! The response cache: representations keyed by normalised path/query + `Accept` + API version,
 //! bounded by bytes (moka with a weigher). Each entry keeps the upstream validators per identity
 //! (GitHub's ETags differ per token) and `Last-Modified`, plus the relay's own ETag for clients.
+//! With a directory, entries are also kept on disk ([`disk`]) and loaded back at start.
 
+pub mod disk;
 pub mod rebase;
 pub mod singleflight;
 
@@ -11,6 +13,7 @@ use bytes::Bytes;
 use rebase::Rebase;
 use sha2::{Digest, Sha256};
 use shoal_common::IdentityId;
+use std::path::Path;
 use std::sync::Arc;
 
 /// A cached (or about to be relayed) upstream representation.
@@ -105,21 +108,73 @@ pub fn relay_etag(status: u16, accept: &str, body: &[u8]) -> HeaderValue {
     HeaderValue::from_str(&format!("\"s{}\"", hex::encode(&d[..16]))).expect("hex is a valid header value")
 }
 
+type Store = moka::future::Cache<Arc<str>, Arc<Entry>>;
+
 /// The byte-bounded store.
 #[derive(Clone)]
 pub struct Cache {
-    store: moka::future::Cache<Arc<str>, Arc<Entry>>,
+    store: Store,
     max_entry_bytes: u64,
+    disk: Option<disk::Disk>,
 }
 
 impl Cache {
     /// A cache holding at most `max_bytes`, refusing entries above `max_entry_bytes`.
     pub fn new(max_bytes: u64, max_entry_bytes: u64) -> Self {
-        let store = moka::future::Cache::builder()
+        Self {
+            store: Self::builder(max_bytes).build(),
+            max_entry_bytes,
+            disk: None,
+        }
+    }
+
+    /// A cache that also keeps its entries under `dir` (see [`disk`]), starting with the entries
+    /// found there for `upstream`, newest first, as many as `max_bytes` holds.
+    pub async fn with_disk(
+        max_bytes: u64,
+        max_entry_bytes: u64,
+        dir: &Path,
+        upstream: &str,
+    ) -> Result<Self, crate::error::Error> {
+        let d = disk::Disk::open(dir, upstream)
+            .map_err(|e| crate::error::Error::Config(format!("cache dir {}: {e}", dir.display())))?;
+        let (dir, up) = (dir.to_path_buf(), upstream.to_string());
+        let loaded = tokio::task::spawn_blocking(move || disk::load(&dir, &up, max_bytes, max_entry_bytes))
+            .await
+            .unwrap_or_default();
+        let evicted = d.clone();
+        let store = Self::builder(max_bytes)
+            .eviction_listener(move |key, _, cause| {
+                // A replacement was written to the same file.
+                if cause != moka::notification::RemovalCause::Replaced {
+                    evicted.remove((*key).clone());
+                }
+            })
+            .build();
+        let count = loaded.len();
+        for (key, entry) in loaded {
+            store.insert(key, Arc::new(entry)).await;
+        }
+        store.run_pending_tasks().await;
+        tracing::info!(entries = count, "cache loaded from disk");
+        Ok(Self {
+            store,
+            max_entry_bytes,
+            disk: Some(d),
+        })
+    }
+
+    fn builder(max_bytes: u64) -> moka::future::CacheBuilder<Arc<str>, Arc<Entry>, Store> {
+        moka::future::Cache::builder()
             .max_capacity(max_bytes)
             .weigher(|k: &Arc<str>, v: &Arc<Entry>| v.weight().saturating_add(k.len() as u32))
-            .build();
-        Self { store, max_entry_bytes }
+    }
+
+    /// Waits until every entry stored so far is on disk (at once without a disk tier).
+    pub async fn flush(&self) {
+        if let Some(d) = &self.disk {
+            d.flush().await;
+        }
     }
 
     /// The entry under `key`, fresh or not.
@@ -131,6 +186,9 @@ impl Cache {
     pub async fn insert(&self, key: Arc<str>, entry: Arc<Entry>) -> bool {
         if entry.body.len() as u64 > self.max_entry_bytes {
             return false;
+        }
+        if let Some(d) = &self.disk {
+            d.write(key.clone(), entry.clone());
         }
         self.store.insert(key, entry).await;
         true
@@ -199,5 +257,31 @@ mod tests {
         c.store.run_pending_tasks().await;
         assert!(c.store.weighted_size() <= 64 * 1024, "{}", c.store.weighted_size());
         assert!(c.store.entry_count() < 64);
+    }
+
+    #[tokio::test]
+    async fn evicted_entries_leave_the_disk_and_replaced_ones_stay() {
+        let tmp = tempfile::tempdir().unwrap();
+        let files = || std::fs::read_dir(tmp.path()).unwrap().count() as u64;
+        let c = Cache::with_disk(64 * 1024, 1 << 20, tmp.path(), "https://api.example")
+            .await
+            .unwrap();
+        c.insert("k".into(), entry(b"old")).await;
+        c.insert("k".into(), entry(b"new")).await;
+        c.store.run_pending_tasks().await;
+        c.flush().await;
+        assert_eq!(files(), 1);
+        for i in 0..64 {
+            c.insert(format!("k{i}").into(), entry(&[0u8; 8 * 1024])).await;
+        }
+        c.store.run_pending_tasks().await;
+        c.flush().await;
+        assert!(c.store.entry_count() < 64);
+        assert_eq!(files(), c.store.entry_count());
+        drop(c);
+        let again = Cache::with_disk(64 * 1024, 1 << 20, tmp.path(), "https://api.example")
+            .await
+            .unwrap();
+        assert_eq!(again.store.entry_count(), files());
     }
 }

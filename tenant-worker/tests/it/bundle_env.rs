@@ -104,7 +104,9 @@ impl Env {
             upstream: gh.url(),
         };
         let clock = ManualClock::new();
-        let worker = Worker::new(Settings::for_tests(), &bundle, clock.clone() as Arc<dyn Clock>).unwrap();
+        let worker = Worker::new(Settings::for_tests(), &bundle, clock.clone() as Arc<dyn Clock>)
+            .await
+            .unwrap();
         let started_with = bundle.clone();
         let relay = shoal_worker::serve(worker, "127.0.0.1:0".parse().unwrap())
             .await

@@ -5,6 +5,7 @@ mod apps;
 mod bundle_env;
 mod cache;
 mod coordinator;
+mod disk_cache;
 mod gh_cli;
 mod graphql;
 mod pacing;

@@ -70,6 +70,8 @@ pub struct Env {
     pub http: reqwest::Client,
     /// The bundle the config became (swap a modified copy in).
     pub bundle: shoal_common::protocol::Bundle,
+    /// The worker's config file, as text.
+    config: String,
     _dir: tempfile::TempDir,
 }
 
@@ -117,15 +119,8 @@ impl Env {
             setup.extra,
             tables
         );
-        let (settings, bundle) = Config::from_toml_str(&text).unwrap().into_parts().unwrap();
         let clock = ManualClock::new();
-        let listen = settings.listen;
-        let discover = settings.discover_accounts;
-        let w = Worker::new(settings, &bundle, clock.clone()).unwrap();
-        if discover {
-            w.discover_accounts().await;
-        }
-        let worker = shoal_worker::serve(w, listen).await.unwrap();
+        let (worker, bundle) = Self::launch(&text, &clock).await;
         gh.reset_stats();
         Env {
             gh,
@@ -134,8 +129,49 @@ impl Env {
             caller,
             tokens,
             bundle,
+            config: text,
             http: reqwest::Client::builder().pool_max_idle_per_host(256).build().unwrap(),
             _dir: dir,
+        }
+    }
+
+    async fn launch(config: &str, clock: &Arc<ManualClock>) -> (Running, shoal_common::protocol::Bundle) {
+        let (settings, bundle) = Config::from_toml_str(config).unwrap().into_parts().unwrap();
+        let listen = settings.listen;
+        let discover = settings.discover_accounts;
+        let w = Worker::new(settings, &bundle, clock.clone()).await.unwrap();
+        if discover {
+            w.discover_accounts().await;
+        }
+        (shoal_worker::serve(w, listen).await.unwrap(), bundle)
+    }
+
+    /// Stops the worker and starts a new process-like one from the same config, against the same
+    /// fake (whose counts go on).
+    pub async fn restart(self) -> Env {
+        let Env {
+            gh,
+            worker,
+            clock,
+            caller,
+            tokens,
+            http,
+            config,
+            _dir,
+            ..
+        } = self;
+        worker.shutdown().await;
+        let (worker, bundle) = Self::launch(&config, &clock).await;
+        Env {
+            gh,
+            worker,
+            clock,
+            caller,
+            tokens,
+            bundle,
+            config,
+            http,
+            _dir,
         }
     }
 
