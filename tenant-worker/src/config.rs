@@ -6,6 +6,7 @@
 use crate::coordinator::Pacing;
 use crate::error::Error;
 use serde::Deserialize;
+use sha2::{Digest, Sha256};
 use shoal_common::protocol::{
     Bundle, CallerTokenEntry, Credential, IdentityEntry, PROTOCOL_VERSION, Policy, TenantRef,
 };
@@ -305,6 +306,15 @@ impl Settings {
     }
 }
 
+/// The id of the identity named `name` in the file: the same at every start, so the upstream
+/// ETags kept on disk with each entry still name it after a restart.
+fn identity_id(name: &str) -> IdentityId {
+    let digest = Sha256::digest(format!("shoal-worker identity\n{name}").as_bytes());
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    IdentityId::from(uuid::Builder::from_random_bytes(bytes).into_uuid())
+}
+
 /// Reads a secret reference: `env:NAME` or `file:/path`. Inline values are refused so a token
 /// never sits in a config file that may be committed or shared.
 pub fn resolve_secret(reference: &str, what: &str) -> Result<Secret, Error> {
@@ -456,7 +466,7 @@ impl Config {
                 }
             };
             identities.push(IdentityEntry {
-                id: IdentityId::new(),
+                id: identity_id(&idc.id),
                 name: idc.id,
                 credential,
                 scopes: idc.scopes,
@@ -505,6 +515,12 @@ impl Config {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn an_identity_keeps_its_id_across_starts() {
+        assert_eq!(super::identity_id("ci-bot"), super::identity_id("ci-bot"));
+        assert_ne!(super::identity_id("ci-bot"), super::identity_id("ci-bot2"));
+    }
+
     #[test]
     fn environment_variables_configure_a_worker_without_a_file() {
         let env: std::collections::HashMap<&str, &str> = [

@@ -82,3 +82,19 @@ async fn a_corrupt_file_is_deleted_at_load_and_the_worker_starts() {
     let up = env.upstream();
     assert_eq!((up.calls, up.charged, up.not_modified), (2, 1, 1));
 }
+
+/// Reviews carry no Last-Modified: only the fetching identity's own ETag revalidates them.
+const REVIEWS: &str = "/repos/octo-org/hello-world/pulls/1/reviews";
+
+#[tokio::test]
+async fn after_a_restart_an_identitys_own_etag_still_revalidates() {
+    let tmp = tempfile::tempdir().unwrap();
+    let env = Env::start(with_dir(tmp.path())).await;
+    assert_eq!(cache_status(&env.get(REVIEWS).await), "MISS");
+    let env = env.restart().await;
+    env.advance(21);
+    assert_eq!(cache_status(&env.get(REVIEWS).await), "REVALIDATED");
+    let up = env.upstream();
+    assert_eq!((up.calls, up.charged, up.not_modified), (2, 1, 1));
+    assert_eq!(env.stats()["revalidations"]["etag"]["not_modified"], 1);
+}
