@@ -246,7 +246,8 @@ fn everyday_gh_reads_go_through_the_relay_and_repeat_for_free() {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        login.stdin.take().unwrap().write_all(token.as_bytes()).unwrap();
+        // A refused URL ends the CLI before it reads stdin: the pipe may be closed already.
+        let _ = login.stdin.take().unwrap().write_all(token.as_bytes());
         login.wait_with_output().unwrap()
     };
     // Refusals say why and store nothing: someone GitHub does not list in the org, a URL that
@@ -269,6 +270,9 @@ fn everyday_gh_reads_go_through_the_relay_and_repeat_for_free() {
     assert!(out.status.success(), "login: {}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("Logged in to demo as octocat"));
 
+    // gh 2.23's `release view` races a REST lookup against a GraphQL one and cancels the loser, so
+    // whether the loser reached the relay on the first run depends on timing (under load it may
+    // not have): it is checked to work and to print the same, but not for a zero-cost repeat.
     let reads: &[(&[&str], bool)] = &[
         (&["api", "repos/octo-org/hello-world", "--jq", ".full_name"], true),
         (&["api", "repos/octo-org/hello-world/pulls/1"], true),
@@ -286,7 +290,7 @@ fn everyday_gh_reads_go_through_the_relay_and_repeat_for_free() {
         (&["pr", "view", "1", "-R", "octo-org/hello-world"], true),
         (&["issue", "list", "-R", "octo-org/hello-world"], true),
         (&["run", "list", "-R", "octo-org/hello-world"], true),
-        (&["release", "view", "v1.0.0", "-R", "octo-org/hello-world"], true),
+        (&["release", "view", "v1.0.0", "-R", "octo-org/hello-world"], false),
     ];
     // The same commands straight at the fake, through a TLS front of its own, for comparison.
     let runtime = tokio::runtime::Runtime::new().unwrap();
