@@ -135,8 +135,8 @@ async fn sign_up_create_a_tenant_and_read_through_its_relay(pool: PgPool) {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     // The dashboard shows it: two requests, half of them answered by the cache, two calls to
-    // GitHub (the worker's `GET /user` for the identity's account, then the miss), and what the
-    // account has left (those two and the control plane's check when the PAT was added); the
+    // GitHub (the public-only guard's look at the repo, then the miss), and what the account has
+    // left (those two and the control plane's `GET /user` when the PAT was added); the
     // laptop token's row counts its two requests, under the route class `pulls`.
     let (_, overview) = alice.get_text("/t/octo").await;
     let stat = |n: &str, label: &str| format!(r#"<span class="stat-num">{n}</span><span class="stat-label">{label}"#);
