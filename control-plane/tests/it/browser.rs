@@ -120,6 +120,8 @@ async fn an_admin_signs_in_creates_a_tenant_adds_an_identity_and_creates_then_re
     let bot_pat = gh.add_token("octo-bot");
 
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("browser-screenshots");
+    // Only this run's screenshots: an earlier run may have named them differently.
+    let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let mut shots = Shots { dir: dir.clone(), n: 0 };
     let (_driver, webdriver) = start_chromedriver().await;
@@ -176,7 +178,40 @@ async fn an_admin_signs_in_creates_a_tenant_adds_an_identity_and_creates_then_re
     assert!(listed.contains("alice-laptop") && listed.contains(&token[..12]) && !listed.contains(&token));
     shots.take(&c, "token-listed").await;
 
+    // The overview as a dashboard once the tenant's worker has reported some use (written here as
+    // the internal API would store it): 40 requests, 35 without spending, the identity's budget.
+    sqlx::query(
+        "INSERT INTO usage_requests_hourly (tenant_id, hour, caller_token_id, route_class, cache_status, requests)
+         SELECT t.tenant_id, date_trunc('hour', now()), t.id, r.route, r.status, r.n
+         FROM caller_tokens t, (VALUES ('pulls', 'HIT', 26), ('pulls', 'REVALIDATED', 5),
+                                       ('pulls', 'MISS', 3), ('graphql', 'HIT', 4), ('graphql', 'MISS', 2)) r(route, status, n)",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO usage_upstream_hourly (tenant_id, hour, identity_id, resource, calls, units, not_modified)
+         SELECT tenant_id, date_trunc('hour', now()), id, 'core', 10, 5, 5 FROM identities",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        r#"INSERT INTO identity_health (tenant_id, identity_id, state, budgets)
+           SELECT tenant_id, id, 'healthy', '[{"resource": "core", "limit": 5000, "remaining": 4990}]'::jsonb FROM identities"#,
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    c.goto(&format!("{}/t/octo", app.url)).await.unwrap();
+    let usage = text_of(&c, "#usage").await;
+    for shown in ["40", "87%", "core 4990/5000", "alice-laptop", "pulls", "graphql"] {
+        assert!(usage.contains(shown), "{shown} is not on the dashboard: {usage}");
+    }
+    shots.take(&c, "dashboard-usage").await;
+
     // Revoke it.
+    c.goto(&format!("{}/t/octo/tokens", app.url)).await.unwrap();
     click_to(
         &c,
         Locator::Css("#tokens button.btn-danger"),
