@@ -396,30 +396,32 @@ async fn create_caller_token(
             expires,
         )
         .await?;
+        let nav = nav(&state, &ctx, "tokens");
         ctx.tx.commit().await?;
-        Ok((ctx.tenant, ctx.role, tok, secret))
+        Ok((nav, tok.name, secret))
     }
     .await;
+    token_created(&signed, result, "caller token", back).await
+}
+
+/// Shows a new token once, or the error back on the form's page.
+async fn token_created(
+    signed: &SignedIn,
+    result: Result<(TenantNav, String, Secret), Error>,
+    kind: &'static str,
+    back: String,
+) -> Result<Response, PageError> {
     match result {
-        Ok((tenant, role, tok, secret)) => {
-            let host = state.tenant_host(&tenant.slug);
-            Ok(TokenCreatedPage {
-                layout: Layout::load(&signed.session).await?,
-                nav: TenantNav {
-                    slug: tenant.slug.clone(),
-                    org: tenant.github_org.clone(),
-                    host: host.clone(),
-                    is_admin: role.is_admin(),
-                    active: "tokens",
-                },
-                kind: "caller token",
-                name: tok.name,
-                token: secret.expose().to_string(),
-                back,
-                host,
-            }
-            .into_response())
+        Ok((nav, name, secret)) => Ok(TokenCreatedPage {
+            layout: Layout::load(&signed.session).await?,
+            host: nav.host.clone(),
+            nav,
+            kind,
+            name,
+            token: secret.expose().to_string(),
+            back,
         }
+        .into_response()),
         Err(e) => form_result(&signed.session, Err(e), &back, &back).await,
     }
 }
@@ -805,32 +807,12 @@ async fn create_admin_token(
             &input.name,
         )
         .await?;
+        let nav = nav(&state, &ctx, "api");
         ctx.tx.commit().await?;
-        Ok((ctx.tenant, secret))
+        Ok((nav, input.name.trim().to_string(), secret))
     }
     .await;
-    match result {
-        Ok((tenant, secret)) => {
-            let host = state.tenant_host(&tenant.slug);
-            Ok(TokenCreatedPage {
-                layout: Layout::load(&signed.session).await?,
-                nav: TenantNav {
-                    slug: tenant.slug.clone(),
-                    org: tenant.github_org.clone(),
-                    host: host.clone(),
-                    is_admin: true,
-                    active: "api",
-                },
-                kind: "admin API token",
-                name: input.name.trim().to_string(),
-                token: secret.expose().to_string(),
-                back,
-                host,
-            }
-            .into_response())
-        }
-        Err(e) => form_result(&signed.session, Err(e), &back, &back).await,
-    }
+    token_created(&signed, result, "admin API token", back).await
 }
 
 async fn revoke_admin_token(
