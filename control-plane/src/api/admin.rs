@@ -16,7 +16,8 @@ use crate::tokens::{self, CallerToken};
 use crate::web::AppState;
 use crate::web::auth::{self, ClientIp};
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, State};
+use axum::extract::{FromRequestParts, Path, RawPathParams, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch};
@@ -120,23 +121,31 @@ async fn admin_ctx(
     }
 }
 
-macro_rules! ctx {
-    ($state:expr, $method:expr, $headers:expr, $session:expr, $ip:expr, $slug:expr) => {
-        admin_ctx(&$state, &$method, &$headers, &$session, $ip, &$slug).await?
-    };
+/// Every handler's caller, for the tenant named by the route's `{slug}`.
+impl FromRequestParts<AppState> for AdminCtx {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let params = RawPathParams::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let slug = params
+            .iter()
+            .find_map(|(k, v)| (k == "slug").then(|| v.to_string()))
+            .ok_or_else(|| Error::NotFound.into_response())?;
+        let session = Session::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let Ok(ip) = ClientIp::from_request_parts(parts, state).await;
+        admin_ctx(state, &parts.method, &parts.headers, &session, ip, &slug)
+            .await
+            .map_err(IntoResponse::into_response)
+    }
 }
 
 // ---------------------------------------------------------------- members
 
-async fn list_members(
-    State(state): State<AppState>,
-    method: Method,
-    headers: HeaderMap,
-    session: Session,
-    ip: ClientIp,
-    Path(slug): Path<String>,
-) -> Result<Json<Vec<Member>>, Error> {
-    let mut c = ctx!(state, method, headers, session, ip, slug);
+async fn list_members(mut c: AdminCtx) -> Result<Json<Vec<Member>>, Error> {
     Ok(Json(members::list_members(&mut c.tx).await?))
 }
 
@@ -147,15 +156,10 @@ struct MemberIn {
 }
 
 async fn update_member(
-    State(state): State<AppState>,
-    method: Method,
-    headers: HeaderMap,
-    session: Session,
-    ip: ClientIp,
-    Path((slug, user)): Path<(String, Uuid)>,
+    Path((_, user)): Path<(String, Uuid)>,
+    mut c: AdminCtx,
     body: Result<Json<MemberIn>, JsonRejection>,
 ) -> Result<Json<Vec<Member>>, Error> {
-    let mut c = ctx!(state, method, headers, session, ip, slug);
     let role = Role::parse(&json_body(body)?.role)?;
     members::set_role(&mut c.tx, c.actor, UserId(user), role).await?;
     let out = members::list_members(&mut c.tx).await?;
@@ -163,41 +167,17 @@ async fn update_member(
     Ok(Json(out))
 }
 
-async fn remove_member(
-    State(state): State<AppState>,
-    method: Method,
-    headers: HeaderMap,
-    session: Session,
-    ip: ClientIp,
-    Path((slug, user)): Path<(String, Uuid)>,
-) -> Result<StatusCode, Error> {
-    let mut c = ctx!(state, method, headers, session, ip, slug);
+async fn remove_member(Path((_, user)): Path<(String, Uuid)>, mut c: AdminCtx) -> Result<StatusCode, Error> {
     members::remove_member(&mut c.tx, c.actor, UserId(user)).await?;
     c.tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn list_removed(
-    State(state): State<AppState>,
-    method: Method,
-    headers: HeaderMap,
-    session: Session,
-    ip: ClientIp,
-    Path(slug): Path<String>,
-) -> Result<Json<Vec<Removed>>, Error> {
-    let mut c = ctx!(state, method, headers, session, ip, slug);
+async fn list_removed(mut c: AdminCtx) -> Result<Json<Vec<Removed>>, Error> {
     Ok(Json(members::list_removed(&mut c.tx).await?))
 }
 
-async fn allow_back(
-    State(state): State<AppState>,
-    method: Method,
-    headers: HeaderMap,
-    session: Session,
-    ip: ClientIp,
-    Path((slug, user)): Path<(String, Uuid)>,
-) -> Result<StatusCode, Error> {
-    let mut c = ctx!(state, method, headers, session, ip, slug);
+async fn allow_back(Path((_, user)): Path<(String, Uuid)>, mut c: AdminCtx) -> Result<StatusCode, Error> {
     members::allow_back(&mut c.tx, c.actor, UserId(user)).await?;
     c.tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
@@ -205,15 +185,7 @@ async fn allow_back(
 
 // ---------------------------------------------------------------- caller tokens
 
-async fn list_caller_tokens(
-    State(state): State<AppState>,
-    method: Method,
-    headers: HeaderMap,
-    session: Session,
-    ip: ClientIp,
-    Path(slug): Path<String>,
-) -> Result<Json<Vec<CallerToken>>, Error> {
-    let mut c = ctx!(state, method, headers, session, ip, slug);
+async fn list_caller_tokens(mut c: AdminCtx) -> Result<Json<Vec<CallerToken>>, Error> {
     Ok(Json(tokens::list_caller_tokens(&mut c.tx, None).await?))
 }
 
@@ -234,14 +206,9 @@ struct CallerTokenCreatedOut {
 
 async fn create_caller_token(
     State(state): State<AppState>,
-    method: Method,
-    headers: HeaderMap,
-    session: Session,
-    ip: ClientIp,
-    Path(slug): Path<String>,
+    mut c: AdminCtx,
     body: Result<Json<CallerTokenIn>, JsonRejection>,
 ) -> Result<Response, Error> {
-    let mut c = ctx!(state, method, headers, session, ip, slug);
     let input = json_body(body)?;
     let (tok, secret) = tokens::create_caller_token(
         &mut c.tx,
@@ -263,15 +230,7 @@ async fn create_caller_token(
         .into_response())
 }
 
-async fn revoke_caller_token(
-    State(state): State<AppState>,
-    method: Method,
-    headers: HeaderMap,
-    session: Session,
-    ip: ClientIp,
-    Path((slug, id)): Path<(String, Uuid)>,
-) -> Result<Json<CallerToken>, Error> {
-    let mut c = ctx!(state, method, headers, session, ip, slug);
+async fn revoke_caller_token(Path((_, id)): Path<(String, Uuid)>, mut c: AdminCtx) -> Result<Json<CallerToken>, Error> {
     let tok = tokens::revoke_caller_token(&mut c.tx, c.actor, Role::Admin, CallerTokenId(id)).await?;
     c.tx.commit().await?;
     Ok(Json(tok))
@@ -279,15 +238,7 @@ async fn revoke_caller_token(
 
 // ---------------------------------------------------------------- identities
 
-async fn list_identities(
-    State(state): State<AppState>,
-    method: Method,
-    headers: HeaderMap,
-    session: Session,
-    ip: ClientIp,
-    Path(slug): Path<String>,
-) -> Result<Json<Vec<Identity>>, Error> {
-    let mut c = ctx!(state, method, headers, session, ip, slug);
+async fn list_identities(mut c: AdminCtx) -> Result<Json<Vec<Identity>>, Error> {
     Ok(Json(identities::list_identities(&mut c.tx).await?))
 }
 
@@ -313,14 +264,9 @@ enum IdentityIn {
 
 async fn create_identity(
     State(state): State<AppState>,
-    method: Method,
-    headers: HeaderMap,
-    session: Session,
-    ip: ClientIp,
-    Path(slug): Path<String>,
+    c: AdminCtx,
     body: Result<Json<IdentityIn>, JsonRejection>,
 ) -> Result<Response, Error> {
-    let c = ctx!(state, method, headers, session, ip, slug);
     let input = json_body(body)?;
     let ident = match input {
         IdentityIn::Pat { name, token, scopes } => {
@@ -393,15 +339,10 @@ struct IdentityPatchIn {
 }
 
 async fn update_identity(
-    State(state): State<AppState>,
-    method: Method,
-    headers: HeaderMap,
-    session: Session,
-    ip: ClientIp,
-    Path((slug, id)): Path<(String, Uuid)>,
+    Path((_, id)): Path<(String, Uuid)>,
+    mut c: AdminCtx,
     body: Result<Json<IdentityPatchIn>, JsonRejection>,
 ) -> Result<Json<Identity>, Error> {
-    let mut c = ctx!(state, method, headers, session, ip, slug);
     let input = json_body(body)?;
     let id = IdentityId(id);
     if let Some(scopes) = input.scopes {
@@ -416,15 +357,7 @@ async fn update_identity(
     Ok(Json(out))
 }
 
-async fn delete_identity(
-    State(state): State<AppState>,
-    method: Method,
-    headers: HeaderMap,
-    session: Session,
-    ip: ClientIp,
-    Path((slug, id)): Path<(String, Uuid)>,
-) -> Result<StatusCode, Error> {
-    let mut c = ctx!(state, method, headers, session, ip, slug);
+async fn delete_identity(Path((_, id)): Path<(String, Uuid)>, mut c: AdminCtx) -> Result<StatusCode, Error> {
     identities::delete_identity(&mut c.tx, c.actor, IdentityId(id)).await?;
     c.tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
@@ -432,41 +365,19 @@ async fn delete_identity(
 
 // ---------------------------------------------------------------- policy and audit
 
-async fn get_policy(
-    State(state): State<AppState>,
-    method: Method,
-    headers: HeaderMap,
-    session: Session,
-    ip: ClientIp,
-    Path(slug): Path<String>,
-) -> Result<Json<PolicySettings>, Error> {
-    let mut c = ctx!(state, method, headers, session, ip, slug);
+async fn get_policy(mut c: AdminCtx) -> Result<Json<PolicySettings>, Error> {
     Ok(Json(policy::get_policy(&mut c.tx).await?))
 }
 
 async fn update_policy(
-    State(state): State<AppState>,
-    method: Method,
-    headers: HeaderMap,
-    session: Session,
-    ip: ClientIp,
-    Path(slug): Path<String>,
+    mut c: AdminCtx,
     body: Result<Json<PolicySettings>, JsonRejection>,
 ) -> Result<Json<PolicySettings>, Error> {
-    let mut c = ctx!(state, method, headers, session, ip, slug);
     let saved = policy::update_policy(&mut c.tx, c.actor, json_body(body)?).await?;
     c.tx.commit().await?;
     Ok(Json(saved))
 }
 
-async fn list_audit(
-    State(state): State<AppState>,
-    method: Method,
-    headers: HeaderMap,
-    session: Session,
-    ip: ClientIp,
-    Path(slug): Path<String>,
-) -> Result<Json<Vec<AuditEntry>>, Error> {
-    let mut c = ctx!(state, method, headers, session, ip, slug);
+async fn list_audit(mut c: AdminCtx) -> Result<Json<Vec<AuditEntry>>, Error> {
     Ok(Json(audit::list_audit(&mut c.tx, 500).await?))
 }
