@@ -59,8 +59,7 @@ pub struct Spend {
 /// All counters.
 #[derive(Default)]
 pub struct Stats {
-    status: [AtomicU64; 5],
-    /// The same per caller token and route class (what usage reports carry).
+    /// Answers per caller token and route class (what usage reports carry), by cache status.
     by_caller: RwLock<HashMap<(CallerTokenId, &'static str), [AtomicU64; 5]>>,
     coalesced: AtomicU64,
     errors: AtomicU64,
@@ -92,7 +91,6 @@ impl Stats {
     /// Counts an answer relayed to `caller` on a route of class `route` (`pulls`, `graphql`, ...).
     pub fn served(&self, caller: CallerTokenId, route: &'static str, s: CacheStatus) {
         let i = status_index(s);
-        self.status[i].fetch_add(1, Ordering::Relaxed);
         let key = (caller, route);
         if let Some(c) = self.by_caller.read().unwrap_or_else(|p| p.into_inner()).get(&key) {
             c[i].fetch_add(1, Ordering::Relaxed);
@@ -117,9 +115,15 @@ impl Stats {
             .collect()
     }
 
-    /// Requests answered so far, per cache status.
-    pub fn served_counts(&self) -> [(CacheStatus, u64); 5] {
-        STATUSES.map(|s| (s, self.status[status_index(s)].load(Ordering::Relaxed)))
+    /// Requests answered so far, per cache status (in [`STATUSES`] order).
+    fn served_counts(&self) -> [u64; 5] {
+        let mut total = [0; 5];
+        for c in self.by_caller.read().unwrap_or_else(|p| p.into_inner()).values() {
+            for (t, n) in total.iter_mut().zip(c) {
+                *t += n.load(Ordering::Relaxed);
+            }
+        }
+        total
     }
 
     /// Counts a caller that joined another's upstream call.
@@ -171,11 +175,8 @@ impl Stats {
     /// The request counters as JSON.
     pub fn requests_json(&self) -> serde_json::Value {
         let mut m = serde_json::Map::new();
-        for s in STATUSES {
-            m.insert(
-                s.as_str().to_ascii_lowercase(),
-                self.status[status_index(s)].load(Ordering::Relaxed).into(),
-            );
+        for (s, n) in STATUSES.iter().zip(self.served_counts()) {
+            m.insert(s.as_str().to_ascii_lowercase(), n.into());
         }
         m.insert("coalesced".into(), self.coalesced.load(Ordering::Relaxed).into());
         m.insert("errors".into(), self.errors.load(Ordering::Relaxed).into());
@@ -202,13 +203,8 @@ impl Stats {
         let mut out = String::new();
         out.push_str("# HELP shoal_requests_total Relayed requests by X-Shoal-Cache status.\n");
         out.push_str("# TYPE shoal_requests_total counter\n");
-        for s in STATUSES {
-            let _ = writeln!(
-                out,
-                "shoal_requests_total{{cache=\"{}\"}} {}",
-                s.as_str(),
-                self.status[status_index(s)].load(Ordering::Relaxed)
-            );
+        for (s, n) in STATUSES.iter().zip(self.served_counts()) {
+            let _ = writeln!(out, "shoal_requests_total{{cache=\"{}\"}} {n}", s.as_str());
         }
         out.push_str("# TYPE shoal_coalesced_total counter\n");
         let _ = writeln!(out, "shoal_coalesced_total {}", self.coalesced.load(Ordering::Relaxed));
