@@ -136,7 +136,7 @@ impl Default for PacingConfig {
 }
 
 /// `[[identity]]`: one pooled GitHub identity.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct IdentityConfig {
     /// A name for stats and logs, unique in the file.
@@ -390,11 +390,7 @@ impl Config {
             self.identity.push(IdentityConfig {
                 id,
                 token: Some(token),
-                app_id: None,
-                installation_id: None,
-                private_key: None,
-                account: None,
-                scopes: Vec::new(),
+                ..Default::default()
             });
         }
         for (name, token) in pairs("SHOAL_WORKER_CALLERS", var("SHOAL_WORKER_CALLERS"))? {

@@ -49,7 +49,7 @@ pub async fn graphql(State(w): State<Arc<Worker>>, req: Request) -> Response {
 async fn handle(w: &Arc<Worker>, req: Request) -> Result<Response, Error> {
     let (parts, body) = req.into_parts();
     let tenant = w.tenant();
-    let caller = super::authenticate(w, &tenant, &parts)?.clone();
+    let caller = super::authenticate(w, &tenant, &parts)?;
     let body = axum::body::to_bytes(body, MAX_BODY_BYTES)
         .await
         .map_err(|_| Error::BadRequest(format!("the GraphQL body is larger than {MAX_BODY_BYTES} bytes")))?;
