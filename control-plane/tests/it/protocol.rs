@@ -40,6 +40,26 @@ fn launcher(internal_url: String, usage_every_ms: u64) -> Launcher {
     })
 }
 
+/// The internal API on loopback, as `make run` serves it; returns its URL.
+pub async fn serve_internal(pool: &PgPool, keys: Arc<Keys>, github: String) -> String {
+    let internal = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", internal.local_addr().unwrap());
+    let state = InternalState::new(pool.clone(), keys, github);
+    tokio::spawn(async move { axum::serve(internal, internal_router(state)).await.unwrap() });
+    url
+}
+
+/// The reconciler over `runtime`, every 100 ms; send `true` to stop it, then await it.
+pub fn reconcile(
+    pool: &PgPool,
+    runtime: Arc<ProcessRuntime>,
+    keys: Arc<Keys>,
+) -> (tokio::sync::watch::Sender<bool>, tokio::task::JoinHandle<()>) {
+    let (stop, stop_rx) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(Reconciler::new(pool.clone(), runtime, keys, Duration::from_millis(100)).run(stop_rx));
+    (stop, task)
+}
+
 struct Seed {
     tenant: TenantId,
     token: Secret,
@@ -185,10 +205,7 @@ async fn a_tenant_is_served_end_to_end_by_a_scheduled_worker(pool: PgPool) {
     let keys = Arc::new(Keys::generate());
     let s = seed(&pool, &keys, &pat).await;
 
-    let internal = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let internal_url = format!("http://{}", internal.local_addr().unwrap());
-    let state = InternalState::new(pool.clone(), keys.clone(), gh.url());
-    tokio::spawn(async move { axum::serve(internal, internal_router(state)).await.unwrap() });
+    let internal_url = serve_internal(&pool, keys.clone(), gh.url()).await;
 
     let dir = tempfile::tempdir().unwrap();
     let ca = DevCa::load_or_create(dir.path()).unwrap();
@@ -206,10 +223,7 @@ async fn a_tenant_is_served_end_to_end_by_a_scheduled_worker(pool: PgPool) {
         dir.path(),
         Isolation::Plain,
     ));
-    let (stop, stop_rx) = tokio::sync::watch::channel(false);
-    let reconciler = tokio::spawn(
-        Reconciler::new(pool.clone(), runtime.clone(), keys.clone(), Duration::from_millis(100)).run(stop_rx),
-    );
+    let (stop, reconciler) = reconcile(&pool, runtime.clone(), keys.clone());
     until(20, "the worker starting", async || {
         (worker_state(&pool, s.tenant).await.0 == "running").then_some(())
     })
@@ -320,10 +334,7 @@ async fn a_stopped_worker_sends_its_last_usage_report(pool: PgPool) {
     let gh = FakeGithub::start(Options::default()).await;
     let keys = Arc::new(Keys::generate());
     let s = seed(&pool, &keys, &gh.add_token("octo-bot")).await;
-    let internal = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let internal_url = format!("http://{}", internal.local_addr().unwrap());
-    let state = InternalState::new(pool.clone(), keys.clone(), gh.url());
-    tokio::spawn(async move { axum::serve(internal, internal_router(state)).await.unwrap() });
+    let internal_url = serve_internal(&pool, keys.clone(), gh.url()).await;
     let dir = tempfile::tempdir().unwrap();
     // Periodic reports every 10 minutes: only the last one can deliver these counts in time.
     let runtime = Arc::new(ProcessRuntime::new(
@@ -331,10 +342,7 @@ async fn a_stopped_worker_sends_its_last_usage_report(pool: PgPool) {
         dir.path(),
         Isolation::Plain,
     ));
-    let (stop, stop_rx) = tokio::sync::watch::channel(false);
-    let reconciler = tokio::spawn(
-        Reconciler::new(pool.clone(), runtime.clone(), keys.clone(), Duration::from_millis(100)).run(stop_rx),
-    );
+    let (stop, reconciler) = reconcile(&pool, runtime.clone(), keys.clone());
     let addr = until(20, "the worker starting", async || {
         match worker_state(&pool, s.tenant).await {
             (state, Some(addr)) if state == "running" => Some(addr),

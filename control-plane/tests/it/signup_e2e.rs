@@ -4,12 +4,11 @@
 
 use crate::app::location;
 use crate::flows::{app_with_github, octo_tenant, sign_in};
+use crate::protocol::{reconcile, serve_internal};
 use shoal_control_plane::edge::proxy::{EdgeState, router as edge_router};
 use shoal_control_plane::edge::serve::serve_tls;
 use shoal_control_plane::edge::tls::{DevCa, dev_server_config};
-use shoal_control_plane::internal::{InternalState, router as internal_router};
 use shoal_control_plane::scheduler::process::{Isolation, ProcessRuntime};
-use shoal_control_plane::scheduler::reconcile::Reconciler;
 use sqlx::PgPool;
 use std::process::Command;
 use std::sync::Arc;
@@ -53,10 +52,7 @@ async fn sign_up_create_a_tenant_and_read_through_its_relay(pool: PgPool) {
     assert!(!html.contains(&pat), "the page shows no pooled secret");
 
     // The rest of `make run`: the internal API, the scheduler with the real worker, the TLS edge.
-    let internal = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let internal_url = format!("http://{}", internal.local_addr().unwrap());
-    let state = InternalState::new(pool.clone(), app.config.keys.clone(), gh.url());
-    tokio::spawn(async move { axum::serve(internal, internal_router(state)).await.unwrap() });
+    let internal_url = serve_internal(&pool, app.config.keys.clone(), gh.url()).await;
     let dir = tempfile::tempdir().unwrap();
     let runtime = Arc::new(ProcessRuntime::new(
         shoal_control_plane::scheduler::process::worker_launcher(
@@ -66,16 +62,7 @@ async fn sign_up_create_a_tenant_and_read_through_its_relay(pool: PgPool) {
         dir.path(),
         Isolation::detect().await,
     ));
-    let (stop, stop_rx) = tokio::sync::watch::channel(false);
-    let reconciler = tokio::spawn(
-        Reconciler::new(
-            pool.clone(),
-            runtime,
-            app.config.keys.clone(),
-            Duration::from_millis(100),
-        )
-        .run(stop_rx),
-    );
+    let (stop, reconciler) = reconcile(&pool, runtime, app.config.keys.clone());
     let ca = DevCa::load_or_create(dir.path()).unwrap();
     let ca_path = ca.cert_path().to_path_buf();
     let edge = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
