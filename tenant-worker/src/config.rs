@@ -426,12 +426,11 @@ impl Config {
         // GraphQL answers have their own two keys beside the REST freshness classes.
         const GRAPHQL_TTL_KEYS: [&str; 2] = ["graphql", "introspection"];
         for class in self.ttl.keys() {
-            if !crate::relay::classify::Freshness::NAMES.contains(&class.as_str())
-                && !GRAPHQL_TTL_KEYS.contains(&class.as_str())
+            if !crate::route::Freshness::NAMES.contains(&class.as_str()) && !GRAPHQL_TTL_KEYS.contains(&class.as_str())
             {
                 return Err(Error::Config(format!(
                     "ttl: unknown freshness class {class:?} (known: {}, {})",
-                    crate::relay::classify::Freshness::NAMES.join(", "),
+                    crate::route::Freshness::NAMES.join(", "),
                     GRAPHQL_TTL_KEYS.join(", ")
                 )));
             }

@@ -4,7 +4,7 @@
 //! tenant from that signature, so a worker can only ever see its own tenant.
 
 use crate::Error;
-use crate::relay::classify::Resource;
+use crate::route::Resource;
 use crate::stats::Spend;
 use crate::worker::Worker;
 use shoal_common::protocol::{

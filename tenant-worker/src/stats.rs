@@ -2,7 +2,7 @@
 //! answered, which revalidation path each took, and upstream spend per identity and resource.
 //! Labels are identity names and resource names, never credentials.
 
-use crate::relay::classify::Resource;
+use crate::route::Resource;
 use serde::Serialize;
 use shoal_common::protocol::CacheStatus;
 use shoal_common::{CallerTokenId, IdentityId};

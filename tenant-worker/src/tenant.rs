@@ -7,6 +7,7 @@ use crate::github_app::{AppCredentials, AppTokenSource};
 use shoal_common::protocol::{Bundle, Credential, Policy};
 use shoal_common::token::{Pepper, TokenHash, find_constant_time, hash_token};
 use shoal_common::{CallerTokenId, IdentityId, Secret, TenantId};
+use std::sync::{Arc, RwLock};
 
 /// A caller the worker accepts.
 #[derive(Debug, Clone)]
@@ -24,8 +25,8 @@ pub enum IdentityAuth {
     /// A token sent as `Authorization: token ...`.
     Token(Secret),
     /// A GitHub App installation: installation tokens are minted and refreshed by the source
-    /// (see [`crate::apps`]).
-    App(std::sync::Arc<AppTokenSource>),
+    /// (see `fetch::credentials`).
+    App(Arc<AppTokenSource>),
     /// A credential the worker cannot use (e.g. an App key that is not RSA PEM); never selected.
     Unusable(String),
 }
@@ -134,7 +135,7 @@ impl Tenant {
                         // Same App credentials as before: keep the installation token.
                         Some(source) => IdentityAuth::App(source),
                         None => match AppCredentials::new(*app_id, *installation_id, private_key) {
-                            Ok(creds) => IdentityAuth::App(std::sync::Arc::new(AppTokenSource::new(creds))),
+                            Ok(creds) => IdentityAuth::App(Arc::new(AppTokenSource::new(creds))),
                             Err(e) => {
                                 tracing::warn!(identity.name = %i.name, error = %e, "App identity cannot be used");
                                 IdentityAuth::Unusable(e.to_string())
@@ -181,6 +182,25 @@ impl Tenant {
     /// Whether the policy lets the pool read this owner's repos.
     pub fn owner_allowed(&self, owner: &str) -> bool {
         self.policy.allowed_owners.iter().any(|o| o == owner)
+    }
+}
+
+/// The tenant in force: read per request, replaced whole when a new bundle arrives.
+pub struct CurrentTenant(RwLock<Arc<Tenant>>);
+
+impl CurrentTenant {
+    pub fn new(tenant: Tenant) -> Self {
+        Self(RwLock::new(Arc::new(tenant)))
+    }
+
+    /// The tenant now.
+    pub fn get(&self) -> Arc<Tenant> {
+        self.0.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Puts `tenant` in force.
+    pub fn set(&self, tenant: Tenant) {
+        *self.0.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(tenant);
     }
 }
 

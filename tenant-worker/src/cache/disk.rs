@@ -7,8 +7,8 @@
 //! Entries never hold a credential: only what GitHub answered (filtered headers, body) and the
 //! upstream validators.
 
-use super::Entry;
-use crate::relay::classify::Freshness;
+use super::entry::Entry;
+use crate::route::Freshness;
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};

@@ -11,7 +11,7 @@
 //! bounded number of requests wait for it; beyond either bound they fail fast.
 
 use crate::clock::Clock;
-use crate::relay::classify::Resource;
+use crate::route::Resource;
 use crate::tenant::{IdentityAuth, Tenant};
 use axum::http::HeaderMap;
 use serde::Serialize;

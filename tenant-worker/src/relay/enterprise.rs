@@ -18,7 +18,7 @@ pub const CALLER_SCOPES: &str = "repo, read:org, gist";
 pub async fn api_root(State(w): State<Arc<Worker>>, req: Request) -> Response {
     let (parts, _) = req.into_parts();
     let tenant = w.tenant();
-    if let Err(e) = super::authenticate(&w, &tenant, &parts) {
+    if let Err(e) = super::auth::authenticate(&tenant, &parts, w.clock.now_ms()) {
         w.stats.error();
         return e.into_response();
     }
@@ -30,7 +30,7 @@ pub async fn api_root(State(w): State<Arc<Worker>>, req: Request) -> Response {
         .headers
         .get(header::HOST)
         .and_then(|v| v.to_str().ok())
-        .filter(|h| super::headers::valid_host(h))
+        .filter(|h| crate::headers::valid_host(h))
         .unwrap_or("localhost");
     let api = format!("{scheme}://{host}/api/v3");
     let mut resp = Json(json!({

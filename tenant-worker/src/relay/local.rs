@@ -1,7 +1,7 @@
 //! Endpoints the worker answers itself: `/healthz`, `/metrics`, `/_shoal/stats` and the pool's
 //! `/rate_limit`.
 
-use super::classify::Resource;
+use crate::route::Resource;
 use crate::worker::Worker;
 use axum::Json;
 use axum::extract::{Request, State};
@@ -62,7 +62,7 @@ pub fn stats_json(w: &Worker) -> serde_json::Value {
             j
         })
         .collect();
-    let (entries, bytes) = w.cache.size();
+    let (entries, bytes) = w.fetcher.cache.size();
     json!({
         "bundle_version": w.tenant().bundle_version,
         "requests": w.stats.requests_json(),
@@ -70,7 +70,7 @@ pub fn stats_json(w: &Worker) -> serde_json::Value {
         "upstream": totals,
         "identities": identities,
         "cache": { "entries": entries, "bytes": bytes },
-        "in_flight": w.flights.len(),
+        "in_flight": w.fetcher.flights.len(),
         "pacing": w.coord.pacing(),
     })
 }
@@ -79,7 +79,7 @@ pub fn stats_json(w: &Worker) -> serde_json::Value {
 pub async fn stats(State(w): State<Arc<Worker>>, req: Request) -> Response {
     let (parts, _) = req.into_parts();
     let tenant = w.tenant();
-    if let Err(e) = super::authenticate(&w, &tenant, &parts) {
+    if let Err(e) = super::auth::authenticate(&tenant, &parts, w.clock.now_ms()) {
         return e.into_response();
     }
     Json(stats_json(&w)).into_response()
@@ -105,7 +105,7 @@ pub async fn metrics(State(w): State<Arc<Worker>>) -> Response {
         "# TYPE shoal_budget_waiting gauge\nshoal_budget_waiting {}\n# TYPE shoal_budget_waited_total counter\nshoal_budget_waited_total {}\n# TYPE shoal_budget_queue_full_total counter\nshoal_budget_queue_full_total {}\n",
         pacing.waiting, pacing.waited, pacing.queue_full
     ));
-    let (entries, bytes) = w.cache.size();
+    let (entries, bytes) = w.fetcher.cache.size();
     text.push_str(&format!(
         "# TYPE shoal_cache_entries gauge\nshoal_cache_entries {entries}\n# TYPE shoal_cache_bytes gauge\nshoal_cache_bytes {bytes}\n"
     ));

@@ -2,8 +2,8 @@
 //! never panic, normalised paths are canonical and safe, and no mutation is ever a read.
 
 use proptest::prelude::*;
+use shoal_worker::classify::{classify as classify_route, normalize};
 use shoal_worker::graphql::{Operation, classify};
-use shoal_worker::relay::classify::{classify as classify_route, normalize};
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]

@@ -8,9 +8,7 @@
 //! identity is among them; until then a request goes upstream on an identity that is not (and
 //! serves the cached answer when none of those has budget).
 
-use super::VISIBILITY_TTL_MS;
 use crate::cache::Entry;
-use crate::worker::Worker;
 use shoal_common::IdentityId;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -60,21 +58,5 @@ impl Witnesses {
     /// Forgets `key` (a positive answer replaced the negative one).
     pub fn forget(&self, key: &str) {
         self.0.lock().unwrap_or_else(|p| p.into_inner()).remove(key);
-    }
-}
-
-impl Worker {
-    /// Whether `repo` is known to be public, so a negative answer under it holds for everyone.
-    pub(crate) fn known_public(&self, repo: Option<&str>) -> bool {
-        let Some(repo) = repo else { return false };
-        let now = self.clock.now_ms();
-        let vis = self.visibility.lock().unwrap_or_else(|p| p.into_inner());
-        matches!(vis.get(repo), Some((true, at)) if now < at + VISIBILITY_TTL_MS)
-    }
-
-    /// Whether the negative answer `e`, cached under `key` and witnessed by `seen`, may be served
-    /// for `owner`/`repo`: under a known-public repo, or once every eligible identity got it.
-    pub(crate) fn negative_settled(&self, seen: &[IdentityId], owner: Option<&str>, repo: Option<&str>) -> bool {
-        self.known_public(repo) || self.coord.eligible(owner, repo).iter().all(|id| seen.contains(id))
     }
 }

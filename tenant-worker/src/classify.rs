@@ -3,7 +3,7 @@
 //! its kind (for stats), its freshness class (for TTLs), the owner it touches, and whether it is
 //! refused because it would reveal a pooled identity's own data.
 
-use std::fmt;
+use crate::route::{Freshness, Resource};
 
 /// Longest path accepted, in bytes.
 pub const MAX_PATH: usize = 1024;
@@ -176,109 +176,6 @@ pub fn normalize(path: &str, query: Option<&str>) -> Result<Normalized, String> 
     })
 }
 
-/// GitHub's rate-limit buckets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Resource {
-    Core,
-    Search,
-    CodeSearch,
-    Graphql,
-}
-
-impl Resource {
-    /// Every resource, in a stable order.
-    pub const ALL: [Resource; 4] = [
-        Resource::Core,
-        Resource::Search,
-        Resource::CodeSearch,
-        Resource::Graphql,
-    ];
-
-    /// GitHub's name for it (`x-ratelimit-resource`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Resource::Core => "core",
-            Resource::Search => "search",
-            Resource::CodeSearch => "code_search",
-            Resource::Graphql => "graphql",
-        }
-    }
-
-    /// From GitHub's name.
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|r| r.as_str() == s)
-    }
-
-    /// Index into per-resource arrays.
-    pub fn index(self) -> usize {
-        self as usize
-    }
-
-    /// The documented hourly (per-minute for search) limit, used until GitHub tells us.
-    pub fn default_limit(self) -> u64 {
-        match self {
-            Resource::Core | Resource::Graphql => 5000,
-            Resource::Search => 30,
-            Resource::CodeSearch => 10,
-        }
-    }
-}
-
-impl fmt::Display for Resource {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// How fast a route's content changes; each class has a TTL a tenant may override.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Freshness {
-    /// Addressed by a full commit SHA: never changes.
-    Immutable,
-    /// Repo metadata, releases, contents on a branch.
-    Slow,
-    /// Collections that change now and then (releases, branches, labels).
-    List,
-    /// PR, issue, check and workflow state.
-    Fast,
-    Search,
-    /// `/meta`, `/emojis`, licenses: near static.
-    Meta,
-    /// A cached 404, to absorb polling for something missing.
-    NotFound,
-}
-
-impl Freshness {
-    /// Names accepted as TTL override keys.
-    pub const NAMES: [&'static str; 7] = ["immutable", "slow", "list", "fast", "search", "meta", "not_found"];
-
-    /// The override key of this class.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Freshness::Immutable => "immutable",
-            Freshness::Slow => "slow",
-            Freshness::List => "list",
-            Freshness::Fast => "fast",
-            Freshness::Search => "search",
-            Freshness::Meta => "meta",
-            Freshness::NotFound => "not_found",
-        }
-    }
-
-    /// Default TTL in seconds.
-    pub fn default_ttl_secs(self) -> u64 {
-        match self {
-            Freshness::Immutable => 86_400,
-            Freshness::Slow => 120,
-            Freshness::List => 60,
-            Freshness::Fast => 20,
-            Freshness::Search => 60,
-            Freshness::Meta => 3_600,
-            Freshness::NotFound => 30,
-        }
-    }
-}
-
 /// A route the relay serves from the cache or the pool.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RouteInfo {
@@ -446,27 +343,6 @@ fn meta() -> Route {
     })
 }
 
-/// Owners a search query names with `repo:`, `org:` or `user:` qualifiers (lower-cased). A
-/// search without any is refused by the policy: it would search the pooled identity's own view.
-pub fn search_owners(query: &str) -> Vec<String> {
-    let Some(q) = query.split('&').find_map(|p| p.strip_prefix("q=")) else {
-        return Vec::new();
-    };
-    let decoded = percent_decode_lossy(&q.replace('+', " "));
-    decoded
-        .split_whitespace()
-        .filter_map(|term| {
-            let term = term.trim_start_matches('-');
-            let (k, v) = term.split_once(':')?;
-            match k.to_ascii_lowercase().as_str() {
-                "repo" => v.split('/').next().map(str::to_ascii_lowercase),
-                "org" | "user" | "owner" => Some(v.to_ascii_lowercase()),
-                _ => None,
-            }
-        })
-        .collect()
-}
-
 /// Percent-decodes, replacing invalid UTF-8.
 pub fn percent_decode_lossy(s: &str) -> String {
     let b = s.as_bytes();
@@ -612,14 +488,5 @@ mod tests {
                 "{p} was not refused"
             );
         }
-    }
-
-    #[test]
-    fn search_owners_are_read_from_qualifiers() {
-        assert_eq!(
-            search_owners("per_page=5&q=is%3Apr+repo%3AOcto-Org%2Fhello-world+org:other"),
-            vec!["octo-org", "other"]
-        );
-        assert!(search_owners("q=hello").is_empty());
     }
 }

@@ -3,13 +3,13 @@
 //! spend no pooled identity. Only when the tenant enables `token_free_reads`; an anonymous fetch
 //! sees public repositories only, so a private repo (404) falls through to the pooled path.
 
-use super::classify::Freshness;
-use super::fetch::{FetchSpec, Served};
+use super::rest::FetchSpec;
+use super::{Fetcher, Served};
 use crate::cache::{Entry, relay_etag};
 use crate::config::Settings;
 use crate::error::Error;
+use crate::route::Freshness;
 use crate::tenant::Tenant;
-use crate::worker::Worker;
 use axum::http::{HeaderValue, header};
 use shoal_common::protocol::CacheStatus;
 use std::sync::Arc;
@@ -98,13 +98,13 @@ pub fn web_url(settings: &Settings, tenant: &Tenant, spec: &FetchSpec) -> Option
 
 /// Serves `spec` token-free when the tenant allows it and the content is public; `None` means
 /// "use the pooled path" (not eligible, private, or the web host failed).
-pub async fn lookup(w: &Arc<Worker>, tenant: &Tenant, spec: &FetchSpec) -> Option<Served> {
+pub async fn lookup(f: &Arc<Fetcher>, tenant: &Tenant, spec: &FetchSpec) -> Option<Served> {
     if !tenant.policy.token_free_reads {
         return None;
     }
-    let (url, content_type) = web_url(&w.settings, tenant, spec)?;
-    let now = w.clock.now_ms();
-    if let Some(e) = w.cache.get(&spec.key).await
+    let (url, content_type) = web_url(&f.settings, tenant, spec)?;
+    let now = f.clock.now_ms();
+    if let Some(e) = f.cache.get(&spec.key).await
         && e.is_fresh(now)
     {
         return Some(Served {
@@ -112,25 +112,33 @@ pub async fn lookup(w: &Arc<Worker>, tenant: &Tenant, spec: &FetchSpec) -> Optio
             status: CacheStatus::Hit,
         });
     }
-    let w2 = w.clone();
+    let freshness = spec.info.freshness;
+    let ttl_ms = f.ttl_ms(tenant, freshness.as_str(), freshness.default_ttl_secs());
+    let f2 = f.clone();
     let spec2 = spec.clone();
-    let (res, leader) = w
+    let (res, leader) = f
         .flights
         .run(
             spec.key.clone(),
-            move || async move { fetch(w2, spec2, url, content_type).await },
+            move || async move { fetch(f2, spec2, url, content_type, ttl_ms).await },
             Err(Error::Internal),
         )
         .await;
     if !leader {
-        w.stats.coalesced();
+        f.stats.coalesced();
     }
     res.ok()
 }
 
-async fn fetch(w: Arc<Worker>, spec: FetchSpec, url: String, content_type: &'static str) -> Result<Served, Error> {
-    let now = w.clock.now_ms();
-    let resp = w
+async fn fetch(
+    f: Arc<Fetcher>,
+    spec: FetchSpec,
+    url: String,
+    content_type: &'static str,
+    ttl_ms: u64,
+) -> Result<Served, Error> {
+    let now = f.clock.now_ms();
+    let resp = f
         .upstream
         .client()
         .get(&url)
@@ -149,13 +157,6 @@ async fn fetch(w: Arc<Worker>, spec: FetchSpec, url: String, content_type: &'sta
         .await
         .map_err(|_| Error::Upstream("the web host's answer was cut".into()))?;
     let freshness = spec.info.freshness;
-    let ttl_secs = w
-        .tenant()
-        .policy
-        .ttl_overrides
-        .get(freshness.as_str())
-        .copied()
-        .unwrap_or_else(|| freshness.default_ttl_secs());
     let entry = Arc::new(
         Entry {
             status: 200,
@@ -163,7 +164,7 @@ async fn fetch(w: Arc<Worker>, spec: FetchSpec, url: String, content_type: &'sta
             headers: vec![(header::CONTENT_TYPE, HeaderValue::from_static(content_type))],
             body,
             validated_ms: now,
-            ttl_ms: ttl_secs.saturating_mul(1000),
+            ttl_ms,
             freshness: if freshness == Freshness::NotFound {
                 Freshness::Fast
             } else {
@@ -176,7 +177,7 @@ async fn fetch(w: Arc<Worker>, spec: FetchSpec, url: String, content_type: &'sta
         }
         .prebuild(),
     );
-    let status = if w.cache.insert(spec.key.clone(), entry.clone()).await {
+    let status = if f.cache.insert(spec.key.clone(), entry.clone()).await {
         CacheStatus::Miss
     } else {
         CacheStatus::Bypass

@@ -1,6 +1,7 @@
 //! Which upstream headers reach clients, and rewriting of `Link`/`Location` to the caller's
 //! scheme, host, port and layout. Hop-by-hop and identity-revealing headers (`x-oauth-scopes`,
-//! `github-authentication-token-expiration`, per-token rate limits, cookies) never pass.
+//! `github-authentication-token-expiration`, per-token rate limits, cookies) never pass. The
+//! relay's own headers (`X-Shoal-Cache`, the pool's `x-ratelimit-*`) are set here too.
 
 use crate::coordinator::PoolBudget;
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
@@ -15,6 +16,8 @@ pub const X_RATELIMIT_RESET: HeaderName = HeaderName::from_static("x-ratelimit-r
 pub const X_RATELIMIT_RESOURCE: HeaderName = HeaderName::from_static("x-ratelimit-resource");
 pub const X_GITHUB_API_VERSION: HeaderName = HeaderName::from_static("x-github-api-version");
 pub const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+/// What GitHub assumes when a client sends no `Accept`.
+pub const DEFAULT_ACCEPT: &str = "application/vnd.github+json";
 
 thread_local! {
     /// The last pool budget formatted on this thread: it changes far less often than it is sent.

@@ -1,0 +1,470 @@
+//! Answering a read from the cache or from GitHub, REST and GraphQL alike: a fresh hit, or the
+//! one coalesced upstream call for its key, made under an upstream concurrency slot on the
+//! identity the coordinator picks, retried on another identity when the failure was that
+//! identity's, and a bounded-stale answer when no identity has budget or GitHub fails. Each kind
+//! of read ([`rest`], [`graphql`]) plugs into that one loop through [`Read`]: it builds its
+//! request, judges the answer and builds the cache entry. [`token_free`] reads skip the pool.
+//!
+//! A negative answer may only mean "this identity cannot see it": see [`not_found`] for when a
+//! cached one is served.
+
+pub mod credentials;
+pub mod graphql;
+pub mod not_found;
+pub mod rest;
+pub mod token_free;
+
+use crate::cache::Cache;
+use crate::cache::Entry;
+use crate::cache::singleflight::Flights;
+use crate::clock::Clock;
+use crate::config::Settings;
+use crate::coordinator::{Ask, Coordinator, Lease};
+use crate::error::Error;
+use crate::policy::knowledge::Knowledge;
+use crate::route::Resource;
+use crate::stats::Stats;
+use crate::tenant::{CurrentTenant, Identity, Tenant};
+use crate::upstream::{Conditional, Upstream, UpstreamRequest, UpstreamResponse};
+use axum::http::HeaderMap;
+use not_found::Witnesses;
+use shoal_common::IdentityId;
+use shoal_common::protocol::CacheStatus;
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+use tokio::sync::{Semaphore, SemaphorePermit};
+
+/// An answer: the representation and how it was obtained.
+#[derive(Debug, Clone)]
+pub struct Served {
+    pub entry: Arc<Entry>,
+    pub status: CacheStatus,
+}
+
+/// What a flight resolves to; shared by every caller of one key.
+pub type FetchResult = Result<Served, Error>;
+
+/// How the loop goes on after an upstream answer.
+pub enum Judged {
+    /// Cache and serve it (or ask another identity first, see [`Read::second_opinion`]).
+    Use,
+    /// The failure was the identity's: ask another, leaving this one out of the request's next
+    /// attempts when `exclude` (a 401 always is).
+    TryAnother { exclude: bool },
+}
+
+/// What to remember about who got a negative answer after it is stored.
+pub enum Witness {
+    /// The answer is negative: add the identity to its witnesses.
+    Record,
+    /// A positive answer replaced it: forget the witnesses.
+    Forget,
+    Keep,
+}
+
+/// An upstream answer, who got it, and what its read noted on the way.
+pub struct Answer<N> {
+    pub identity: IdentityId,
+    pub resp: UpstreamResponse,
+    pub note: N,
+}
+
+/// One kind of cacheable read, as the fetch loop drives it.
+pub trait Read: Send + Sync + 'static {
+    /// What [`Read::call`] passes on to judging and storing the answer.
+    type Note: Send;
+
+    /// The cache and single-flight key.
+    fn key(&self) -> &Arc<str>;
+
+    /// What the read asks of the pool (exclusions and preferences are the loop's).
+    fn ask(&self) -> Ask<'_>;
+
+    /// Whether a fresh cached answer may be served as is (see [`not_found`]).
+    fn settled(&self, f: &Fetcher, e: &Entry) -> bool;
+
+    /// Sends the read upstream with `authorization`, `cached` being what is in the cache.
+    fn call(
+        &self,
+        f: &Fetcher,
+        tenant: &Tenant,
+        id: IdentityId,
+        authorization: &str,
+        cached: Option<&Entry>,
+    ) -> impl Future<Output = Result<(UpstreamResponse, Self::Note), String>> + Send;
+
+    /// Reports the answer to the coordinator (consuming the lease) and the stats.
+    fn judge(
+        &self,
+        f: &Fetcher,
+        ident: &Identity,
+        lease: Lease,
+        resp: &UpstreamResponse,
+        note: &mut Self::Note,
+    ) -> Judged;
+
+    /// Whether to keep this answer aside and ask another identity first (a 404 where another
+    /// identity got 200).
+    fn second_opinion(&self, _f: &Fetcher, _resp: &UpstreamResponse, _cached: Option<&Entry>) -> bool {
+        false
+    }
+
+    /// Builds, caches and serves the entry for an answer.
+    fn store(
+        &self,
+        f: &Fetcher,
+        tenant: &Tenant,
+        cached: Option<Arc<Entry>>,
+        answer: Answer<Self::Note>,
+        now: u64,
+    ) -> impl Future<Output = (FetchResult, Witness)> + Send;
+}
+
+/// The fetch path's state: the cache, the upstream client and its concurrency slots, flights in
+/// progress and the witnesses of negative answers, plus what it reads from the rest of the worker.
+pub struct Fetcher {
+    pub(crate) settings: Settings,
+    pub(crate) clock: Arc<dyn Clock>,
+    tenant: Arc<CurrentTenant>,
+    pub(crate) coord: Coordinator,
+    pub(crate) stats: Arc<Stats>,
+    pub(crate) knowledge: Arc<Knowledge>,
+    pub(crate) cache: Cache,
+    pub(crate) upstream: Upstream,
+    pub(crate) flights: Flights<FetchResult>,
+    witnesses: Witnesses,
+    slots: Semaphore,
+    waiting: AtomicUsize,
+}
+
+/// A header's value as text.
+pub(crate) fn header_str<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    h.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// A header's value as a number.
+pub(crate) fn header_u64(h: &HeaderMap, name: &str) -> Option<u64> {
+    header_str(h, name)?.trim().parse().ok()
+}
+
+impl Fetcher {
+    /// A fetcher over `cache`, calling GitHub within `settings`' timeout and concurrency.
+    pub fn new(
+        settings: Settings,
+        clock: Arc<dyn Clock>,
+        tenant: Arc<CurrentTenant>,
+        coord: Coordinator,
+        stats: Arc<Stats>,
+        knowledge: Arc<Knowledge>,
+        cache: Cache,
+    ) -> Self {
+        Self {
+            upstream: Upstream::new(Duration::from_secs(settings.upstream_timeout_secs)),
+            slots: Semaphore::new(settings.max_upstream_concurrency.max(1)),
+            waiting: AtomicUsize::new(0),
+            settings,
+            clock,
+            tenant,
+            coord,
+            stats,
+            knowledge,
+            cache,
+            flights: Flights::default(),
+            witnesses: Witnesses::default(),
+        }
+    }
+
+    /// A fresh cache hit, or the shared result of the one upstream call for this key.
+    pub async fn lookup<R: Read>(self: &Arc<Self>, read: R) -> FetchResult {
+        let now = self.clock.now_ms();
+        if let Some(e) = self.cache.get(read.key()).await
+            && e.is_fresh(now)
+            && read.settled(self, &e)
+        {
+            return Ok(Served {
+                entry: e,
+                status: CacheStatus::Hit,
+            });
+        }
+        let f = self.clone();
+        let key = read.key().clone();
+        let (res, leader) = self
+            .flights
+            .run(key, move || async move { f.fetch(read).await }, Err(Error::Internal))
+            .await;
+        if !leader {
+            self.stats.coalesced();
+        }
+        res
+    }
+
+    /// Whether a negative answer witnessed by `seen` may be served for `owner`/`repo`: under a
+    /// known-public repo, or once every eligible identity got it.
+    pub(crate) fn negative_settled(&self, seen: &[IdentityId], owner: Option<&str>, repo: Option<&str>) -> bool {
+        self.knowledge.known_public(repo, self.clock.now_ms())
+            || self.coord.eligible(owner, repo).iter().all(|id| seen.contains(id))
+    }
+
+    /// The identities that got the negative answer cached under `key` as `e`; `None` when `e` is
+    /// not a recorded negative answer.
+    pub(crate) fn witnesses_of(&self, key: &str, e: &Entry) -> Option<Vec<IdentityId>> {
+        self.witnesses.of(key, e)
+    }
+
+    /// The TTL of `f`'s class: the tenant's override or the default.
+    pub(crate) fn ttl_ms(&self, tenant: &Tenant, key: &str, default_secs: u64) -> u64 {
+        tenant
+            .policy
+            .ttl_overrides
+            .get(key)
+            .copied()
+            .unwrap_or(default_secs)
+            .saturating_mul(1000)
+    }
+
+    /// `cached` when it is a 200 within the stale bound (served as STALE), else `err`.
+    pub(crate) fn stale_or(&self, cached: Option<Arc<Entry>>, err: Error) -> FetchResult {
+        let now = self.clock.now_ms();
+        match cached {
+            Some(e) if e.status == 200 && e.within_stale_bound(now, self.settings.stale_max_secs * 1000) => {
+                Ok(Served {
+                    entry: e,
+                    status: CacheStatus::Stale,
+                })
+            }
+            _ => Err(err),
+        }
+    }
+
+    async fn upstream_slot(&self) -> Result<SemaphorePermit<'_>, Error> {
+        if let Ok(p) = self.slots.try_acquire() {
+            return Ok(p);
+        }
+        if self.waiting.fetch_add(1, Ordering::SeqCst) >= self.settings.max_upstream_queue {
+            self.waiting.fetch_sub(1, Ordering::SeqCst);
+            return Err(Error::Busy);
+        }
+        let p = self.slots.acquire().await;
+        self.waiting.fetch_sub(1, Ordering::SeqCst);
+        p.map_err(|_| Error::Internal)
+    }
+
+    /// The upstream side of a flight.
+    async fn fetch<R: Read>(self: Arc<Self>, read: R) -> FetchResult {
+        let now = self.clock.now_ms();
+        let key = read.key();
+        let cached = self.cache.get(key).await;
+        // Another flight may have landed between our cache miss and joining.
+        if let Some(e) = &cached
+            && e.is_fresh(now)
+            && read.settled(&self, e)
+        {
+            return Ok(Served {
+                entry: e.clone(),
+                status: CacheStatus::Hit,
+            });
+        }
+        // A fresh negative answer not yet confirmed by every eligible identity: ask one that has
+        // not seen it.
+        let fresh_negative = cached.as_ref().filter(|e| e.is_fresh(now)).cloned();
+        let mut seen = fresh_negative
+            .as_deref()
+            .and_then(|e| self.witnesses.of(key, e))
+            .unwrap_or_default();
+        let mut exclude = seen.clone();
+        let mut retry_after = 60;
+        // Without Last-Modified only an identity's own ETag revalidates for free: prefer those.
+        let prefer: Vec<IdentityId> = match &cached {
+            Some(e) if e.last_modified.is_none() && self.settings.revalidate => {
+                e.etags.iter().map(|(i, _)| *i).collect()
+            }
+            _ => Vec::new(),
+        };
+        let tenant = self.tenant.get();
+        let mut permit = None;
+        // An answer kept aside while another identity is asked.
+        let mut pending: Option<Answer<R::Note>> = None;
+        for _attempt in 0..3 {
+            let ask = Ask {
+                exclude: &exclude,
+                prefer: &prefer,
+                ..read.ask()
+            };
+            // With a fresh answer in hand there is an answer to give: no waiting for another opinion.
+            let lease = if fresh_negative.is_some() {
+                self.coord.acquire(&ask)
+            } else {
+                self.coord.acquire_paced(&ask).await
+            };
+            let lease = match lease {
+                Ok(l) => l,
+                Err(nb) => {
+                    if let Some(answer) = pending {
+                        return self.settle(&read, &tenant, cached, answer, now, seen).await;
+                    }
+                    if let Some(e) = fresh_negative {
+                        return Ok(Served {
+                            entry: e,
+                            status: CacheStatus::Hit,
+                        });
+                    }
+                    return self.stale_or(
+                        cached,
+                        Error::PoolExhausted {
+                            retry_after_secs: nb.retry_after_secs,
+                        },
+                    );
+                }
+            };
+            if permit.is_none() {
+                permit = match self.upstream_slot().await {
+                    Ok(p) => Some(p),
+                    Err(e) => return self.stale_or(cached, e),
+                };
+            }
+            let id = lease.identity;
+            let Some(ident) = tenant.identity(id) else {
+                exclude.push(id);
+                continue;
+            };
+            let client = self.upstream.client();
+            let Ok(authz) =
+                credentials::authorization(ident, client, &tenant.upstream, &self.coord, self.clock.now_ms()).await
+            else {
+                exclude.push(id);
+                continue;
+            };
+            let (resp, mut note) = match read.call(&self, &tenant, id, &authz, cached.as_deref()).await {
+                Ok(r) => r,
+                Err(reason) => {
+                    let resource = lease.resource;
+                    drop(lease);
+                    self.stats.upstream(id, resource, 0, false);
+                    tracing::warn!(identity.name = %ident.name, resource = %resource, %reason, "upstream call failed");
+                    return self.stale_or(cached, Error::Upstream(reason));
+                }
+            };
+            match read.judge(&self, ident, lease, &resp, &mut note) {
+                Judged::Use => {}
+                Judged::TryAnother { exclude: leave_out } => {
+                    if resp.status == 401 {
+                        tracing::warn!(identity.name = %ident.name, "GitHub answered 401: identity quarantined");
+                        credentials::unauthorized(ident, &self.coord, self.clock.now_ms()).await;
+                        exclude.push(id);
+                    } else {
+                        // When not left out, the coordinator keeps it out until its cooldown or
+                        // reset, and the request may wait for that when it is near.
+                        tracing::info!(identity.name = %ident.name, status = resp.status, "identity rate limited; trying another");
+                        if leave_out {
+                            exclude.push(id);
+                        }
+                    }
+                    if let Some(s) = header_u64(&resp.headers, "retry-after") {
+                        retry_after = s;
+                    }
+                    continue;
+                }
+            }
+            if pending.is_none() && read.second_opinion(&self, &resp, cached.as_deref()) {
+                tracing::debug!(identity.name = %ident.name, "404 where another identity got 200; asking another");
+                exclude.push(id);
+                seen.push(id);
+                pending = Some(Answer {
+                    identity: id,
+                    resp,
+                    note,
+                });
+                continue;
+            }
+            let answer = Answer {
+                identity: id,
+                resp,
+                note,
+            };
+            return self.settle(&read, &tenant, cached, answer, now, seen).await;
+        }
+        if let Some(answer) = pending {
+            return self.settle(&read, &tenant, cached, answer, now, seen).await;
+        }
+        self.stale_or(
+            cached,
+            Error::PoolExhausted {
+                retry_after_secs: retry_after,
+            },
+        )
+    }
+
+    /// Stores an answer and, for a negative one, who has seen it (`seen` before its identity).
+    async fn settle<R: Read>(
+        &self,
+        read: &R,
+        tenant: &Tenant,
+        cached: Option<Arc<Entry>>,
+        answer: Answer<R::Note>,
+        now: u64,
+        mut seen: Vec<IdentityId>,
+    ) -> FetchResult {
+        let id = answer.identity;
+        let (out, witness) = read.store(self, tenant, cached, answer, now).await;
+        match (&out, witness) {
+            (Ok(served), Witness::Record) => {
+                if !seen.contains(&id) {
+                    seen.push(id);
+                }
+                self.witnesses.record(read.key(), &served.entry, seen, now);
+            }
+            (_, Witness::Forget) => self.witnesses.forget(read.key()),
+            _ => {}
+        }
+        out
+    }
+
+    /// Learns each identity's GitHub account with `GET /user`, for identities whose account is
+    /// not known, so tokens of one user share one budget. A 401 quarantines the identity.
+    pub async fn discover_accounts(&self) {
+        let tenant = self.tenant.get();
+        for ident in tenant.identities.iter().filter(|i| i.account.is_none() && i.enabled) {
+            let Some(authz) = ident.authorization() else { continue };
+            let url = format!("{}/user", tenant.upstream);
+            let resp = self
+                .upstream
+                .get(UpstreamRequest {
+                    url: &url,
+                    authorization: &authz,
+                    accept: "application/vnd.github+json",
+                    api_version: None,
+                    conditional: Conditional::None,
+                })
+                .await;
+            let resource = Resource::Core;
+            match resp {
+                Ok(r) if r.status == 200 => {
+                    self.stats.upstream(ident.id, resource, 200, false);
+                    let login = serde_json::from_slice::<serde_json::Value>(&r.body)
+                        .ok()
+                        .and_then(|v| v["login"].as_str().map(str::to_string));
+                    if let Some(login) = login {
+                        tracing::info!(identity.name = %ident.name, account = %login, "identity account learned");
+                        self.coord.set_account(ident.id, &login);
+                    }
+                }
+                Ok(r) if r.status == 401 => {
+                    self.stats.upstream(ident.id, resource, 401, false);
+                    tracing::warn!(identity.name = %ident.name, "GitHub answered 401 for /user: identity quarantined");
+                    self.coord
+                        .quarantine(ident.id, "GitHub answered 401: the credential is revoked or invalid");
+                }
+                Ok(r) => {
+                    self.stats.upstream(ident.id, resource, r.status, false);
+                    tracing::warn!(identity.name = %ident.name, status = r.status, "could not learn the identity's account");
+                }
+                Err(reason) => {
+                    self.stats.upstream(ident.id, resource, 0, false);
+                    tracing::warn!(identity.name = %ident.name, %reason, "could not learn the identity's account");
+                }
+            }
+        }
+    }
+}
