@@ -1,7 +1,7 @@
 //! GitHub App identities: installation tokens minted from an RS256 JWT, refreshed 5 minutes
 //! before expiry (clock injected), and a failed exchange cooling the identity down.
 
-use crate::bundle_env::{APP_PRIVATE_KEY_PKCS1, APP_PUBLIC_KEY, Env, OTHER_PRIVATE_KEY, app, pat};
+use crate::support::bundle::{APP_PRIVATE_KEY_PKCS1, APP_PUBLIC_KEY, Env, OTHER_PRIVATE_KEY, app, pat};
 use serde_json::json;
 use std::time::Duration;
 

@@ -1,8 +1,6 @@
 //! The cache against the fake: hits, revalidation, single-flight, stale answers.
 
-use crate::support::{Env, Ident, Setup, cache_status};
-
-const PR: &str = "/repos/octo-org/hello-world/pulls/1";
+use crate::support::{Env, Ident, PR, REVIEWS, Setup, cache_status};
 
 #[tokio::test]
 async fn a_repeated_read_costs_one_upstream_call() {
@@ -58,9 +56,6 @@ async fn revalidation_under_another_identity_is_free_via_if_modified_since() {
     let up = env.upstream();
     assert_eq!((up.charged, up.not_modified), (1, 1));
 }
-
-/// Reviews carry no Last-Modified: only an ETag can revalidate them.
-const REVIEWS: &str = "/repos/octo-org/hello-world/pulls/1/reviews";
 
 #[tokio::test]
 async fn without_last_modified_the_fetching_identity_revalidates_with_its_own_etag() {

@@ -1,10 +1,6 @@
 //! The coordinator against the fake: spreading spend, quarantine, cooldown, accounts.
 
-use crate::support::{Env, Ident, Setup, cache_status};
-
-fn issues_page(n: usize) -> String {
-    format!("/repos/octo-org/hello-world/issues?page={n}&per_page=1")
-}
+use crate::support::{Env, Ident, Setup, cache_status, issues_page};
 
 #[tokio::test]
 async fn three_identities_spread_spend_and_none_hits_403_until_the_pool_is_nearly_used() {

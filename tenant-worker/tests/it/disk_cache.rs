@@ -1,10 +1,8 @@
 //! The cache's on-disk tier: a restarted worker starts warm, so its first read of a known
 //! resource costs a free 304 rather than a charged 200.
 
-use crate::support::{Env, Setup, cache_status};
+use crate::support::{Env, PR, REVIEWS, Setup, cache_status};
 use std::path::Path;
-
-const PR: &str = "/repos/octo-org/hello-world/pulls/1";
 
 fn with_dir(dir: &Path) -> Setup {
     Setup {
@@ -82,9 +80,6 @@ async fn a_corrupt_file_is_deleted_at_load_and_the_worker_starts() {
     let up = env.upstream();
     assert_eq!((up.calls, up.charged, up.not_modified), (2, 1, 1));
 }
-
-/// Reviews carry no Last-Modified: only the fetching identity's own ETag revalidates them.
-const REVIEWS: &str = "/repos/octo-org/hello-world/pulls/1/reviews";
 
 #[tokio::test]
 async fn after_a_restart_an_identitys_own_etag_still_revalidates() {

@@ -2,7 +2,7 @@
 //! speaks HTTPS to a non-github.com host), with GitHub played by the fake: gh's read commands work
 //! with a caller token, and a second run of each costs GitHub nothing.
 
-use crate::bundle_env::{Env, pat};
+use crate::support::bundle::{Env, pat};
 use shoal_fake_github::tls_front;
 use tokio::process::Command;
 

@@ -1,12 +1,11 @@
 //! GraphQL through the relay: caching, coalescing, refusals (`fallback_local`), the caller's own
 //! `viewer { login }`, and GraphQL points per identity.
 
-use crate::bundle_env::{Env, pat};
+use crate::support::TWO_POINTS;
+use crate::support::bundle::{Env, pat};
 use serde_json::json;
 
 const PR_TITLE: &str = "query PullRequestTitle($owner: String!, $repo: String!, $n: Int!) { repository(owner: $owner, name: $repo) { pullRequest(number: $n) { title number } } }";
-/// 1 + 100 + 100 connection requests: 2 points by GitHub's formula.
-const TWO_POINTS: &str = "query Heavy($owner: String!, $repo: String!) { repository(owner: $owner, name: $repo) { pullRequests(first: 100) { nodes { labels(first: 1) { totalCount } comments(first: 1) { totalCount } } } } }";
 
 fn vars() -> serde_json::Value {
     json!({"owner": "octo-org", "repo": "hello-world", "n": 1})
@@ -196,8 +195,9 @@ async fn a_stale_answer_is_served_when_github_fails_after_the_ttl() {
     let env = Env::start(|gh| vec![pat("bot", &gh.add_token("octo-bot"))]).await;
     let body = json!({"query": PR_TITLE, "variables": vars()});
     let (_, _, fresh) = env.graphql(&body).await;
-    env.clock
-        .advance(std::time::Duration::from_secs(crate::bundle_env::GRAPHQL_TTL_SECS + 1));
+    env.clock.advance(std::time::Duration::from_secs(
+        crate::support::bundle::GRAPHQL_TTL_SECS + 1,
+    ));
     env.gh.set_faults(shoal_fake_github::Faults {
         fail_next: 1,
         error_status: Some(503),
@@ -211,6 +211,32 @@ async fn a_stale_answer_is_served_when_github_fails_after_the_ttl() {
 }
 
 #[tokio::test]
+async fn graphql_queries_take_the_upstream_concurrency_slot() {
+    let mut settings = shoal_worker::config::Settings::for_tests();
+    settings.max_upstream_concurrency = 1;
+    settings.max_upstream_queue = 0;
+    let env = Env::start_with_settings(
+        shoal_fake_github::Options::default(),
+        crate::support::bundle::policy(),
+        settings,
+        |gh| vec![pat("bot", &gh.add_token("octo-bot"))],
+    )
+    .await;
+    env.gh.set_faults(shoal_fake_github::Faults {
+        latency_ms: 300,
+        ..Default::default()
+    });
+    let ask = |n: u64| json!({"query": PR_TITLE, "variables": {"owner": "octo-org", "repo": "hello-world", "n": n}});
+    let (one, two) = (ask(1), ask(2));
+    let (a, b) = tokio::join!(env.graphql(&one), env.graphql(&two));
+    let mut statuses = [a.0, b.0];
+    statuses.sort();
+    // One slot and no queue: while one query is upstream, the other is told the relay is busy.
+    assert_eq!(statuses, [200, 503], "{} / {}", a.2, b.2);
+    assert_eq!(graphql_calls(&env), 1);
+}
+
+#[tokio::test]
 async fn graphql_points_exhausted_on_every_identity_is_githubs_403_with_retry_after() {
     let opts = shoal_fake_github::Options {
         limits: shoal_fake_github::Limits {
@@ -219,7 +245,7 @@ async fn graphql_points_exhausted_on_every_identity_is_githubs_403_with_retry_af
         },
         ..Default::default()
     };
-    let env = Env::start_with(opts, crate::bundle_env::policy(), |gh| {
+    let env = Env::start_with(opts, crate::support::bundle::policy(), |gh| {
         vec![pat("bot", &gh.add_token("octo-bot"))]
     })
     .await;

@@ -2,13 +2,13 @@
 //! exact upstream counts.
 
 mod apps;
-mod bundle_env;
 mod cache;
 mod coordinator;
 mod disk_cache;
 mod gh_cli;
 mod graphql;
 mod pacing;
+mod policy;
 mod proptests;
 mod relay;
 mod secrets;

@@ -1,12 +1,8 @@
 //! Cost-aware pacing against the fake: GraphQL reservations of the query's points, the bounded
 //! wait for budget, and 404s that must not hide a private repo from identities that can see it.
 
-use crate::support::{Env, Ident, Setup, cache_status};
+use crate::support::{Env, Ident, Setup, TWO_POINTS, cache_status, issues_page};
 use serde_json::json;
-
-fn issues_page(n: usize) -> String {
-    format!("/repos/octo-org/hello-world/issues?page={n}&per_page=1")
-}
 
 /// Polls (with a deadline) until `n` requests wait for budget.
 async fn until_waiting(env: &Env, n: u64) {
@@ -79,7 +75,6 @@ fn twenty_points() -> String {
 }
 
 const ONE_POINT: &str = "query T($owner: String!, $repo: String!, $n: Int!) { repository(owner: $owner, name: $repo) { pullRequest(number: $n) { title } } }";
-const TWO_POINTS: &str = "query Heavy($owner: String!, $repo: String!) { repository(owner: $owner, name: $repo) { pullRequests(first: 100) { nodes { labels(first: 1) { totalCount } comments(first: 1) { totalCount } } } } }";
 
 #[tokio::test]
 async fn a_graphql_query_reserves_its_expected_points() {
@@ -91,12 +86,12 @@ async fn a_graphql_query_reserves_its_expected_points() {
         },
         ..Default::default()
     };
-    let env = crate::bundle_env::Env::start_with(opts, crate::bundle_env::policy(), |gh| {
+    let env = crate::support::bundle::Env::start_with(opts, crate::support::bundle::policy(), |gh| {
         tokens.push(gh.add_token("octo-bot"));
         tokens.push(gh.add_token("hubot"));
         vec![
-            crate::bundle_env::pat("bot", &tokens[0]),
-            crate::bundle_env::pat("hu", &tokens[1]),
+            crate::support::bundle::pat("bot", &tokens[0]),
+            crate::support::bundle::pat("hu", &tokens[1]),
         ]
     })
     .await;
@@ -202,12 +197,12 @@ async fn a_404_for_an_identity_without_access_does_not_hide_a_private_repo() {
 #[tokio::test]
 async fn a_graphql_not_found_for_an_identity_without_access_does_not_hide_a_private_repo() {
     let mut tokens = Vec::new();
-    let env = crate::bundle_env::Env::start(|gh| {
+    let env = crate::support::bundle::Env::start(|gh| {
         tokens.push(gh.add_token("alice"));
         tokens.push(gh.add_token("hubot"));
         vec![
-            crate::bundle_env::pat("alice", &tokens[0]),
-            crate::bundle_env::pat("hubot", &tokens[1]),
+            crate::support::bundle::pat("alice", &tokens[0]),
+            crate::support::bundle::pat("hubot", &tokens[1]),
         ]
     })
     .await;

@@ -1,7 +1,7 @@
 //! Token-free reads: public raw files at a ref and PR/commit diffs come from GitHub's web hosts
 //! without spending a pooled identity, only when the tenant enables it.
 
-use crate::bundle_env::{Env, pat, policy};
+use crate::support::bundle::{Env, pat, policy};
 use shoal_common::protocol::Policy;
 use shoal_fake_github::Options;
 

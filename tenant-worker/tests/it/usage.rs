@@ -1,7 +1,7 @@
 //! What a scheduled worker reports to the control plane: requests per caller token, route class
 //! and cache status, and each identity's health with the budget its account has left.
 
-use crate::bundle_env::{Env, pat};
+use crate::support::bundle::{Env, pat};
 use shoal_common::protocol::{CacheStatus, HealthState};
 use shoal_worker::control::UsageTracker;
 

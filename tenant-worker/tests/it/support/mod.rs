@@ -1,5 +1,8 @@
 //! Test harness: a fake GitHub, a worker configured from a TOML file (tokens by `file:`
-//! reference) with a manual clock, and a caller token.
+//! reference) with a manual clock, and a caller token. [`bundle`] is the second harness, for
+//! tests that need App identities or a tenant policy the config file cannot express.
+
+pub mod bundle;
 
 use shoal_common::token::generate_token;
 use shoal_fake_github::{FakeGithub, Limits, Options, Stats};
@@ -8,6 +11,18 @@ use shoal_worker::config::Config;
 use shoal_worker::{Running, Worker};
 use std::sync::Arc;
 use std::time::Duration;
+
+/// A pull request of the fake's world (it carries Last-Modified).
+pub const PR: &str = "/repos/octo-org/hello-world/pulls/1";
+/// Reviews carry no Last-Modified: only an ETag can revalidate them.
+pub const REVIEWS: &str = "/repos/octo-org/hello-world/pulls/1/reviews";
+/// 1 + 100 + 100 connection requests: 2 points by GitHub's formula.
+pub const TWO_POINTS: &str = "query Heavy($owner: String!, $repo: String!) { repository(owner: $owner, name: $repo) { pullRequests(first: 100) { nodes { labels(first: 1) { totalCount } comments(first: 1) { totalCount } } } } }";
+
+/// Page `n` of hello-world's issues, one per page: a distinct key per `n`.
+pub fn issues_page(n: usize) -> String {
+    format!("/repos/octo-org/hello-world/issues?page={n}&per_page=1")
+}
 
 /// One pooled identity of a test.
 pub struct Ident {

@@ -1,4 +1,4 @@
-//! A second harness for the GraphQL, App and token-free tests: the bundle is built here, so App
+//! The harness for the GraphQL, App and token-free tests: the bundle is built here, so App
 //! identities and tenant policy (token-free reads) can be set, and the worker gets a manual clock.
 
 use shoal_common::protocol::{
@@ -13,10 +13,10 @@ use shoal_worker::{Running, Worker};
 use std::sync::Arc;
 
 /// The fixture App key pair (the fake verifies JWTs against the public half).
-pub const APP_PRIVATE_KEY_PKCS1: &str = include_str!("../../../tests/fixtures/github-app/app-pkcs1.pem");
-pub const APP_PUBLIC_KEY: &str = include_str!("../../../tests/fixtures/github-app/app-public.pem");
+pub const APP_PRIVATE_KEY_PKCS1: &str = include_str!("../../../../tests/fixtures/github-app/app-pkcs1.pem");
+pub const APP_PUBLIC_KEY: &str = include_str!("../../../../tests/fixtures/github-app/app-public.pem");
 /// A key the fake does not know for the app.
-pub const OTHER_PRIVATE_KEY: &str = include_str!("../../../tests/fixtures/github-app/other-pkcs8.pem");
+pub const OTHER_PRIVATE_KEY: &str = include_str!("../../../../tests/fixtures/github-app/other-pkcs8.pem");
 
 /// A running fake + worker pair.
 pub struct Env {
@@ -80,6 +80,16 @@ impl Env {
         policy: Policy,
         make: impl FnOnce(&FakeGithub) -> Vec<IdentityEntry>,
     ) -> Env {
+        Self::start_with_settings(opts, policy, Settings::for_tests(), make).await
+    }
+
+    /// Same, with the worker's settings.
+    pub async fn start_with_settings(
+        opts: Options,
+        policy: Policy,
+        settings: Settings,
+        make: impl FnOnce(&FakeGithub) -> Vec<IdentityEntry>,
+    ) -> Env {
         let gh = FakeGithub::start(opts).await;
         let identities = make(&gh);
         let pepper = Pepper::generate().unwrap();
@@ -104,7 +114,7 @@ impl Env {
             upstream: gh.url(),
         };
         let clock = ManualClock::new();
-        let worker = Worker::new(Settings::for_tests(), &bundle, clock.clone() as Arc<dyn Clock>)
+        let worker = Worker::new(settings, &bundle, clock.clone() as Arc<dyn Clock>)
             .await
             .unwrap();
         let started_with = bundle.clone();
