@@ -202,7 +202,8 @@ pub enum Route {
     Refused(String),
 }
 
-fn is_sha(s: &str) -> bool {
+/// Whether `s` is a full commit SHA.
+pub fn is_sha(s: &str) -> bool {
     s.len() == 40 && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
 

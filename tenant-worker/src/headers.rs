@@ -4,7 +4,8 @@
 //! relay's own headers (`X-Shoal-Cache`, the pool's `x-ratelimit-*`) are set here too.
 
 use crate::coordinator::PoolBudget;
-use axum::http::{HeaderMap, HeaderName, HeaderValue};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
 use std::cell::RefCell;
 
 /// `X-Shoal-Cache`: how the relay answered (HIT, MISS, REVALIDATED, STALE, BYPASS).
@@ -114,6 +115,22 @@ pub fn valid_host(host: &str) -> bool {
         && host
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']' | b'_'))
+}
+
+/// `scheme://host[:port]` as the caller addressed us, then `prefix` (a layout's, e.g. `/api/v3`).
+pub fn caller_base(parts: &Parts, prefix: &str) -> String {
+    let scheme = match parts.headers.get(X_FORWARDED_PROTO).and_then(|v| v.to_str().ok()) {
+        Some("https") => "https",
+        _ => "http",
+    };
+    let host = parts
+        .headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .filter(|h| valid_host(h))
+        .or_else(|| parts.uri.authority().map(|a| a.as_str()))
+        .unwrap_or("localhost");
+    [scheme, "://", host, prefix].concat()
 }
 
 #[cfg(test)]

@@ -213,7 +213,7 @@ impl Fetcher {
         self.witnesses.of(key, e)
     }
 
-    /// The TTL of `f`'s class: the tenant's override or the default.
+    /// The tenant's TTL override named `key`, else `default_secs`, in ms.
     pub(crate) fn ttl_ms(&self, tenant: &Tenant, key: &str, default_secs: u64) -> u64 {
         tenant
             .policy

@@ -6,6 +6,7 @@
 use super::rest::FetchSpec;
 use super::{Fetcher, Served};
 use crate::cache::{Entry, relay_etag};
+use crate::classify::is_sha;
 use crate::config::Settings;
 use crate::error::Error;
 use crate::route::Freshness;
@@ -31,10 +32,6 @@ pub fn web_bases(settings: &Settings, upstream: &str) -> (String, String) {
         settings.web_base.clone().unwrap_or(web),
         settings.raw_base.clone().unwrap_or(raw),
     )
-}
-
-fn is_sha(s: &str) -> bool {
-    s.len() == 40 && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 /// The web URL and media type of a read that has a token-free form, if this one has.

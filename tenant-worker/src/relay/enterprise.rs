@@ -3,10 +3,12 @@
 //! caller's token, with the scopes gh asks for (the caller's reads go through the pool; writes
 //! stay with the caller's own gh).
 
+use crate::classify::Layout;
+use crate::headers::caller_base;
 use crate::worker::Worker;
 use axum::Json;
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, header};
+use axum::http::HeaderValue;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use std::sync::Arc;
@@ -22,17 +24,7 @@ pub async fn api_root(State(w): State<Arc<Worker>>, req: Request) -> Response {
         w.stats.error();
         return e.into_response();
     }
-    let scheme = match parts.headers.get("x-forwarded-proto").and_then(|v| v.to_str().ok()) {
-        Some("https") => "https",
-        _ => "http",
-    };
-    let host = parts
-        .headers
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .filter(|h| crate::headers::valid_host(h))
-        .unwrap_or("localhost");
-    let api = format!("{scheme}://{host}/api/v3");
+    let api = caller_base(&parts, Layout::Enterprise.prefix());
     let mut resp = Json(json!({
         "current_user_url": format!("{api}/user"),
         "rate_limit_url": format!("{api}/rate_limit"),

@@ -78,26 +78,6 @@ async fn handle(w: &Arc<Worker>, parts: &Parts) -> Result<Response, Error> {
     Ok(respond(w, parts, layout, &served, head, resource))
 }
 
-/// `scheme://host[:port][/api/v3]` as the caller addressed us.
-fn caller_base(parts: &Parts, layout: Layout) -> String {
-    let scheme = match parts
-        .headers
-        .get(headers::X_FORWARDED_PROTO)
-        .and_then(|v| v.to_str().ok())
-    {
-        Some("https") => "https",
-        _ => "http",
-    };
-    let host = parts
-        .headers
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .filter(|h| headers::valid_host(h))
-        .or_else(|| parts.uri.authority().map(|a| a.as_str()))
-        .unwrap_or("localhost");
-    [scheme, "://", host, layout.prefix()].concat()
-}
-
 fn client_has_current(parts: &Parts, etag: &HeaderValue) -> bool {
     let Some(inm) = parts.headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) else {
         return false;
@@ -120,7 +100,7 @@ fn respond(w: &Worker, parts: &Parts, layout: Layout, served: &Served, head: boo
     let body = if head || not_modified {
         Body::empty()
     } else if e.rebase.is_needed() {
-        Body::from(e.body_for(base.get_or_insert_with(|| caller_base(parts, layout))))
+        Body::from(e.body_for(base.get_or_insert_with(|| headers::caller_base(parts, layout.prefix()))))
     } else {
         Body::from(e.body.clone())
     };
@@ -130,7 +110,7 @@ fn respond(w: &Worker, parts: &Parts, layout: Layout, served: &Served, head: boo
     *h = e.prebuilt.clone();
     for (k, v) in &e.headers {
         if k == header::LINK || k == header::LOCATION {
-            let base = base.get_or_insert_with(|| caller_base(parts, layout));
+            let base = base.get_or_insert_with(|| headers::caller_base(parts, layout.prefix()));
             let text = v.to_str().unwrap_or("");
             if let Ok(v) = HeaderValue::from_str(&headers::absolutize(text, base)) {
                 h.append(k.clone(), v);

@@ -176,13 +176,7 @@ impl Env {
 
     /// One identity's stats entry by name.
     pub fn identity(&self, name: &str) -> serde_json::Value {
-        self.stats()["identities"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|i| i["name"] == name)
-            .cloned()
-            .unwrap_or_else(|| panic!("no identity {name}"))
+        super::identity_in(&self.stats(), |n| n == name)
     }
 }
 

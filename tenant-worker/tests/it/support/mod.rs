@@ -229,14 +229,19 @@ impl Env {
 
     /// The identity entry in the worker's stats whose name starts with `login`.
     pub fn identity_stats(&self, login: &str) -> serde_json::Value {
-        self.stats()["identities"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|i| i["name"].as_str().unwrap().starts_with(login))
-            .cloned()
-            .unwrap()
+        identity_in(&self.stats(), |name| name.starts_with(login))
     }
+}
+
+/// The identity entry of a stats document whose name `matches`.
+pub fn identity_in(stats: &serde_json::Value, matches: impl Fn(&str) -> bool) -> serde_json::Value {
+    stats["identities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| matches(i["name"].as_str().unwrap_or("")))
+        .cloned()
+        .unwrap_or_else(|| panic!("no such identity in {stats}"))
 }
 
 /// The `X-Shoal-Cache` header of a response.
