@@ -199,7 +199,7 @@ impl UsageTracker {
                     "cooling_down" => HealthState::CoolingDown {
                         until: v
                             .cooldown_until
-                            .and_then(|ms| OffsetDateTime::from_unix_timestamp((ms / 1000) as i64).ok())
+                            .and_then(|secs| OffsetDateTime::from_unix_timestamp(secs as i64).ok())
                             .unwrap_or(now),
                     },
                     "healthy" => HealthState::Healthy,
