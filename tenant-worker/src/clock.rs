@@ -77,9 +77,55 @@ impl Clock for ManualClock {
     }
 }
 
+/// An instant in milliseconds since the Unix epoch, the unit the worker keeps instants in.
+/// GitHub's headers and the stats document count seconds: [`UnixMs::from_secs`] and
+/// [`UnixMs::as_secs`] are the only crossings, so a value in one unit cannot pass for the other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct UnixMs(u64);
+
+impl UnixMs {
+    /// From milliseconds since the epoch ([`Clock::now_ms`]).
+    pub const fn from_ms(ms: u64) -> Self {
+        Self(ms)
+    }
+
+    /// From whole seconds since the epoch (GitHub's `x-ratelimit-reset`).
+    pub const fn from_secs(secs: u64) -> Self {
+        Self(secs.saturating_mul(1000))
+    }
+
+    /// Milliseconds since the epoch.
+    pub const fn as_ms(self) -> u64 {
+        self.0
+    }
+
+    /// Whole seconds since the epoch, rounded down.
+    pub const fn as_secs(self) -> u64 {
+        self.0 / 1000
+    }
+
+    /// This instant moved `by` later.
+    pub fn plus(self, by: Duration) -> Self {
+        Self(self.0.saturating_add(u64::try_from(by.as_millis()).unwrap_or(u64::MAX)))
+    }
+
+    /// As a calendar time (what the control plane's protocol carries).
+    pub fn to_datetime(self) -> time::OffsetDateTime {
+        time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(self.0) * 1_000_000)
+            .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unix_ms_converts_to_seconds_and_calendar_time_once() {
+        let t = UnixMs::from_secs(1_800_000_000).plus(Duration::from_millis(1_500));
+        assert_eq!((t.as_ms(), t.as_secs()), (1_800_000_001_500, 1_800_000_001));
+        assert_eq!(t.to_datetime().unix_timestamp(), 1_800_000_001);
+    }
 
     #[test]
     fn manual_clock_moves_only_when_advanced() {

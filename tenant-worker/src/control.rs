@@ -4,6 +4,8 @@
 //! tenant from that signature, so a worker can only ever see its own tenant.
 
 use crate::Error;
+use crate::clock::UnixMs;
+use crate::coordinator;
 use crate::route::Resource;
 use crate::stats::Spend;
 use crate::worker::Worker;
@@ -192,18 +194,13 @@ impl UsageTracker {
             .identities()
             .into_iter()
             .filter_map(|v| {
-                let state = match v.state {
-                    "quarantined" => HealthState::Quarantined {
-                        reason: v.reason.clone().unwrap_or_default(),
+                let state = match v.health {
+                    coordinator::HealthState::Healthy => HealthState::Healthy,
+                    coordinator::HealthState::CoolingDown { until } => HealthState::CoolingDown {
+                        until: until.to_datetime(),
                     },
-                    "cooling_down" => HealthState::CoolingDown {
-                        until: v
-                            .cooldown_until
-                            .and_then(|ms| OffsetDateTime::from_unix_timestamp((ms / 1000) as i64).ok())
-                            .unwrap_or(now),
-                    },
-                    "healthy" => HealthState::Healthy,
-                    _ => return None,
+                    coordinator::HealthState::Quarantined { reason } => HealthState::Quarantined { reason },
+                    coordinator::HealthState::Disabled => return None,
                 };
                 let budgets = v
                     .budget
@@ -213,9 +210,7 @@ impl UsageTracker {
                         resource: resource.to_string(),
                         limit: b.limit,
                         remaining: b.remaining,
-                        reset: (b.reset > 0)
-                            .then(|| OffsetDateTime::from_unix_timestamp(b.reset as i64).ok())
-                            .flatten(),
+                        reset: b.reset.map(UnixMs::to_datetime),
                     })
                     .collect();
                 Some(IdentityHealth {

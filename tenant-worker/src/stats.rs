@@ -1,15 +1,26 @@
-//! Counters behind `/_shoal/stats` (JSON) and `/metrics` (Prometheus text): how requests were
+//! Counters behind `/_shoal/stats` (JSON) and `/metrics` (Prometheus text, encoded by
+//! prometheus-client from the counters at scrape time): how requests were
 //! answered, which revalidation path each took, and upstream spend per identity and resource.
 //! Labels are identity names and resource names, never credentials.
 
+use crate::coordinator::PacingView;
 use crate::route::Resource;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::registry::Registry;
 use serde::Serialize;
 use shoal_common::protocol::CacheStatus;
 use shoal_common::{CallerTokenId, IdentityId};
 use std::collections::{BTreeMap, HashMap};
-use std::fmt::Write;
+use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, RwLock};
+
+/// The media type of [`Stats::prometheus`]: Prometheus' text format, version 0.0.4.
+pub use prometheus_client::encoding::prometheus_text::CONTENT_TYPE as METRICS_CONTENT_TYPE;
 
 /// How a stale entry was revalidated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -198,50 +209,175 @@ impl Stats {
         serde_json::Value::Object(m)
     }
 
-    /// Prometheus text exposition. `names` maps identity ids to their (non-secret) names.
-    pub fn prometheus(&self, names: &dyn Fn(IdentityId) -> String) -> String {
+    /// The `/metrics` text ([`METRICS_CONTENT_TYPE`]): these counters, read once at scrape time,
+    /// and `gauges`. `names` maps identity ids to their (non-secret) names.
+    pub fn prometheus(&self, names: &dyn Fn(IdentityId) -> String, gauges: Gauges) -> String {
+        let scrape = Scrape {
+            requests: self.served_counts(),
+            coalesced: self.coalesced.load(Ordering::Relaxed),
+            errors: self.errors.load(Ordering::Relaxed),
+            revalidations: self.revalidations.each_ref().map(|n| n.load(Ordering::Relaxed)),
+            spend: self
+                .spend()
+                .into_iter()
+                .map(|((id, res), s)| (names(id), res, s))
+                .collect(),
+            gauges,
+        };
+        let mut registry = Registry::default();
+        registry.register_collector(Box::new(scrape));
         let mut out = String::new();
-        out.push_str("# HELP shoal_requests_total Relayed requests by X-Shoal-Cache status.\n");
-        out.push_str("# TYPE shoal_requests_total counter\n");
-        for (s, n) in STATUSES.iter().zip(self.served_counts()) {
-            let _ = writeln!(out, "shoal_requests_total{{cache=\"{}\"}} {n}", s.as_str());
-        }
-        out.push_str("# TYPE shoal_coalesced_total counter\n");
-        let _ = writeln!(out, "shoal_coalesced_total {}", self.coalesced.load(Ordering::Relaxed));
-        out.push_str("# TYPE shoal_request_errors_total counter\n");
-        let _ = writeln!(
-            out,
-            "shoal_request_errors_total {}",
-            self.errors.load(Ordering::Relaxed)
-        );
-        out.push_str("# TYPE shoal_revalidations_total counter\n");
-        for (i, p) in RevalidationPath::ALL.iter().enumerate() {
-            let _ = writeln!(
-                out,
-                "shoal_revalidations_total{{path=\"{}\"}} {}",
-                p.as_str(),
-                self.revalidations[i].load(Ordering::Relaxed)
-            );
-        }
-        out.push_str("# TYPE shoal_upstream_calls_total counter\n");
-        out.push_str("# TYPE shoal_upstream_units_total counter\n");
-        out.push_str("# TYPE shoal_upstream_not_modified_total counter\n");
-        for ((id, res), s) in self.spend() {
-            let name = escape_label(&names(id));
-            for (metric, v) in [
-                ("shoal_upstream_calls_total", s.calls),
-                ("shoal_upstream_units_total", s.units),
-                ("shoal_upstream_not_modified_total", s.not_modified),
-            ] {
-                let _ = writeln!(out, "{metric}{{identity=\"{name}\",resource=\"{res}\"}} {v}");
-            }
-        }
+        // Writing to a String cannot fail, and every value fits the format.
+        let _ = prometheus_client::encoding::prometheus_text::encode(&mut out, &registry);
         out
     }
 }
 
-fn escape_label(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+/// What `/metrics` shows from outside these counters, read at scrape time.
+#[derive(Debug, Clone, Copy)]
+pub struct Gauges {
+    /// The pool's remaining budget per resource, in [`Resource::ALL`] order.
+    pub pool_remaining: [u64; 4],
+    pub pacing: PacingView,
+    pub cache_entries: u64,
+    pub cache_bytes: u64,
+}
+
+/// One scrape of `/metrics`: the counters read once, for prometheus-client to encode.
+#[derive(Debug)]
+struct Scrape {
+    requests: [u64; 5],
+    coalesced: u64,
+    errors: u64,
+    revalidations: [u64; 4],
+    /// Per identity name and resource.
+    spend: Vec<(String, Resource, Spend)>,
+    gauges: Gauges,
+}
+
+/// Writes one metric family: `samples` as (labels, value), `kind` a counter or a gauge.
+fn family<L: EncodeLabelSet, M: EncodeMetric>(
+    enc: &mut DescriptorEncoder<'_>,
+    name: &str,
+    help: &str,
+    kind: MetricType,
+    samples: impl IntoIterator<Item = (L, M)>,
+) -> fmt::Result {
+    let mut f = enc.encode_descriptor(name, help, None, kind)?;
+    for (labels, m) in samples {
+        m.encode(f.encode_family(&labels)?)?;
+    }
+    Ok(())
+}
+
+/// Writes one family with a single unlabelled sample.
+fn single(enc: &mut DescriptorEncoder<'_>, name: &str, help: &str, m: impl EncodeMetric) -> fmt::Result {
+    m.encode(enc.encode_descriptor(name, help, None, m.metric_type())?)
+}
+
+impl Collector for Scrape {
+    fn encode(&self, mut enc: DescriptorEncoder<'_>) -> fmt::Result {
+        let counter = ConstCounter::new;
+        family(
+            &mut enc,
+            "shoal_requests",
+            "Relayed requests by X-Shoal-Cache status.",
+            MetricType::Counter,
+            STATUSES
+                .iter()
+                .zip(self.requests)
+                .map(|(s, n)| ([("cache", s.as_str())], counter(n))),
+        )?;
+        single(
+            &mut enc,
+            "shoal_coalesced",
+            "Requests that joined another request's upstream call.",
+            counter(self.coalesced),
+        )?;
+        single(
+            &mut enc,
+            "shoal_request_errors",
+            "Requests answered with an error.",
+            counter(self.errors),
+        )?;
+        family(
+            &mut enc,
+            "shoal_revalidations",
+            "Revalidations of stale entries by validator used.",
+            MetricType::Counter,
+            RevalidationPath::ALL
+                .iter()
+                .zip(self.revalidations)
+                .map(|(p, n)| ([("path", p.as_str())], counter(n))),
+        )?;
+        let spend = |f: fn(&Spend) -> u64| {
+            self.spend
+                .iter()
+                .map(move |(name, res, s)| ([("identity", name.as_str()), ("resource", res.as_str())], counter(f(s))))
+        };
+        family(
+            &mut enc,
+            "shoal_upstream_calls",
+            "Upstream calls per pooled identity and rate-limit resource.",
+            MetricType::Counter,
+            spend(|s| s.calls),
+        )?;
+        family(
+            &mut enc,
+            "shoal_upstream_units",
+            "Rate-limit units GitHub charged per pooled identity and resource.",
+            MetricType::Counter,
+            spend(|s| s.units),
+        )?;
+        family(
+            &mut enc,
+            "shoal_upstream_not_modified",
+            "Upstream answers 304 Not Modified (free) per pooled identity and resource.",
+            MetricType::Counter,
+            spend(|s| s.not_modified),
+        )?;
+        let g = &self.gauges;
+        family(
+            &mut enc,
+            "shoal_pool_remaining",
+            "The pool's remaining rate-limit budget per resource.",
+            MetricType::Gauge,
+            Resource::ALL
+                .iter()
+                .zip(g.pool_remaining)
+                .map(|(r, n)| ([("resource", r.as_str())], ConstGauge::new(n))),
+        )?;
+        single(
+            &mut enc,
+            "shoal_budget_waiting",
+            "Requests waiting for budget now.",
+            ConstGauge::new(g.pacing.waiting),
+        )?;
+        single(
+            &mut enc,
+            "shoal_budget_waited",
+            "Requests that waited for budget and then got an identity.",
+            counter(g.pacing.waited),
+        )?;
+        single(
+            &mut enc,
+            "shoal_budget_queue_full",
+            "Requests refused because the wait queue for budget was full.",
+            counter(g.pacing.queue_full),
+        )?;
+        single(
+            &mut enc,
+            "shoal_cache_entries",
+            "Entries in the cache.",
+            ConstGauge::new(g.cache_entries),
+        )?;
+        single(
+            &mut enc,
+            "shoal_cache_bytes",
+            "Bytes held by the cache.",
+            ConstGauge::new(g.cache_bytes),
+        )
+    }
 }
 
 #[cfg(test)]
@@ -268,7 +404,57 @@ mod tests {
                 errors: 1
             }
         );
-        let text = s.prometheus(&|_| "bot\"x".into());
+        let text = s.prometheus(&|_| "bot\"x".into(), gauges());
         assert!(text.contains("shoal_upstream_units_total{identity=\"bot\\\"x\",resource=\"core\"} 1"));
+    }
+
+    fn gauges() -> Gauges {
+        Gauges {
+            pool_remaining: [4990, 30, 10, 5000],
+            pacing: PacingView {
+                waiting: 1,
+                waited: 2,
+                queue_full: 3,
+            },
+            cache_entries: 4,
+            cache_bytes: 512,
+        }
+    }
+
+    #[test]
+    fn metrics_keep_their_names_labels_and_values() {
+        let s = Stats::default();
+        let caller = CallerTokenId::new();
+        s.served(caller, "repos", CacheStatus::Hit);
+        s.served(caller, "pulls", CacheStatus::Hit);
+        s.served(caller, "pulls", CacheStatus::Miss);
+        s.coalesced();
+        s.error();
+        s.revalidation(RevalidationPath::IfModifiedSince, true);
+        s.upstream(IdentityId::new(), Resource::Core, 304, false);
+        let text = s.prometheus(&|_| "bot".into(), gauges());
+        for line in [
+            "shoal_requests_total{cache=\"HIT\"} 2",
+            "shoal_requests_total{cache=\"MISS\"} 1",
+            "shoal_requests_total{cache=\"BYPASS\"} 0",
+            "shoal_coalesced_total 1",
+            "shoal_request_errors_total 1",
+            "shoal_revalidations_total{path=\"if_modified_since\"} 1",
+            "shoal_revalidations_total{path=\"etag\"} 0",
+            "shoal_upstream_calls_total{identity=\"bot\",resource=\"core\"} 1",
+            "shoal_upstream_units_total{identity=\"bot\",resource=\"core\"} 0",
+            "shoal_upstream_not_modified_total{identity=\"bot\",resource=\"core\"} 1",
+            "shoal_pool_remaining{resource=\"core\"} 4990",
+            "shoal_pool_remaining{resource=\"code_search\"} 10",
+            "shoal_budget_waiting 1",
+            "shoal_budget_waited_total 2",
+            "shoal_budget_queue_full_total 3",
+            "shoal_cache_entries 4",
+            "shoal_cache_bytes 512",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line:?} missing from\n{text}");
+        }
+        assert!(text.contains("# TYPE shoal_requests_total counter\n"), "{text}");
+        assert!(text.contains("# TYPE shoal_pool_remaining gauge\n"), "{text}");
     }
 }

@@ -2,6 +2,7 @@
 //! `/rate_limit`.
 
 use crate::route::Resource;
+use crate::stats::{Gauges, METRICS_CONTENT_TYPE};
 use crate::worker::Worker;
 use axum::Json;
 use axum::extract::{Request, State};
@@ -94,24 +95,16 @@ pub async fn metrics(State(w): State<Arc<Worker>>) -> Response {
             .map(|i| i.name.clone())
             .unwrap_or_else(|| id.to_string())
     };
-    let mut text = w.stats.prometheus(&names);
-    text.push_str("# TYPE shoal_pool_remaining gauge\n");
-    for r in Resource::ALL {
-        let p = w.coord.pool(r);
-        text.push_str(&format!("shoal_pool_remaining{{resource=\"{r}\"}} {}\n", p.remaining));
-    }
-    let pacing = w.coord.pacing();
-    text.push_str(&format!(
-        "# TYPE shoal_budget_waiting gauge\nshoal_budget_waiting {}\n# TYPE shoal_budget_waited_total counter\nshoal_budget_waited_total {}\n# TYPE shoal_budget_queue_full_total counter\nshoal_budget_queue_full_total {}\n",
-        pacing.waiting, pacing.waited, pacing.queue_full
-    ));
     let (entries, bytes) = w.fetcher.cache.size();
-    text.push_str(&format!(
-        "# TYPE shoal_cache_entries gauge\nshoal_cache_entries {entries}\n# TYPE shoal_cache_bytes gauge\nshoal_cache_bytes {bytes}\n"
-    ));
+    let gauges = Gauges {
+        pool_remaining: Resource::ALL.map(|r| w.coord.pool(r).remaining),
+        pacing: w.coord.pacing(),
+        cache_entries: entries,
+        cache_bytes: bytes,
+    };
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
-        text,
+        [(header::CONTENT_TYPE, METRICS_CONTENT_TYPE)],
+        w.stats.prometheus(&names, gauges),
     )
         .into_response()
 }

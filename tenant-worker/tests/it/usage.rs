@@ -3,7 +3,10 @@
 
 use crate::support::bundle::{Env, pat};
 use shoal_common::protocol::{CacheStatus, HealthState};
+use shoal_worker::clock::Clock;
 use shoal_worker::control::UsageTracker;
+use std::time::Duration;
+use time::OffsetDateTime;
 
 #[tokio::test]
 async fn reports_count_requests_per_caller_token_and_carry_each_identitys_budget() {
@@ -41,4 +44,36 @@ async fn reports_count_requests_per_caller_token_and_carry_each_identitys_budget
     let r = tracker.next_report(&env.relay.worker).unwrap();
     assert_eq!(r.requests.len(), 1);
     assert_eq!((r.requests[0].cache_status, r.requests[0].count), (CacheStatus::Hit, 1));
+}
+
+#[tokio::test]
+async fn a_cooling_down_identitys_reported_until_is_in_the_future() {
+    let mut limited = String::new();
+    let env = Env::start(|gh| {
+        limited = gh.add_token("octo-bot");
+        vec![pat("bot", &limited), pat("other", &gh.add_token("octo-other"))]
+    })
+    .await;
+    env.gh.set_secondary_limit(&limited, 429, 60);
+    let mut tracker = UsageTracker::default();
+    // Least recently used first: one of two reads meets the limited token, which cools down.
+    for n in 1..=2 {
+        let path = format!("/repos/octo-org/hello-world/issues?page={n}&per_page=1");
+        assert_eq!(env.get(&path, None).await.0, 200);
+    }
+    let r = tracker.next_report(&env.relay.worker).unwrap();
+    let now = OffsetDateTime::from_unix_timestamp_nanos(i128::from(env.clock.now_ms()) * 1_000_000).unwrap();
+    let health = |name: &str| {
+        let id = env.bundle.identities.iter().find(|i| i.name == name).unwrap().id;
+        r.identity_health.iter().find(|h| h.identity == id).unwrap()
+    };
+    let HealthState::CoolingDown { until } = health("bot").state else {
+        panic!("bot should cool down: {:?}", health("bot").state);
+    };
+    assert!(
+        until > now && until <= now + Duration::from_secs(60),
+        "until {until}, now {now}"
+    );
+    let core = health("other").budgets.iter().find(|b| b.resource == "core").unwrap();
+    assert!(core.reset.is_some_and(|reset| reset > now), "{core:?}");
 }
