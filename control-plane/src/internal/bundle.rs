@@ -1,9 +1,9 @@
 //! Building a tenant's bundle from Postgres, and the long-polling `GET /internal/v1/bundle`.
 
-use super::InternalState;
 use super::auth::authenticate;
 use crate::config::Keys;
 use crate::db::begin_tenant;
+use crate::state::AppState;
 use crate::{Error, identities, tenants};
 use axum::Json;
 use axum::extract::State;
@@ -114,7 +114,7 @@ pub async fn build_bundle(pool: &PgPool, keys: &Keys, tenant: TenantId, upstream
 
 /// `GET /internal/v1/bundle[?after=N]`: the bundle now, or once its version exceeds `after`;
 /// `304` when nothing changed within the long-poll window.
-pub async fn get_bundle(State(state): State<InternalState>, headers: HeaderMap, uri: Uri) -> Result<Response, Error> {
+pub async fn get_bundle(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -> Result<Response, Error> {
     let path_and_query = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
     let worker = authenticate(&state, &headers, "GET", path_and_query, b"").await?;
     if !worker.tenant_active {
@@ -129,7 +129,7 @@ pub async fn get_bundle(State(state): State<InternalState>, headers: HeaderMap, 
         ),
     };
     if let Some(after) = after {
-        let deadline = Instant::now() + state.long_poll;
+        let deadline = Instant::now() + state.config.bundle_long_poll;
         let mut closing = state.closing.clone();
         while current_version(&state.pool, worker.tenant).await? <= after {
             if Instant::now() >= deadline || *closing.borrow() {
@@ -141,7 +141,8 @@ pub async fn get_bundle(State(state): State<InternalState>, headers: HeaderMap, 
             }
         }
     }
-    let bundle = build_bundle(&state.pool, &state.keys, worker.tenant, &state.upstream).await?;
+    let upstream = state.config.github.api_url.as_str().trim_end_matches('/');
+    let bundle = build_bundle(&state.pool, &state.config.keys, worker.tenant, upstream).await?;
     tracing::debug!(worker.id = %worker.worker, bundle.version = bundle.version, "served bundle");
     Ok(Json(bundle).into_response())
 }

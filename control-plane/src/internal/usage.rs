@@ -1,10 +1,10 @@
 //! `POST /internal/v1/usage`: a worker's aggregated counters, applied once per report id into
 //! the hourly tables the dashboard and billing read.
 
-use super::InternalState;
 use super::auth::authenticate;
 use crate::Error;
 use crate::db::begin_tenant;
+use crate::state::AppState;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -14,7 +14,7 @@ use shoal_common::protocol::{self, HealthState, UsageReport};
 
 /// Applies a usage report; a report id seen before changes nothing.
 pub async fn post_usage(
-    State(state): State<InternalState>,
+    State(state): State<AppState>,
     headers: HeaderMap,
     uri: Uri,
     body: Bytes,

@@ -2,8 +2,7 @@
 //! the admin API with admin tokens, the login exchange's input checks, and the OpenAPI document
 //! against the routes.
 
-use crate::app::{TestApp, location};
-use crate::support;
+use crate::support::{self, TestApp, location};
 use shoal_control_plane::api::{API_ROUTES, OPENAPI};
 use shoal_control_plane::db::begin_tenant;
 use shoal_control_plane::tenants::members;
@@ -144,7 +143,7 @@ async fn login_exchange_explains_bad_input_before_asking_github(pool: PgPool) {
 
 #[sqlx::test(migrator = "shoal_control_plane::db::MIGRATOR")]
 async fn the_admin_api_works_with_an_admin_token_and_only_for_its_own_tenant(pool: PgPool) {
-    let (app, gh) = crate::flows::app_with_github(pool.clone()).await;
+    let (app, gh) = support::app_with_github(pool.clone()).await;
     gh.register_app(1, &support::rsa_public_pem());
     let installation = gh.add_installation(1, "acme-org");
     let keys = app.config.keys.clone();
