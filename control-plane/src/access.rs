@@ -103,11 +103,12 @@ pub async fn authenticate_admin_token(
     let hash = hash_token(pepper, token);
     let row: Option<(Uuid, Uuid, Vec<u8>)> = sqlx::query_as(
         "SELECT t.id, t.user_id, t.token_hash FROM admin_api_tokens t
-         JOIN memberships m ON m.tenant_id = t.tenant_id AND m.user_id = t.user_id AND m.role = 'admin'
+         JOIN memberships m ON m.tenant_id = t.tenant_id AND m.user_id = t.user_id AND m.role = $3
          WHERE t.tenant_id = $1 AND t.token_hash = $2 AND t.revoked_at IS NULL",
     )
     .bind(tx.tenant().as_uuid())
     .bind(&hash.as_bytes()[..])
+    .bind(Role::Admin)
     .fetch_optional(&mut **tx)
     .await?;
     let Some((id, user, stored)) = row else {

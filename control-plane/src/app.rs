@@ -5,6 +5,7 @@
 
 use crate::config::Config;
 use crate::github::GithubClient;
+use crate::http::session::{SESSION_COOKIE, cookie_key};
 use crate::scheduler::process::{Isolation, ProcessRuntime, worker_launcher};
 use crate::scheduler::reconcile::Reconciler;
 use crate::state::AppState;
@@ -63,12 +64,12 @@ impl Application {
             .await
             .map_err(|e| Error::Config(format!("session store migration: {e}")))?;
         let sessions = SessionManagerLayer::new(store)
-            .with_name(web::signed_cookie::SESSION_COOKIE)
+            .with_name(SESSION_COOKIE)
             .with_http_only(true)
             .with_same_site(SameSite::Lax)
             .with_secure(public_url.scheme() == "https")
-            .with_expiry(Expiry::OnInactivity(time::Duration::hours(12)));
-        let signer = web::signed_cookie::CookieSigner::new(config.keys.pepper.clone());
+            .with_expiry(Expiry::OnInactivity(time::Duration::hours(12)))
+            .with_signed(cookie_key(&config.keys.pepper));
         let (closing, closing_rx) = watch::channel(false);
         let state = AppState::new(pool.clone(), Arc::new(config.clone()), public_url, closing_rx);
         let public = Router::new()
@@ -77,11 +78,7 @@ impl Application {
             .merge(api::routes())
             .layer(DefaultBodyLimit::max(BODY_LIMIT))
             .layer(middleware::from_fn(security_headers))
-            .layer(sessions)
-            .layer(middleware::from_fn_with_state(
-                signer,
-                web::signed_cookie::sign_session_cookie,
-            ));
+            .layer(sessions);
         let router = public.merge(internal::routes()).with_state(state);
         let internal_url = format!("http://127.0.0.1:{}", addr.port());
         Ok(Self {

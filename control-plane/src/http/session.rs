@@ -1,4 +1,5 @@
-//! The signed-in user, as kept in the session, and the [`SignedIn`] extractor.
+//! The session cookie's name and signing key, the signed-in user as kept in the session, and the
+//! [`SignedIn`] extractor.
 
 use super::csrf::new_secret_hex;
 use super::page::PageError;
@@ -7,9 +8,25 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use serde::{Deserialize, Serialize};
 use shoal_common::UserId;
+use shoal_common::token::{Pepper, hash_token};
 use tower_sessions::Session;
+use tower_sessions::cookie::Key;
+
+/// The session cookie's name.
+pub const SESSION_COOKIE: &str = "shoal_session";
 
 const USER_KEY: &str = "user";
+
+/// The key the session layer signs cookies with (HMAC-SHA256), derived from the pepper in an
+/// input domain of its own. A cookie whose signature does not verify is no session, so a
+/// guessed or planted id is refused without a store lookup.
+pub fn cookie_key(pepper: &Pepper) -> Key {
+    let half = |n: u8| hash_token(pepper, &format!("shoal-session-cookie\0{n}"));
+    let mut bytes = [0u8; 64];
+    bytes[..32].copy_from_slice(half(1).as_bytes());
+    bytes[32..].copy_from_slice(half(2).as_bytes());
+    Key::from(&bytes)
+}
 
 /// A GitHub org the user belongs to, with their role, as GitHub reported it at sign-in.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -35,10 +52,17 @@ pub struct SessionUser {
     pub orgs: Vec<SessionOrg>,
 }
 
+impl SessionOrg {
+    /// Whether the user administers the org.
+    pub fn is_admin(&self) -> bool {
+        self.role == "admin"
+    }
+}
+
 impl SessionUser {
     /// Orgs the user administers.
     pub fn admin_orgs(&self) -> impl Iterator<Item = &SessionOrg> {
-        self.orgs.iter().filter(|o| o.role == "admin")
+        self.orgs.iter().filter(|o| o.is_admin())
     }
 }
 

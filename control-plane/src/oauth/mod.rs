@@ -192,7 +192,7 @@ async fn complete(
         .iter()
         .map(|o| OrgRole {
             org_id: o.id,
-            admin: o.role == "admin",
+            admin: o.is_admin(),
         })
         .collect();
     join_org_tenants(&state.pool, user.id, &roles, actor).await?;

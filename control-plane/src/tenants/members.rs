@@ -118,8 +118,9 @@ pub async fn list_members(tx: &mut TenantTx) -> Result<Vec<Member>, Error> {
 /// the tenant without one.
 async fn count_admins(tx: &mut TenantTx) -> Result<usize, Error> {
     let admins: Vec<uuid::Uuid> =
-        sqlx::query_scalar("SELECT user_id FROM memberships WHERE tenant_id = $1 AND role = 'admin' FOR UPDATE")
+        sqlx::query_scalar("SELECT user_id FROM memberships WHERE tenant_id = $1 AND role = $2 FOR UPDATE")
             .bind(tx.tenant().as_uuid())
+            .bind(Role::Admin)
             .fetch_all(&mut **tx)
             .await?;
     Ok(admins.len())

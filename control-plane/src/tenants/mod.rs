@@ -240,9 +240,10 @@ pub async fn create_tenant(
         Err(e) => return Err(e.into()),
     };
     let mut tx = db::enter_tenant(tx, id).await?;
-    sqlx::query("INSERT INTO memberships (tenant_id, user_id, role) VALUES ($1, $2, 'admin')")
+    sqlx::query("INSERT INTO memberships (tenant_id, user_id, role) VALUES ($1, $2, $3)")
         .bind(id.as_uuid())
         .bind(creator.as_uuid())
+        .bind(Role::Admin)
         .execute(&mut *tx)
         .await?;
     sqlx::query("INSERT INTO policies (tenant_id, allowed_owners) VALUES ($1, $2)")

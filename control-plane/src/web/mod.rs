@@ -2,7 +2,6 @@
 //! stylesheet and the health check. Templates live in the workspace's `web/templates/`.
 
 mod home;
-pub mod signed_cookie;
 mod tenant;
 
 use crate::Error;

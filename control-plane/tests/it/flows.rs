@@ -877,12 +877,14 @@ async fn a_session_cookie_without_a_valid_signature_is_not_a_session(pool: PgPoo
     let (app, gh) = app_with_github(pool).await;
     let alice = sign_in(&app, &gh, "alice").await;
     let cookie = alice.cookie.lock().unwrap().clone().unwrap();
-    let (id, sig) = cookie.rsplit_once('.').expect("the cookie carries a signature");
-    assert_eq!(sig.len(), 64);
-    let flipped = format!("{id}.{}{}", &sig[..63], if sig.ends_with('0') { "1" } else { "0" });
+    // The value is the base64 HMAC-SHA256 of the session id (44 characters), then the id.
+    let value = cookie.strip_prefix("shoal_session=").unwrap();
+    let (sig, id) = value.split_at(44);
+    let flip = if sig.starts_with('A') { "B" } else { "A" };
     for (what, value) in [
-        ("tampered", flipped),
-        ("unsigned", id.to_string()),
+        ("tampered", format!("shoal_session={flip}{}{id}", &sig[1..])),
+        ("unsigned", format!("shoal_session={id}")),
+        ("signed with an id changed", format!("shoal_session={sig}{id}x")),
         ("genuine", cookie.clone()),
     ] {
         let b = app.browser();
@@ -890,6 +892,14 @@ async fn a_session_cookie_without_a_valid_signature_is_not_a_session(pool: PgPoo
         let (_, html) = b.get_text("/").await;
         assert_eq!(html.contains("@alice"), what == "genuine", "{what}");
     }
+    // The cookie's attributes: HttpOnly, SameSite=Lax, and Secure only behind https.
+    let r = app.browser().get("/auth/github/login").await;
+    let set = r.headers()["set-cookie"].to_str().unwrap();
+    assert!(set.starts_with("shoal_session="), "{set}");
+    assert!(
+        set.contains("HttpOnly") && set.contains("SameSite=Lax") && !set.contains("Secure"),
+        "{set}"
+    );
 }
 
 #[sqlx::test(migrator = "shoal_control_plane::db::MIGRATOR")]
