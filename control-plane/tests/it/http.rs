@@ -4,6 +4,7 @@
 
 use crate::support::{self, TestApp, location};
 use shoal_control_plane::api::{API_ROUTES, OPENAPI};
+use shoal_control_plane::audit::AUDIT_LIMIT;
 use shoal_control_plane::db::begin_tenant;
 use shoal_control_plane::tenants::members;
 use shoal_control_plane::tokens::admin::create_admin_token;
@@ -426,4 +427,32 @@ async fn the_openapi_document_describes_exactly_the_api_routes(pool: PgPool) {
             "{method} {path} is not routed"
         );
     }
+}
+
+#[sqlx::test(migrator = "shoal_control_plane::db::MIGRATOR")]
+async fn the_audit_page_and_the_admin_api_show_the_same_latest_rows(pool: PgPool) {
+    let (app, _gh, alice) = support::octo_tenant(pool.clone()).await;
+    sqlx::query(
+        "INSERT INTO audit_log (tenant_id, action, target)
+         SELECT id, 'test.filler', 'row ' || n FROM tenants, generate_series(1, $1) AS n",
+    )
+    .bind(AUDIT_LIMIT as i32 + 10)
+    .execute(&pool)
+    .await
+    .unwrap();
+    let (status, page) = alice.get_text("/t/octo/audit").await;
+    assert_eq!(status, 200);
+    let csrf = alice.csrf("/t/octo").await;
+    let r = alice
+        .with_cookie(alice.http.get(format!("{}/api/v1/tenants/octo/audit", app.url)))
+        .header("x-csrf-token", csrf)
+        .send()
+        .await
+        .unwrap();
+    let api: Vec<serde_json::Value> = r.json().await.unwrap();
+    assert_eq!(
+        page.matches(r#"<td data-label="Action">"#).count(),
+        AUDIT_LIMIT as usize
+    );
+    assert_eq!(api.len(), AUDIT_LIMIT as usize);
 }
