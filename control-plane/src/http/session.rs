@@ -1,8 +1,6 @@
-//! The session cookie's name and signing key, the signed-in user as kept in the session, and the
-//! [`SignedIn`] extractor.
+//! The session cookie's name and signing key, and the signed-in user as kept in the session.
 
 use super::csrf::new_secret_hex;
-use super::page::PageError;
 use crate::Error;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -86,23 +84,4 @@ pub(super) async fn session_of<S: Send + Sync>(parts: &mut Parts, state: &S) -> 
             tower_sessions::session_store::Error::Backend("session layer missing".into()),
         ))
     })
-}
-
-/// A signed-in user and their session. Pages that need one send others to the sign-in page.
-pub struct SignedIn {
-    /// The user.
-    pub user: SessionUser,
-    /// Their session.
-    pub session: Session,
-}
-
-impl<S: Send + Sync> FromRequestParts<S> for SignedIn {
-    type Rejection = PageError;
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let session = session_of(parts, state).await?;
-        match current_user(&session).await? {
-            Some(user) => Ok(SignedIn { user, session }),
-            None => Err(PageError(Error::Unauthorized("sign in first".into()))),
-        }
-    }
 }

@@ -5,8 +5,8 @@
 //! on writes; its refusals are JSON.
 
 use super::csrf::verify_csrf;
-use super::session::{SignedIn, current_user, session_of};
-use super::{ClientIp, PageError};
+use super::session::{current_user, session_of};
+use super::{ClientIp, PageError, SignedIn};
 use crate::Error;
 use crate::access::{TenantAdmin, TenantMember};
 use crate::state::AppState;

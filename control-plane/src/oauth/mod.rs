@@ -4,10 +4,9 @@
 
 use crate::Error;
 use crate::audit::{self, Actor};
-use crate::http::csrf::Confirm;
 use crate::http::flash::flash;
 use crate::http::session::{current_user, sign_in};
-use crate::http::{ClientIp, CsrfForm, PageError, SessionOrg, SessionUser};
+use crate::http::{ClientIp, Confirm, CsrfForm, PageError, SessionOrg, SessionUser};
 use crate::state::AppState;
 use crate::tenants::sync::{OrgRole, join_org_tenants, leave_departed_tenants};
 use crate::users::upsert_user;

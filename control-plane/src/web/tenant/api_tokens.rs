@@ -3,8 +3,7 @@
 use super::When as _;
 use super::{TenantNav, admin_action, token_created};
 use crate::access::TenantMember;
-use crate::http::csrf::Confirm;
-use crate::http::{CsrfForm, Layout, PageError};
+use crate::http::{Confirm, CsrfForm, Layout, PageError};
 use crate::state::AppState;
 use crate::tokens::admin::{self as admin_tokens, AdminToken};
 use askama::Template;

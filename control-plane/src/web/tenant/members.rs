@@ -4,8 +4,7 @@
 use super::When as _;
 use super::{TenantNav, admin_action};
 use crate::access::TenantMember;
-use crate::http::csrf::Confirm;
-use crate::http::{CsrfForm, Layout, PageError};
+use crate::http::{Confirm, CsrfForm, Layout, PageError};
 use crate::state::AppState;
 use crate::tenants::Role;
 use crate::tenants::members::{self, Member, Removed};
