@@ -70,7 +70,7 @@ pub enum NewCredential {
 }
 
 /// What an admin changes on an identity; `None` leaves a field as it is.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct IdentityPatch {
     /// New scope patterns.
     pub scopes: Option<Vec<String>>,
