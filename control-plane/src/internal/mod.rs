@@ -7,8 +7,6 @@ mod auth;
 mod bundle;
 mod usage;
 
-pub use bundle::build_bundle;
-
 use crate::state::AppState;
 use axum::Router;
 use axum::routing::{get, post};

@@ -1,7 +1,9 @@
 //! Org tenants: the slug rules, creating a tenant (its data key, worker record, default policy and
 //! first admin, atomically), finding tenants, and what they own: [`members`], [`policy`], the
-//! [`overview`] page's figures and [`usage`]; [`sync`] keeps members in step with GitHub.
+//! [`overview`] page's figures and [`usage`]; [`sync`] keeps members in step with GitHub and
+//! [`bundle`] is what the tenant's worker is given.
 
+pub mod bundle;
 pub mod members;
 pub mod overview;
 pub mod policy;

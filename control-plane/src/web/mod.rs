@@ -4,8 +4,8 @@
 mod home;
 mod tenant;
 
-use crate::Error;
 use crate::state::AppState;
+use crate::{Error, db};
 use axum::Json;
 use axum::Router;
 use axum::extract::State;
@@ -25,7 +25,7 @@ pub fn routes() -> Router<AppState> {
 
 /// Liveness and database reachability.
 async fn get_health(State(state): State<AppState>) -> Result<Json<Value>, Error> {
-    sqlx::query("SELECT 1").execute(&state.pool).await?;
+    db::ping(&state.pool).await?;
     Ok(Json(json!({ "status": "ok", "database": "ok" })))
 }
 
