@@ -2,7 +2,9 @@
 //! never carry a secret: names, ids and prefixes only.
 
 use crate::Error;
+use crate::access::{TenantAdmin, TenantMember};
 use crate::db::TenantTx;
+use crate::state::AppState;
 use serde::Serialize;
 use shoal_common::UserId;
 use std::net::IpAddr;
@@ -25,6 +27,18 @@ impl Actor {
     /// shoal itself.
     pub fn system() -> Self {
         Self { user: None, ip: None }
+    }
+}
+
+impl From<&TenantMember> for Actor {
+    fn from(m: &TenantMember) -> Self {
+        Actor::user(m.user, m.ip)
+    }
+}
+
+impl From<&TenantAdmin> for Actor {
+    fn from(a: &TenantAdmin) -> Self {
+        Actor::from(&**a)
     }
 }
 
@@ -66,6 +80,14 @@ pub struct AuditEntry {
     pub target: Option<String>,
     /// Client address.
     pub ip: Option<String>,
+}
+
+/// How many audit rows the audit page and `GET .../audit` show: the latest ones.
+pub const AUDIT_LIMIT: i64 = 500;
+
+/// The tenant's latest [`AUDIT_LIMIT`] audit rows, newest first.
+pub async fn list(state: &AppState, admin: &TenantAdmin) -> Result<Vec<AuditEntry>, Error> {
+    list_audit(&mut admin.begin(state).await?, AUDIT_LIMIT).await
 }
 
 /// The tenant's latest audit rows, newest first.

@@ -12,6 +12,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use url::Url;
 
+/// How long a bundle long poll waits, unless a test says otherwise.
+const BUNDLE_LONG_POLL: Duration = Duration::from_secs(25);
+
 /// Everything the control plane reads at start.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -36,6 +39,9 @@ pub struct Config {
     /// `SHOAL_MEMBERSHIP_RECHECK_SECS`: how often members are re-checked against their GitHub org
     /// (default 3600; 0 turns the loop off).
     pub membership_recheck: Duration,
+    /// How long a worker's bundle request waits for a newer version before it is answered 304
+    /// (25 s; tests shorten it).
+    pub bundle_long_poll: Duration,
     /// Where tenants' relays are served.
     pub edge: EdgeConfig,
 }
@@ -265,6 +271,7 @@ impl Config {
             keys,
             login_attempts_per_minute: login_attempts_per_minute as u32,
             membership_recheck: Duration::from_secs(env_u64("SHOAL_MEMBERSHIP_RECHECK_SECS", 3600)?),
+            bundle_long_poll: BUNDLE_LONG_POLL,
             edge: EdgeConfig::from_env()?,
         })
     }
@@ -282,6 +289,7 @@ impl Config {
             keys: Arc::new(Keys::generate()),
             login_attempts_per_minute: 1000,
             membership_recheck: Duration::ZERO,
+            bundle_long_poll: BUNDLE_LONG_POLL,
             edge: EdgeConfig::for_tests(),
         }
     }

@@ -92,9 +92,9 @@ async fn seed(pool: sqlx::PgPool, config: Arc<Config>, fake: String) -> Result<V
     let github = GithubClient::new(&config.github);
     let admin_token = new_pat(&http, &fake, ADMIN).await?;
     let admin = users::upsert_user(&pool, &github.user(admin_token.expose()).await?).await?;
-    let tenant = match tenants::find_tenant_by_slug(&pool, SLUG).await? {
-        Some(t) => t,
-        None => {
+    let tenant = match tenants::resolve(&pool, SLUG).await {
+        Ok(t) => t,
+        Err(Error::NotFound) => {
             let membership = github
                 .org_membership(admin_token.expose(), ORG)
                 .await?
@@ -123,6 +123,7 @@ async fn seed(pool: sqlx::PgPool, config: Arc<Config>, fake: String) -> Result<V
             tx.commit().await?;
             t
         }
+        Err(e) => return Err(e),
     };
     let mut tx = db::begin_tenant(&pool, tenant.id).await?;
     let (_, token) =

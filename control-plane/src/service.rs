@@ -1,19 +1,14 @@
-//! The whole service in one process: Postgres (embedded when `DATABASE_URL` is unset), the web UI
-//! and APIs (with the workers' internal API on the same listener), the edge on HTTPS (and
-//! optionally plain HTTP), and the scheduler running one `shoal-worker` per active tenant.
+//! The whole service in one process: Postgres (embedded when `DATABASE_URL` is unset), the
+//! [`Application`] (web UI, APIs, the workers' internal API and the scheduler), and the edge on
+//! HTTPS (and optionally plain HTTP).
 
 use crate::config::Config;
 use crate::edge::proxy::{EdgeState, router as edge_router};
 use crate::edge::{serve, tls};
-use crate::internal::{InternalState, router as internal_router};
-use crate::scheduler::process::{Isolation, ProcessRuntime, worker_launcher};
-use crate::scheduler::reconcile::Reconciler;
 use crate::{Application, Error, db};
 use std::future::Future;
-use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::net::TcpListener;
 
 /// Runs once the database is migrated, before serving; returns lines to print (the demo's token).
@@ -21,27 +16,10 @@ pub type Seeder = Box<
     dyn FnOnce(sqlx::PgPool, Arc<Config>) -> Pin<Box<dyn Future<Output = Result<Vec<String>, Error>> + Send>> + Send,
 >;
 
-/// How often the scheduler compares wanted and running workers.
-const RECONCILE_EVERY: Duration = Duration::from_secs(1);
-
 async fn bind(addr: std::net::SocketAddr) -> Result<TcpListener, Error> {
     TcpListener::bind(addr)
         .await
         .map_err(|source| Error::Bind { addr, source })
-}
-
-fn worker_bin(config: &Config) -> Option<PathBuf> {
-    let bin = config.edge.worker_bin.clone().or_else(|| {
-        std::env::current_exe()
-            .ok()
-            .and_then(|e| e.parent().map(|d| d.join("shoal-worker")))
-    })?;
-    if bin.exists() {
-        Some(bin)
-    } else {
-        tracing::warn!(bin = %bin.display(), "shoal-worker not found (build it, or set SHOAL_WORKER_BIN): no tenant workers will run");
-        None
-    }
 }
 
 /// Prints one line on stdout. A closed stdout (the reader went away) must not stop the server.
@@ -91,15 +69,6 @@ pub async fn run(mut config: Config, seeder: Option<Seeder>) -> Result<(), Error
 
     let app = Application::build(&config, pool.clone()).await?;
     let web_addr = app.local_addr();
-    let (closing, closing_rx) = tokio::sync::watch::channel(false);
-    let app = app.with_routes(internal_router(
-        InternalState::new(
-            pool.clone(),
-            config.keys.clone(),
-            config.github.api_url.as_str().trim_end_matches('/').to_string(),
-        )
-        .with_closing(closing_rx),
-    ));
     announce(&format!("web on http://{web_addr}"));
     announce(&format!("edge on https://{edge_addr}"));
     if let Some(p) = &ca_path {
@@ -129,34 +98,7 @@ pub async fn run(mut config: Config, seeder: Option<Seeder>) -> Result<(), Error
             }
         }));
     }
-    let (stop_scheduler, stop_rx) = tokio::sync::watch::channel(false);
-    let scheduler = match (config.edge.scheduler, worker_bin(&config)) {
-        (true, Some(bin)) => {
-            let internal_url = format!("http://127.0.0.1:{}", web_addr.port());
-            let runtime = Arc::new(ProcessRuntime::new(
-                worker_launcher(bin, internal_url),
-                &config.state_dir,
-                Isolation::detect().await,
-            ));
-            Some(tokio::spawn(
-                Reconciler::new(pool.clone(), runtime, config.keys.clone(), RECONCILE_EVERY).run(stop_rx),
-            ))
-        }
-        _ => None,
-    };
-    tasks.extend(crate::spawn_background(&config, pool.clone()));
-
-    // On the signal, workers stop and long polls end first, so the web server drains at once.
-    let served = app
-        .run_until(async move {
-            crate::shutdown_signal().await;
-            let _ = closing.send(true);
-            let _ = stop_scheduler.send(true);
-            if let Some(s) = scheduler {
-                let _ = s.await;
-            }
-        })
-        .await;
+    let served = app.run_until(crate::shutdown_signal()).await;
     for t in tasks {
         t.abort();
     }

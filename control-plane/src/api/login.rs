@@ -1,17 +1,12 @@
 //! `POST /api/v1/login/exchange`: what `shoal login` calls. The user's own GitHub token and a
-//! tenant slug in; GitHub confirms who the token belongs to and that they are an active member of
-//! the tenant's org; out comes a caller token named for the device. Someone GitHub no longer lists
-//! in the org is removed from the tenant and their tokens are revoked.
+//! tenant slug in, a caller token for the device out (the rules are in [`crate::tokens::login`]).
+//! Attempts are rate limited per client address.
 
 use crate::Error;
 use crate::api::json_body;
-use crate::audit::Actor;
-use crate::db::begin_tenant;
-use crate::tenants::{self, members, sync};
-use crate::tokens::{create_caller_token, validate_token_name};
-use crate::users::upsert_user;
-use crate::web::AppState;
-use crate::web::auth::ClientIp;
+use crate::http::ClientIp;
+use crate::state::AppState;
+use crate::tokens::login::{self, LoginRequest};
 use axum::Json;
 use axum::extract::State;
 use axum::extract::rejection::JsonRejection;
@@ -61,61 +56,21 @@ pub(crate) async fn exchange_login(
 ) -> Result<Json<LoginExchangeOut>, Error> {
     state.check_login_rate(ip)?;
     let input = json_body(body)?;
-    let device = validate_token_name(&input.device_name)
-        .map_err(|_| Error::BadRequest("device_name must be 1 to 100 characters".into()))?;
-    let gh_token = input.github_token.expose().trim();
-    if gh_token.is_empty() || gh_token.len() > 255 {
-        return Err(Error::BadRequest(
-            "github_token is required (the output of `gh auth token`)".into(),
-        ));
-    }
-    let tenant = tenants::find_tenant_by_slug(&state.pool, input.tenant.trim())
-        .await?
-        .ok_or_else(|| Error::Missing(format!("there is no tenant named {:?}", input.tenant.trim())))?;
-    if tenant.status != "active" {
-        return Err(Error::Forbidden(format!("the tenant {} is suspended", tenant.slug)));
-    }
-    let gh_user = state.github.user(gh_token).await.map_err(|e| match e {
-        Error::GithubRejected(_) => {
-            Error::Unauthorized("GitHub refused this token; run `gh auth login` and try again".into())
-        }
-        e => e,
-    })?;
-    let membership = state
-        .github
-        .org_membership(gh_token, &tenant.github_org)
-        .await
-        .map_err(|e| match e {
-            Error::GithubRejected(m) => Error::Forbidden(m),
-            e => e,
-        })?;
-    let user = upsert_user(&state.pool, &gh_user).await?;
-    let actor = Actor::user(user.id, ip);
-    let Some(membership) = membership.filter(|m| m.is_active()) else {
-        sync::leave(&state.pool, &tenant, user.id).await?;
-        return Err(Error::Forbidden(format!(
-            "GitHub does not list {} as a member of {}; only org members can use this tenant (a token without read:org cannot show it)",
-            gh_user.login, tenant.github_org
-        )));
-    };
-    let mut tx = begin_tenant(&state.pool, tenant.id).await?;
-    if members::join_tenant(&mut tx, actor, user.id, membership.is_admin())
-        .await?
-        .is_none()
-    {
-        return Err(Error::Forbidden(format!(
-            "an admin of {} removed {} from this tenant; ask one to let you back in",
-            tenant.slug, gh_user.login
-        )));
-    }
-    let (_, secret) = create_caller_token(&mut tx, &state.config.keys.pepper, actor, user.id, &device, None).await?;
-    tx.commit().await?;
-    tracing::info!(tenant.slug = %tenant.slug, user.login = %user.login, "login exchange minted a caller token");
+    let minted = login::exchange(
+        &state,
+        ip,
+        LoginRequest {
+            github_token: &input.github_token,
+            tenant: &input.tenant,
+            device_name: &input.device_name,
+        },
+    )
+    .await?;
     Ok(Json(LoginExchangeOut {
-        token: secret.expose().to_string(),
-        host: state.tenant_host(&tenant.slug),
-        tenant: tenant.slug,
-        user: user.login,
+        token: minted.token.expose().to_string(),
+        host: state.tenant_host(&minted.tenant.slug),
+        tenant: minted.tenant.slug,
+        user: minted.user.login,
         ca_pem: dev_ca_pem(&state),
     }))
 }

@@ -6,7 +6,7 @@ mod admin;
 mod login;
 
 use crate::Error;
-use crate::web::AppState;
+use crate::state::AppState;
 use axum::Router;
 use axum::extract::rejection::JsonRejection;
 use axum::http::header;
@@ -37,7 +37,8 @@ pub const API_ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/tenants/{slug}/audit"),
 ];
 
-pub(crate) fn routes() -> Router<AppState> {
+/// The JSON API's routes.
+pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/v1/openapi.json", get(get_openapi))
         .route("/api/v1/login/exchange", post(login::exchange_login))

@@ -19,6 +19,12 @@ pub async fn connect_and_migrate(url: &str) -> Result<sqlx::PgPool, Error> {
     Ok(pool)
 }
 
+/// Checks the database answers (the health check).
+pub async fn ping(pool: &sqlx::PgPool) -> Result<(), Error> {
+    sqlx::query("SELECT 1").execute(pool).await?;
+    Ok(())
+}
+
 /// Whether a database error is a unique-constraint violation (a taken slug, say).
 pub fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.code().as_deref() == Some("23505"))

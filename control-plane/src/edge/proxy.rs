@@ -4,6 +4,8 @@
 //! not answering: 503 with `retry-after`. Errors use GitHub's JSON shape, which gh and octokit show.
 
 use super::tls::edge_host;
+use crate::scheduler::ObservedState;
+use crate::tenants::TenantStatus;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri, header};
@@ -40,8 +42,8 @@ enum Route {
 
 #[derive(sqlx::FromRow)]
 struct RouteRow {
-    status: String,
-    observed_state: Option<String>,
+    status: TenantStatus,
+    observed_state: Option<ObservedState>,
     address: Option<String>,
 }
 
@@ -109,12 +111,12 @@ impl EdgeState {
         .await?;
         let route = match row {
             None => Route::Unknown,
-            Some(r) if r.status != "active" => Route::Suspended,
+            Some(r) if r.status != TenantStatus::Active => Route::Suspended,
             Some(RouteRow {
-                observed_state: Some(o),
+                observed_state: Some(ObservedState::Running),
                 address: Some(a),
                 ..
-            }) if o == "running" => a.parse().map(Route::Up).unwrap_or(Route::Down),
+            }) => a.parse().map(Route::Up).unwrap_or(Route::Down),
             Some(_) => Route::Down,
         };
         self.routes

@@ -1,12 +1,16 @@
 //! Pooled GitHub identities: PATs (checked against GitHub `/user` and `/rate_limit` before they
 //! are saved) and GitHub App installations. Secrets are sealed with the tenant's data key, bound
 //! to (tenant, identity id), and never shown again: lists carry names, accounts and scopes only.
+//! The use cases ([`list`], [`add`], [`update`], [`delete`]) are what the pages and the admin API
+//! call; the functions taking a [`TenantTx`] are their steps.
 
 use crate::Error;
+use crate::access::{TenantAdmin, TenantMember};
 use crate::audit::{self, Actor};
 use crate::db::TenantTx;
 use crate::github::{GithubClient, is_valid_login};
-use crate::tenants::bump_bundle;
+use crate::state::AppState;
+use crate::tenants::{bump_bundle, data_key};
 use serde::Serialize;
 use shoal_common::crypto::{DataKey, SealedSecret};
 use shoal_common::{IdentityId, Secret, UserId};
@@ -35,6 +39,124 @@ pub struct Identity {
     /// Added.
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+}
+
+/// An identity an admin asks to add: its name, scope patterns and credential.
+pub struct NewIdentity {
+    /// Its name in this tenant.
+    pub name: String,
+    /// Scope patterns (each item may itself hold several, separated by commas or spaces).
+    pub scopes: Vec<String>,
+    /// The secret and what it is.
+    pub credential: NewCredential,
+}
+
+/// The credential of a [`NewIdentity`].
+pub enum NewCredential {
+    /// A personal access token.
+    Pat {
+        /// The token.
+        token: Secret,
+    },
+    /// A GitHub App installation.
+    GithubApp {
+        /// The App's id.
+        app_id: i64,
+        /// The installation's id.
+        installation_id: i64,
+        /// The App's private key (PEM).
+        private_key: Secret,
+    },
+}
+
+/// What an admin changes on an identity; `None` leaves a field as it is.
+#[derive(Debug)]
+pub struct IdentityPatch {
+    /// New scope patterns.
+    pub scopes: Option<Vec<String>>,
+    /// Enable or disable it.
+    pub enabled: Option<bool>,
+}
+
+/// The tenant's identities, for any member.
+pub async fn list(state: &AppState, by: &TenantMember) -> Result<Vec<Identity>, Error> {
+    list_identities(&mut by.begin(state).await?).await
+}
+
+/// Adds an identity: checks the input, asks GitHub whether the credential works, then seals and
+/// saves it.
+pub async fn add(state: &AppState, admin: &TenantAdmin, new: NewIdentity) -> Result<Identity, Error> {
+    let name = validate_name(&new.name)?;
+    let scopes = parse_scopes(&new.scopes.join(","))?;
+    let (actor, by) = (Actor::from(admin), admin.user);
+    match new.credential {
+        NewCredential::Pat { token } => {
+            let account = validate_pat(&state.github, &token).await?;
+            let pat = NewPat {
+                name: &name,
+                token: &token,
+                scopes,
+                account,
+            };
+            save_checked(state, admin, async |tx, dk| insert_pat(tx, dk, actor, by, pat).await).await
+        }
+        NewCredential::GithubApp {
+            app_id,
+            installation_id,
+            private_key,
+        } => {
+            validate_app(&state.github, app_id, installation_id, &private_key).await?;
+            let app = NewApp {
+                name: &name,
+                app_id,
+                installation_id,
+                private_key: &private_key,
+                scopes,
+            };
+            save_checked(state, admin, async |tx, dk| insert_app(tx, dk, actor, by, app).await).await
+        }
+    }
+}
+
+/// Saves an identity GitHub has vouched for. The tenant's transaction opens only here, after
+/// GitHub answered: none is held open while GitHub is asked.
+async fn save_checked(
+    state: &AppState,
+    admin: &TenantAdmin,
+    insert: impl AsyncFnOnce(&mut TenantTx, &DataKey) -> Result<Identity, Error>,
+) -> Result<Identity, Error> {
+    let mut tx = admin.begin(state).await?;
+    let dk = data_key(&mut tx, &state.config.keys).await?;
+    let ident = insert(&mut tx, &dk).await?;
+    tx.commit().await?;
+    Ok(ident)
+}
+
+/// Changes an identity's scopes and/or whether it is enabled; returns it as saved.
+pub async fn update(
+    state: &AppState,
+    admin: &TenantAdmin,
+    id: IdentityId,
+    patch: IdentityPatch,
+) -> Result<Identity, Error> {
+    let mut tx = admin.begin(state).await?;
+    let actor = Actor::from(admin);
+    if let Some(scopes) = patch.scopes {
+        update_scopes(&mut tx, actor, id, parse_scopes(&scopes.join(","))?).await?;
+    }
+    if let Some(enabled) = patch.enabled {
+        set_enabled(&mut tx, actor, id, enabled).await?;
+    }
+    let saved = find_identity(&mut tx, id).await?.ok_or(Error::NotFound)?;
+    tx.commit().await?;
+    Ok(saved)
+}
+
+/// Deletes an identity and its secret.
+pub async fn delete(state: &AppState, admin: &TenantAdmin, id: IdentityId) -> Result<(), Error> {
+    let mut tx = admin.begin(state).await?;
+    delete_identity(&mut tx, Actor::from(admin), id).await?;
+    tx.commit().await
 }
 
 const IDENTITY_COLS: &str = "id, kind, name, app_id, installation_id, account_login, scopes, enabled, created_at";

@@ -1,8 +1,9 @@
 //! Authenticating a worker's request: its id names its row, whose sealed secret (opened with the
 //! tenant's data key) must have signed this exact request within the replay window, once.
 
-use super::InternalState;
 use crate::Error;
+use crate::state::AppState;
+use crate::tenants::TenantStatus;
 use axum::http::HeaderMap;
 use shoal_common::crypto::{SealedSecret, WrappedDataKey};
 use shoal_common::signing::{self, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP, HEADER_WORKER, Signature};
@@ -22,7 +23,7 @@ struct WorkerRow {
     tenant_id: Uuid,
     sealed_secret: Option<Vec<u8>>,
     wrapped_data_key: Vec<u8>,
-    status: String,
+    status: TenantStatus,
 }
 
 fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -35,7 +36,7 @@ fn refused() -> Error {
 
 /// Verifies the request's signature headers against the worker's secret.
 pub async fn authenticate(
-    state: &InternalState,
+    state: &AppState,
     headers: &HeaderMap,
     method: &str,
     path_and_query: &str,
@@ -70,6 +71,7 @@ pub async fn authenticate(
     };
     let tenant = TenantId(tenant_id);
     let data_key = state
+        .config
         .keys
         .keyring
         .unwrap_key(&WrappedDataKey::from_bytes(wrapped), tenant)?;
@@ -81,6 +83,6 @@ pub async fn authenticate(
     Ok(AuthedWorker {
         tenant,
         worker: WorkerId(worker),
-        tenant_active: status == "active",
+        tenant_active: status == TenantStatus::Active,
     })
 }

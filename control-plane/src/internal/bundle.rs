@@ -1,120 +1,21 @@
-//! Building a tenant's bundle from Postgres, and the long-polling `GET /internal/v1/bundle`.
+//! The long-polling `GET /internal/v1/bundle`: a worker's bundle, now or once it changes.
 
-use super::InternalState;
 use super::auth::authenticate;
-use crate::config::Keys;
-use crate::db::begin_tenant;
-use crate::{Error, identities, tenants};
+use crate::Error;
+use crate::state::AppState;
+use crate::tenants::bundle::{build_bundle, current_version};
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use shoal_common::protocol::{self, Bundle, CallerTokenEntry, Credential, IdentityEntry, Policy, TenantRef};
-use shoal_common::{CallerTokenId, Secret, TenantId};
-use sqlx::PgPool;
 use std::time::{Duration, Instant};
-use time::OffsetDateTime;
-use uuid::Uuid;
 
-#[derive(sqlx::FromRow)]
-struct CallerRow {
-    id: Uuid,
-    token_hash: Vec<u8>,
-    name: String,
-    login: String,
-    expires_at: Option<OffsetDateTime>,
-}
-
+/// How often a long poll looks at the bundle version.
 const POLL_EVERY: Duration = Duration::from_millis(200);
-
-async fn current_version(pool: &PgPool, tenant: TenantId) -> Result<u64, Error> {
-    let mut tx = begin_tenant(pool, tenant).await?;
-    let v: i64 = sqlx::query_scalar("SELECT bundle_version FROM workers WHERE tenant_id = $1")
-        .bind(tenant.as_uuid())
-        .fetch_one(&mut *tx)
-        .await?;
-    Ok(v as u64)
-}
-
-/// Everything the tenant's worker needs: live caller-token hashes, enabled identities with their
-/// secrets opened, the policy, the token pepper and the upstream URL.
-pub async fn build_bundle(pool: &PgPool, keys: &Keys, tenant: TenantId, upstream: &str) -> Result<Bundle, Error> {
-    let mut tx = begin_tenant(pool, tenant).await?;
-    // The version is read first: the content read after it is at least that new, so a worker
-    // never holds content older than the version it reports.
-    let (slug, version): (String, i64) = sqlx::query_as(
-        "SELECT t.slug, w.bundle_version FROM tenants t JOIN workers w ON w.tenant_id = t.id WHERE t.id = $1",
-    )
-    .bind(tenant.as_uuid())
-    .fetch_one(&mut *tx)
-    .await?;
-    let callers: Vec<CallerRow> = sqlx::query_as(
-        "SELECT ct.id, ct.token_hash, ct.name, u.login, ct.expires_at
-         FROM caller_tokens ct JOIN users u ON u.id = ct.user_id
-         WHERE ct.tenant_id = $1 AND ct.revoked_at IS NULL AND (ct.expires_at IS NULL OR ct.expires_at > now())
-         ORDER BY ct.created_at",
-    )
-    .bind(tenant.as_uuid())
-    .fetch_all(&mut *tx)
-    .await?;
-    let data_key = tenants::data_key(&mut tx, keys).await?;
-    let mut entries = Vec::new();
-    for i in identities::list_identities(&mut tx)
-        .await?
-        .into_iter()
-        .filter(|i| i.enabled)
-    {
-        let secret = identities::open_secret(&mut tx, &data_key, i.id).await?;
-        let credential = match (i.kind.as_str(), i.app_id, i.installation_id) {
-            ("github_app", Some(app), Some(inst)) => Credential::GithubApp {
-                app_id: app as u64,
-                installation_id: inst as u64,
-                private_key: secret,
-            },
-            _ => Credential::Pat { token: secret },
-        };
-        entries.push(IdentityEntry {
-            id: i.id,
-            name: i.name,
-            credential,
-            scopes: i.scopes,
-            account: i.account_login,
-            enabled: true,
-        });
-    }
-    let p = tenants::policy::get_policy(&mut tx).await?;
-    tx.commit().await?;
-    Ok(Bundle {
-        protocol_version: protocol::PROTOCOL_VERSION,
-        version: version as u64,
-        tenant: TenantRef { id: tenant, slug },
-        caller_tokens: callers
-            .into_iter()
-            .map(|c| CallerTokenEntry {
-                id: CallerTokenId(c.id),
-                hash: hex::encode(c.token_hash),
-                name: c.name,
-                user_login: c.login,
-                expires_at: c.expires_at,
-            })
-            .collect(),
-        identities: entries,
-        policy: Policy {
-            allowed_owners: p.allowed_owners,
-            public_only: p.public_only,
-            search_allowed: p.search_allowed,
-            token_free_reads: p.token_free_reads,
-            ttl_overrides: p.ttl_overrides,
-            wasm_module: None,
-        },
-        token_pepper: Secret::new(hex::encode(keys.pepper.as_bytes())),
-        upstream: upstream.to_string(),
-    })
-}
 
 /// `GET /internal/v1/bundle[?after=N]`: the bundle now, or once its version exceeds `after`;
 /// `304` when nothing changed within the long-poll window.
-pub async fn get_bundle(State(state): State<InternalState>, headers: HeaderMap, uri: Uri) -> Result<Response, Error> {
+pub async fn get_bundle(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -> Result<Response, Error> {
     let path_and_query = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
     let worker = authenticate(&state, &headers, "GET", path_and_query, b"").await?;
     if !worker.tenant_active {
@@ -129,7 +30,7 @@ pub async fn get_bundle(State(state): State<InternalState>, headers: HeaderMap, 
         ),
     };
     if let Some(after) = after {
-        let deadline = Instant::now() + state.long_poll;
+        let deadline = Instant::now() + state.config.bundle_long_poll;
         let mut closing = state.closing.clone();
         while current_version(&state.pool, worker.tenant).await? <= after {
             if Instant::now() >= deadline || *closing.borrow() {
@@ -141,7 +42,8 @@ pub async fn get_bundle(State(state): State<InternalState>, headers: HeaderMap, 
             }
         }
     }
-    let bundle = build_bundle(&state.pool, &state.keys, worker.tenant, &state.upstream).await?;
+    let upstream = state.config.github.api_url.as_str().trim_end_matches('/');
+    let bundle = build_bundle(&state.pool, &state.config.keys, worker.tenant, upstream).await?;
     tracing::debug!(worker.id = %worker.worker, bundle.version = bundle.version, "served bundle");
     Ok(Json(bundle).into_response())
 }

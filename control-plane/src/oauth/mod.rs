@@ -4,14 +4,16 @@
 
 use crate::Error;
 use crate::audit::{self, Actor};
+use crate::http::flash::flash;
+use crate::http::session::{current_user, sign_in};
+use crate::http::{ClientIp, Confirm, CsrfForm, PageError, SessionOrg, SessionUser};
+use crate::state::AppState;
 use crate::tenants::sync::{OrgRole, join_org_tenants, leave_departed_tenants};
 use crate::users::upsert_user;
-use crate::web::auth::{self, ClientIp, SessionOrg, SessionUser};
-use crate::web::{AppState, PageError};
+use axum::Router;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::{Form, Router};
 use oauth2::basic::BasicClient;
 use oauth2::{
     AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointNotSet, EndpointSet,
@@ -25,7 +27,8 @@ const PENDING_KEY: &str = "oauth_pending";
 /// Orgs looked at per sign-in (one membership call each).
 const MAX_ORGS: usize = 50;
 
-pub(crate) fn routes() -> Router<AppState> {
+/// The sign-in and sign-out routes.
+pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/auth/github/login", get(start_sign_in))
         .route("/auth/github/callback", get(finish_sign_in))
@@ -89,7 +92,7 @@ async fn start_sign_in(
     match started {
         Ok(url) => Ok(Redirect::to(url.as_str()).into_response()),
         Err(e) if e.status().is_client_error() => {
-            auth::flash(&session, "error", e.public_message()).await?;
+            flash(&session, "error", e.public_message()).await?;
             Ok(Redirect::to("/").into_response())
         }
         Err(e) => Err(PageError(e)),
@@ -112,11 +115,11 @@ async fn finish_sign_in(
     let result = complete(&state, ip, &session, q).await;
     match result {
         Ok(login) => {
-            auth::flash(&session, "ok", format!("Signed in as {login}.")).await?;
+            flash(&session, "ok", format!("Signed in as {login}.")).await?;
             Ok(Redirect::to("/").into_response())
         }
         Err(e) if e.status().is_client_error() => {
-            auth::flash(&session, "error", e.public_message()).await?;
+            flash(&session, "error", e.public_message()).await?;
             Ok(Redirect::to("/").into_response())
         }
         Err(e) => Err(PageError(e)),
@@ -188,13 +191,13 @@ async fn complete(
         .iter()
         .map(|o| OrgRole {
             org_id: o.id,
-            admin: o.role == "admin",
+            admin: o.is_admin(),
         })
         .collect();
     join_org_tenants(&state.pool, user.id, &roles, actor).await?;
     let active: Vec<i64> = roles.iter().map(|r| r.org_id).collect();
     leave_departed_tenants(&state.pool, &state.github, gh_token, user.id, &active).await?;
-    auth::sign_in(
+    sign_in(
         session,
         &SessionUser {
             id: user.id,
@@ -209,19 +212,13 @@ async fn complete(
     Ok(user.login)
 }
 
-#[derive(Deserialize)]
-struct SignOutIn {
-    csrf: String,
-}
-
 async fn sign_out(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     session: Session,
-    Form(input): Form<SignOutIn>,
+    CsrfForm(Confirm {}): CsrfForm<Confirm>,
 ) -> Result<Response, PageError> {
-    auth::verify_csrf(&session, &input.csrf).await?;
-    if let Some(user) = auth::current_user(&session).await? {
+    if let Some(user) = current_user(&session).await? {
         audit::record_global(&state.pool, Actor::user(user.id, ip), "user.sign_out", &user.login).await?;
     }
     // Deletes the session row server-side; the old cookie is worthless afterwards.

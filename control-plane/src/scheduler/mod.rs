@@ -21,6 +21,67 @@ pub struct WorkerSpec {
     pub bundle_version: i64,
 }
 
+/// What the control plane wants of a tenant's worker (`workers.desired_state`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::Type)]
+#[sqlx(type_name = "text", rename_all = "lowercase")]
+pub enum DesiredState {
+    /// Keep it running.
+    Running,
+    /// Keep it stopped.
+    Stopped,
+}
+
+/// What the scheduler last saw of a tenant's worker (`workers.observed_state`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::Type)]
+#[sqlx(type_name = "text", rename_all = "lowercase")]
+pub enum ObservedState {
+    /// Not looked at yet.
+    Pending,
+    /// Spawned, or waiting out its restart backoff.
+    Starting,
+    /// Listening.
+    Running,
+    /// Not running, as wanted.
+    Stopped,
+    /// Exited too often; left stopped.
+    Failed,
+}
+
+impl DesiredState {
+    /// The stored name.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            DesiredState::Running => "running",
+            DesiredState::Stopped => "stopped",
+        }
+    }
+}
+
+impl ObservedState {
+    /// The stored name.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ObservedState::Pending => "pending",
+            ObservedState::Starting => "starting",
+            ObservedState::Running => "running",
+            ObservedState::Stopped => "stopped",
+            ObservedState::Failed => "failed",
+        }
+    }
+}
+
+impl std::fmt::Display for DesiredState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::fmt::Display for ObservedState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// What the runtime observes of one tenant's worker.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WorkerState {
@@ -43,13 +104,13 @@ pub enum WorkerState {
 }
 
 impl WorkerState {
-    /// The `workers.observed_state` value.
-    pub fn as_db(&self) -> &'static str {
+    /// What is recorded in `workers.observed_state`.
+    pub fn observed(&self) -> ObservedState {
         match self {
-            WorkerState::Starting | WorkerState::BackingOff { .. } => "starting",
-            WorkerState::Running { .. } => "running",
-            WorkerState::Failed { .. } => "failed",
-            WorkerState::Stopped => "stopped",
+            WorkerState::Starting | WorkerState::BackingOff { .. } => ObservedState::Starting,
+            WorkerState::Running { .. } => ObservedState::Running,
+            WorkerState::Failed { .. } => ObservedState::Failed,
+            WorkerState::Stopped => ObservedState::Stopped,
         }
     }
 }

@@ -6,9 +6,10 @@
 //! It reads every tenant's worker row, so it runs as the schema owner (outside the tenant-scoped
 //! helper): it is the system, not a request on behalf of a tenant.
 
-use super::{WorkerRuntime, WorkerSpec, WorkerState};
+use super::{DesiredState, WorkerRuntime, WorkerSpec, WorkerState};
 use crate::Error;
 use crate::config::Keys;
+use crate::tenants::TenantStatus;
 use shoal_common::crypto::{SealedSecret, WrappedDataKey};
 use shoal_common::{Secret, TenantId, WorkerId};
 use sqlx::pool::PoolConnection;
@@ -26,8 +27,8 @@ struct Row {
     tenant_id: Uuid,
     id: Uuid,
     slug: String,
-    tenant_status: String,
-    desired_state: String,
+    tenant_status: TenantStatus,
+    desired_state: DesiredState,
     bundle_version: i64,
     sealed_secret: Option<Vec<u8>>,
     wrapped_data_key: Vec<u8>,
@@ -121,7 +122,7 @@ impl<R: WorkerRuntime> Reconciler<R> {
         let mut wanted = HashSet::new();
         for row in rows {
             let tenant = TenantId(row.tenant_id);
-            if row.desired_state == "running" && row.tenant_status == "active" {
+            if row.desired_state == DesiredState::Running && row.tenant_status == TenantStatus::Active {
                 wanted.insert(tenant);
                 let secret = match self.worker_secret(&row).await {
                     Ok(s) => s,
@@ -187,7 +188,7 @@ impl<R: WorkerRuntime> Reconciler<R> {
                AND (observed_state, address, last_error, restarts) IS DISTINCT FROM ($2, $3, COALESCE($4, last_error), COALESCE($5, restarts))",
         )
         .bind(tenant.as_uuid())
-        .bind(state.as_db())
+        .bind(state.observed())
         .bind(addr)
         .bind(last_error)
         .bind(restarts)

@@ -3,46 +3,14 @@
 //! member revokes their caller tokens.
 
 use crate::Error;
+use crate::access::{TenantAdmin, TenantMember, find_role};
 use crate::audit::{self, Actor};
 use crate::db::TenantTx;
-use crate::tenants::bump_bundle;
-use serde::{Deserialize, Serialize};
+use crate::state::AppState;
+use crate::tenants::{Role, bump_bundle};
+use serde::Serialize;
 use shoal_common::UserId;
 use time::OffsetDateTime;
-
-/// A member's role in a tenant.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    /// Manages identities, members, tokens and policy.
-    Admin,
-    /// Creates and revokes their own caller tokens.
-    Member,
-}
-
-impl Role {
-    /// Parses `admin` / `member`.
-    pub fn parse(text: &str) -> Result<Self, Error> {
-        match text.trim() {
-            "admin" => Ok(Role::Admin),
-            "member" => Ok(Role::Member),
-            other => Err(Error::BadRequest(format!(
-                "unknown role {other:?}; use admin or member"
-            ))),
-        }
-    }
-    /// The stored name.
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Role::Admin => "admin",
-            Role::Member => "member",
-        }
-    }
-    /// Whether this role may administer the tenant.
-    pub fn is_admin(&self) -> bool {
-        *self == Role::Admin
-    }
-}
 
 /// A member as listed to the tenant.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
@@ -54,24 +22,14 @@ pub struct Member {
     pub login: String,
     /// Display name.
     pub name: Option<String>,
-    /// `admin` or `member`.
-    pub role: String,
+    /// Their role.
+    pub role: Role,
     /// When they joined.
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     /// When their org membership was last confirmed with GitHub.
     #[serde(with = "time::serde::rfc3339")]
     pub verified_at: OffsetDateTime,
-}
-
-/// The user's role in this tenant, if they are a member.
-pub async fn find_role(tx: &mut TenantTx, user: UserId) -> Result<Option<Role>, Error> {
-    let role: Option<String> = sqlx::query_scalar("SELECT role FROM memberships WHERE tenant_id = $1 AND user_id = $2")
-        .bind(tx.tenant().as_uuid())
-        .bind(user.as_uuid())
-        .fetch_optional(&mut **tx)
-        .await?;
-    role.map(|r| Role::parse(&r)).transpose()
 }
 
 /// A user's GitHub login, for audit targets people can read.
@@ -117,7 +75,7 @@ pub async fn join_tenant(
     sqlx::query("INSERT INTO memberships (tenant_id, user_id, role) VALUES ($1, $2, $3)")
         .bind(tx.tenant().as_uuid())
         .bind(user.as_uuid())
-        .bind(role.as_str())
+        .bind(role)
         .execute(&mut **tx)
         .await?;
     audit::record(
@@ -160,8 +118,9 @@ pub async fn list_members(tx: &mut TenantTx) -> Result<Vec<Member>, Error> {
 /// the tenant without one.
 async fn count_admins(tx: &mut TenantTx) -> Result<usize, Error> {
     let admins: Vec<uuid::Uuid> =
-        sqlx::query_scalar("SELECT user_id FROM memberships WHERE tenant_id = $1 AND role = 'admin' FOR UPDATE")
+        sqlx::query_scalar("SELECT user_id FROM memberships WHERE tenant_id = $1 AND role = $2 FOR UPDATE")
             .bind(tx.tenant().as_uuid())
+            .bind(Role::Admin)
             .fetch_all(&mut **tx)
             .await?;
     Ok(admins.len())
@@ -181,7 +140,7 @@ pub async fn set_role(tx: &mut TenantTx, actor: Actor, target: UserId, role: Rol
     sqlx::query("UPDATE memberships SET role = $3 WHERE tenant_id = $1 AND user_id = $2")
         .bind(tx.tenant().as_uuid())
         .bind(target.as_uuid())
-        .bind(role.as_str())
+        .bind(role)
         .execute(&mut **tx)
         .await?;
     let action = if role.is_admin() {
@@ -279,4 +238,35 @@ pub async fn drop_member(tx: &mut TenantTx, target: UserId) -> Result<u64, Error
         bump_bundle(tx).await?;
     }
     Ok(revoked)
+}
+
+/// Every member of the admin's or member's tenant.
+pub async fn list(state: &AppState, by: &TenantMember) -> Result<Vec<Member>, Error> {
+    list_members(&mut by.begin(state).await?).await
+}
+
+/// People an admin removed from the tenant.
+pub async fn list_removals(state: &AppState, admin: &TenantAdmin) -> Result<Vec<Removed>, Error> {
+    list_removed(&mut admin.begin(state).await?).await
+}
+
+/// Promotes or demotes a member (never the last admin).
+pub async fn change_role(state: &AppState, admin: &TenantAdmin, target: UserId, role: Role) -> Result<(), Error> {
+    let mut tx = admin.begin(state).await?;
+    set_role(&mut tx, Actor::from(admin), target, role).await?;
+    tx.commit().await
+}
+
+/// Removes a member (never the last admin) and revokes their tokens.
+pub async fn remove(state: &AppState, admin: &TenantAdmin, target: UserId) -> Result<(), Error> {
+    let mut tx = admin.begin(state).await?;
+    remove_member(&mut tx, Actor::from(admin), target).await?;
+    tx.commit().await
+}
+
+/// Lets a removed person join again.
+pub async fn let_back(state: &AppState, admin: &TenantAdmin, target: UserId) -> Result<(), Error> {
+    let mut tx = admin.begin(state).await?;
+    allow_back(&mut tx, Actor::from(admin), target).await?;
+    tx.commit().await
 }

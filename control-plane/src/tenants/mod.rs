@@ -1,7 +1,11 @@
 //! Org tenants: the slug rules, creating a tenant (its data key, worker record, default policy and
-//! first admin, atomically), finding tenants, and the members and policy they own.
+//! first admin, atomically), finding tenants, and what they own: [`members`], [`policy`], the
+//! [`overview`] page's figures and [`usage`]; [`sync`] keeps members in step with GitHub and
+//! [`bundle`] is what the tenant's worker is given.
 
+pub mod bundle;
 pub mod members;
+pub mod overview;
 pub mod policy;
 pub mod sync;
 pub mod usage;
@@ -10,7 +14,8 @@ use crate::Error;
 use crate::audit::{self, Actor};
 use crate::config::Keys;
 use crate::db::{self, TenantTx};
-use serde::Serialize;
+use crate::scheduler::DesiredState;
+use serde::{Deserialize, Serialize};
 use shoal_common::crypto::{DataKey, WrappedDataKey};
 use shoal_common::{TenantId, UserId, WorkerId};
 use sqlx::PgPool;
@@ -105,6 +110,58 @@ impl Plan {
     }
 }
 
+/// Whether a tenant is served (`tenants.status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, sqlx::Type)]
+#[serde(rename_all = "lowercase")]
+#[sqlx(type_name = "text", rename_all = "lowercase")]
+pub enum TenantStatus {
+    /// Its worker runs and its members sign in.
+    Active,
+    /// Its worker is stopped; its data is kept.
+    Suspended,
+}
+
+/// A member's role in a tenant (`memberships.role`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, sqlx::Type)]
+#[serde(rename_all = "lowercase")]
+#[sqlx(type_name = "text", rename_all = "lowercase")]
+pub enum Role {
+    /// Manages identities, members, tokens and policy.
+    Admin,
+    /// Creates and revokes their own caller tokens.
+    Member,
+}
+
+impl Role {
+    /// Parses `admin` / `member`.
+    pub fn parse(text: &str) -> Result<Self, Error> {
+        match text.trim() {
+            "admin" => Ok(Role::Admin),
+            "member" => Ok(Role::Member),
+            other => Err(Error::BadRequest(format!(
+                "unknown role {other:?}; use admin or member"
+            ))),
+        }
+    }
+    /// The stored name.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Member => "member",
+        }
+    }
+    /// Whether this role may administer the tenant.
+    pub fn is_admin(&self) -> bool {
+        *self == Role::Admin
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// An org tenant.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct Tenant {
@@ -119,8 +176,8 @@ pub struct Tenant {
     pub github_org_id: i64,
     /// `free`, `team`, `business`.
     pub plan: String,
-    /// `active` or `suspended`.
-    pub status: String,
+    /// Whether it is served.
+    pub status: TenantStatus,
     /// When it was created.
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
@@ -185,9 +242,10 @@ pub async fn create_tenant(
         Err(e) => return Err(e.into()),
     };
     let mut tx = db::enter_tenant(tx, id).await?;
-    sqlx::query("INSERT INTO memberships (tenant_id, user_id, role) VALUES ($1, $2, 'admin')")
+    sqlx::query("INSERT INTO memberships (tenant_id, user_id, role) VALUES ($1, $2, $3)")
         .bind(id.as_uuid())
         .bind(creator.as_uuid())
+        .bind(Role::Admin)
         .execute(&mut *tx)
         .await?;
     sqlx::query("INSERT INTO policies (tenant_id, allowed_owners) VALUES ($1, $2)")
@@ -195,9 +253,10 @@ pub async fn create_tenant(
         .bind(vec![org.login.clone()])
         .execute(&mut *tx)
         .await?;
-    sqlx::query("INSERT INTO workers (tenant_id, id, desired_state) VALUES ($1, $2, 'running')")
+    sqlx::query("INSERT INTO workers (tenant_id, id, desired_state) VALUES ($1, $2, $3)")
         .bind(id.as_uuid())
         .bind(WorkerId::new().as_uuid())
+        .bind(DesiredState::Running)
         .execute(&mut *tx)
         .await?;
     audit::record(
@@ -213,14 +272,14 @@ pub async fn create_tenant(
     Ok(tenant)
 }
 
-/// A tenant by slug. Cross-tenant by nature: it is how a request finds its tenant.
-pub async fn find_tenant_by_slug(pool: &PgPool, slug: &str) -> Result<Option<Tenant>, Error> {
-    Ok(
-        sqlx::query_as(&format!("SELECT {TENANT_COLS} FROM tenants WHERE slug = $1"))
-            .bind(slug)
-            .fetch_optional(pool)
-            .await?,
-    )
+/// The tenant named by `slug`, or not found. Cross-tenant by nature: it is how every request (a
+/// page, the admin API, the login exchange) finds its tenant.
+pub async fn resolve(pool: &PgPool, slug: &str) -> Result<Tenant, Error> {
+    sqlx::query_as(&format!("SELECT {TENANT_COLS} FROM tenants WHERE slug = $1"))
+        .bind(slug.trim())
+        .fetch_optional(pool)
+        .await?
+        .ok_or(Error::NotFound)
 }
 
 /// Tenants of the given GitHub orgs (the ones a signing-in user may join). Cross-tenant.
@@ -240,8 +299,8 @@ pub struct TenantWithRole {
     #[sqlx(flatten)]
     #[serde(flatten)]
     pub tenant: Tenant,
-    /// `admin` or `member`.
-    pub role: String,
+    /// Their role in it.
+    pub role: Role,
 }
 
 /// The tenants a user belongs to. Cross-tenant by nature (the dashboard), filtered by user.

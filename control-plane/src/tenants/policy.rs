@@ -2,9 +2,11 @@
 //! search, token-free reads and cache TTL overrides per freshness class.
 
 use crate::Error;
+use crate::access::{TenantAdmin, TenantMember};
 use crate::audit::{self, Actor};
 use crate::db::TenantTx;
 use crate::github::is_valid_login;
+use crate::state::AppState;
 use crate::tenants::bump_bundle;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -137,4 +139,17 @@ pub async fn update_policy(tx: &mut TenantTx, actor: Actor, settings: PolicySett
     )
     .await?;
     Ok(s)
+}
+
+/// The tenant's policy, for any member.
+pub async fn get(state: &AppState, by: &TenantMember) -> Result<PolicySettings, Error> {
+    get_policy(&mut by.begin(state).await?).await
+}
+
+/// Validates and saves the tenant's policy; returns what was saved.
+pub async fn update(state: &AppState, admin: &TenantAdmin, settings: PolicySettings) -> Result<PolicySettings, Error> {
+    let mut tx = admin.begin(state).await?;
+    let saved = update_policy(&mut tx, Actor::from(admin), settings).await?;
+    tx.commit().await?;
+    Ok(saved)
 }

@@ -3,13 +3,14 @@
 //! the tenant's own identities (`/orgs/{org}/members/{user}`). Leaving the org revokes tokens.
 
 use crate::Error;
+use crate::access::find_role;
 use crate::audit::{self, Actor};
 use crate::config::Keys;
 use crate::db::begin_tenant;
 use crate::github::GithubClient;
 use crate::identities;
 use crate::tenants::members;
-use crate::tenants::{self, Tenant, data_key};
+use crate::tenants::{self, Tenant, TenantStatus, data_key};
 use shoal_common::{IdentityId, UserId};
 use sqlx::PgPool;
 
@@ -35,7 +36,7 @@ pub async fn join_org_tenants(
     for t in tenants::list_tenants_of_orgs(pool, &ids).await? {
         let admin = orgs.iter().any(|o| o.org_id == t.github_org_id && o.admin);
         let mut tx = begin_tenant(pool, t.id).await?;
-        let was_member = members::find_role(&mut tx, user).await?.is_some();
+        let was_member = find_role(&mut tx, user).await?.is_some();
         let joined_now = members::join_tenant(&mut tx, actor, user, admin).await?.is_some();
         tx.commit().await?;
         if joined_now && !was_member {
@@ -76,7 +77,7 @@ pub async fn leave_departed_tenants(
 /// Removes a user who is no longer in the tenant's GitHub org, revoking their tokens.
 pub async fn leave(pool: &PgPool, tenant: &Tenant, user: UserId) -> Result<(), Error> {
     let mut tx = begin_tenant(pool, tenant.id).await?;
-    if members::find_role(&mut tx, user).await?.is_none() {
+    if find_role(&mut tx, user).await?.is_none() {
         return Ok(());
     }
     let revoked = members::drop_member(&mut tx, user).await?;
@@ -159,8 +160,9 @@ pub async fn recheck_tenant_members(
 /// Re-checks every active tenant once; errors are logged per tenant and do not stop the others.
 pub async fn recheck_all(pool: &PgPool, keys: &Keys, github: &GithubClient) -> Result<(), Error> {
     let all: Vec<Tenant> = sqlx::query_as(
-        "SELECT id, slug, github_org, github_org_id, plan, status, created_at FROM tenants WHERE status = 'active'",
+        "SELECT id, slug, github_org, github_org_id, plan, status, created_at FROM tenants WHERE status = $1",
     )
+    .bind(TenantStatus::Active)
     .fetch_all(pool)
     .await?;
     for t in &all {

@@ -3,11 +3,13 @@
 //! when revoked or when their owner is no longer an admin.
 
 use crate::Error;
+use crate::access::{TenantAdmin, find_role};
 use crate::audit::{self, Actor};
 use crate::db::TenantTx;
-use crate::tenants::members::{Role, find_role};
+use crate::state::AppState;
+use crate::tenants::Role;
 use serde::Serialize;
-use shoal_common::token::{Pepper, display_prefix, generate_token, hash_token, looks_like_token};
+use shoal_common::token::{Pepper, display_prefix, generate_token, hash_token};
 use shoal_common::{Secret, UserId};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -100,37 +102,22 @@ pub async fn revoke_admin_token(tx: &mut TenantTx, actor: Actor, id: Uuid) -> Re
     audit::record(tx, actor, "admin_token.revoke", &id.to_string(), serde_json::json!({})).await
 }
 
-/// The admin a presented token belongs to, if it is a live token of this tenant whose owner is
-/// still an admin. The lookup is by hash (an index probe), and the stored hash is compared again
-/// in constant time.
-pub async fn authenticate_admin_token(
-    tx: &mut TenantTx,
-    pepper: &Pepper,
-    token: &str,
-) -> Result<Option<UserId>, Error> {
-    if !looks_like_token(token) {
-        return Ok(None);
-    }
-    let hash = hash_token(pepper, token);
-    let row: Option<(Uuid, Uuid, Vec<u8>)> = sqlx::query_as(
-        "SELECT t.id, t.user_id, t.token_hash FROM admin_api_tokens t
-         JOIN memberships m ON m.tenant_id = t.tenant_id AND m.user_id = t.user_id AND m.role = 'admin'
-         WHERE t.tenant_id = $1 AND t.token_hash = $2 AND t.revoked_at IS NULL",
-    )
-    .bind(tx.tenant().as_uuid())
-    .bind(&hash.as_bytes()[..])
-    .fetch_optional(&mut **tx)
-    .await?;
-    let Some((id, user, stored)) = row else {
-        return Ok(None);
-    };
-    if shoal_common::token::TokenHash::from_slice(&stored)? != hash {
-        return Ok(None);
-    }
-    sqlx::query("UPDATE admin_api_tokens SET last_used_at = now() WHERE tenant_id = $1 AND id = $2")
-        .bind(tx.tenant().as_uuid())
-        .bind(id)
-        .execute(&mut **tx)
-        .await?;
-    Ok(Some(UserId(user)))
+/// The tenant's admin API tokens.
+pub async fn list(state: &AppState, admin: &TenantAdmin) -> Result<Vec<AdminToken>, Error> {
+    list_admin_tokens(&mut admin.begin(state).await?).await
+}
+
+/// Mints an admin API token for the admin; the secret is shown once.
+pub async fn create(state: &AppState, admin: &TenantAdmin, name: &str) -> Result<Secret, Error> {
+    let mut tx = admin.begin(state).await?;
+    let secret = create_admin_token(&mut tx, &state.config.keys.pepper, Actor::from(admin), admin.user, name).await?;
+    tx.commit().await?;
+    Ok(secret)
+}
+
+/// Revokes one of the tenant's admin API tokens.
+pub async fn revoke(state: &AppState, admin: &TenantAdmin, id: Uuid) -> Result<(), Error> {
+    let mut tx = admin.begin(state).await?;
+    revoke_admin_token(&mut tx, Actor::from(admin), id).await?;
+    tx.commit().await
 }

@@ -1,14 +1,17 @@
 //! Caller tokens: a member creates named tokens (optional expiry) and sees each once; afterwards
 //! only its prefix, last use and creation. Stored as HMAC-SHA256(pepper, token) only. Members
-//! revoke their own; admins revoke anyone's. Admin API tokens live in [`admin`].
+//! revoke their own; admins revoke anyone's. Admin API tokens live in [`admin`]; the CLI's
+//! exchange of a GitHub token for a caller token in [`login`].
 
 pub mod admin;
+pub mod login;
 
 use crate::Error;
+use crate::access::TenantMember;
 use crate::audit::{self, Actor};
 use crate::db::TenantTx;
-use crate::tenants::bump_bundle;
-use crate::tenants::members::Role;
+use crate::state::AppState;
+use crate::tenants::{Role, bump_bundle};
 use serde::Serialize;
 use shoal_common::token::{Pepper, display_prefix, generate_token, hash_token};
 use shoal_common::{CallerTokenId, Secret, UserId};
@@ -76,6 +79,41 @@ pub fn validate_expiry(expires_at: Option<OffsetDateTime>) -> Result<Option<Offs
         }
     }
     Ok(expires_at)
+}
+
+/// The caller tokens a member may see: their own, or everyone's for an admin.
+pub async fn list(state: &AppState, by: &TenantMember) -> Result<Vec<CallerToken>, Error> {
+    let owner = (!by.role.is_admin()).then_some(by.user);
+    list_caller_tokens(&mut by.begin(state).await?, owner).await
+}
+
+/// Mints a caller token for the member; the secret is shown once.
+pub async fn create(
+    state: &AppState,
+    by: &TenantMember,
+    name: &str,
+    expires_at: Option<OffsetDateTime>,
+) -> Result<(CallerToken, Secret), Error> {
+    let mut tx = by.begin(state).await?;
+    let created = create_caller_token(
+        &mut tx,
+        &state.config.keys.pepper,
+        Actor::from(by),
+        by.user,
+        name,
+        expires_at,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(created)
+}
+
+/// Revokes a token: a member their own, an admin anyone's.
+pub async fn revoke(state: &AppState, by: &TenantMember, id: CallerTokenId) -> Result<CallerToken, Error> {
+    let mut tx = by.begin(state).await?;
+    let revoked = revoke_caller_token(&mut tx, Actor::from(by), by.role, id).await?;
+    tx.commit().await?;
+    Ok(revoked)
 }
 
 const TOKEN_COLS: &str = "t.id, t.user_id, u.login AS user_login, t.name, t.display_prefix, t.created_at,

@@ -3,7 +3,7 @@
 //! add identity -> create caller token -> revoke, with a screenshot of each page (laptop width,
 //! then phone width) under `$CARGO_TARGET_TMPDIR/browser-screenshots/`.
 
-use crate::flows::app_with_github;
+use crate::support::app_with_github;
 use fantoccini::{Client, ClientBuilder, Locator};
 use sqlx::PgPool;
 use std::path::PathBuf;

@@ -6,11 +6,13 @@ use shoal_common::crypto::SealedSecret;
 use shoal_common::token::hash_token;
 use shoal_common::{IdentityId, Secret};
 use shoal_control_plane::Error;
+use shoal_control_plane::access::{authenticate_admin_token, find_role};
 use shoal_control_plane::audit::Actor;
 use shoal_control_plane::config::Keys;
 use shoal_control_plane::db::begin_tenant;
 use shoal_control_plane::identities::{self, NewApp, NewPat, parse_scopes};
-use shoal_control_plane::tenants::members::{self, Role};
+use shoal_control_plane::tenants::Role;
+use shoal_control_plane::tenants::members;
 use shoal_control_plane::tenants::policy::{self, PolicySettings, parse_ttl_lines};
 use shoal_control_plane::tenants::{self, NewTenant, Plan, Slug, VerifiedAdminOrg, data_key};
 use shoal_control_plane::tokens::{self, admin};
@@ -55,7 +57,7 @@ async fn creating_a_tenant_makes_its_admin_policy_worker_and_a_data_key_only_the
     );
 
     let mut tx = begin_tenant(&pool, t.id).await.unwrap();
-    assert_eq!(members::find_role(&mut tx, alice.id).await.unwrap(), Some(Role::Admin));
+    assert_eq!(find_role(&mut tx, alice.id).await.unwrap(), Some(Role::Admin));
     let p = policy::get_policy(&mut tx).await.unwrap();
     assert_eq!(p.allowed_owners, ["acme-org"]);
     let (desired, version): (String, i64) = sqlx::query_as("SELECT desired_state, bundle_version FROM workers")
@@ -120,7 +122,7 @@ async fn the_last_admin_can_be_neither_demoted_nor_removed(pool: PgPool) {
 
     members::set_role(&mut tx, a, bob.id, Role::Admin).await.unwrap();
     members::set_role(&mut tx, a, alice.id, Role::Member).await.unwrap();
-    assert_eq!(members::find_role(&mut tx, alice.id).await.unwrap(), Some(Role::Member));
+    assert_eq!(find_role(&mut tx, alice.id).await.unwrap(), Some(Role::Member));
     let err = members::remove_member(&mut tx, a, bob.id).await.unwrap_err();
     assert!(matches!(err, Error::Conflict(_)), "bob is now the last admin");
     members::remove_member(&mut tx, a, alice.id).await.unwrap();
@@ -426,13 +428,13 @@ async fn admin_api_tokens_work_only_while_their_owner_is_an_admin(pool: PgPool) 
         .await
         .unwrap();
     assert_eq!(
-        admin::authenticate_admin_token(&mut tx, &keys.pepper, tok.expose())
+        authenticate_admin_token(&mut tx, &keys.pepper, tok.expose())
             .await
             .unwrap(),
         Some(bob.id)
     );
     assert_eq!(
-        admin::authenticate_admin_token(&mut tx, &keys.pepper, "shoal_nope")
+        authenticate_admin_token(&mut tx, &keys.pepper, "shoal_nope")
             .await
             .unwrap(),
         None
@@ -441,7 +443,7 @@ async fn admin_api_tokens_work_only_while_their_owner_is_an_admin(pool: PgPool) 
         .await
         .unwrap();
     assert_eq!(
-        admin::authenticate_admin_token(&mut tx, &keys.pepper, tok.expose())
+        authenticate_admin_token(&mut tx, &keys.pepper, tok.expose())
             .await
             .unwrap(),
         None

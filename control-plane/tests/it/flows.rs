@@ -3,76 +3,16 @@
 //! an org member, caller tokens, PAT identities validated with GitHub, the login exchange, and the
 //! membership re-check.
 
-use crate::app::{Browser, TestApp, location};
-use crate::support;
+use crate::support::github::CLIENT_ID;
+use crate::support::{self, app_with_github, location, octo_tenant, sign_in};
 use shoal_common::Secret;
 use shoal_common::token::hash_token;
 use shoal_control_plane::db::begin_tenant;
 use shoal_control_plane::github::GithubClient;
 use shoal_control_plane::tenants::{self, members, sync};
 use shoal_control_plane::tokens;
-use shoal_fake_github::{FakeGithub, Options};
+use shoal_fake_github::FakeGithub;
 use sqlx::PgPool;
-
-pub const CLIENT_ID: &str = "Iv1.shoaltest";
-pub const CLIENT_SECRET: &str = "shoal-test-oauth-secret";
-
-/// The control plane wired to a fresh fake GitHub with a registered OAuth app.
-pub async fn app_with_github(pool: PgPool) -> (TestApp, FakeGithub) {
-    let gh = FakeGithub::start(Options::default()).await;
-    gh.register_oauth_app(CLIENT_ID, CLIENT_SECRET);
-    let url = url::Url::parse(&gh.url()).unwrap();
-    let app = TestApp::spawn_with(pool, |c| {
-        c.github.api_url = url.clone();
-        c.github.web_url = url.clone();
-        c.github.client_id = Some(CLIENT_ID.into());
-        c.github.client_secret = Some(Secret::new(CLIENT_SECRET));
-    })
-    .await;
-    (app, gh)
-}
-
-/// Runs the OAuth web flow as `login` and returns the signed-in browser.
-pub async fn sign_in(app: &TestApp, gh: &FakeGithub, login: &str) -> Browser {
-    let b = app.browser();
-    let _ = b.get("/").await;
-    gh.set_oauth_approver(login);
-    let start = b.get("/auth/github/login").await;
-    assert_eq!(start.status(), 303);
-    let authorize = location(&start);
-    assert!(
-        authorize.starts_with(&format!("{}/login/oauth/authorize?", gh.url())),
-        "{authorize}"
-    );
-    let back = b.http.get(&authorize).send().await.unwrap();
-    assert_eq!(back.status(), 302);
-    let callback = location(&back);
-    assert!(
-        callback.starts_with(&format!("{}/auth/github/callback?", app.url)),
-        "{callback}"
-    );
-    let done = b.get(&callback).await;
-    assert_eq!((done.status().as_u16(), location(&done)), (303, "/".to_string()));
-    b
-}
-
-/// A tenant `octo` for the org `octo-org`, created by its admin alice (returned signed in); bob
-/// is an org member who has not signed in yet.
-pub async fn octo_tenant(pool: PgPool) -> (TestApp, FakeGithub, Browser) {
-    let (app, gh) = app_with_github(pool).await;
-    gh.add_org_member("octo-org", "alice", "admin");
-    gh.add_org_member("octo-org", "bob", "member");
-    let alice = sign_in(&app, &gh, "alice").await;
-    let csrf = alice.csrf("/tenants/new").await;
-    let r = alice
-        .post_form(
-            "/tenants/new",
-            &[("csrf", &csrf), ("org", "octo-org"), ("slug", "octo")],
-        )
-        .await;
-    assert_eq!(location(&r), "/t/octo");
-    (app, gh, alice)
-}
 
 async fn count(pool: &PgPool, sql: &str) -> i64 {
     sqlx::query_scalar(sql).fetch_one(pool).await.unwrap()
@@ -509,7 +449,7 @@ async fn a_pat_is_checked_with_github_before_it_is_sealed_and_a_refused_one_chan
         .await
         .unwrap();
     assert!(!raw.windows(bot_pat.len()).any(|w| w == bot_pat.as_bytes()));
-    let t = tenants::find_tenant_by_slug(&pool, "octo").await.unwrap().unwrap();
+    let t = tenants::resolve(&pool, "octo").await.unwrap();
     let mut tx = begin_tenant(&pool, t.id).await.unwrap();
     let dk = tenants::data_key(&mut tx, &app.config.keys).await.unwrap();
     let ident = shoal_control_plane::identities::list_identities(&mut tx)
@@ -602,7 +542,7 @@ async fn the_login_exchange_mints_a_device_token_for_org_members_only(pool: PgPo
     assert_eq!(count(&pool, "SELECT count(*) FROM caller_tokens").await, 1);
 
     // Someone who was a member (with a live token) but GitHub no longer lists: removed, revoked.
-    let t = tenants::find_tenant_by_slug(&pool, "octo").await.unwrap().unwrap();
+    let t = tenants::resolve(&pool, "octo").await.unwrap();
     let gone = support::user(&pool, "gone-user").await;
     let mut tx = begin_tenant(&pool, t.id).await.unwrap();
     members::join_tenant(&mut tx, support::actor(&gone), gone.id, false)
@@ -937,12 +877,14 @@ async fn a_session_cookie_without_a_valid_signature_is_not_a_session(pool: PgPoo
     let (app, gh) = app_with_github(pool).await;
     let alice = sign_in(&app, &gh, "alice").await;
     let cookie = alice.cookie.lock().unwrap().clone().unwrap();
-    let (id, sig) = cookie.rsplit_once('.').expect("the cookie carries a signature");
-    assert_eq!(sig.len(), 64);
-    let flipped = format!("{id}.{}{}", &sig[..63], if sig.ends_with('0') { "1" } else { "0" });
+    // The value is the base64 HMAC-SHA256 of the session id (44 characters), then the id.
+    let value = cookie.strip_prefix("shoal_session=").unwrap();
+    let (sig, id) = value.split_at(44);
+    let flip = if sig.starts_with('A') { "B" } else { "A" };
     for (what, value) in [
-        ("tampered", flipped),
-        ("unsigned", id.to_string()),
+        ("tampered", format!("shoal_session={flip}{}{id}", &sig[1..])),
+        ("unsigned", format!("shoal_session={id}")),
+        ("signed with an id changed", format!("shoal_session={sig}{id}x")),
         ("genuine", cookie.clone()),
     ] {
         let b = app.browser();
@@ -950,6 +892,14 @@ async fn a_session_cookie_without_a_valid_signature_is_not_a_session(pool: PgPoo
         let (_, html) = b.get_text("/").await;
         assert_eq!(html.contains("@alice"), what == "genuine", "{what}");
     }
+    // The cookie's attributes: HttpOnly, SameSite=Lax, and Secure only behind https.
+    let r = app.browser().get("/auth/github/login").await;
+    let set = r.headers()["set-cookie"].to_str().unwrap();
+    assert!(set.starts_with("shoal_session="), "{set}");
+    assert!(
+        set.contains("HttpOnly") && set.contains("SameSite=Lax") && !set.contains("Secure"),
+        "{set}"
+    );
 }
 
 #[sqlx::test(migrator = "shoal_control_plane::db::MIGRATOR")]

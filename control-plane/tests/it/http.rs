@@ -2,9 +2,9 @@
 //! the admin API with admin tokens, the login exchange's input checks, and the OpenAPI document
 //! against the routes.
 
-use crate::app::{TestApp, location};
-use crate::support;
+use crate::support::{self, TestApp, location};
 use shoal_control_plane::api::{API_ROUTES, OPENAPI};
+use shoal_control_plane::audit::AUDIT_LIMIT;
 use shoal_control_plane::db::begin_tenant;
 use shoal_control_plane::tenants::members;
 use shoal_control_plane::tokens::admin::create_admin_token;
@@ -144,7 +144,7 @@ async fn login_exchange_explains_bad_input_before_asking_github(pool: PgPool) {
 
 #[sqlx::test(migrator = "shoal_control_plane::db::MIGRATOR")]
 async fn the_admin_api_works_with_an_admin_token_and_only_for_its_own_tenant(pool: PgPool) {
-    let (app, gh) = crate::flows::app_with_github(pool.clone()).await;
+    let (app, gh) = support::app_with_github(pool.clone()).await;
     gh.register_app(1, &support::rsa_public_pem());
     let installation = gh.add_installation(1, "acme-org");
     let keys = app.config.keys.clone();
@@ -427,4 +427,32 @@ async fn the_openapi_document_describes_exactly_the_api_routes(pool: PgPool) {
             "{method} {path} is not routed"
         );
     }
+}
+
+#[sqlx::test(migrator = "shoal_control_plane::db::MIGRATOR")]
+async fn the_audit_page_and_the_admin_api_show_the_same_latest_rows(pool: PgPool) {
+    let (app, _gh, alice) = support::octo_tenant(pool.clone()).await;
+    sqlx::query(
+        "INSERT INTO audit_log (tenant_id, action, target)
+         SELECT id, 'test.filler', 'row ' || n FROM tenants, generate_series(1, $1) AS n",
+    )
+    .bind(AUDIT_LIMIT as i32 + 10)
+    .execute(&pool)
+    .await
+    .unwrap();
+    let (status, page) = alice.get_text("/t/octo/audit").await;
+    assert_eq!(status, 200);
+    let csrf = alice.csrf("/t/octo").await;
+    let r = alice
+        .with_cookie(alice.http.get(format!("{}/api/v1/tenants/octo/audit", app.url)))
+        .header("x-csrf-token", csrf)
+        .send()
+        .await
+        .unwrap();
+    let api: Vec<serde_json::Value> = r.json().await.unwrap();
+    assert_eq!(
+        page.matches(r#"<td data-label="Action">"#).count(),
+        AUDIT_LIMIT as usize
+    );
+    assert_eq!(api.len(), AUDIT_LIMIT as usize);
 }

@@ -1,6 +1,7 @@
 //! The internal API, spoken to over real HTTP with signed requests: a worker gets its own
 //! tenant's bundle (and long-polls for the next), never another's; usage reports land once.
 
+use crate::support::TestApp;
 use reqwest::StatusCode;
 use shoal_common::crypto::DataKey;
 use shoal_common::protocol::{
@@ -10,9 +11,7 @@ use shoal_common::protocol::{
 use shoal_common::signing::{self, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP, HEADER_WORKER};
 use shoal_common::{IdentityId, Secret, TenantId, WorkerId};
 use shoal_control_plane::config::Keys;
-use shoal_control_plane::internal::{InternalState, router};
 use sqlx::PgPool;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 
@@ -79,13 +78,9 @@ async fn seed(pool: &PgPool, keys: &Keys, slug: &str) -> Seeded {
     Seeded { tenant, worker, secret }
 }
 
-async fn serve(pool: PgPool, keys: Arc<Keys>) -> String {
-    let mut state = InternalState::new(pool, keys, "http://127.0.0.1:9/".into());
-    state.long_poll = Duration::from_secs(5);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, router(state)).await.unwrap() });
-    url
+/// The real server, with bundle long polls cut to 5 s.
+async fn serve(pool: &PgPool) -> TestApp {
+    TestApp::spawn_with(pool.clone(), |c| c.bundle_long_poll = Duration::from_secs(5)).await
 }
 
 fn signed(
@@ -110,9 +105,10 @@ fn signed(
 
 #[sqlx::test(migrator = "shoal_control_plane::db::MIGRATOR")]
 async fn a_worker_gets_its_own_bundle_with_live_tokens_and_opened_secrets(pool: PgPool) {
-    let keys = Arc::new(Keys::generate());
+    let app = serve(&pool).await;
+    let keys = app.config.keys.clone();
     let a = seed(&pool, &keys, "acme").await;
-    let url = serve(pool.clone(), keys.clone()).await;
+    let url = app.url.clone();
     let c = reqwest::Client::new();
 
     let resp = signed(
@@ -142,10 +138,11 @@ async fn a_worker_gets_its_own_bundle_with_live_tokens_and_opened_secrets(pool: 
 
 #[sqlx::test(migrator = "shoal_control_plane::db::MIGRATOR")]
 async fn a_worker_cannot_read_another_tenants_bundle_or_forge_or_replay(pool: PgPool) {
-    let keys = Arc::new(Keys::generate());
+    let app = serve(&pool).await;
+    let keys = app.config.keys.clone();
     let a = seed(&pool, &keys, "acme").await;
     let b = seed(&pool, &keys, "other").await;
-    let url = serve(pool.clone(), keys.clone()).await;
+    let url = app.url.clone();
     let c = reqwest::Client::new();
 
     // Claiming B's worker id with A's secret fails.
@@ -196,9 +193,10 @@ async fn a_worker_cannot_read_another_tenants_bundle_or_forge_or_replay(pool: Pg
 
 #[sqlx::test(migrator = "shoal_control_plane::db::MIGRATOR")]
 async fn a_long_poll_answers_as_soon_as_the_bundle_changes(pool: PgPool) {
-    let keys = Arc::new(Keys::generate());
+    let app = serve(&pool).await;
+    let keys = app.config.keys.clone();
     let a = seed(&pool, &keys, "acme").await;
-    let url = serve(pool.clone(), keys.clone()).await;
+    let url = app.url.clone();
     let c = reqwest::Client::new();
 
     let unchanged = signed(
@@ -259,10 +257,11 @@ async fn a_long_poll_answers_as_soon_as_the_bundle_changes(pool: PgPool) {
 
 #[sqlx::test(migrator = "shoal_control_plane::db::MIGRATOR")]
 async fn usage_reports_land_once_per_report_id_and_only_for_the_own_tenant(pool: PgPool) {
-    let keys = Arc::new(Keys::generate());
+    let app = serve(&pool).await;
+    let keys = app.config.keys.clone();
     let a = seed(&pool, &keys, "acme").await;
     let b = seed(&pool, &keys, "other").await;
-    let url = serve(pool.clone(), keys.clone()).await;
+    let url = app.url.clone();
     let c = reqwest::Client::new();
     let identity = IdentityId::new();
     let now = time::OffsetDateTime::now_utc();

@@ -1,6 +1,5 @@
 //! The control plane's integration tests: one binary, one module per area.
 
-mod app;
 mod browser;
 mod demo;
 mod domain;

@@ -4,6 +4,8 @@
 //! cache hit; a revoked caller token is refused within 2 s; a kill -9'd worker serves again
 //! within 5 s; usage lands in Postgres; a suspended tenant's worker is stopped.
 
+use crate::support::app_against;
+use crate::support::workers::reconcile;
 use shoal_common::crypto::DataKey;
 use shoal_common::token::{generate_token, hash_token};
 use shoal_common::{IdentityId, Secret, TenantId};
@@ -11,9 +13,7 @@ use shoal_control_plane::config::Keys;
 use shoal_control_plane::edge::proxy::{EdgeState, router as edge_router};
 use shoal_control_plane::edge::serve::serve_tls;
 use shoal_control_plane::edge::tls::{DevCa, dev_server_config};
-use shoal_control_plane::internal::{InternalState, router as internal_router};
 use shoal_control_plane::scheduler::process::{Isolation, Launcher, ProcessRuntime};
-use shoal_control_plane::scheduler::reconcile::Reconciler;
 use shoal_fake_github::{FakeGithub, Options};
 use sqlx::PgPool;
 use std::path::Path;
@@ -38,26 +38,6 @@ fn launcher(internal_url: String, usage_every_ms: u64) -> Launcher {
             .env("SHOAL_WORKER_SECRET", spec.secret.expose());
         c
     })
-}
-
-/// The internal API on loopback, as `make run` serves it; returns its URL.
-pub async fn serve_internal(pool: &PgPool, keys: Arc<Keys>, github: String) -> String {
-    let internal = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", internal.local_addr().unwrap());
-    let state = InternalState::new(pool.clone(), keys, github);
-    tokio::spawn(async move { axum::serve(internal, internal_router(state)).await.unwrap() });
-    url
-}
-
-/// The reconciler over `runtime`, every 100 ms; send `true` to stop it, then await it.
-pub fn reconcile(
-    pool: &PgPool,
-    runtime: Arc<ProcessRuntime>,
-    keys: Arc<Keys>,
-) -> (tokio::sync::watch::Sender<bool>, tokio::task::JoinHandle<()>) {
-    let (stop, stop_rx) = tokio::sync::watch::channel(false);
-    let task = tokio::spawn(Reconciler::new(pool.clone(), runtime, keys, Duration::from_millis(100)).run(stop_rx));
-    (stop, task)
 }
 
 struct Seed {
@@ -202,10 +182,11 @@ async fn until<T>(secs: u64, what: &str, mut f: impl AsyncFnMut() -> Option<T>) 
 async fn a_tenant_is_served_end_to_end_by_a_scheduled_worker(pool: PgPool) {
     let gh = FakeGithub::start(Options::default()).await;
     let pat = gh.add_token("octo-bot");
-    let keys = Arc::new(Keys::generate());
+    let app = app_against(pool.clone(), &gh, |_| {}).await;
+    let keys = app.config.keys.clone();
     let s = seed(&pool, &keys, &pat).await;
 
-    let internal_url = serve_internal(&pool, keys.clone(), gh.url()).await;
+    let internal_url = app.url.clone();
 
     let dir = tempfile::tempdir().unwrap();
     let ca = DevCa::load_or_create(dir.path()).unwrap();
@@ -332,9 +313,10 @@ async fn a_tenant_is_served_end_to_end_by_a_scheduled_worker(pool: PgPool) {
 #[sqlx::test(migrator = "shoal_control_plane::db::MIGRATOR")]
 async fn a_stopped_worker_sends_its_last_usage_report(pool: PgPool) {
     let gh = FakeGithub::start(Options::default()).await;
-    let keys = Arc::new(Keys::generate());
+    let app = app_against(pool.clone(), &gh, |_| {}).await;
+    let keys = app.config.keys.clone();
     let s = seed(&pool, &keys, &gh.add_token("octo-bot")).await;
-    let internal_url = serve_internal(&pool, keys.clone(), gh.url()).await;
+    let internal_url = app.url.clone();
     let dir = tempfile::tempdir().unwrap();
     // Periodic reports every 10 minutes: only the last one can deliver these counts in time.
     let runtime = Arc::new(ProcessRuntime::new(

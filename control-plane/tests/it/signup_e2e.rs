@@ -2,9 +2,8 @@
 //! add a PAT, create a caller token in the web UI; the scheduler starts the org's real worker and
 //! a request through the TLS edge is a MISS, then a HIT, and shows up as usage in Postgres.
 
-use crate::app::location;
-use crate::flows::{app_with_github, octo_tenant, sign_in};
-use crate::protocol::{reconcile, serve_internal};
+use crate::support::workers::reconcile;
+use crate::support::{app_with_github, location, octo_tenant, sign_in};
 use shoal_control_plane::edge::proxy::{EdgeState, router as edge_router};
 use shoal_control_plane::edge::serve::serve_tls;
 use shoal_control_plane::edge::tls::{DevCa, dev_server_config};
@@ -52,7 +51,7 @@ async fn sign_up_create_a_tenant_and_read_through_its_relay(pool: PgPool) {
     assert!(!html.contains(&pat), "the page shows no pooled secret");
 
     // The rest of `make run`: the internal API, the scheduler with the real worker, the TLS edge.
-    let internal_url = serve_internal(&pool, app.config.keys.clone(), gh.url()).await;
+    let internal_url = app.url.clone();
     let dir = tempfile::tempdir().unwrap();
     let runtime = Arc::new(ProcessRuntime::new(
         shoal_control_plane::scheduler::process::worker_launcher(

@@ -1,5 +1,6 @@
-//! `TestApp`: the real control plane on port 0 over a test database, and a small browser-like
-//! client that keeps the session cookie and does not follow redirects (tests look at them).
+//! `TestApp`: the real control plane on port 0 over a test database (pages, APIs and the workers'
+//! internal API, as `Application` assembles them), and a small browser-like client that keeps the
+//! session cookie and does not follow redirects (tests look at them).
 
 use shoal_control_plane::{Application, Config};
 use sqlx::PgPool;

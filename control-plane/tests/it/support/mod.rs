@@ -1,4 +1,14 @@
-//! Fixtures shared by the test modules: users, tenants and keys on a per-test database.
+//! Fixtures shared by the test modules: users, tenants and keys on a per-test database
+//! (here), the real server on port 0 and a browser-like client ([`app`]), the server wired to
+//! the fake GitHub with signed-in users ([`github`]), and the scheduler over real workers
+//! ([`workers`]). Test modules import only from here, never from each other.
+
+pub mod app;
+pub mod github;
+pub mod workers;
+
+pub use app::{TestApp, location};
+pub use github::{app_against, app_with_github, octo_tenant, sign_in};
 
 use shoal_control_plane::audit::Actor;
 use shoal_control_plane::config::Keys;

@@ -2,79 +2,22 @@
 
 use crate::Error;
 use crate::audit::Actor;
+use crate::http::{ClientIp, CsrfForm, Layout, PageError, SignedIn, form_result};
+use crate::state::AppState;
 use crate::tenants::{self, NewTenant, Plan, Slug, TenantWithRole, VerifiedAdminOrg};
-use crate::web::auth::{self, ClientIp, Flash, SessionUser, SignedIn};
-use crate::web::{AppState, PageError};
 use askama::Template;
 use askama_web::WebTemplate;
+use axum::Router;
 use axum::extract::State;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::{Form, Router};
 use serde::Deserialize;
 use tower_sessions::Session;
 
-pub(crate) fn routes() -> Router<AppState> {
+pub(super) fn routes() -> Router<AppState> {
     Router::new()
         .route("/", get(get_home))
         .route("/tenants/new", get(new_tenant).post(create_tenant))
-}
-
-/// What every page's frame needs: who is signed in, the form token, a one-shot message.
-pub struct Layout {
-    /// Signed-in user.
-    pub user: Option<SessionUser>,
-    /// CSRF token for forms on this page.
-    pub csrf: String,
-    /// Message from the previous action.
-    pub flash: Option<Flash>,
-}
-
-impl Layout {
-    /// The frame for this session.
-    pub async fn load(session: &Session) -> Result<Self, Error> {
-        let user = auth::current_user(session).await?;
-        // Anonymous visitors get no form token, so a drive-by visit stores no session row.
-        let csrf = match user {
-            Some(_) => auth::csrf_token(session).await?,
-            None => String::new(),
-        };
-        Ok(Self {
-            user,
-            csrf,
-            flash: auth::take_flash(session).await?,
-        })
-    }
-
-    /// A frame with nobody signed in (error pages).
-    pub fn anonymous() -> Self {
-        Self {
-            user: None,
-            csrf: String::new(),
-            flash: None,
-        }
-    }
-}
-
-/// Ends a form post: success goes to `ok_to` with a message; a client error goes back to
-/// `err_to` with the reason (nothing was changed); anything else is an error page.
-pub(crate) async fn form_result(
-    session: &Session,
-    result: Result<String, Error>,
-    ok_to: &str,
-    err_to: &str,
-) -> Result<Response, PageError> {
-    match result {
-        Ok(msg) => {
-            auth::flash(session, "ok", msg).await?;
-            Ok(Redirect::to(ok_to).into_response())
-        }
-        Err(e) if e.status().is_client_error() && !matches!(e, Error::Unauthorized(_) | Error::NotFound) => {
-            auth::flash(session, "error", e.public_message()).await?;
-            Ok(Redirect::to(err_to).into_response())
-        }
-        Err(e) => Err(PageError(e)),
-    }
 }
 
 #[derive(Template, WebTemplate)]
@@ -128,7 +71,6 @@ async fn new_tenant(signed: SignedIn) -> Result<Response, PageError> {
 
 #[derive(Deserialize)]
 struct CreateTenantIn {
-    csrf: String,
     org: String,
     slug: String,
     #[serde(default)]
@@ -139,9 +81,8 @@ async fn create_tenant(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     signed: SignedIn,
-    Form(input): Form<CreateTenantIn>,
+    CsrfForm(input): CsrfForm<CreateTenantIn>,
 ) -> Result<Response, PageError> {
-    auth::verify_csrf(&signed.session, &input.csrf).await?;
     let result = async {
         let org = signed
             .user

@@ -1,0 +1,86 @@
+//! `/t/{slug}/policy`: which owners may be read, the public-only guard, search, token-free reads
+//! and TTL overrides. Members read it; admins change it.
+
+use super::{TenantNav, admin_action};
+use crate::access::TenantMember;
+use crate::http::{CsrfForm, Layout, PageError};
+use crate::state::AppState;
+use crate::tenants::policy::{self, PolicySettings, parse_ttl_lines};
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use tower_sessions::Session;
+
+#[derive(Template, WebTemplate)]
+#[template(path = "policy.html")]
+struct PolicyPage {
+    layout: Layout,
+    nav: TenantNav,
+    owners: String,
+    policy: PolicySettings,
+    ttl_lines: String,
+    ttl_classes: String,
+}
+
+pub(super) async fn get_policy(
+    State(state): State<AppState>,
+    member: TenantMember,
+    session: Session,
+) -> Result<Response, PageError> {
+    let policy = policy::get(&state, &member).await?;
+    Ok(PolicyPage {
+        layout: Layout::load(&session).await?,
+        nav: TenantNav::new(&state, &member, "policy"),
+        owners: policy.allowed_owners.join("\n"),
+        ttl_lines: policy
+            .ttl_overrides
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        ttl_classes: policy::TTL_CLASSES.join(", "),
+        policy,
+    }
+    .into_response())
+}
+
+#[derive(Deserialize)]
+pub(super) struct PolicyIn {
+    #[serde(default)]
+    allowed_owners: String,
+    #[serde(default)]
+    public_only: Option<String>,
+    #[serde(default)]
+    search_allowed: Option<String>,
+    #[serde(default)]
+    token_free_reads: Option<String>,
+    #[serde(default)]
+    ttl_overrides: String,
+}
+
+pub(super) async fn update_policy(
+    State(state): State<AppState>,
+    member: TenantMember,
+    session: Session,
+    CsrfForm(input): CsrfForm<PolicyIn>,
+) -> Result<Response, PageError> {
+    admin_action(&session, member, "policy", async |admin| {
+        let settings = PolicySettings {
+            allowed_owners: input
+                .allowed_owners
+                .split(|c: char| c == ',' || c.is_whitespace())
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect(),
+            public_only: input.public_only.is_some(),
+            search_allowed: input.search_allowed.is_some(),
+            token_free_reads: input.token_free_reads.is_some(),
+            ttl_overrides: parse_ttl_lines(&input.ttl_overrides)?,
+        };
+        policy::update(&state, admin, settings).await?;
+        Ok("Policy saved; the worker picks it up with its next bundle.".into())
+    })
+    .await
+}
