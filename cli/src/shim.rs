@@ -6,12 +6,10 @@ use crate::classify::{Verdict, classify, has_repo_flag, with_repo};
 use crate::config::{Login, config_dir};
 use crate::{real_gh, remote};
 use anyhow::{Context, Result, bail};
+use shoal_common::github::FALLBACK_LOCAL;
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
-
-/// The relay puts this in the `message` of every answer that means "use your own gh".
-pub const FALLBACK_MARKER: &str = "fallback_local";
 
 /// What gh prints when it cannot reach a host (Go's net/http and crypto/tls errors).
 const UNREACHABLE: &[&str] = &[
@@ -29,7 +27,7 @@ const UNREACHABLE: &[&str] = &[
 
 /// Why a relayed run should be repeated against github.com, judging by gh's stderr.
 pub fn fallback_reason(stderr: &str) -> Option<&'static str> {
-    if stderr.contains(FALLBACK_MARKER) {
+    if stderr.contains(FALLBACK_LOCAL) {
         return Some("the relay does not serve this read (private repository, viewer or policy)");
     }
     UNREACHABLE
