@@ -5,6 +5,7 @@
 use crate::Error;
 use crate::config::GithubConfig;
 use serde::Deserialize;
+use shoal_common::github::app::{AppKey, access_tokens_path};
 use std::time::Duration;
 use url::Url;
 
@@ -197,22 +198,19 @@ impl GithubClient {
         installation_id: i64,
         private_key_pem: &str,
     ) -> Result<(), Error> {
-        let key = jsonwebtoken::EncodingKey::from_rsa_pem(private_key_pem.as_bytes())
+        let positive = |v: i64, what: &str| {
+            u64::try_from(v).map_err(|_| Error::BadRequest(format!("the {what} must be a positive number")))
+        };
+        let key = AppKey::new(positive(app_id, "app id")?, private_key_pem)
             .map_err(|_| Error::BadRequest("the private key is not a valid RSA key".into()))?;
-        let now = time::OffsetDateTime::now_utc().unix_timestamp();
-        // Backdated a minute for clock drift; GitHub allows at most ten minutes ahead.
-        let claims = serde_json::json!({ "iat": now - 60, "exp": now + 540, "iss": app_id });
-        let jwt = jsonwebtoken::encode(
-            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256),
-            &claims,
-            &key,
-        )
-        .map_err(|e| Error::BadRequest(format!("could not sign a JWT with this key: {e}")))?;
-        let path = format!("/app/installations/{installation_id}/access_tokens");
+        let jwt = key
+            .jwt(time::OffsetDateTime::now_utc().unix_timestamp())
+            .map_err(|e| Error::BadRequest(e.to_string()))?;
+        let path = access_tokens_path(positive(installation_id, "installation id")?);
         let resp = self
             .http
             .post(self.url(&path)?)
-            .header("Authorization", format!("Bearer {jwt}"))
+            .header("Authorization", format!("Bearer {}", jwt.expose()))
             .header("Accept", "application/vnd.github+json")
             .header("X-GitHub-Api-Version", "2022-11-28")
             .send()

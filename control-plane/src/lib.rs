@@ -37,12 +37,6 @@ pub async fn run(config: Config) -> Result<(), Error> {
 }
 
 pub(crate) async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("installing a SIGTERM handler works on unix");
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term.recv() => {},
-    }
+    shoal_common::shutdown::signal().await;
     tracing::info!("shutting down");
 }

@@ -23,12 +23,7 @@ enum Cmd {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,sqlx=warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    shoal_common::telemetry::init("info,sqlx=warn");
     match args.command {
         None => run(Config::from_env()?).await?,
         Some(Cmd::Demo { state_dir }) => demo::run(state_dir).await?,

@@ -4,9 +4,7 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
-
-const DOCS: &str = "https://docs.github.com/rest";
+use shoal_common::github::ErrorBody;
 
 /// Everything the worker can refuse or fail with. Messages never carry a token or a body.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -62,17 +60,10 @@ impl IntoResponse for Error {
             Error::Config(_) | Error::ControlPlane(_) => "internal error".to_string(),
             other => other.to_string(),
         };
-        let fallback = matches!(self, Error::MethodNotRelayed(_) | Error::FallbackLocal(_));
-        // gh prints only `message`: the shim finds the marker there, the JSON field is for others.
-        let message = if fallback && !message.contains("fallback_local") {
-            format!("fallback_local: {message}")
-        } else {
-            message
+        let body = match &self {
+            Error::MethodNotRelayed(_) | Error::FallbackLocal(_) => ErrorBody::fallback_local(message),
+            _ => ErrorBody::new(message),
         };
-        let mut body = json!({ "message": message, "documentation_url": DOCS });
-        if fallback {
-            body["shoal"] = json!("fallback_local");
-        }
         let mut resp = (status, axum::Json(body)).into_response();
         let h = resp.headers_mut();
         match self {

@@ -3,44 +3,29 @@
 //! until 5 minutes before it expires. One refresh runs at a time per installation; callers that
 //! arrive during it wait for its result.
 
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use serde::{Deserialize, Serialize};
 use shoal_common::Secret;
+use shoal_common::github::app::{AccessTokenOut, AppKey, AppKeyError, access_tokens_path};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-/// GitHub allows at most 10 minutes; a little less leaves room for clock drift.
-const JWT_LIFETIME_SECS: i64 = 9 * 60;
-/// GitHub's advice: backdate `iat` by 60 s against clock drift.
-const JWT_BACKDATE_SECS: i64 = 60;
 /// Refresh an installation token this long before it expires.
 pub const REFRESH_BEFORE_SECS: i64 = 5 * 60;
 
 /// Why an App identity could not get a token. Messages never carry key material or tokens.
 #[derive(Debug, thiserror::Error)]
 pub enum AppAuthError {
-    #[error("the App private key is not an RSA key in PKCS#8 or PKCS#1 PEM")]
-    BadKey,
-    #[error("could not sign the App JWT")]
-    Sign,
+    #[error(transparent)]
+    Key(#[from] AppKeyError),
     #[error("token exchange failed: {0}")]
     Exchange(String),
     #[error("token exchange answered {status}: {message}")]
     Refused { status: u16, message: String },
 }
 
-#[derive(Serialize)]
-struct Claims {
-    iat: i64,
-    exp: i64,
-    iss: String,
-}
-
 /// An App installation's credentials. The key never leaves this struct and is never printed.
 pub struct AppCredentials {
-    app_id: u64,
+    key: AppKey,
     installation_id: u64,
-    key: EncodingKey,
     /// SHA-256 over app id, installation id and key: tells whether a new bundle changed them.
     fingerprint: [u8; 32],
 }
@@ -50,7 +35,8 @@ impl std::fmt::Debug for AppCredentials {
         write!(
             f,
             "AppCredentials(app {}, installation {})",
-            self.app_id, self.installation_id
+            self.key.app_id(),
+            self.installation_id
         )
     }
 }
@@ -58,13 +44,10 @@ impl std::fmt::Debug for AppCredentials {
 impl AppCredentials {
     /// Accepts PKCS#8 (`BEGIN PRIVATE KEY`) or PKCS#1 (`BEGIN RSA PRIVATE KEY`) PEM.
     pub fn new(app_id: u64, installation_id: u64, private_key_pem: &Secret) -> Result<Self, AppAuthError> {
-        let key = EncodingKey::from_rsa_pem(private_key_pem.expose().as_bytes()).map_err(|_| AppAuthError::BadKey)?;
-        let fingerprint = Self::fingerprint_of(app_id, installation_id, private_key_pem);
         Ok(Self {
-            app_id,
+            key: AppKey::new(app_id, private_key_pem.expose())?,
             installation_id,
-            key,
-            fingerprint,
+            fingerprint: Self::fingerprint_of(app_id, installation_id, private_key_pem),
         })
     }
 
@@ -84,14 +67,7 @@ impl AppCredentials {
 
     /// The JWT GitHub wants for `/app/...` endpoints, valid from `now - 60 s` for 9 minutes.
     pub fn jwt(&self, now: i64) -> Result<Secret, AppAuthError> {
-        let claims = Claims {
-            iat: now - JWT_BACKDATE_SECS,
-            exp: now + JWT_LIFETIME_SECS,
-            iss: self.app_id.to_string(),
-        };
-        jsonwebtoken::encode(&Header::new(Algorithm::RS256), &claims, &self.key)
-            .map(Secret::new)
-            .map_err(|_| AppAuthError::Sign)
+        Ok(self.key.jwt(now)?)
     }
 }
 
@@ -109,12 +85,6 @@ impl InstallationToken {
     }
 }
 
-#[derive(Deserialize)]
-struct AccessTokenOut {
-    token: String,
-    expires_at: String,
-}
-
 /// Exchanges a fresh JWT for an installation token at `{api_base}/app/installations/{id}/access_tokens`.
 pub async fn exchange(
     client: &reqwest::Client,
@@ -124,9 +94,9 @@ pub async fn exchange(
 ) -> Result<InstallationToken, AppAuthError> {
     let jwt = creds.jwt(now)?;
     let url = format!(
-        "{}/app/installations/{}/access_tokens",
+        "{}{}",
         api_base.trim_end_matches('/'),
-        creds.installation_id
+        access_tokens_path(creds.installation_id)
     );
     let resp = client
         .post(url)
@@ -158,7 +128,7 @@ pub async fn exchange(
         .map_err(|_| AppAuthError::Exchange("expires_at is not an RFC 3339 time".into()))?
         .unix_timestamp();
     Ok(InstallationToken {
-        token: Secret::new(out.token),
+        token: out.token,
         expires_at,
     })
 }
@@ -209,49 +179,10 @@ impl AppTokenSource {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use jsonwebtoken::{DecodingKey, Validation, decode};
-
     const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/github-app");
 
     fn fixture(name: &str) -> String {
         std::fs::read_to_string(format!("{FIXTURES}/{name}")).unwrap()
-    }
-
-    #[derive(Deserialize)]
-    struct Decoded {
-        iat: i64,
-        exp: i64,
-        iss: String,
-    }
-
-    fn verify(jwt: &str, public_pem: &str) -> Result<Decoded, jsonwebtoken::errors::Error> {
-        let mut v = Validation::new(Algorithm::RS256);
-        v.validate_exp = false;
-        v.required_spec_claims.clear();
-        decode::<Decoded>(jwt, &DecodingKey::from_rsa_pem(public_pem.as_bytes()).unwrap(), &v).map(|d| d.claims)
-    }
-
-    #[test]
-    fn jwt_is_rs256_backdated_and_short_lived_for_both_key_encodings() {
-        let now = 1_800_000_000;
-        for key in ["app-pkcs8.pem", "app-pkcs1.pem"] {
-            let creds = AppCredentials::new(4242, 7, &Secret::new(fixture(key))).unwrap();
-            let jwt = creds.jwt(now).unwrap();
-            let claims = verify(jwt.expose(), &fixture("app-public.pem")).unwrap();
-            assert_eq!(claims.iss, "4242");
-            assert_eq!(claims.iat, now - 60);
-            assert!(
-                claims.exp - claims.iat <= 600,
-                "GitHub refuses a JWT living more than 10 minutes"
-            );
-            assert!(claims.exp > now);
-        }
-    }
-
-    #[test]
-    fn a_jwt_from_another_key_does_not_verify() {
-        let creds = AppCredentials::new(1, 2, &Secret::new(fixture("other-pkcs8.pem"))).unwrap();
-        assert!(verify(creds.jwt(1_800_000_000).unwrap().expose(), &fixture("app-public.pem")).is_err());
     }
 
     #[test]
@@ -262,7 +193,7 @@ mod tests {
             &Secret::new("-----BEGIN PRIVATE KEY-----\nnope\n-----END PRIVATE KEY-----"),
         )
         .unwrap_err();
-        assert!(matches!(err, AppAuthError::BadKey));
+        assert!(matches!(err, AppAuthError::Key(AppKeyError::BadKey)));
         assert!(!err.to_string().contains("nope"));
         let creds = AppCredentials::new(1, 2, &Secret::new(fixture("app-pkcs8.pem"))).unwrap();
         assert_eq!(format!("{creds:?}"), "AppCredentials(app 1, installation 2)");

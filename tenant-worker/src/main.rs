@@ -42,13 +42,7 @@ const FINAL_REPORT_WITHIN: Duration = Duration::from_secs(4);
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("SHOAL_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    shoal_common::telemetry::init("info");
     let from_env = ENV_VARS.iter().any(|(name, _)| std::env::var_os(name).is_some());
     match (&args.config, &args.control_plane, args.worker_id) {
         (Some(path), _, _) => standalone(Config::load(path)?).await,
@@ -79,7 +73,7 @@ async fn standalone(mut config: Config) -> anyhow::Result<()> {
     }
     let running = shoal_worker::serve(worker, listen).await?;
     println!("listening on {}", running.url());
-    shutdown_signal().await;
+    shoal_common::shutdown::signal().await;
     running.shutdown().await;
     Ok(())
 }
@@ -109,7 +103,7 @@ async fn scheduled(control_plane: &str, id: WorkerId, settings: Settings, usage_
     let follow = tokio::spawn(follow_bundles(worker.clone(), cp.clone(), bundle.version));
     let (stop, stopping) = tokio::sync::watch::channel(false);
     let usage = tokio::spawn(report_usage(worker, cp, usage_every, stopping));
-    shutdown_signal().await;
+    shoal_common::shutdown::signal().await;
     follow.abort();
     running.shutdown().await;
     // The requests served since the last report are counted once the server has drained.
@@ -118,13 +112,4 @@ async fn scheduled(control_plane: &str, id: WorkerId, settings: Settings, usage_
         tracing::warn!("the last usage report did not finish in time");
     }
     Ok(())
-}
-
-async fn shutdown_signal() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("installing a SIGTERM handler works on unix");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {},
-        _ = term.recv() => {},
-    }
 }

@@ -204,17 +204,6 @@ impl CurrentTenant {
     }
 }
 
-/// Extracts the token from `Authorization: token X` or `Bearer X`.
-pub fn bearer(header: &str) -> Option<&str> {
-    let (scheme, rest) = header.trim().split_once(' ')?;
-    if scheme.eq_ignore_ascii_case("token") || scheme.eq_ignore_ascii_case("bearer") {
-        let t = rest.trim();
-        (!t.is_empty()).then_some(t)
-    } else {
-        None
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -275,13 +264,5 @@ mod tests {
         let tenant = Tenant::from_bundle(&bundle("shoal_a", &p, Some(exp))).unwrap();
         assert!(tenant.authenticate("shoal_a", 999_000).is_some());
         assert!(tenant.authenticate("shoal_a", 1_000_000).is_none());
-    }
-
-    #[test]
-    fn authorization_schemes() {
-        assert_eq!(bearer("token abc"), Some("abc"));
-        assert_eq!(bearer("Bearer abc"), Some("abc"));
-        assert_eq!(bearer("Basic abc"), None);
-        assert_eq!(bearer("token "), None);
     }
 }

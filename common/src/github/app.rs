@@ -119,6 +119,15 @@ mod tests {
     }
 
     #[test]
+    fn a_jwt_from_another_key_does_not_verify() {
+        let jwt = AppKey::new(1, &fixture("other-pkcs8.pem"))
+            .unwrap()
+            .jwt(1_800_000_000)
+            .unwrap();
+        assert!(verify(jwt.expose(), &fixture("app-public.pem")).is_err());
+    }
+
+    #[test]
     fn a_key_that_is_not_rsa_pem_is_refused_without_echoing_it() {
         let err = AppKey::new(1, "-----BEGIN PRIVATE KEY-----\nnot a key\n-----END PRIVATE KEY-----").unwrap_err();
         assert_eq!(err, AppKeyError::BadKey);

@@ -13,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+use shoal_common::github::ErrorBody;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -20,8 +21,6 @@ use std::time::{Duration, Instant};
 
 /// How long a tenant's route (status and worker address) is reused before Postgres is asked again.
 const ROUTE_TTL: Duration = Duration::from_secs(1);
-const DOCS: &str = "https://docs.github.com/rest";
-
 const HOP_BY_HOP: &[HeaderName] = &[
     header::CONNECTION,
     header::PROXY_AUTHENTICATE,
@@ -132,11 +131,7 @@ impl EdgeState {
 }
 
 fn github_error(status: StatusCode, message: &str) -> Response {
-    (
-        status,
-        axum::Json(serde_json::json!({ "message": message, "documentation_url": DOCS })),
-    )
-        .into_response()
+    (status, axum::Json(ErrorBody::new(message))).into_response()
 }
 
 fn unavailable() -> Response {

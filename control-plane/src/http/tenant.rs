@@ -14,6 +14,7 @@ use crate::tenants::{self, Tenant};
 use axum::extract::{FromRequestParts, RawPathParams};
 use axum::http::request::Parts;
 use axum::http::{Method, header};
+use shoal_common::github::credential;
 
 /// The tenant named by the route's `{slug}`.
 async fn route_tenant(parts: &mut Parts, state: &AppState) -> Result<Tenant, Error> {
@@ -45,14 +46,10 @@ impl FromRequestParts<AppState> for TenantAdmin {
         let tenant = route_tenant(parts, state).await?;
         let Ok(ClientIp(ip)) = ClientIp::from_request_parts(parts, state).await;
         if let Some(value) = parts.headers.get(header::AUTHORIZATION) {
-            let text = value.to_str().unwrap_or_default();
-            let token = text
-                .strip_prefix("Bearer ")
-                .or_else(|| text.strip_prefix("token "))
-                .ok_or_else(|| {
-                    Error::Unauthorized("send the admin API token as Authorization: Bearer <token>".into())
-                })?;
-            return TenantAdmin::by_token(state, tenant, token.trim(), ip).await;
+            let token = credential(value.to_str().unwrap_or_default()).ok_or_else(|| {
+                Error::Unauthorized("send the admin API token as Authorization: Bearer <token>".into())
+            })?;
+            return TenantAdmin::by_token(state, tenant, token, ip).await;
         }
         let session = session_of(parts, state).await?;
         let user = current_user(&session).await?.ok_or_else(|| {

@@ -13,6 +13,7 @@ use crate::state::AppState;
 use crate::tenants::{bump_bundle, data_key};
 use serde::Serialize;
 use shoal_common::crypto::{DataKey, SealedSecret};
+use shoal_common::github::app::AppKey;
 use shoal_common::{IdentityId, Secret, UserId};
 use time::OffsetDateTime;
 
@@ -327,7 +328,7 @@ pub async fn insert_app(
         ));
     }
     // The worker signs App JWTs (RS256) with this key: refuse anything it could not use.
-    if jsonwebtoken::EncodingKey::from_rsa_pem(pem.as_bytes()).is_err() {
+    if AppKey::new(0, pem).is_err() {
         return Err(Error::BadRequest(
             "the private key is not a valid RSA key; paste the .pem file GitHub generated for the App".into(),
         ));

@@ -14,6 +14,7 @@
 use super::{WorkerRuntime, WorkerSpec, WorkerState};
 use shoal_common::TenantId;
 use shoal_common::namespace::tenant_namespace;
+use shoal_common::telemetry::{FORMAT_VAR, LOG_VAR};
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -79,7 +80,7 @@ impl Isolation {
 
 /// The launcher for real workers: `shoal-worker --control-plane URL --worker-id ID --listen
 /// 127.0.0.1:0 --data-dir DIR`, with the secret in `SHOAL_WORKER_SECRET` and nothing else of the
-/// control plane's environment but `PATH` and `RUST_LOG`.
+/// control plane's environment but `PATH` and the log settings (`SHOAL_LOG`, `SHOAL_LOG_FORMAT`).
 pub fn worker_launcher(worker_bin: PathBuf, control_plane_url: String) -> Launcher {
     Arc::new(move |spec: &WorkerSpec, data_dir: &Path| {
         let mut c = Command::new(&worker_bin);
@@ -93,7 +94,7 @@ pub fn worker_launcher(worker_bin: PathBuf, control_plane_url: String) -> Launch
             .arg(data_dir)
             .env_clear()
             .env("SHOAL_WORKER_SECRET", spec.secret.expose());
-        for keep in ["PATH", "RUST_LOG"] {
+        for keep in ["PATH", LOG_VAR, FORMAT_VAR] {
             if let Some(v) = std::env::var_os(keep) {
                 c.env(keep, v);
             }

@@ -2,9 +2,10 @@
 //! tenant's caller-token hashes.
 
 use crate::error::Error;
-use crate::tenant::{Caller, Tenant, bearer};
+use crate::tenant::{Caller, Tenant};
 use axum::http::header;
 use axum::http::request::Parts;
+use shoal_common::github::credential;
 
 /// Authenticates the caller from `Authorization: token|Bearer ...`.
 pub(crate) fn authenticate<'t>(tenant: &'t Tenant, parts: &Parts, now_ms: u64) -> Result<&'t Caller, Error> {
@@ -13,6 +14,6 @@ pub(crate) fn authenticate<'t>(tenant: &'t Tenant, parts: &Parts, now_ms: u64) -
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .ok_or(Error::Unauthenticated)?;
-    let token = bearer(value).ok_or(Error::Unauthenticated)?;
+    let token = credential(value).ok_or(Error::Unauthenticated)?;
     tenant.authenticate(token, now_ms).ok_or(Error::BadCredentials)
 }

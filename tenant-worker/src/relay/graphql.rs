@@ -52,7 +52,7 @@ async fn handle(w: &Arc<Worker>, req: Request) -> Result<Response, Error> {
     tracing::debug!(key = &c.cache_key[..12], roots = ?c.root_fields, op = ?c.operation_name, "graphql request");
     if c.operation != Operation::Query {
         return Err(Error::FallbackLocal(
-            "fallback_local: GraphQL mutations and subscriptions are never sent with pooled identities; send them with your own credentials".into(),
+            "GraphQL mutations and subscriptions are never sent with pooled identities; send them with your own credentials".into(),
         ));
     }
     if c.reads_viewer() {
@@ -61,12 +61,13 @@ async fn handle(w: &Arc<Worker>, req: Request) -> Result<Response, Error> {
             return Ok(viewer_login(&c, &caller.user_login));
         }
         return Err(Error::FallbackLocal(
-            "fallback_local: this query reads viewer, whose answer depends on who asks; send it with your own credentials".into(),
+            "this query reads viewer, whose answer depends on who asks; send it with your own credentials".into(),
         ));
     }
     if c.viewer_login_merged && caller.user_login.is_empty() {
         return Err(Error::FallbackLocal(
-            "fallback_local: this query reads viewer and the caller's login is not known here; send it with your own credentials".into(),
+            "this query reads viewer and the caller's login is not known here; send it with your own credentials"
+                .into(),
         ));
     }
     let scope = policy::admit_graphql(&tenant, &w.fetcher, &c.root_calls).await?;
