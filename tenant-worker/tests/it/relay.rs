@@ -316,3 +316,40 @@ async fn relayed_responses_describe_the_pool_not_one_token() {
         assert!(!r.headers().contains_key(h), "{h} passed through");
     }
 }
+
+#[tokio::test]
+async fn with_shoal_log_format_json_every_log_line_is_a_json_object() {
+    use tokio::io::AsyncBufReadExt;
+    let gh = shoal_fake_github::FakeGithub::start(shoal_fake_github::Options::default()).await;
+    let token = gh.add_token("alice");
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_shoal-worker"))
+        .env("SHOAL_WORKER_LISTEN", "127.0.0.1:0")
+        .env("SHOAL_WORKER_UPSTREAM", gh.url())
+        .env("SHOAL_WORKER_ALLOWED_OWNERS", "octo-org")
+        .env("SHOAL_WORKER_IDENTITIES", "bot=env:SHOAL_TEST_IDENTITY")
+        .env("SHOAL_TEST_IDENTITY", &token)
+        .env("SHOAL_WORKER_CALLERS", "laptop=env:SHOAL_TEST_CALLER")
+        .env(
+            "SHOAL_TEST_CALLER",
+            shoal_common::token::generate_token().unwrap().expose(),
+        )
+        .env("SHOAL_LOG", "debug")
+        .env("SHOAL_LOG_FORMAT", "json")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    for _ in 0..3 {
+        let line = tokio::time::timeout(std::time::Duration::from_secs(30), lines.next_line())
+            .await
+            .expect("the worker logged at debug level")
+            .unwrap()
+            .expect("a log line");
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(v["level"].is_string() && v["timestamp"].is_string(), "{line}");
+        assert!(!line.contains(&token), "a pooled token reached the log");
+    }
+    child.kill().await.unwrap();
+}
