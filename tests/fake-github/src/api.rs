@@ -17,8 +17,8 @@ use time::OffsetDateTime;
 use crate::error::FakeError;
 use crate::faults::Fault;
 use crate::render::Urls;
-use crate::rest::{self, Caller, Ctx, Payload, Reply};
-use crate::state::{AccountKey, Resource, Shared, TokenKind, token_key};
+use crate::rest::{self, Ctx, Payload, Reply};
+use crate::state::{AccountKey, Caller, Resource, Shared, TokenKind, token_key};
 use crate::stats::{Counters, Exchange};
 
 /// The `/api/v3` prefix of the GitHub Enterprise layout.
@@ -32,11 +32,6 @@ pub fn split_prefix(path: &str) -> (&'static str, &str) {
         }
         _ => ("", path),
     }
-}
-
-/// The bucket a caller spends.
-pub fn account_of(caller: &Caller, ip: IpAddr) -> AccountKey {
-    caller.token.as_ref().map_or(AccountKey::Anonymous(ip), |t| t.account)
 }
 
 /// The credential in an `Authorization` header: `token X`, `Bearer X`, or Basic with the token as password.
@@ -388,7 +383,7 @@ fn serve_rest(
 
     // Primary limit: reserve one unit now (so concurrent calls flip at exactly the limit),
     // refund it below if the answer turns out to be a free 304.
-    let account = account_of(&caller, ip);
+    let account = caller.account(ip);
     let now = OffsetDateTime::now_utc().unix_timestamp();
     let limit = sh.limit_for(account, resource);
     let free = route.is_free();

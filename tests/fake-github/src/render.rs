@@ -48,11 +48,7 @@ pub fn ts(t: OffsetDateTime) -> String {
 }
 
 /// A GitHub-style global node id (`base64("0{len}:{Kind}{id}")`).
-pub fn node_id_of(kind: &str, id: u64) -> String {
-    node_id(kind, id)
-}
-
-fn node_id(kind: &str, id: u64) -> String {
+pub fn node_id(kind: &str, id: u64) -> String {
     base64::engine::general_purpose::STANDARD.encode(format!("0{}:{kind}{id}", kind.len()))
 }
 

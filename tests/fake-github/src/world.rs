@@ -720,6 +720,29 @@ impl World {
             .is_some_and(|o| o.members.contains_key(&login.to_ascii_lowercase()))
     }
 
+    /// How many public repos an account owns.
+    pub fn public_repo_count(&self, owner: &str) -> usize {
+        self.repos
+            .iter()
+            .filter(|r| r.owner.eq_ignore_ascii_case(owner) && !r.private)
+            .count()
+    }
+
+    /// How GitHub relates `login` to a repo in `author_association`: `OWNER`, `MEMBER` (of the
+    /// owning org) or `CONTRIBUTOR`.
+    pub fn author_association(&self, repo: &Repo, login: &str) -> &'static str {
+        if login.eq_ignore_ascii_case(&repo.owner) {
+            "OWNER"
+        } else if self
+            .org(&repo.owner)
+            .is_some_and(|o| o.members.contains_key(&login.to_ascii_lowercase()))
+        {
+            "MEMBER"
+        } else {
+            "CONTRIBUTOR"
+        }
+    }
+
     /// Changes a resource so its body, ETag and Last-Modified change. `what` is relative to the
     /// repo: `pulls/N`, `issues/N`, or anything else (the repo itself). Returns false when the
     /// repo or item does not exist.

@@ -16,7 +16,7 @@ use axum::response::Response;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
-use crate::api::{self, account_of, authenticate, record};
+use crate::api::{self, authenticate, record};
 use crate::error::FakeError;
 use crate::render::Urls;
 use crate::state::{Resource, Shared, TokenKind, token_key};
@@ -337,7 +337,7 @@ pub async fn serve(
         );
     }
     let (points, node_count) = cost(&doc, op_name.as_deref(), &vars);
-    let account = account_of(&caller, ip);
+    let account = caller.account(ip);
     let limit = sh.limit_for(account, res);
     let now = OffsetDateTime::now_utc().unix_timestamp();
     let bucket = {

@@ -8,8 +8,7 @@ use base64::Engine;
 use serde_json::Value;
 
 use crate::render::{self, Urls};
-use crate::rest::Caller;
-use crate::state::Shared;
+use crate::state::{Caller, Shared};
 use crate::world::{ItemKind, Repo, World};
 
 /// Per-request data the resolvers read.
