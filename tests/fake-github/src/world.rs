@@ -1,8 +1,9 @@
 //! The deterministic seeded world: users, orgs, repos and everything inside a repo.
 //!
 //! Stored items carry only what can change (state, `updated_at`, a revision); derived lists
-//! (a pull's files and commits, reviews, comments, check runs) are computed from a hash of the
-//! seed and the item, so a large world stays small in memory and identical for a given seed.
+//! (a pull's files and commits, reviews, comments, check runs) are computed by `derived` from a
+//! hash of the seed and the item, so a large world stays small in memory and identical for a
+//! given seed.
 
 use std::collections::{BTreeMap, HashMap};
 

@@ -3,6 +3,7 @@
 use serde_json::{Value, json};
 
 use super::{Ctx, Reply, repo_link};
+use crate::derived;
 use crate::error::FakeError;
 use crate::render;
 use crate::world::{Commit, Repo, World};
@@ -17,24 +18,12 @@ pub fn list(w: &World, r: &Repo, ctx: &Ctx<'_>) -> Reply {
     Reply::page(Value::Array(body), info).modified_at(last_modified)
 }
 
-/// A commit by ref: on the default branch or in a pull.
-fn find_commit(w: &World, r: &Repo, reference: &str) -> Option<Commit> {
-    let sha = r.resolve_ref(reference)?;
-    if let Some(c) = r.commits.iter().find(|c| c.sha == sha) {
-        return Some(c.clone());
-    }
-    r.items
-        .iter()
-        .flat_map(|i| render::pull_commits_data(w.seed, r, i))
-        .find(|c| c.sha == sha)
-}
-
 /// `GET /repos/{owner}/{repo}/commits/{ref}`, as JSON, a diff or a patch per `Accept`.
 pub fn get(w: &World, r: &Repo, reference: &str, ctx: &Ctx<'_>) -> Result<Reply, FakeError> {
-    let c = find_commit(w, r, reference)
+    let c = derived::find_commit(w, r, reference)
         .ok_or_else(|| FakeError::Unprocessable(format!("No commit found for SHA: {reference}")))?;
     let reply = if ctx.wants("diff") {
-        Reply::diff(render::diff_text(&render::commit_files_data(w.seed, &c.sha)))
+        Reply::diff(render::diff_text(&derived::commit_files(w.seed, &c.sha)))
     } else if ctx.wants("patch") {
         Reply::patch(patch_text(w, std::slice::from_ref(&c)))
     } else {
@@ -47,7 +36,7 @@ pub fn get(w: &World, r: &Repo, reference: &str, ctx: &Ctx<'_>) -> Result<Reply,
 pub fn patch_text(w: &World, commits: &[Commit]) -> String {
     let mut out = String::new();
     for c in commits {
-        let files = render::commit_files_data(w.seed, &c.sha);
+        let files = derived::commit_files(w.seed, &c.sha);
         out.push_str(&format!(
             "From {} Mon Sep 17 00:00:00 2001\nFrom: {} <{}@users.noreply.fake-github>\nDate: {}\nSubject: [PATCH] {}\n\n---\n{}\n",
             c.sha,
@@ -97,7 +86,7 @@ pub fn compare(w: &World, r: &Repo, spec: &str, ctx: &Ctx<'_>) -> Result<Reply, 
     };
     let files: Vec<_> = between
         .iter()
-        .flat_map(|c| render::commit_files_data(w.seed, &c.sha))
+        .flat_map(|c| derived::commit_files(w.seed, &c.sha))
         .collect();
     if ctx.wants("diff") {
         return Ok(Reply::diff(render::diff_text(&files)));

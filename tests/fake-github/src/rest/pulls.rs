@@ -3,6 +3,7 @@
 use serde_json::Value;
 
 use super::{Ctx, Reply, commits, repo_link};
+use crate::derived;
 use crate::error::FakeError;
 use crate::render;
 use crate::world::{Item, ItemKind, Repo, World};
@@ -31,9 +32,9 @@ pub fn list(w: &World, r: &Repo, ctx: &Ctx<'_>) -> Reply {
 pub fn get(w: &World, r: &Repo, n: u64, ctx: &Ctx<'_>) -> Result<Reply, FakeError> {
     let i = find_pull(r, n)?;
     let reply = if ctx.wants("diff") {
-        Reply::diff(render::diff_text(&render::pull_files_data(w.seed, r, i)))
+        Reply::diff(render::diff_text(&derived::pull_files(w.seed, r, i)))
     } else if ctx.wants("patch") {
-        Reply::patch(commits::patch_text(w, &render::pull_commits_data(w.seed, r, i)))
+        Reply::patch(commits::patch_text(w, &derived::pull_commits(w.seed, r, i)))
     } else {
         Reply::json(render::pull(w, ctx.urls, r, i, true))
     };
@@ -47,7 +48,7 @@ pub fn files(w: &World, r: &Repo, n: u64, ctx: &Ctx<'_>) -> Result<Reply, FakeEr
         ItemKind::Pull { head_sha, .. } => head_sha.as_str(),
         ItemKind::Issue => "",
     };
-    let all = render::files(ctx.urls, r, head, &render::pull_files_data(w.seed, r, i), w.seed);
+    let all = render::files(ctx.urls, r, head, &derived::pull_files(w.seed, r, i), w.seed);
     Ok(ctx
         .page(&all, repo_link(r, &format!("/pulls/{n}/files")), Value::clone)
         .modified(i.updated_at))
@@ -56,7 +57,7 @@ pub fn files(w: &World, r: &Repo, n: u64, ctx: &Ctx<'_>) -> Result<Reply, FakeEr
 /// `GET /repos/{owner}/{repo}/pulls/{n}/commits`.
 pub fn commits(w: &World, r: &Repo, n: u64, ctx: &Ctx<'_>) -> Result<Reply, FakeError> {
     let i = find_pull(r, n)?;
-    let all = render::pull_commits_data(w.seed, r, i);
+    let all = derived::pull_commits(w.seed, r, i);
     Ok(ctx
         .page(&all, repo_link(r, &format!("/pulls/{n}/commits")), |c| {
             render::commit(w, ctx.urls, r, c, false)
