@@ -303,10 +303,10 @@ impl FakeGithub {
     /// Remaining units of an account's bucket (None when the login is unknown).
     pub fn remaining(&self, login: &str, resource: Resource) -> Option<u64> {
         let id = self.user_id(login)?;
-        let account = AccountKey::User(id);
-        let limit = self.shared.limit_for(account, resource);
-        let now = time::OffsetDateTime::now_utc().unix_timestamp();
-        Some(self.shared.meter().bucket(account, resource, limit, now).remaining())
+        Some(
+            self.shared
+                .with_bucket(AccountKey::User(id), resource, |b| b.remaining()),
+        )
     }
 
     /// Stops the server and waits for it to finish.

@@ -333,6 +333,14 @@ impl Shared {
         }
     }
 
+    /// Runs `f` on an account's bucket for a resource as it is now (refilled if its window has
+    /// passed), under the meter's lock.
+    pub fn with_bucket<T>(&self, account: AccountKey, resource: Resource, f: impl FnOnce(&mut Bucket) -> T) -> T {
+        let limit = self.limit_for(account, resource);
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        f(self.meter().bucket(account, resource, limit, now))
+    }
+
     /// Limit of a bucket for an account and resource, from the options.
     pub fn limit_for(&self, account: AccountKey, resource: Resource) -> u64 {
         let l = &self.opts.limits;
