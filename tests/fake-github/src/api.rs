@@ -199,9 +199,9 @@ pub fn record(sh: &Shared, caller_key: &str, login: &str, resource: Resource, ro
 pub struct Call<'a> {
     sh: &'a Shared,
     /// Stats key: the token, `anonymous`, or the token presented when it is not valid.
-    pub key: String,
+    key: String,
     /// Login of the token's account (empty when unknown or anonymous).
-    pub login: String,
+    login: String,
     resource: Resource,
     route: &'a str,
     path: &'a str,
