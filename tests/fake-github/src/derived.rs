@@ -4,7 +4,7 @@
 
 use time::{Duration, OffsetDateTime};
 
-use crate::world::{Commit, FILES, Item, ItemKind, Repo, World, epoch, hash_str, sha_of};
+use crate::world::{Commit, FILES, Item, ItemKind, Repo, Run, World, epoch, hash_str, sha_of};
 
 /// One changed file of a pull or commit.
 #[derive(Debug, Clone)]
@@ -184,6 +184,37 @@ pub fn check_runs(seed: u64, sha: &str) -> Vec<CheckRun> {
             started_at,
             completed_at: started_at + Duration::seconds(90),
             check_suite_id: 20_000_000 + h % 1_000_000,
+        })
+        .collect()
+}
+
+/// A job of a workflow run.
+#[derive(Debug, Clone)]
+pub struct Job {
+    /// Global id.
+    pub id: u64,
+    /// `build` or `test`.
+    pub name: &'static str,
+    /// Start time.
+    pub started_at: OffsetDateTime,
+    /// Completion time, `None` while the run is in progress.
+    pub completed_at: Option<OffsetDateTime>,
+}
+
+/// The jobs of a workflow run: `build` then `test`, three minutes each.
+pub fn jobs(x: &Run) -> Vec<Job> {
+    let done = x.status == "completed";
+    ["build", "test"]
+        .iter()
+        .enumerate()
+        .map(|(k, name)| {
+            let started_at = x.created_at + Duration::minutes(k as i64 * 3);
+            Job {
+                id: x.id * 10 + k as u64,
+                name,
+                started_at,
+                completed_at: done.then(|| started_at + Duration::minutes(3)),
+            }
         })
         .collect()
 }

@@ -11,7 +11,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::derived::{self, FileChange};
-use crate::world::{Commit, Item, ItemKind, Org, Release, Repo, Run, World, epoch, hash_str, sha_of};
+use crate::world::{Commit, Item, ItemKind, Org, Release, Repo, Run, WORKFLOWS, World, epoch, hash_str, sha_of};
 
 /// Base URLs a body links to, plus a per-request memo of rendered users and repos (a page of
 /// 100 pulls embeds the same repo 200 times; rendering it once keeps the fake fast).
@@ -758,10 +758,10 @@ pub fn content_entry(
     v
 }
 
-/// The repo's workflows (`CI` = 100, `Release` = 101), as the runs reference them.
+/// The repo's workflows, as the runs reference them.
 pub fn workflows(u: &Urls, r: &Repo) -> Vec<Value> {
     let full = r.full_name();
-    [(100u64, "CI"), (101, "Release")]
+    WORKFLOWS
         .iter()
         .map(|(id, name)| {
             let file = format!(".github/workflows/{}.yml", name.to_ascii_lowercase());
@@ -781,17 +781,21 @@ pub fn workflows(u: &Urls, r: &Repo) -> Vec<Value> {
         .collect()
 }
 
-/// The jobs of a workflow run: `build` then `test`.
+/// The jobs of a workflow run.
 pub fn jobs(u: &Urls, r: &Repo, x: &Run) -> Vec<Value> {
     let full = r.full_name();
-    ["build", "test"]
-        .iter()
-        .enumerate()
-        .map(|(k, name)| {
-            let id = x.id * 10 + k as u64;
-            let started = x.created_at + time::Duration::minutes(k as i64 * 3);
-            let done = x.status == "completed";
-            let completed = started + time::Duration::minutes(3);
+    derived::jobs(x)
+        .into_iter()
+        .map(|job| {
+            let id = job.id;
+            let status = if job.completed_at.is_some() {
+                "completed"
+            } else {
+                "in_progress"
+            };
+            let conclusion = job.completed_at.and(x.conclusion.clone());
+            let completed_at = job.completed_at.map(ts);
+            let step_start = job.started_at + time::Duration::seconds(5);
             json!({
                 "id": id,
                 "run_id": x.id,
@@ -802,19 +806,17 @@ pub fn jobs(u: &Urls, r: &Repo, x: &Run) -> Vec<Value> {
                 "head_branch": x.head_branch,
                 "url": format!("{}/repos/{full}/actions/jobs/{id}", u.api),
                 "html_url": format!("{}/{full}/actions/runs/{}/job/{id}", u.web, x.id),
-                "status": if done { "completed" } else { "in_progress" },
-                "conclusion": if done { x.conclusion.clone() } else { None },
-                "created_at": ts(started),
-                "started_at": ts(started),
-                "completed_at": if done { Some(ts(completed)) } else { None },
-                "name": name,
+                "status": status,
+                "conclusion": conclusion,
+                "created_at": ts(job.started_at),
+                "started_at": ts(job.started_at),
+                "completed_at": completed_at,
+                "name": job.name,
                 "steps": [
                     {"name": "Set up job", "status": "completed", "conclusion": "success", "number": 1,
-                     "started_at": ts(started), "completed_at": ts(started + time::Duration::seconds(5))},
-                    {"name": format!("Run {name}"), "status": if done { "completed" } else { "in_progress" },
-                     "conclusion": if done { x.conclusion.clone() } else { None }, "number": 2,
-                     "started_at": ts(started + time::Duration::seconds(5)),
-                     "completed_at": if done { Some(ts(completed)) } else { None }}
+                     "started_at": ts(job.started_at), "completed_at": ts(step_start)},
+                    {"name": format!("Run {}", job.name), "status": status, "conclusion": conclusion, "number": 2,
+                     "started_at": ts(step_start), "completed_at": completed_at}
                 ],
                 "check_run_url": format!("{}/repos/{full}/check-runs/{id}", u.api),
                 "labels": ["ubuntu-latest"],

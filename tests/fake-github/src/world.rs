@@ -325,6 +325,9 @@ pub const FILES: &[(&str, &str)] = &[
     ("docs/guide.md", "# Guide\n\nRead the README of {repo} first.\n"),
 ];
 
+/// The workflows every repo has, (id, name); runs alternate between them.
+pub const WORKFLOWS: &[(u64, &str)] = &[(100, "CI"), (101, "Release")];
+
 /// The whole world.
 #[derive(Debug)]
 pub struct World {
@@ -595,8 +598,8 @@ impl World {
             let done = i != 0;
             runs.push(Run {
                 id: ids.run(),
-                name: if i % 2 == 0 { "CI".into() } else { "Release".into() },
-                workflow_id: 100 + (i % 2),
+                name: WORKFLOWS[(i % 2) as usize].1.into(),
+                workflow_id: WORKFLOWS[(i % 2) as usize].0,
                 head_sha: commit.sha.clone(),
                 head_branch: "main".into(),
                 event: "push".into(),
