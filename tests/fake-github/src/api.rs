@@ -17,8 +17,8 @@ use time::OffsetDateTime;
 use crate::error::FakeError;
 use crate::faults::Fault;
 use crate::render::Urls;
-use crate::rest::{self, Caller, Ctx, Payload, Reply};
-use crate::state::{AccountKey, Resource, Shared, TokenKind, token_key};
+use crate::rest::{self, Ctx, Payload, Reply};
+use crate::state::{AccountKey, Bucket, Caller, Resource, Shared, TokenKind, token_key};
 use crate::stats::{Counters, Exchange};
 
 /// The `/api/v3` prefix of the GitHub Enterprise layout.
@@ -32,11 +32,6 @@ pub fn split_prefix(path: &str) -> (&'static str, &str) {
         }
         _ => ("", path),
     }
-}
-
-/// The bucket a caller spends.
-pub fn account_of(caller: &Caller, ip: IpAddr) -> AccountKey {
-    caller.token.as_ref().map_or(AccountKey::Anonymous(ip), |t| t.account)
 }
 
 /// The credential in an `Authorization` header: `token X`, `Bearer X`, or Basic with the token as password.
@@ -160,7 +155,7 @@ fn json_response(status: StatusCode, body: &serde_json::Value, req_id: &str) -> 
     r
 }
 
-fn set_rate_headers(resp: &mut Response, b: &crate::state::Bucket, res: Resource) {
+fn set_rate_headers(resp: &mut Response, b: &Bucket, res: Resource) {
     let h = resp.headers_mut();
     h.insert("x-ratelimit-limit", hv(&b.limit.to_string()));
     h.insert("x-ratelimit-remaining", hv(&b.remaining().to_string()));
@@ -199,39 +194,95 @@ pub fn record(sh: &Shared, caller_key: &str, login: &str, resource: Resource, ro
     });
 }
 
-/// The 403/429 answer when a secondary limit is forced on this caller (recorded in the stats).
-pub fn secondary_response(
-    sh: &Shared,
-    caller_key: &str,
-    login: &str,
+/// One API call as the stats count it: the caller's stats key and login, the resource, the
+/// route template and the path. Every call counts once (`calls`), plus what became of it.
+pub struct Call<'a> {
+    sh: &'a Shared,
+    /// Stats key: the token, `anonymous`, or the token presented when it is not valid.
+    key: String,
+    /// Login of the token's account (empty when unknown or anonymous).
+    login: String,
     resource: Resource,
-    route: &str,
-    path: &str,
-    req_id: &str,
-) -> Option<Response> {
-    let sec = sh.meter().secondary.get(caller_key).copied()?;
-    record(
+    route: &'a str,
+    path: &'a str,
+}
+
+impl Call<'_> {
+    /// Records the call, with `outcome` (the counters besides `calls`).
+    pub fn record(&self, outcome: Counters) {
+        let c = Counters { calls: 1, ..outcome };
+        record(self.sh, &self.key, &self.login, self.resource, self.route, self.path, c);
+    }
+
+    /// The 403/429 answer when a secondary limit is forced on this caller (recorded).
+    pub fn secondary_limit(&self, req_id: &str) -> Option<Response> {
+        let sec = self.sh.meter().secondary.get(&self.key).copied()?;
+        self.record(Counters {
+            secondary_limited: 1,
+            ..Counters::default()
+        });
+        let status = StatusCode::from_u16(sec.status).unwrap_or(StatusCode::FORBIDDEN);
+        let body = json!({
+            "message": secondary_message(req_id),
+            "documentation_url": "https://docs.github.com/free-pro-team@latest/rest/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits"
+        });
+        let mut resp = json_response(status, &body, req_id);
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, hv(&sec.retry_after.to_string()));
+        Some(resp)
+    }
+}
+
+/// Authenticates a call to `route` (a template) at `path`. A header with no valid token is
+/// counted under the token presented and refused with `Bad credentials`.
+pub fn authenticate_call<'a>(
+    sh: &'a Shared,
+    headers: &HeaderMap,
+    resource: Resource,
+    route: &'a str,
+    path: &'a str,
+) -> Result<(Caller, Call<'a>), FakeError> {
+    let call = |key: String, login: String| Call {
         sh,
-        caller_key,
+        key,
         login,
         resource,
         route,
         path,
-        Counters {
-            calls: 1,
-            secondary_limited: 1,
-            ..Counters::default()
-        },
-    );
-    let status = StatusCode::from_u16(sec.status).unwrap_or(StatusCode::FORBIDDEN);
-    let body = json!({
-        "message": secondary_message(req_id),
-        "documentation_url": "https://docs.github.com/free-pro-team@latest/rest/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits"
-    });
-    let mut resp = json_response(status, &body, req_id);
-    resp.headers_mut()
-        .insert(header::RETRY_AFTER, hv(&sec.retry_after.to_string()));
-    Some(resp)
+    };
+    match authenticate(sh, headers) {
+        Ok(caller) => {
+            let (key, login) = match &caller.token {
+                Some(t) => (t.token.clone(), t.login.clone()),
+                None => ("anonymous".to_string(), String::new()),
+            };
+            Ok((caller, call(key, login)))
+        }
+        Err(f) => {
+            let login = sh
+                .auth()
+                .tokens
+                .get(&token_key(&f.token))
+                .map(|t| t.login.clone())
+                .unwrap_or_default();
+            call(f.token, login).record(Counters {
+                unauthorized: 1,
+                ..Counters::default()
+            });
+            Err(FakeError::BadCredentials)
+        }
+    }
+}
+
+/// Spends `cost` units of an account's bucket; the bucket as it was when too few are left.
+pub fn spend(sh: &Shared, account: AccountKey, resource: Resource, cost: u64) -> Result<Bucket, Bucket> {
+    sh.with_bucket(account, resource, |b| {
+        if b.remaining() < cost {
+            return Err(*b);
+        }
+        b.used += cost;
+        Ok(*b)
+    })
 }
 
 /// The fallback handler: every GitHub API path (REST under `/` and `/api/v3/`).
@@ -331,6 +382,9 @@ fn fault_response(sh: &Shared, fault: Fault, method: &Method, path: &str, header
     }
 }
 
+/// A REST call, step by step: authenticate, refuse what is not a read, apply a forced secondary
+/// limit, reserve one unit of the primary limit, answer, apply conditional requests, settle the
+/// charge (an authenticated 304 is free), count, and add the rate-limit and scope headers.
 fn serve_rest(
     sh: &Shared,
     ip: IpAddr,
@@ -344,129 +398,62 @@ fn serve_rest(
     let route = rest::parse(path);
     let resource = route.resource();
     let route_name = format!("{} {}", method.as_str(), route.template());
-    let one = Counters {
-        calls: 1,
-        ..Counters::default()
-    };
-
-    let caller = match authenticate(sh, headers) {
+    let (caller, call) = match authenticate_call(sh, headers, resource, &route_name, path) {
         Ok(c) => c,
-        Err(f) => {
-            let login = sh
-                .auth()
-                .tokens
-                .get(&token_key(&f.token))
-                .map(|t| t.login.clone())
-                .unwrap_or_default();
-            record(
-                sh,
-                &f.token,
-                &login,
-                resource,
-                &route_name,
-                path,
-                Counters { unauthorized: 1, ..one },
-            );
-            return FakeError::BadCredentials.into_response_with(&req_id);
-        }
+        Err(e) => return e.into_response_with(&req_id),
     };
-    let caller_key = caller
-        .token
-        .as_ref()
-        .map_or_else(|| "anonymous".to_string(), |t| t.token.clone());
-    let login = caller.token.as_ref().map(|t| t.login.clone()).unwrap_or_default();
-
     if method != Method::GET && method != Method::HEAD {
-        record(sh, &caller_key, &login, resource, &route_name, path, one);
+        call.record(Counters::default());
         return FakeError::NotFound.into_response_with(&req_id);
     }
-
-    // Secondary limit, forced per token through the control API.
-    if let Some(resp) = secondary_response(sh, &caller_key, &login, resource, &route_name, path, &req_id) {
-        return resp;
+    if let Some(refused) = call.secondary_limit(&req_id) {
+        return refused;
     }
 
-    // Primary limit: reserve one unit now (so concurrent calls flip at exactly the limit),
-    // refund it below if the answer turns out to be a free 304.
-    let account = account_of(&caller, ip);
-    let now = OffsetDateTime::now_utc().unix_timestamp();
-    let limit = sh.limit_for(account, resource);
+    // Reserve the unit now (so concurrent calls flip at exactly the limit); a free 304 refunds it.
+    let account = caller.account(ip);
     let free = route.is_free();
-    let bucket = {
-        let mut meter = sh.meter();
-        let b = meter.bucket(account, resource, limit, now);
-        if !free && b.remaining() == 0 {
-            let snapshot = *b;
-            drop(meter);
-            record(
-                sh,
-                &caller_key,
-                &login,
-                resource,
-                &route_name,
-                path,
-                Counters { rate_limited: 1, ..one },
-            );
-            let body = json!({
-                "message": exhausted_message(account, ip),
-                "documentation_url": "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-rate-limits"
+    let bucket = match spend(sh, account, resource, u64::from(!free)) {
+        Ok(b) => b,
+        Err(exhausted) => {
+            call.record(Counters {
+                rate_limited: 1,
+                ..Counters::default()
             });
-            let mut resp = json_response(StatusCode::FORBIDDEN, &body, &req_id);
-            set_rate_headers(&mut resp, &snapshot, resource);
-            return resp;
+            return rate_limited_response(&exhausted, account, ip, resource, &req_id);
         }
-        if !free {
-            b.used += 1;
-        }
-        *b
     };
 
-    let urls = Urls::new(format!("{}{prefix}", sh.base_url), sh.base_url.clone());
     let query_pairs: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
         .map(|(a, b)| (a.into_owned(), b.into_owned()))
         .collect();
-    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let ctx = Ctx {
-        query: &query_pairs,
-        accept,
-        urls: &urls,
-        caller: &caller,
-        ip,
-    };
-    let reply = rest::handle(sh, &route, &ctx);
+    let reply = answer(sh, &route, &caller, ip, prefix, &query_pairs, headers);
     // `/rate_limit` shows the bucket as it is after this call.
     let bucket = if free {
-        sh.meter().bucket(account, resource, limit, now).to_owned()
+        sh.with_bucket(account, resource, |b| *b)
     } else {
         bucket
     };
 
-    let mut charged = if free { 0 } else { 1 };
-    let mut counters = one;
-    let mut resp = match reply {
-        Err(e) => e.into_response_with(&req_id),
-        Ok(reply) => {
-            let (resp, not_modified) = finish(sh, reply, headers, &req_id, prefix, &query_pairs, &caller);
-            if not_modified {
-                counters.not_modified = 1;
-                // GitHub does not charge a 304 to a correctly authorised request.
-                if caller.token.is_some() && !free {
-                    charged = 0;
-                }
-            }
-            resp
-        }
+    let (mut resp, not_modified) = match reply {
+        Err(e) => (e.into_response_with(&req_id), false),
+        Ok(reply) => finish(sh, reply, headers, &req_id, prefix, &query_pairs, &caller),
     };
-    let bucket = if charged == 0 && !free {
-        let mut meter = sh.meter();
-        let b = meter.bucket(account, resource, limit, now);
-        b.used = b.used.saturating_sub(1);
-        *b
+    // GitHub does not charge a 304 to a correctly authorised request.
+    let refund = not_modified && caller.token.is_some() && !free;
+    let bucket = if refund {
+        sh.with_bucket(account, resource, |b| {
+            b.used = b.used.saturating_sub(1);
+            *b
+        })
     } else {
         bucket
     };
-    counters.charged = charged;
-    record(sh, &caller_key, &login, resource, &route_name, path, counters);
+    call.record(Counters {
+        charged: u64::from(!free && !refund),
+        not_modified: u64::from(not_modified),
+        ..Counters::default()
+    });
     set_rate_headers(&mut resp, &bucket, resource);
     if let Some(t) = &caller.token
         && t.kind != TokenKind::Installation
@@ -479,6 +466,39 @@ fn serve_rest(
         *resp.body_mut() = Body::empty();
     }
     resp
+}
+
+/// GitHub's 403 when the primary limit is exhausted, with the bucket's headers.
+fn rate_limited_response(b: &Bucket, account: AccountKey, ip: IpAddr, resource: Resource, req_id: &str) -> Response {
+    let body = json!({
+        "message": exhausted_message(account, ip),
+        "documentation_url": "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-rate-limits"
+    });
+    let mut resp = json_response(StatusCode::FORBIDDEN, &body, req_id);
+    set_rate_headers(&mut resp, b, resource);
+    resp
+}
+
+/// Runs the REST handler of a route for this caller.
+fn answer(
+    sh: &Shared,
+    route: &rest::Route<'_>,
+    caller: &Caller,
+    ip: IpAddr,
+    prefix: &str,
+    query: &[(String, String)],
+    headers: &HeaderMap,
+) -> Result<Reply, FakeError> {
+    let urls = Urls::new(format!("{}{prefix}", sh.base_url), sh.base_url.clone());
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let ctx = Ctx {
+        query,
+        accept,
+        urls: &urls,
+        caller,
+        ip,
+    };
+    rest::handle(sh, route, &ctx)
 }
 
 /// Applies validators, pagination and content headers to a handler's reply.

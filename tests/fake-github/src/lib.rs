@@ -1,9 +1,12 @@
 //! A fake GitHub for tests, benchmarks and the offline demo: a seeded world served over real HTTP
 //! with GitHub's rate limits, per-token ETags, pagination, OAuth and counters of every call.
 //!
-//! Map: [`world`] generates the data, [`state`] holds tokens, buckets and stats, `api` is the
-//! request pipeline (auth, limits, conditional requests, headers), `rest` the REST routes,
-//! `render` the JSON shapes, `oauth` the web flow, `control` the `/_fake/...` control API.
+//! Map: [`world`] generates and stores the data, `derived` computes what the world does not
+//! store (a pull's files and commits, reviews, comments, check runs, labels), [`state`] holds
+//! tokens, buckets and stats, `api` is the request pipeline (auth, limits, conditional requests,
+//! headers), `rest` the REST routes (parser, dispatch, one module per area), `render` the JSON
+//! shapes, `graphql` the GraphQL executor and schema, `web` the web-host paths, `oauth` the web
+//! flow, `app` GitHub App tokens, `control` the `/_fake/...` control API.
 //! See `tests/fake-github/README.md` for the contract and what is faithful.
 
 #![recursion_limit = "512"]
@@ -11,6 +14,7 @@
 mod api;
 mod app;
 mod control;
+mod derived;
 mod error;
 mod faults;
 mod graphql;
@@ -299,10 +303,10 @@ impl FakeGithub {
     /// Remaining units of an account's bucket (None when the login is unknown).
     pub fn remaining(&self, login: &str, resource: Resource) -> Option<u64> {
         let id = self.user_id(login)?;
-        let account = AccountKey::User(id);
-        let limit = self.shared.limit_for(account, resource);
-        let now = time::OffsetDateTime::now_utc().unix_timestamp();
-        Some(self.shared.meter().bucket(account, resource, limit, now).remaining())
+        Some(
+            self.shared
+                .with_bucket(AccountKey::User(id), resource, |b| b.remaining()),
+        )
     }
 
     /// Stops the server and waits for it to finish.

@@ -1,4 +1,6 @@
-//! JSON bodies in GitHub's REST shapes (field names and types as in GitHub's REST docs).
+//! JSON bodies in GitHub's REST shapes (field names and types as in GitHub's REST docs), from
+//! the stored [`crate::world`] and the data [`crate::derived`] from it. Rendering only: nothing
+//! here decides what the data is.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -8,7 +10,8 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::world::{Commit, FILES, Item, ItemKind, Org, Release, Repo, Run, World, hash_str, sha_of};
+use crate::derived::{self, FileChange};
+use crate::world::{Commit, Item, ItemKind, Org, Release, Repo, Run, WORKFLOWS, World, epoch, hash_str, sha_of};
 
 /// Base URLs a body links to, plus a per-request memo of rendered users and repos (a page of
 /// 100 pulls embeds the same repo 200 times; rendering it once keeps the fake fast).
@@ -48,11 +51,7 @@ pub fn ts(t: OffsetDateTime) -> String {
 }
 
 /// A GitHub-style global node id (`base64("0{len}:{Kind}{id}")`).
-pub fn node_id_of(kind: &str, id: u64) -> String {
-    node_id(kind, id)
-}
-
-fn node_id(kind: &str, id: u64) -> String {
+pub fn node_id(kind: &str, id: u64) -> String {
     base64::engine::general_purpose::STANDARD.encode(format!("0{}:{kind}{id}", kind.len()))
 }
 
@@ -108,41 +107,29 @@ fn user_by_login_uncached(w: &World, u: &Urls, login: &str) -> Value {
 /// A user's public profile (`GET /users/{username}`).
 pub fn public_user(w: &World, u: &Urls, login: &str, id: u64) -> Value {
     let mut v = user(u, login, id);
-    let public_repos = w
-        .repos
-        .iter()
-        .filter(|r| r.owner.eq_ignore_ascii_case(login) && !r.private)
-        .count();
     merge(
         &mut v,
         json!({
             "name": w.user(login).map(|x| x.name.clone()),
             "company": null, "blog": "", "location": null, "email": null, "hireable": null, "bio": null,
-            "twitter_username": null, "public_repos": public_repos, "public_gists": 0, "followers": 0,
-            "following": 0, "created_at": ts(crate::world::epoch()), "updated_at": ts(crate::world::epoch())
+            "twitter_username": null, "public_repos": w.public_repo_count(login), "public_gists": 0, "followers": 0,
+            "following": 0, "created_at": ts(epoch()), "updated_at": ts(epoch())
         }),
     );
     v
 }
 
-/// The authenticated user (`GET /user`).
+/// The authenticated user (`GET /user`): the public profile and the private fields.
 pub fn private_user(w: &World, u: &Urls, login: &str, id: u64) -> Value {
-    let mut v = user(u, login, id);
-    let public_repos = w
-        .repos
-        .iter()
-        .filter(|r| r.owner.eq_ignore_ascii_case(login) && !r.private)
-        .count();
-    let extra = json!({
-        "name": w.user(login).map(|x| x.name.clone()),
-        "company": null, "blog": "", "location": null, "email": null, "hireable": null, "bio": null,
-        "twitter_username": null, "public_repos": public_repos, "public_gists": 0, "followers": 0,
-        "following": 0, "created_at": ts(crate::world::epoch()), "updated_at": ts(crate::world::epoch()),
-        "private_gists": 0, "total_private_repos": 0, "owned_private_repos": 0, "disk_usage": 0,
-        "collaborators": 0, "two_factor_authentication": true,
-        "plan": {"name": "free", "space": 976562499, "collaborators": 0, "private_repos": 10000}
-    });
-    merge(&mut v, extra);
+    let mut v = public_user(w, u, login, id);
+    merge(
+        &mut v,
+        json!({
+            "private_gists": 0, "total_private_repos": 0, "owned_private_repos": 0, "disk_usage": 0,
+            "collaborators": 0, "two_factor_authentication": true,
+            "plan": {"name": "free", "space": 976562499, "collaborators": 0, "private_repos": 10000}
+        }),
+    );
     v
 }
 
@@ -176,7 +163,7 @@ pub fn org_full(u: &Urls, o: &Org, public_repos: usize) -> Value {
             "twitter_username": null, "is_verified": false, "has_organization_projects": true,
             "has_repository_projects": true, "public_repos": public_repos, "public_gists": 0,
             "followers": 0, "following": 0, "html_url": format!("{}/{}", u.web, o.login),
-            "created_at": ts(crate::world::epoch()), "updated_at": ts(crate::world::epoch()),
+            "created_at": ts(epoch()), "updated_at": ts(epoch()),
             "archived_at": null, "type": "Organization"
         }),
     );
@@ -295,33 +282,26 @@ fn repo_uncached(w: &World, u: &Urls, r: &Repo) -> Value {
 
 /// A label object.
 pub fn label(u: &Urls, r: &Repo, name: &str, seed: u64) -> Value {
-    let id = hash_str(seed, name) % 1_000_000_000;
+    let l = derived::label(seed, name);
     json!({
-        "id": id,
-        "node_id": node_id("Label", id),
+        "id": l.id,
+        "node_id": node_id("Label", l.id),
         "url": format!("{}/repos/{}/labels/{}", u.api, r.full_name(), name.replace(' ', "%20")),
-        "name": name,
-        "color": format!("{:06x}", id % 0xFFFFFF),
+        "name": l.name,
+        "color": l.color,
         "default": name == "bug" || name == "enhancement",
-        "description": format!("{name} label")
+        "description": l.description
     })
-}
-
-fn author_association(w: &World, r: &Repo, login: &str) -> &'static str {
-    if login.eq_ignore_ascii_case(&r.owner) {
-        "OWNER"
-    } else if w
-        .org(&r.owner)
-        .is_some_and(|o| o.members.contains_key(&login.to_ascii_lowercase()))
-    {
-        "MEMBER"
-    } else {
-        "CONTRIBUTOR"
-    }
 }
 
 fn state(i: &Item) -> &'static str {
     if i.open { "open" } else { "closed" }
+}
+
+/// An issue's or pull's page address (`html_url`).
+pub fn item_html_url(u: &Urls, r: &Repo, i: &Item) -> String {
+    let kind = if i.is_pull() { "pull" } else { "issues" };
+    format!("{}/{}/{kind}/{}", u.web, r.full_name(), i.number)
 }
 
 /// An issue (pulls appear as issues with a `pull_request` key, as on GitHub).
@@ -337,7 +317,7 @@ pub fn issue(w: &World, u: &Urls, r: &Repo, i: &Item) -> Value {
         "labels_url": format!("{base}/issues/{n}/labels{{/name}}"),
         "comments_url": format!("{base}/issues/{n}/comments"),
         "events_url": format!("{base}/issues/{n}/events"),
-        "html_url": format!("{}/{full}/{}/{n}", u.web, if i.is_pull() { "pull" } else { "issues" }),
+        "html_url": item_html_url(u, r, i),
         "number": n,
         "state": state(i),
         "state_reason": if i.open { Value::Null } else { json!("completed") },
@@ -355,7 +335,7 @@ pub fn issue(w: &World, u: &Urls, r: &Repo, i: &Item) -> Value {
         "created_at": ts(i.created_at),
         "updated_at": ts(i.updated_at),
         "closed_by": null,
-        "author_association": author_association(w, r, &i.author),
+        "author_association": w.author_association(r, &i.author),
         "reactions": {"url": format!("{base}/issues/{n}/reactions"), "total_count": 0, "+1": 0, "-1": 0,
             "laugh": 0, "hooray": 0, "confused": 0, "heart": 0, "rocket": 0, "eyes": 0},
         "timeline_url": format!("{base}/issues/{n}/timeline"),
@@ -442,12 +422,12 @@ pub fn pull(w: &World, u: &Urls, r: &Repo, i: &Item, full: bool) -> Value {
             "commits": {"href": format!("{base}/pulls/{n}/commits")},
             "statuses": {"href": format!("{base}/statuses/{head_sha}")}
         },
-        "author_association": author_association(w, r, &i.author),
+        "author_association": w.author_association(r, &i.author),
         "auto_merge": null,
         "draft": draft
     });
     if full {
-        let files = pull_files_data(w.seed, r, i);
+        let files = derived::pull_files(w.seed, r, i);
         let additions: u64 = files.iter().map(|f| f.additions).sum();
         let deletions: u64 = files.iter().map(|f| f.deletions).sum();
         merge(
@@ -469,54 +449,6 @@ pub fn pull(w: &World, u: &Urls, r: &Repo, i: &Item, full: bool) -> Value {
         );
     }
     v
-}
-
-/// One changed file of a pull or commit.
-#[derive(Debug, Clone)]
-pub struct FileChange {
-    /// Path.
-    pub filename: String,
-    /// Added lines.
-    pub additions: u64,
-    /// Removed lines.
-    pub deletions: u64,
-    /// Unified diff hunk.
-    pub patch: String,
-}
-
-/// The changed files of a pull, derived from the seed.
-pub fn pull_files_data(seed: u64, r: &Repo, i: &Item) -> Vec<FileChange> {
-    changes(seed, &format!("{}#pull{}#r{}", r.full_name(), i.number, i.revision))
-}
-
-/// The changed files of a commit.
-pub fn commit_files_data(seed: u64, sha: &str) -> Vec<FileChange> {
-    changes(seed, sha)
-}
-
-fn changes(seed: u64, label: &str) -> Vec<FileChange> {
-    let h = hash_str(seed, label);
-    let n = 1 + (h % 4) as usize;
-    (0..n)
-        .map(|k| {
-            let (path, _) = FILES[(h as usize / 7 + k) % FILES.len()];
-            let additions = 1 + (h >> (k * 4)) % 5;
-            let deletions = (h >> (k * 4 + 2)) % 3;
-            let mut patch = format!("@@ -1,{deletions} +1,{additions} @@\n");
-            for d in 0..deletions {
-                patch.push_str(&format!("-old line {d}\n"));
-            }
-            for a in 0..additions {
-                patch.push_str(&format!("+new line {a} of {label}\n"));
-            }
-            FileChange {
-                filename: path.to_string(),
-                additions,
-                deletions,
-                patch: patch.trim_end().to_string(),
-            }
-        })
-        .collect()
 }
 
 /// File objects as in `GET /pulls/{n}/files` and in a commit's `files`.
@@ -552,30 +484,6 @@ pub fn diff_text(list: &[FileChange]) -> String {
     out
 }
 
-/// The commits of a pull: two derived commits ending at the head.
-pub fn pull_commits_data(seed: u64, r: &Repo, i: &Item) -> Vec<Commit> {
-    let ItemKind::Pull { head_sha, base_sha, .. } = &i.kind else {
-        return vec![];
-    };
-    let first = sha_of(seed, &format!("{}#pull{}#1", r.full_name(), i.number));
-    vec![
-        Commit {
-            sha: first.clone(),
-            message: format!("Start {}", i.title),
-            author: i.author.clone(),
-            date: i.created_at,
-            parent: Some(base_sha.clone()),
-        },
-        Commit {
-            sha: head_sha.clone(),
-            message: format!("Finish {}", i.title),
-            author: i.author.clone(),
-            date: i.created_at + time::Duration::minutes(20),
-            parent: Some(first),
-        },
-    ]
-}
-
 /// A commit object (`GET /repos/{owner}/{repo}/commits/{ref}`; lists omit `files` and `stats`).
 pub fn commit(w: &World, u: &Urls, r: &Repo, c: &Commit, with_files: bool) -> Value {
     let full = r.full_name();
@@ -606,7 +514,7 @@ pub fn commit(w: &World, u: &Urls, r: &Repo, c: &Commit, with_files: bool) -> Va
         "parents": parents
     });
     if with_files {
-        let list = commit_files_data(w.seed, &c.sha);
+        let list = derived::commit_files(w.seed, &c.sha);
         let additions: u64 = list.iter().map(|f| f.additions).sum();
         let deletions: u64 = list.iter().map(|f| f.deletions).sum();
         v["stats"] = json!({"total": additions + deletions, "additions": additions, "deletions": deletions});
@@ -615,87 +523,88 @@ pub fn commit(w: &World, u: &Urls, r: &Repo, c: &Commit, with_files: bool) -> Va
     v
 }
 
-/// Reviews of a pull, derived.
+/// The reviews of a pull.
 pub fn reviews(w: &World, u: &Urls, r: &Repo, i: &Item) -> Vec<Value> {
-    let h = hash_str(w.seed, &format!("{}#reviews{}", r.full_name(), i.number));
     let full = r.full_name();
-    let head = match &i.kind {
-        ItemKind::Pull { head_sha, .. } => head_sha.clone(),
-        ItemKind::Issue => String::new(),
-    };
-    (0..(h % 3))
-        .map(|k| {
-            let id = 80_000_000 + i.id * 4 + k;
-            let state = ["APPROVED", "COMMENTED", "CHANGES_REQUESTED"][((h >> (k * 3)) % 3) as usize];
-            let reviewer = ["monalisa", "hubot", "octocat"][k as usize % 3];
+    let html = format!("{}/{full}/pull/{}", u.web, i.number);
+    let api = format!("{}/repos/{full}/pulls/{}", u.api, i.number);
+    derived::reviews(w.seed, r, i)
+        .into_iter()
+        .map(|x| {
             json!({
-                "id": id,
-                "node_id": node_id("PullRequestReview", id),
-                "user": user_by_login(w, u, reviewer),
-                "body": format!("Review {k} of #{}", i.number),
-                "state": state,
-                "html_url": format!("{}/{full}/pull/{}#pullrequestreview-{id}", u.web, i.number),
-                "pull_request_url": format!("{}/repos/{full}/pulls/{}", u.api, i.number),
-                "_links": {"html": {"href": format!("{}/{full}/pull/{}#pullrequestreview-{id}", u.web, i.number)},
-                           "pull_request": {"href": format!("{}/repos/{full}/pulls/{}", u.api, i.number)}},
-                "submitted_at": ts(i.created_at + time::Duration::hours(1 + k as i64)),
-                "commit_id": head,
-                "author_association": author_association(w, r, reviewer)
+                "id": x.id,
+                "node_id": node_id("PullRequestReview", x.id),
+                "user": user_by_login(w, u, x.reviewer),
+                "body": x.body,
+                "state": x.state,
+                "html_url": format!("{html}#pullrequestreview-{}", x.id),
+                "pull_request_url": api,
+                "_links": {"html": {"href": format!("{html}#pullrequestreview-{}", x.id)},
+                           "pull_request": {"href": api}},
+                "submitted_at": ts(x.submitted_at),
+                "commit_id": x.commit_id,
+                "author_association": w.author_association(r, x.reviewer)
             })
         })
         .collect()
 }
 
-/// Comments of an issue or pull, derived.
+/// A comment's page address (`html_url`).
+pub fn comment_html_url(u: &Urls, r: &Repo, i: &Item, id: u64) -> String {
+    format!("{}/{}/issues/{}#issuecomment-{id}", u.web, r.full_name(), i.number)
+}
+
+/// The comments of an issue or pull.
 pub fn comments(w: &World, u: &Urls, r: &Repo, i: &Item) -> Vec<Value> {
     let full = r.full_name();
-    (0..i.comments)
-        .map(|k| {
-            let id = 60_000_000 + i.id * 4 + k;
-            let who = ["hubot", "monalisa", "octocat", "defunkt"][k as usize % 4];
-            let t = i.created_at + time::Duration::minutes(15 * (k as i64 + 1));
+    derived::comments(i)
+        .into_iter()
+        .map(|x| {
             json!({
-                "id": id,
-                "node_id": node_id("IssueComment", id),
-                "url": format!("{}/repos/{full}/issues/comments/{id}", u.api),
-                "html_url": format!("{}/{full}/issues/{}#issuecomment-{id}", u.web, i.number),
-                "body": format!("Comment {k} on #{}", i.number),
-                "user": user_by_login(w, u, who),
-                "created_at": ts(t),
-                "updated_at": ts(t),
+                "id": x.id,
+                "node_id": node_id("IssueComment", x.id),
+                "url": format!("{}/repos/{full}/issues/comments/{}", u.api, x.id),
+                "html_url": comment_html_url(u, r, i, x.id),
+                "body": x.body,
+                "user": user_by_login(w, u, x.author),
+                "created_at": ts(x.created_at),
+                "updated_at": ts(x.created_at),
                 "issue_url": format!("{}/repos/{full}/issues/{}", u.api, i.number),
-                "author_association": author_association(w, r, who),
+                "author_association": w.author_association(r, x.author),
                 "performed_via_github_app": null
             })
         })
         .collect()
 }
 
-/// Check runs for a commit sha, derived.
+/// A check run's page address (`html_url`, `details_url`).
+pub fn check_run_html_url(u: &Urls, r: &Repo, id: u64) -> String {
+    format!("{}/{}/runs/{id}", u.web, r.full_name())
+}
+
+/// The check runs of a commit.
 pub fn check_runs(w: &World, u: &Urls, r: &Repo, sha: &str) -> Vec<Value> {
-    let h = hash_str(w.seed, sha);
     let full = r.full_name();
-    let names = ["build", "test", "lint"];
-    (0..(2 + h % 2))
-        .map(|k| {
-            let id = 30_000_000 + (h % 1_000_000) * 4 + k;
-            let conclusion = if (h >> k).is_multiple_of(7) { "failure" } else { "success" };
+    derived::check_runs(w.seed, sha)
+        .into_iter()
+        .map(|x| {
+            let id = x.id;
             json!({
                 "id": id,
                 "head_sha": sha,
                 "node_id": node_id("CheckRun", id),
                 "external_id": "",
                 "url": format!("{}/repos/{full}/check-runs/{id}", u.api),
-                "html_url": format!("{}/{full}/runs/{id}", u.web),
-                "details_url": format!("{}/{full}/runs/{id}", u.web),
+                "html_url": check_run_html_url(u, r, id),
+                "details_url": check_run_html_url(u, r, id),
                 "status": "completed",
-                "conclusion": conclusion,
-                "started_at": ts(crate::world::epoch() + time::Duration::seconds((h % 10_000_000) as i64)),
-                "completed_at": ts(crate::world::epoch() + time::Duration::seconds((h % 10_000_000) as i64 + 90)),
-                "output": {"title": format!("{} {conclusion}", names[k as usize % 3]), "summary": "Done.", "text": null,
+                "conclusion": x.conclusion,
+                "started_at": ts(x.started_at),
+                "completed_at": ts(x.completed_at),
+                "output": {"title": format!("{} {}", x.name, x.conclusion), "summary": "Done.", "text": null,
                            "annotations_count": 0, "annotations_url": format!("{}/repos/{full}/check-runs/{id}/annotations", u.api)},
-                "name": names[k as usize % 3],
-                "check_suite": {"id": 20_000_000 + h % 1_000_000},
+                "name": x.name,
+                "check_suite": {"id": x.check_suite_id},
                 "app": {"id": 15368, "slug": "github-actions", "node_id": node_id("App", 15368), "name": "GitHub Actions",
                         "owner": user(u, "github", 9919), "description": "", "external_url": "https://help.github.com/en/actions",
                         "html_url": format!("{}/apps/github-actions", u.web), "created_at": "2018-07-30T09:30:17Z",
@@ -760,13 +669,18 @@ pub fn repo_minimal(w: &World, u: &Urls, r: &Repo) -> Value {
     repo(w, u, r)
 }
 
+/// A release's page address (`html_url`).
+pub fn release_html_url(u: &Urls, r: &Repo, x: &Release) -> String {
+    format!("{}/{}/releases/tag/{}", u.web, r.full_name(), x.tag)
+}
+
 /// A release.
 pub fn release(w: &World, u: &Urls, r: &Repo, x: &Release) -> Value {
     let full = r.full_name();
     let base = format!("{}/repos/{full}/releases", u.api);
     json!({
         "url": format!("{base}/{}", x.id),
-        "html_url": format!("{}/{full}/releases/tag/{}", u.web, x.tag),
+        "html_url": release_html_url(u, r, x),
         "assets_url": format!("{base}/{}/assets", x.id),
         "upload_url": format!("{}/repos/{full}/releases/{}/assets{{?name,label}}", u.api, x.id),
         "tarball_url": format!("{}/repos/{full}/tarball/{}", u.api, x.tag),
@@ -844,10 +758,10 @@ pub fn content_entry(
     v
 }
 
-/// The repo's workflows (`CI` = 100, `Release` = 101), as the runs reference them.
+/// The repo's workflows, as the runs reference them.
 pub fn workflows(u: &Urls, r: &Repo) -> Vec<Value> {
     let full = r.full_name();
-    [(100u64, "CI"), (101, "Release")]
+    WORKFLOWS
         .iter()
         .map(|(id, name)| {
             let file = format!(".github/workflows/{}.yml", name.to_ascii_lowercase());
@@ -867,17 +781,21 @@ pub fn workflows(u: &Urls, r: &Repo) -> Vec<Value> {
         .collect()
 }
 
-/// The jobs of a workflow run: `build` then `test`.
+/// The jobs of a workflow run.
 pub fn jobs(u: &Urls, r: &Repo, x: &Run) -> Vec<Value> {
     let full = r.full_name();
-    ["build", "test"]
-        .iter()
-        .enumerate()
-        .map(|(k, name)| {
-            let id = x.id * 10 + k as u64;
-            let started = x.created_at + time::Duration::minutes(k as i64 * 3);
-            let done = x.status == "completed";
-            let completed = started + time::Duration::minutes(3);
+    derived::jobs(x)
+        .into_iter()
+        .map(|job| {
+            let id = job.id;
+            let status = if job.completed_at.is_some() {
+                "completed"
+            } else {
+                "in_progress"
+            };
+            let conclusion = job.completed_at.and(x.conclusion.clone());
+            let completed_at = job.completed_at.map(ts);
+            let step_start = job.started_at + time::Duration::seconds(5);
             json!({
                 "id": id,
                 "run_id": x.id,
@@ -888,19 +806,17 @@ pub fn jobs(u: &Urls, r: &Repo, x: &Run) -> Vec<Value> {
                 "head_branch": x.head_branch,
                 "url": format!("{}/repos/{full}/actions/jobs/{id}", u.api),
                 "html_url": format!("{}/{full}/actions/runs/{}/job/{id}", u.web, x.id),
-                "status": if done { "completed" } else { "in_progress" },
-                "conclusion": if done { x.conclusion.clone() } else { None },
-                "created_at": ts(started),
-                "started_at": ts(started),
-                "completed_at": if done { Some(ts(completed)) } else { None },
-                "name": name,
+                "status": status,
+                "conclusion": conclusion,
+                "created_at": ts(job.started_at),
+                "started_at": ts(job.started_at),
+                "completed_at": completed_at,
+                "name": job.name,
                 "steps": [
                     {"name": "Set up job", "status": "completed", "conclusion": "success", "number": 1,
-                     "started_at": ts(started), "completed_at": ts(started + time::Duration::seconds(5))},
-                    {"name": format!("Run {name}"), "status": if done { "completed" } else { "in_progress" },
-                     "conclusion": if done { x.conclusion.clone() } else { None }, "number": 2,
-                     "started_at": ts(started + time::Duration::seconds(5)),
-                     "completed_at": if done { Some(ts(completed)) } else { None }}
+                     "started_at": ts(job.started_at), "completed_at": ts(step_start)},
+                    {"name": format!("Run {}", job.name), "status": status, "conclusion": conclusion, "number": 2,
+                     "started_at": ts(step_start), "completed_at": completed_at}
                 ],
                 "check_run_url": format!("{}/repos/{full}/check-runs/{id}", u.api),
                 "labels": ["ubuntu-latest"],

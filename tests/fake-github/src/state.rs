@@ -11,7 +11,7 @@ use time::OffsetDateTime;
 
 use crate::Options;
 use crate::stats::Stats;
-use crate::world::World;
+use crate::world::{Repo, World};
 
 /// A rate-limit resource, as named in `x-ratelimit-resource`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -66,6 +66,34 @@ pub enum TokenKind {
     OAuth,
     /// App installation token (`ghs_`).
     Installation,
+}
+
+/// Who is asking: the token presented, `None` when unauthenticated.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// The token, None when unauthenticated.
+    pub token: Option<TokenInfo>,
+}
+
+impl Caller {
+    /// Whether the caller may read the repo (private repos: org members, the owner, the installation).
+    pub fn can_read_repo(&self, w: &World, r: &Repo) -> bool {
+        match &self.token {
+            None => !r.private,
+            Some(t) if t.kind == TokenKind::Installation => {
+                !r.private
+                    || t.installation_owner
+                        .as_deref()
+                        .is_some_and(|o| o.eq_ignore_ascii_case(&r.owner))
+            }
+            Some(t) => w.can_read(Some(&t.login), r),
+        }
+    }
+
+    /// The bucket the caller spends (unauthenticated calls: the client address's).
+    pub fn account(&self, ip: IpAddr) -> AccountKey {
+        self.token.as_ref().map_or(AccountKey::Anonymous(ip), |t| t.account)
+    }
 }
 
 /// A registered token.
@@ -303,6 +331,14 @@ impl Shared {
             }
             None => false,
         }
+    }
+
+    /// Runs `f` on an account's bucket for a resource as it is now (refilled if its window has
+    /// passed), under the meter's lock.
+    pub fn with_bucket<T>(&self, account: AccountKey, resource: Resource, f: impl FnOnce(&mut Bucket) -> T) -> T {
+        let limit = self.limit_for(account, resource);
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        f(self.meter().bucket(account, resource, limit, now))
     }
 
     /// Limit of a bucket for an account and resource, from the options.

@@ -1,6 +1,7 @@
 //! Counters of everything the fake served, so tests can assert exact upstream spend.
 
 use std::collections::BTreeMap;
+use std::ops::Deref;
 
 use serde::{Deserialize, Serialize};
 
@@ -35,46 +36,26 @@ impl Counters {
     }
 }
 
-/// Counters of one token (or `anonymous`).
+/// Counters of one token (or `anonymous`). Its totals read as fields (`t.calls`) through `Deref`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TokenStats {
     /// Account login the token belongs to (empty for unknown tokens and anonymous calls).
     pub login: String,
-    /// Requests received.
-    pub calls: u64,
-    /// Units charged.
-    pub charged: u64,
-    /// 304 answers.
-    pub not_modified: u64,
-    /// Primary-limit refusals.
-    pub rate_limited: u64,
-    /// Secondary-limit refusals.
-    pub secondary_limited: u64,
-    /// 401 answers.
-    pub unauthorized: u64,
-    /// Injected faults.
-    pub faults: u64,
+    /// Everything the token did.
+    #[serde(flatten)]
+    pub totals: Counters,
     /// The same split by rate-limit resource (`core`, `search`, `graphql`, ...).
     pub by_resource: BTreeMap<String, Counters>,
 }
 
-/// Everything counted since start or the last reset. `GET /_fake/stats` answers this as JSON.
+/// Everything counted since start or the last reset. `GET /_fake/stats` answers this as JSON,
+/// the totals at the top level. The totals read as fields (`stats.calls`) through `Deref`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Stats {
-    /// Requests received by the API (control endpoints `/_fake/...` are not counted).
-    pub calls: u64,
-    /// Units charged.
-    pub charged: u64,
-    /// 304 answers.
-    pub not_modified: u64,
-    /// Primary-limit refusals.
-    pub rate_limited: u64,
-    /// Secondary-limit refusals.
-    pub secondary_limited: u64,
-    /// 401 answers.
-    pub unauthorized: u64,
-    /// Injected faults.
-    pub faults: u64,
+    /// Requests received by the API (control endpoints `/_fake/...` are not counted), and what
+    /// became of them.
+    #[serde(flatten)]
+    pub totals: Counters,
     /// Per token (the token string; `anonymous` for unauthenticated calls).
     pub by_token: BTreeMap<String, TokenStats>,
     /// Per rate-limit resource.
@@ -83,6 +64,20 @@ pub struct Stats {
     pub by_route: BTreeMap<String, Counters>,
     /// Per concrete path (no query string, no `/api/v3` prefix).
     pub by_path: BTreeMap<String, Counters>,
+}
+
+impl Deref for TokenStats {
+    type Target = Counters;
+    fn deref(&self) -> &Counters {
+        &self.totals
+    }
+}
+
+impl Deref for Stats {
+    type Target = Counters;
+    fn deref(&self) -> &Counters {
+        &self.totals
+    }
 }
 
 impl Stats {
@@ -103,29 +98,17 @@ impl Stats {
 
     /// Adds one observed exchange.
     pub(crate) fn record(&mut self, e: &Exchange<'_>) {
-        let c = e.counters;
-        self.calls += c.calls;
-        self.charged += c.charged;
-        self.not_modified += c.not_modified;
-        self.rate_limited += c.rate_limited;
-        self.secondary_limited += c.secondary_limited;
-        self.unauthorized += c.unauthorized;
-        self.faults += c.faults;
+        let c = &e.counters;
+        self.totals.add(c);
         let t = self.by_token.entry(e.token_key.to_string()).or_default();
         if t.login.is_empty() {
             t.login = e.login.to_string();
         }
-        t.calls += c.calls;
-        t.charged += c.charged;
-        t.not_modified += c.not_modified;
-        t.rate_limited += c.rate_limited;
-        t.secondary_limited += c.secondary_limited;
-        t.unauthorized += c.unauthorized;
-        t.faults += c.faults;
-        t.by_resource.entry(e.resource.to_string()).or_default().add(&c);
-        self.by_resource.entry(e.resource.to_string()).or_default().add(&c);
-        self.by_route.entry(e.route.to_string()).or_default().add(&c);
-        self.by_path.entry(e.path.to_string()).or_default().add(&c);
+        t.totals.add(c);
+        t.by_resource.entry(e.resource.to_string()).or_default().add(c);
+        self.by_resource.entry(e.resource.to_string()).or_default().add(c);
+        self.by_route.entry(e.route.to_string()).or_default().add(c);
+        self.by_path.entry(e.path.to_string()).or_default().add(c);
     }
 }
 

@@ -6,8 +6,8 @@
 
 use crate::api::{base_response, record, request_id};
 use crate::render::Urls;
-use crate::rest::{self, Caller, Ctx, Payload};
-use crate::state::{Resource, Shared};
+use crate::rest::{self, Ctx, Payload};
+use crate::state::{Caller, Resource, Shared};
 use crate::stats::Counters;
 use axum::body::Body;
 use axum::http::{HeaderValue, StatusCode, header};

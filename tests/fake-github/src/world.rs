@@ -1,8 +1,9 @@
 //! The deterministic seeded world: users, orgs, repos and everything inside a repo.
 //!
 //! Stored items carry only what can change (state, `updated_at`, a revision); derived lists
-//! (a pull's files and commits, reviews, comments, check runs) are computed from a hash of the
-//! seed and the item, so a large world stays small in memory and identical for a given seed.
+//! (a pull's files and commits, reviews, comments, check runs) are computed by `derived` from a
+//! hash of the seed and the item, so a large world stays small in memory and identical for a
+//! given seed.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -324,6 +325,9 @@ pub const FILES: &[(&str, &str)] = &[
     ("docs/guide.md", "# Guide\n\nRead the README of {repo} first.\n"),
 ];
 
+/// The workflows every repo has, (id, name); runs alternate between them.
+pub const WORKFLOWS: &[(u64, &str)] = &[(100, "CI"), (101, "Release")];
+
 /// The whole world.
 #[derive(Debug)]
 pub struct World {
@@ -594,8 +598,8 @@ impl World {
             let done = i != 0;
             runs.push(Run {
                 id: ids.run(),
-                name: if i % 2 == 0 { "CI".into() } else { "Release".into() },
-                workflow_id: 100 + (i % 2),
+                name: WORKFLOWS[(i % 2) as usize].1.into(),
+                workflow_id: WORKFLOWS[(i % 2) as usize].0,
                 head_sha: commit.sha.clone(),
                 head_branch: "main".into(),
                 event: "push".into(),
@@ -718,6 +722,29 @@ impl World {
         }
         self.org(&repo.owner)
             .is_some_and(|o| o.members.contains_key(&login.to_ascii_lowercase()))
+    }
+
+    /// How many public repos an account owns.
+    pub fn public_repo_count(&self, owner: &str) -> usize {
+        self.repos
+            .iter()
+            .filter(|r| r.owner.eq_ignore_ascii_case(owner) && !r.private)
+            .count()
+    }
+
+    /// How GitHub relates `login` to a repo in `author_association`: `OWNER`, `MEMBER` (of the
+    /// owning org) or `CONTRIBUTOR`.
+    pub fn author_association(&self, repo: &Repo, login: &str) -> &'static str {
+        if login.eq_ignore_ascii_case(&repo.owner) {
+            "OWNER"
+        } else if self
+            .org(&repo.owner)
+            .is_some_and(|o| o.members.contains_key(&login.to_ascii_lowercase()))
+        {
+            "MEMBER"
+        } else {
+            "CONTRIBUTOR"
+        }
     }
 
     /// Changes a resource so its body, ETag and Last-Modified change. `what` is relative to the

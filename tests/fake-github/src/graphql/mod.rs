@@ -16,10 +16,10 @@ use axum::response::Response;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
-use crate::api::{self, account_of, authenticate, record};
+use crate::api;
 use crate::error::FakeError;
 use crate::render::Urls;
-use crate::state::{Resource, Shared, TokenKind, token_key};
+use crate::state::{Resource, Shared, TokenKind};
 use crate::stats::Counters;
 
 type FakeSchema = Schema<schema::Query, EmptyMutation, EmptySubscription>;
@@ -37,20 +37,9 @@ pub fn sdl() -> String {
 /// Cost of a query by GitHub's formula: every connection (a field with `first` or `last`) needs
 /// one request per parent node; the sum divided by 100, rounded, at least 1. Also the node count.
 pub fn cost(doc: &ExecutableDocument, operation: Option<&str>, vars: &Value) -> (u64, u64) {
-    let Some(op) = pick_operation(doc, operation) else {
+    let Some(acc) = measure(doc, operation, vars) else {
         return (1, 0);
     };
-    let mut defaults: HashMap<String, Value> = HashMap::new();
-    for v in &op.variable_definitions {
-        if let Some(d) = &v.node.default_value {
-            defaults.insert(
-                v.node.name.node.to_string(),
-                d.node.clone().into_json().unwrap_or(Value::Null),
-            );
-        }
-    }
-    let mut acc = Acc::default();
-    walk(doc, &op.selection_set.node, vars, &defaults, 1, &mut acc, 0);
     let points = ((acc.requests as f64) / 100.0).round() as u64;
     (points.max(1), acc.nodes)
 }
@@ -58,18 +47,7 @@ pub fn cost(doc: &ExecutableDocument, operation: Option<&str>, vars: &Value) -> 
 /// What GitHub refuses before running a query: a `first`/`last` over 100, or more than
 /// 500,000 possible nodes. The error object, in GitHub's shape.
 pub fn limits_error(doc: &ExecutableDocument, operation: Option<&str>, vars: &Value) -> Option<Value> {
-    let op = pick_operation(doc, operation)?;
-    let mut defaults: HashMap<String, Value> = HashMap::new();
-    for v in &op.variable_definitions {
-        if let Some(d) = &v.node.default_value {
-            defaults.insert(
-                v.node.name.node.to_string(),
-                d.node.clone().into_json().unwrap_or(Value::Null),
-            );
-        }
-    }
-    let mut acc = Acc::default();
-    walk(doc, &op.selection_set.node, vars, &defaults, 1, &mut acc, 0);
+    let acc = measure(doc, operation, vars)?;
     if let Some((field, arg, n)) = acc.too_big {
         return Some(json!({
             "type": "EXCESSIVE_PAGINATION",
@@ -94,6 +72,23 @@ fn thousands(n: u64) -> String {
         out.push(c);
     }
     out
+}
+
+/// Walks the chosen operation (`None` when there is none) and sums its connections.
+fn measure(doc: &ExecutableDocument, operation: Option<&str>, vars: &Value) -> Option<Acc> {
+    let op = pick_operation(doc, operation)?;
+    let mut defaults: HashMap<String, Value> = HashMap::new();
+    for v in &op.variable_definitions {
+        if let Some(d) = &v.node.default_value {
+            defaults.insert(
+                v.node.name.node.to_string(),
+                d.node.clone().into_json().unwrap_or(Value::Null),
+            );
+        }
+    }
+    let mut acc = Acc::default();
+    walk(doc, &op.selection_set.node, vars, &defaults, 1, &mut acc, 0);
+    Some(acc)
 }
 
 #[derive(Default)]
@@ -213,61 +208,43 @@ pub async fn serve(
     );
     let path = "/graphql";
     let req_id = api::request_id(&sh);
-    let one = Counters {
-        calls: 1,
-        ..Counters::default()
-    };
     let res = Resource::Graphql;
-    let caller = match authenticate(&sh, &headers) {
+    let (caller, call) = match api::authenticate_call(&sh, &headers, res, &route, path) {
         Ok(c) => c,
-        Err(f) => {
-            let login = sh
-                .auth()
-                .tokens
-                .get(&token_key(&f.token))
-                .map(|t| t.login.clone())
-                .unwrap_or_default();
-            record(
-                &sh,
-                &f.token,
-                &login,
-                res,
-                &route,
-                path,
-                Counters { unauthorized: 1, ..one },
-            );
-            return FakeError::BadCredentials.into_response_with(&req_id);
-        }
+        Err(e) => return e.into_response_with(&req_id),
     };
     let Some(token) = caller.token.clone() else {
-        record(
-            &sh,
-            "anonymous",
-            "",
-            res,
-            &route,
-            path,
-            Counters { unauthorized: 1, ..one },
-        );
+        call.record(Counters {
+            unauthorized: 1,
+            ..Counters::default()
+        });
         let body = json!({
             "message": "This endpoint requires you to be authenticated.",
             "documentation_url": "https://docs.github.com/graphql/guides/forming-calls-with-graphql#authenticating-with-graphql"
         });
         return json_reply(StatusCode::UNAUTHORIZED, &body, &req_id);
     };
-    let key = token.token.clone();
-    let login = token.login.clone();
     if method != Method::POST {
-        record(&sh, &key, &login, res, &route, path, one);
+        call.record(Counters::default());
         return FakeError::NotFound.into_response_with(&req_id);
     }
-    if let Some(resp) = api::secondary_response(&sh, &key, &login, res, &route, path, &req_id) {
-        return resp;
+    if let Some(refused) = call.secondary_limit(&req_id) {
+        return refused;
     }
+    // Answers that run nothing: counted, not charged.
+    let refuse = |body: Value| {
+        call.record(Counters::default());
+        finish(
+            json_reply(StatusCode::OK, &body, &req_id),
+            &token.scopes,
+            token.kind,
+            None,
+        )
+    };
     let parsed: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
         Err(_) => {
-            record(&sh, &key, &login, res, &route, path, one);
+            call.record(Counters::default());
             return json_reply(
                 StatusCode::BAD_REQUEST,
                 &json!({"message": "Problems parsing JSON", "documentation_url": "https://docs.github.com/graphql"}),
@@ -284,97 +261,39 @@ pub async fn serve(
     let op_name = parsed["operationName"].as_str().map(str::to_string);
     let doc = match async_graphql::parser::parse_query(&query) {
         Ok(d) => d,
-        Err(e) => {
-            record(&sh, &key, &login, res, &route, path, one);
-            let body = json!({"errors": [{"message": format!("Parse error: {e}")}]});
-            return finish(
-                json_reply(StatusCode::OK, &body, &req_id),
-                &token.scopes,
-                token.kind,
-                None,
-            );
-        }
+        Err(e) => return refuse(json!({"errors": [{"message": format!("Parse error: {e}")}]})),
     };
     if let Some(op) = pick_operation(&doc, op_name.as_deref())
         && op.ty != OperationType::Query
     {
-        record(&sh, &key, &login, res, &route, path, one);
-        let type_name = if op.ty == OperationType::Mutation {
-            "Mutation"
-        } else {
-            "Subscription"
-        };
-        let errors: Vec<Value> = op
-            .selection_set
-            .node
-            .items
-            .iter()
-            .filter_map(|s| match &s.node {
-                Selection::Field(f) => Some(json!({
-                    "path": [type_name.to_ascii_lowercase(), f.node.name.node.as_str()],
-                    "extensions": {"code": "undefinedField", "typeName": type_name, "fieldName": f.node.name.node.as_str()},
-                    "locations": [{"line": f.pos.line, "column": f.pos.column}],
-                    "message": format!("Field '{}' doesn't exist on type '{type_name}'", f.node.name.node)
-                })),
-                _ => None,
-            })
-            .collect();
-        return finish(
-            json_reply(StatusCode::OK, &json!({"errors": errors}), &req_id),
-            &token.scopes,
-            token.kind,
-            None,
-        );
+        return refuse(json!({"errors": undefined_root_fields(op)}));
+    }
+    if let Some(err) = limits_error(&doc, op_name.as_deref(), &vars) {
+        return refuse(json!({"errors": [err]}));
     }
 
-    if let Some(err) = limits_error(&doc, op_name.as_deref(), &vars) {
-        record(&sh, &key, &login, res, &route, path, one);
-        return finish(
-            json_reply(StatusCode::OK, &json!({"errors": [err]}), &req_id),
-            &token.scopes,
-            token.kind,
-            None,
-        );
-    }
     let (points, node_count) = cost(&doc, op_name.as_deref(), &vars);
-    let account = account_of(&caller, ip);
-    let limit = sh.limit_for(account, res);
-    let now = OffsetDateTime::now_utc().unix_timestamp();
-    let bucket = {
-        let mut meter = sh.meter();
-        let b = meter.bucket(account, res, limit, now);
-        if b.remaining() < points {
-            let snapshot = *b;
-            drop(meter);
-            record(
-                &sh,
-                &key,
-                &login,
-                res,
-                &route,
-                path,
-                Counters { rate_limited: 1, ..one },
-            );
+    let account = caller.account(ip);
+    let bucket = match api::spend(&sh, account, res, points) {
+        Ok(b) => b,
+        Err(exhausted) => {
+            call.record(Counters {
+                rate_limited: 1,
+                ..Counters::default()
+            });
             let body = json!({"errors": [{"type": "RATE_LIMITED", "message": api::exhausted_message(account, ip)}]});
             return finish(
                 json_reply(StatusCode::OK, &body, &req_id),
                 &token.scopes,
                 token.kind,
-                Some(&snapshot),
+                Some(&exhausted),
             );
         }
-        b.used += points;
-        *b
     };
-    record(
-        &sh,
-        &key,
-        &login,
-        res,
-        &route,
-        path,
-        Counters { charged: points, ..one },
-    );
+    call.record(Counters {
+        charged: points,
+        ..Counters::default()
+    });
 
     let rate = schema::RateLimit {
         cost: points as i32,
@@ -410,6 +329,29 @@ pub async fn serve(
         token.kind,
         Some(&bucket),
     )
+}
+
+/// GitHub's errors for a mutation or subscription: none of its root fields exist.
+fn undefined_root_fields(op: &async_graphql::parser::types::OperationDefinition) -> Vec<Value> {
+    let type_name = if op.ty == OperationType::Mutation {
+        "Mutation"
+    } else {
+        "Subscription"
+    };
+    op.selection_set
+        .node
+        .items
+        .iter()
+        .filter_map(|s| match &s.node {
+            Selection::Field(f) => Some(json!({
+                "path": [type_name.to_ascii_lowercase(), f.node.name.node.as_str()],
+                "extensions": {"code": "undefinedField", "typeName": type_name, "fieldName": f.node.name.node.as_str()},
+                "locations": [{"line": f.pos.line, "column": f.pos.column}],
+                "message": format!("Field '{}' doesn't exist on type '{type_name}'", f.node.name.node)
+            })),
+            _ => None,
+        })
+        .collect()
 }
 
 /// GitHub puts an error's `type` (NOT_FOUND, FORBIDDEN) at the top level of the error object.

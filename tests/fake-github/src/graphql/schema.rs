@@ -5,12 +5,11 @@ use std::sync::Arc;
 
 use async_graphql::{Context, Enum, ErrorExtensions, InputObject, Interface, Object, SimpleObject, Union};
 use base64::Engine;
-use serde_json::Value;
 
+use crate::derived;
 use crate::render::{self, Urls};
-use crate::rest::Caller;
-use crate::state::Shared;
-use crate::world::{ItemKind, Repo, World};
+use crate::state::{Caller, Shared};
+use crate::world::{Item, ItemKind, Repo, World};
 
 /// Per-request data the resolvers read.
 pub struct GqlCtx {
@@ -31,7 +30,7 @@ fn gctx<'a>(ctx: &Context<'a>) -> &'a GqlCtx {
 macro_rules! gh_scalar {
     ($name:ident, $doc:literal) => {
         #[doc = $doc]
-        #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+        #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
         #[allow(clippy::upper_case_acronyms)] // GitHub's scalar is named URI.
         pub struct $name(pub String);
         async_graphql::scalar!($name);
@@ -56,7 +55,7 @@ fn dt(t: time::OffsetDateTime) -> DateTime {
 }
 
 fn gid(kind: &str, id: u64) -> async_graphql::ID {
-    async_graphql::ID(base64::engine::general_purpose::STANDARD.encode(format!("0{}:{kind}{id}", kind.len())))
+    async_graphql::ID(render::node_id(kind, id))
 }
 
 /// `rateLimit`.
@@ -710,20 +709,19 @@ pub struct Label {
     pub color: String,
 }
 
-fn labels_of(v: &Value) -> Vec<Label> {
-    v["labels"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|l| Label {
-                    id: async_graphql::ID(l["node_id"].as_str().unwrap_or_default().to_string()),
-                    name: l["name"].as_str().unwrap_or_default().to_string(),
-                    description: l["description"].as_str().map(str::to_string),
-                    color: l["color"].as_str().unwrap_or_default().to_string(),
-                })
-                .collect()
+fn labels_of(w: &World, i: &Item) -> Vec<Label> {
+    i.labels
+        .iter()
+        .map(|name| {
+            let l = derived::label(w.seed, name);
+            Label {
+                id: gid("Label", l.id),
+                name: l.name,
+                description: Some(l.description),
+                color: l.color,
+            }
         })
-        .unwrap_or_default()
+        .collect()
 }
 
 fn association(s: &str) -> CommentAuthorAssociation {
@@ -778,42 +776,40 @@ impl IssueComment {
 /// A pull request review.
 #[derive(Clone)]
 pub struct PullRequestReview {
-    v: Value,
+    review: derived::Review,
+    association: CommentAuthorAssociation,
 }
 
 #[Object]
 impl PullRequestReview {
     async fn id(&self) -> async_graphql::ID {
-        async_graphql::ID(self.v["node_id"].as_str().unwrap_or_default().to_string())
+        gid("PullRequestReview", self.review.id)
     }
     async fn database_id(&self) -> Option<i64> {
-        self.v["id"].as_i64()
+        Some(self.review.id as i64)
     }
     async fn author(&self, ctx: &Context<'_>) -> Option<Actor> {
         let w = gctx(ctx).sh.world();
-        Some(Actor::User(User::of(
-            &w,
-            self.v["user"]["login"].as_str().unwrap_or_default(),
-        )))
+        Some(Actor::User(User::of(&w, self.review.reviewer)))
     }
     async fn author_association(&self) -> CommentAuthorAssociation {
-        association(self.v["author_association"].as_str().unwrap_or_default())
+        self.association
     }
     async fn submitted_at(&self) -> Option<DateTime> {
-        self.v["submitted_at"].as_str().map(|s| DateTime(s.to_string()))
+        Some(dt(self.review.submitted_at))
     }
     async fn body(&self) -> String {
-        self.v["body"].as_str().unwrap_or_default().to_string()
+        self.review.body.clone()
     }
     async fn state(&self) -> PullRequestReviewState {
-        match self.v["state"].as_str() {
-            Some("APPROVED") => PullRequestReviewState::Approved,
-            Some("CHANGES_REQUESTED") => PullRequestReviewState::ChangesRequested,
+        match self.review.state {
+            "APPROVED" => PullRequestReviewState::Approved,
+            "CHANGES_REQUESTED" => PullRequestReviewState::ChangesRequested,
             _ => PullRequestReviewState::Commented,
         }
     }
     async fn commit(&self) -> Option<Commit> {
-        Some(Commit::bare(self.v["commit_id"].as_str().unwrap_or_default()))
+        Some(Commit::bare(&self.review.commit_id))
     }
     async fn reaction_groups(&self) -> Vec<ReactionGroup> {
         Vec::new()
@@ -864,8 +860,8 @@ impl Commit {
         let g = gctx(ctx);
         let w = g.sh.world();
         let repo = &w.repos[self.repo?];
-        let runs = render::check_runs(&w, &g.urls, repo, &self.oid);
-        let failing = runs.iter().any(|r| r["conclusion"] == "failure");
+        let runs = derived::check_runs(w.seed, &self.oid);
+        let failing = runs.iter().any(|r| r.conclusion == "failure");
         Some(StatusCheckRollup {
             state: if failing {
                 StatusState::Failure
@@ -874,7 +870,12 @@ impl Commit {
             },
             runs: runs
                 .into_iter()
-                .map(|v| StatusCheckRollupContext::CheckRun(CheckRun { v }))
+                .map(|run| {
+                    StatusCheckRollupContext::CheckRun(CheckRun {
+                        details_url: render::check_run_html_url(&g.urls, repo, run.id),
+                        run,
+                    })
+                })
                 .collect(),
         })
     }
@@ -940,32 +941,33 @@ impl StatusContext {
 /// A check run.
 #[derive(Clone)]
 pub struct CheckRun {
-    v: Value,
+    run: derived::CheckRun,
+    details_url: String,
 }
 
 #[Object]
 impl CheckRun {
     async fn name(&self) -> String {
-        self.v["name"].as_str().unwrap_or_default().to_string()
+        self.run.name.to_string()
     }
     async fn status(&self) -> CheckStatusState {
         CheckStatusState::Completed
     }
     async fn conclusion(&self) -> Option<CheckConclusionState> {
-        Some(if self.v["conclusion"] == "failure" {
+        Some(if self.run.conclusion == "failure" {
             CheckConclusionState::Failure
         } else {
             CheckConclusionState::Success
         })
     }
     async fn started_at(&self) -> Option<DateTime> {
-        self.v["started_at"].as_str().map(|s| DateTime(s.to_string()))
+        Some(dt(self.run.started_at))
     }
     async fn completed_at(&self) -> Option<DateTime> {
-        self.v["completed_at"].as_str().map(|s| DateTime(s.to_string()))
+        Some(dt(self.run.completed_at))
     }
     async fn details_url(&self) -> Option<URI> {
-        self.v["details_url"].as_str().map(|s| URI(s.to_string()))
+        Some(URI(self.details_url.clone()))
     }
     async fn is_required(
         &self,
@@ -1033,9 +1035,44 @@ pub struct ReleaseAsset {
     pub url: URI,
 }
 
-fn item_state(w: &World, repo: usize, number: u64) -> Option<(bool, bool)> {
-    let i = w.repos.get(repo)?.item(number)?;
-    Some((i.open, matches!(i.kind, ItemKind::Pull { merged: true, .. })))
+/// Runs `f` on issue or pull `number` of repo `repo` (`None` if it does not exist; nodes are
+/// only made for items that do).
+fn with_item<T>(
+    ctx: &Context<'_>,
+    repo: usize,
+    number: u64,
+    f: impl FnOnce(&GqlCtx, &World, &Repo, &Item) -> T,
+) -> Option<T> {
+    let g = gctx(ctx);
+    let w = g.sh.world();
+    let r = &w.repos[repo];
+    r.item(number).map(|i| f(g, &w, r, i))
+}
+
+/// What a pull's kind says about it, `None` for an issue.
+fn pull_parts(i: &Item) -> Option<(&str, &str, &str, bool, bool)> {
+    match &i.kind {
+        ItemKind::Pull {
+            head_sha,
+            base_sha,
+            head_ref,
+            merged,
+            draft,
+        } => Some((head_sha, base_sha, head_ref, *merged, *draft)),
+        ItemKind::Issue => None,
+    }
+}
+
+fn item_author(w: &World, i: &Item) -> Option<Actor> {
+    Some(Actor::User(User::of(w, &i.author)))
+}
+
+fn item_association(w: &World, r: &Repo, i: &Item) -> CommentAuthorAssociation {
+    association(w.author_association(r, &i.author))
+}
+
+fn item_url(g: &GqlCtx, r: &Repo, i: &Item) -> URI {
+    URI(render::item_html_url(&g.urls, r, i))
 }
 
 /// A pull request.
@@ -1046,67 +1083,69 @@ pub struct PullRequest {
 }
 
 impl PullRequest {
-    fn json(&self, ctx: &Context<'_>) -> Value {
-        let g = gctx(ctx);
-        let w = g.sh.world();
-        let r = &w.repos[self.repo];
-        r.item(self.number)
-            .map(|i| render::pull(&w, &g.urls, r, i, true))
-            .unwrap_or(Value::Null)
+    fn with<T: Default>(&self, ctx: &Context<'_>, f: impl FnOnce(&GqlCtx, &World, &Repo, &Item) -> T) -> T {
+        with_item(ctx, self.repo, self.number, f).unwrap_or_default()
     }
-}
 
-fn s(v: &Value, k: &str) -> String {
-    v[k].as_str().unwrap_or_default().to_string()
+    /// Runs `f` on the pull's head sha, base sha, head ref, merged and draft flags.
+    fn parts<T: Default>(&self, ctx: &Context<'_>, f: impl FnOnce(&str, &str, &str, bool, bool) -> T) -> T {
+        self.with(ctx, |_, _, _, i| {
+            pull_parts(i)
+                .map(|(h, b, r, m, d)| f(h, b, r, m, d))
+                .unwrap_or_default()
+        })
+    }
+
+    fn changed_files_of(&self, ctx: &Context<'_>) -> Vec<derived::FileChange> {
+        self.with(ctx, |_, w, r, i| derived::pull_files(w.seed, r, i))
+    }
 }
 
 #[Object]
 impl PullRequest {
     async fn id(&self, ctx: &Context<'_>) -> async_graphql::ID {
-        async_graphql::ID(s(&self.json(ctx), "node_id"))
+        self.with(ctx, |_, _, _, i| gid("PullRequest", i.id))
     }
     async fn database_id(&self, ctx: &Context<'_>) -> Option<i64> {
-        self.json(ctx)["id"].as_i64()
+        self.with(ctx, |_, _, _, i| Some(i.id as i64))
     }
     async fn number(&self) -> i32 {
         self.number as i32
     }
     async fn title(&self, ctx: &Context<'_>) -> String {
-        s(&self.json(ctx), "title")
+        self.with(ctx, |_, _, _, i| i.title.clone())
     }
     async fn body(&self, ctx: &Context<'_>) -> String {
-        s(&self.json(ctx), "body")
+        self.with(ctx, |_, _, _, i| i.body.clone())
     }
     async fn state(&self, ctx: &Context<'_>) -> PullRequestState {
-        let w = gctx(ctx).sh.world();
-        match item_state(&w, self.repo, self.number) {
-            Some((true, _)) => PullRequestState::Open,
-            Some((false, true)) => PullRequestState::Merged,
+        let (open, merged) = self.with(ctx, |_, _, _, i| (i.open, pull_parts(i).is_some_and(|p| p.3)));
+        match (open, merged) {
+            (true, _) => PullRequestState::Open,
+            (false, true) => PullRequestState::Merged,
             _ => PullRequestState::Closed,
         }
     }
     async fn closed(&self, ctx: &Context<'_>) -> bool {
-        let w = gctx(ctx).sh.world();
-        item_state(&w, self.repo, self.number).is_some_and(|(open, _)| !open)
+        self.with(ctx, |_, _, _, i| !i.open)
     }
     async fn merged(&self, ctx: &Context<'_>) -> bool {
-        let w = gctx(ctx).sh.world();
-        item_state(&w, self.repo, self.number).is_some_and(|(_, m)| m)
+        self.parts(ctx, |_, _, _, merged, _| merged)
     }
     async fn url(&self, ctx: &Context<'_>) -> URI {
-        URI(s(&self.json(ctx), "html_url"))
+        self.with(ctx, |g, _, r, i| item_url(g, r, i))
     }
     async fn head_ref_name(&self, ctx: &Context<'_>) -> String {
-        self.json(ctx)["head"]["ref"].as_str().unwrap_or_default().to_string()
+        self.parts(ctx, |_, _, head_ref, _, _| head_ref.to_string())
     }
     async fn head_ref_oid(&self, ctx: &Context<'_>) -> GitObjectID {
-        GitObjectID(self.json(ctx)["head"]["sha"].as_str().unwrap_or_default().to_string())
+        self.parts(ctx, |head_sha, _, _, _, _| GitObjectID(head_sha.to_string()))
     }
     async fn base_ref_name(&self, ctx: &Context<'_>) -> String {
-        self.json(ctx)["base"]["ref"].as_str().unwrap_or_default().to_string()
+        self.with(ctx, |_, _, r, _| r.default_branch.clone())
     }
     async fn base_ref_oid(&self, ctx: &Context<'_>) -> GitObjectID {
-        GitObjectID(self.json(ctx)["base"]["sha"].as_str().unwrap_or_default().to_string())
+        self.parts(ctx, |_, base_sha, _, _, _| GitObjectID(base_sha.to_string()))
     }
     async fn head_repository_owner(&self, ctx: &Context<'_>) -> Option<RepositoryOwner> {
         let w = gctx(ctx).sh.world();
@@ -1125,46 +1164,51 @@ impl PullRequest {
         false
     }
     async fn is_draft(&self, ctx: &Context<'_>) -> bool {
-        self.json(ctx)["draft"].as_bool().unwrap_or(false)
+        self.parts(ctx, |_, _, _, _, draft| draft)
     }
     async fn created_at(&self, ctx: &Context<'_>) -> DateTime {
-        DateTime(s(&self.json(ctx), "created_at"))
+        self.with(ctx, |_, _, _, i| dt(i.created_at))
     }
     async fn updated_at(&self, ctx: &Context<'_>) -> DateTime {
-        DateTime(s(&self.json(ctx), "updated_at"))
+        self.with(ctx, |_, _, _, i| dt(i.updated_at))
     }
     async fn closed_at(&self, ctx: &Context<'_>) -> Option<DateTime> {
-        self.json(ctx)["closed_at"].as_str().map(|x| DateTime(x.to_string()))
+        self.with(ctx, |_, _, _, i| i.closed_at.map(dt))
     }
     async fn merged_at(&self, ctx: &Context<'_>) -> Option<DateTime> {
-        self.json(ctx)["merged_at"].as_str().map(|x| DateTime(x.to_string()))
+        self.with(ctx, |_, _, _, i| {
+            pull_parts(i)
+                .is_some_and(|p| p.3)
+                .then_some(i.closed_at)
+                .flatten()
+                .map(dt)
+        })
     }
     async fn author(&self, ctx: &Context<'_>) -> Option<Actor> {
-        let login = self.json(ctx)["user"]["login"].as_str().unwrap_or_default().to_string();
-        let w = gctx(ctx).sh.world();
-        Some(Actor::User(User::of(&w, &login)))
+        self.with(ctx, |_, w, _, i| item_author(w, i))
     }
     async fn author_association(&self, ctx: &Context<'_>) -> CommentAuthorAssociation {
-        association(self.json(ctx)["author_association"].as_str().unwrap_or_default())
+        with_item(ctx, self.repo, self.number, |_, w, r, i| item_association(w, r, i))
+            .unwrap_or(CommentAuthorAssociation::None)
     }
     async fn maintainer_can_modify(&self) -> bool {
         false
     }
     async fn mergeable(&self, ctx: &Context<'_>) -> MergeableState {
-        if self.json(ctx)["mergeable"] == Value::Bool(true) {
+        if self.with(ctx, |_, _, _, i| i.open) {
             MergeableState::Mergeable
         } else {
             MergeableState::Unknown
         }
     }
     async fn additions(&self, ctx: &Context<'_>) -> i32 {
-        self.json(ctx)["additions"].as_i64().unwrap_or(0) as i32
+        self.changed_files_of(ctx).iter().map(|f| f.additions).sum::<u64>() as i32
     }
     async fn deletions(&self, ctx: &Context<'_>) -> i32 {
-        self.json(ctx)["deletions"].as_i64().unwrap_or(0) as i32
+        self.changed_files_of(ctx).iter().map(|f| f.deletions).sum::<u64>() as i32
     }
     async fn changed_files(&self, ctx: &Context<'_>) -> i32 {
-        self.json(ctx)["changed_files"].as_i64().unwrap_or(0) as i32
+        self.changed_files_of(ctx).len() as i32
     }
     async fn review_decision(&self) -> Option<PullRequestReviewDecision> {
         None
@@ -1177,12 +1221,8 @@ impl PullRequest {
         last: Option<i32>,
         before: Option<String>,
     ) -> PullRequestCommitConnection {
-        let w = gctx(ctx).sh.world();
-        let r = &w.repos[self.repo];
-        let all = r
-            .item(self.number)
-            .map(|i| render::pull_commits_data(w.seed, r, i))
-            .unwrap_or_default()
+        let all = self
+            .with(ctx, |_, w, r, i| derived::pull_commits(w.seed, r, i))
             .into_iter()
             .map(|c| PullRequestCommit {
                 commit: Commit {
@@ -1201,12 +1241,8 @@ impl PullRequest {
         first: Option<i32>,
         after: Option<String>,
     ) -> PullRequestChangedFileConnection {
-        let w = gctx(ctx).sh.world();
-        let r = &w.repos[self.repo];
-        let all = r
-            .item(self.number)
-            .map(|i| render::pull_files_data(w.seed, r, i))
-            .unwrap_or_default()
+        let all = self
+            .changed_files_of(ctx)
             .into_iter()
             .map(|f| PullRequestChangedFile {
                 path: f.filename,
@@ -1232,8 +1268,7 @@ impl PullRequest {
         last: Option<i32>,
         before: Option<String>,
     ) -> PullRequestReviewConnection {
-        let all = reviews_of(ctx, self.repo, self.number);
-        PullRequestReviewConnection::of(all, first, after, last, before)
+        PullRequestReviewConnection::of(self.with(ctx, reviews_of), first, after, last, before)
     }
     async fn latest_reviews(
         &self,
@@ -1241,13 +1276,13 @@ impl PullRequest {
         first: Option<i32>,
         after: Option<String>,
     ) -> PullRequestReviewConnection {
-        PullRequestReviewConnection::of(reviews_of(ctx, self.repo, self.number), first, after, None, None)
+        PullRequestReviewConnection::of(self.with(ctx, reviews_of), first, after, None, None)
     }
     async fn assignees(&self, first: Option<i32>, after: Option<String>) -> UserConnection {
         UserConnection::of(Vec::new(), first, after, None, None)
     }
     async fn labels(&self, ctx: &Context<'_>, first: Option<i32>, after: Option<String>) -> LabelConnection {
-        LabelConnection::of(labels_of(&self.json(ctx)), first, after, None, None)
+        LabelConnection::of(self.with(ctx, |_, w, _, i| labels_of(w, i)), first, after, None, None)
     }
     async fn project_cards(&self, first: Option<i32>, after: Option<String>) -> ProjectCardConnection {
         ProjectCardConnection::of(Vec::new(), first, after, None, None)
@@ -1266,50 +1301,40 @@ impl PullRequest {
         last: Option<i32>,
         before: Option<String>,
     ) -> IssueCommentConnection {
-        IssueCommentConnection::of(comments_of(ctx, self.repo, self.number), first, after, last, before)
+        IssueCommentConnection::of(self.with(ctx, comments_of), first, after, last, before)
     }
     async fn reaction_groups(&self) -> Vec<ReactionGroup> {
         Vec::new()
     }
 }
 
-fn reviews_of(ctx: &Context<'_>, repo: usize, number: u64) -> Vec<PullRequestReview> {
-    let g = gctx(ctx);
-    let w = g.sh.world();
-    let r = &w.repos[repo];
-    r.item(number)
-        .map(|i| render::reviews(&w, &g.urls, r, i))
-        .unwrap_or_default()
+fn reviews_of(_: &GqlCtx, w: &World, r: &Repo, i: &Item) -> Vec<PullRequestReview> {
+    derived::reviews(w.seed, r, i)
         .into_iter()
-        .map(|v| PullRequestReview { v })
+        .map(|review| PullRequestReview {
+            association: association(w.author_association(r, review.reviewer)),
+            review,
+        })
         .collect()
 }
 
-fn comments_of(ctx: &Context<'_>, repo: usize, number: u64) -> Vec<IssueComment> {
-    let g = gctx(ctx);
-    let w = g.sh.world();
-    let r = &w.repos[repo];
+fn comments_of(g: &GqlCtx, w: &World, r: &Repo, i: &Item) -> Vec<IssueComment> {
     let me = g.caller.token.as_ref().map(|t| t.login.to_ascii_lowercase());
-    r.item(number)
-        .map(|i| render::comments(&w, &g.urls, r, i))
-        .unwrap_or_default()
+    derived::comments(i)
         .into_iter()
-        .map(|v| {
-            let login = v["user"]["login"].as_str().unwrap_or_default().to_string();
-            IssueComment {
-                id: async_graphql::ID(s(&v, "node_id")),
-                database_id: v["id"].as_i64(),
-                viewer_did_author: me.as_deref() == Some(login.to_ascii_lowercase().as_str()),
-                author_login: login,
-                author_association: association(v["author_association"].as_str().unwrap_or_default()),
-                body: s(&v, "body"),
-                created_at: DateTime(s(&v, "created_at")),
-                includes_created_edit: false,
-                is_minimized: false,
-                minimized_reason: None,
-                reaction_groups: Vec::new(),
-                url: URI(s(&v, "html_url")),
-            }
+        .map(|c| IssueComment {
+            id: gid("IssueComment", c.id),
+            database_id: Some(c.id as i64),
+            viewer_did_author: me.as_deref() == Some(c.author.to_ascii_lowercase().as_str()),
+            author_login: c.author.to_string(),
+            author_association: association(w.author_association(r, c.author)),
+            body: c.body,
+            created_at: dt(c.created_at),
+            includes_created_edit: false,
+            is_minimized: false,
+            minimized_reason: None,
+            reaction_groups: Vec::new(),
+            url: URI(render::comment_html_url(&g.urls, r, i, c.id)),
         })
         .collect()
 }
@@ -1322,65 +1347,59 @@ pub struct Issue {
 }
 
 impl Issue {
-    fn json(&self, ctx: &Context<'_>) -> Value {
-        let g = gctx(ctx);
-        let w = g.sh.world();
-        let r = &w.repos[self.repo];
-        r.item(self.number)
-            .map(|i| render::issue(&w, &g.urls, r, i))
-            .unwrap_or(Value::Null)
+    fn with<T: Default>(&self, ctx: &Context<'_>, f: impl FnOnce(&GqlCtx, &World, &Repo, &Item) -> T) -> T {
+        with_item(ctx, self.repo, self.number, f).unwrap_or_default()
     }
 }
 
 #[Object]
 impl Issue {
     async fn id(&self, ctx: &Context<'_>) -> async_graphql::ID {
-        async_graphql::ID(s(&self.json(ctx), "node_id"))
+        self.with(ctx, |_, _, _, i| gid("Issue", i.id))
     }
     async fn database_id(&self, ctx: &Context<'_>) -> Option<i64> {
-        self.json(ctx)["id"].as_i64()
+        self.with(ctx, |_, _, _, i| Some(i.id as i64))
     }
     async fn number(&self) -> i32 {
         self.number as i32
     }
     async fn title(&self, ctx: &Context<'_>) -> String {
-        s(&self.json(ctx), "title")
+        self.with(ctx, |_, _, _, i| i.title.clone())
     }
     async fn body(&self, ctx: &Context<'_>) -> String {
-        s(&self.json(ctx), "body")
+        self.with(ctx, |_, _, _, i| i.body.clone())
     }
     async fn state(&self, ctx: &Context<'_>) -> IssueState {
-        if self.json(ctx)["state"] == "open" {
+        if self.with(ctx, |_, _, _, i| i.open) {
             IssueState::Open
         } else {
             IssueState::Closed
         }
     }
     async fn state_reason(&self, ctx: &Context<'_>) -> Option<IssueStateReason> {
-        (self.json(ctx)["state"] == "closed").then_some(IssueStateReason::Completed)
+        self.with(ctx, |_, _, _, i| (!i.open).then_some(IssueStateReason::Completed))
     }
     async fn closed(&self, ctx: &Context<'_>) -> bool {
-        self.json(ctx)["state"] == "closed"
+        self.with(ctx, |_, _, _, i| !i.open)
     }
     async fn url(&self, ctx: &Context<'_>) -> URI {
-        URI(s(&self.json(ctx), "html_url"))
+        self.with(ctx, |g, _, r, i| item_url(g, r, i))
     }
     async fn created_at(&self, ctx: &Context<'_>) -> DateTime {
-        DateTime(s(&self.json(ctx), "created_at"))
+        self.with(ctx, |_, _, _, i| dt(i.created_at))
     }
     async fn updated_at(&self, ctx: &Context<'_>) -> DateTime {
-        DateTime(s(&self.json(ctx), "updated_at"))
+        self.with(ctx, |_, _, _, i| dt(i.updated_at))
     }
     async fn closed_at(&self, ctx: &Context<'_>) -> Option<DateTime> {
-        self.json(ctx)["closed_at"].as_str().map(|x| DateTime(x.to_string()))
+        self.with(ctx, |_, _, _, i| i.closed_at.map(dt))
     }
     async fn author(&self, ctx: &Context<'_>) -> Option<Actor> {
-        let login = self.json(ctx)["user"]["login"].as_str().unwrap_or_default().to_string();
-        let w = gctx(ctx).sh.world();
-        Some(Actor::User(User::of(&w, &login)))
+        self.with(ctx, |_, w, _, i| item_author(w, i))
     }
     async fn author_association(&self, ctx: &Context<'_>) -> CommentAuthorAssociation {
-        association(self.json(ctx)["author_association"].as_str().unwrap_or_default())
+        with_item(ctx, self.repo, self.number, |_, w, r, i| item_association(w, r, i))
+            .unwrap_or(CommentAuthorAssociation::None)
     }
     async fn is_pinned(&self) -> Option<bool> {
         Some(false)
@@ -1389,7 +1408,7 @@ impl Issue {
         UserConnection::of(Vec::new(), first, after, None, None)
     }
     async fn labels(&self, ctx: &Context<'_>, first: Option<i32>, after: Option<String>) -> LabelConnection {
-        LabelConnection::of(labels_of(&self.json(ctx)), first, after, None, None)
+        LabelConnection::of(self.with(ctx, |_, w, _, i| labels_of(w, i)), first, after, None, None)
     }
     async fn project_cards(&self, first: Option<i32>, after: Option<String>) -> ProjectCardConnection {
         ProjectCardConnection::of(Vec::new(), first, after, None, None)
@@ -1408,7 +1427,7 @@ impl Issue {
         last: Option<i32>,
         before: Option<String>,
     ) -> IssueCommentConnection {
-        IssueCommentConnection::of(comments_of(ctx, self.repo, self.number), first, after, last, before)
+        IssueCommentConnection::of(self.with(ctx, comments_of), first, after, last, before)
     }
     async fn reaction_groups(&self) -> Vec<ReactionGroup> {
         Vec::new()
@@ -1435,61 +1454,60 @@ pub struct Release {
 }
 
 impl Release {
-    fn json(&self, ctx: &Context<'_>) -> Value {
+    fn with<T: Default>(
+        &self,
+        ctx: &Context<'_>,
+        f: impl FnOnce(&GqlCtx, &World, &Repo, &crate::world::Release) -> T,
+    ) -> T {
         let g = gctx(ctx);
         let w = g.sh.world();
         let r = &w.repos[self.repo];
         r.releases
             .iter()
             .find(|x| x.id == self.id)
-            .map(|x| render::release(&w, &g.urls, r, x))
-            .unwrap_or(Value::Null)
+            .map(|x| f(g, &w, r, x))
+            .unwrap_or_default()
     }
 }
 
 #[Object]
 impl Release {
-    async fn id(&self, ctx: &Context<'_>) -> async_graphql::ID {
-        async_graphql::ID(s(&self.json(ctx), "node_id"))
+    async fn id(&self) -> async_graphql::ID {
+        gid("Release", self.id)
     }
     async fn database_id(&self) -> Option<i64> {
         Some(self.id as i64)
     }
     async fn name(&self, ctx: &Context<'_>) -> Option<String> {
-        Some(s(&self.json(ctx), "name"))
+        Some(self.with(ctx, |_, _, _, x| x.name.clone()))
     }
     async fn tag_name(&self, ctx: &Context<'_>) -> String {
-        s(&self.json(ctx), "tag_name")
+        self.with(ctx, |_, _, _, x| x.tag.clone())
     }
     async fn description(&self, ctx: &Context<'_>) -> Option<String> {
-        Some(s(&self.json(ctx), "body"))
+        Some(self.with(ctx, |_, _, _, x| x.body.clone()))
     }
     async fn is_draft(&self) -> bool {
         false
     }
     async fn is_prerelease(&self, ctx: &Context<'_>) -> bool {
-        self.json(ctx)["prerelease"].as_bool().unwrap_or(false)
+        self.with(ctx, |_, _, _, x| x.prerelease)
     }
     async fn is_latest(&self, ctx: &Context<'_>) -> bool {
         let w = gctx(ctx).sh.world();
         w.repos[self.repo].releases.first().is_some_and(|x| x.id == self.id)
     }
     async fn created_at(&self, ctx: &Context<'_>) -> DateTime {
-        DateTime(s(&self.json(ctx), "created_at"))
+        self.with(ctx, |_, _, _, x| dt(x.created_at))
     }
     async fn published_at(&self, ctx: &Context<'_>) -> Option<DateTime> {
-        Some(DateTime(s(&self.json(ctx), "published_at")))
+        Some(self.with(ctx, |_, _, _, x| dt(x.published_at)))
     }
     async fn url(&self, ctx: &Context<'_>) -> URI {
-        URI(s(&self.json(ctx), "html_url"))
+        self.with(ctx, |g, _, r, x| URI(render::release_html_url(&g.urls, r, x)))
     }
     async fn author(&self, ctx: &Context<'_>) -> Option<User> {
-        let login = self.json(ctx)["author"]["login"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
-        let w = gctx(ctx).sh.world();
-        Some(User::of(&w, &login))
+        self.with(ctx, |_, w, _, x| Some(User::of(w, &x.author)))
     }
     async fn release_assets(&self, first: Option<i32>, after: Option<String>) -> ReleaseAssetConnection {
         ReleaseAssetConnection::of(Vec::new(), first, after, None, None)
