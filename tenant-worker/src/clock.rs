@@ -80,7 +80,7 @@ impl Clock for ManualClock {
 /// An instant in milliseconds since the Unix epoch, the unit the worker keeps instants in.
 /// GitHub's headers and the stats document count seconds: [`UnixMs::from_secs`] and
 /// [`UnixMs::as_secs`] are the only crossings, so a value in one unit cannot pass for the other.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct UnixMs(u64);
 
 impl UnixMs {

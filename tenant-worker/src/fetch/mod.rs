@@ -61,6 +61,7 @@ pub enum Witness {
     Record,
     /// A positive answer replaced it: forget the witnesses.
     Forget,
+    /// Neither: the witnesses stay as they are.
     Keep,
 }
 
