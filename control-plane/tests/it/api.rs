@@ -198,6 +198,8 @@ async fn a_bad_body_answers_the_json_error_body_and_changes_nothing(pool: PgPool
     for (body, content_type, says) in [
         ("{", "application/json", "invalid JSON body"),
         ("", "application/json", "invalid JSON body"),
+        // serde alone would read this as {"name": "ci"}.
+        (r#"["ci"]"#, "application/json", "send a JSON object"),
         (r#"{"name": 7}"#, "application/json", "invalid type"),
         (r#"{"nom": "ci"}"#, "application/json", "missing field `name`"),
         (
