@@ -12,14 +12,15 @@ use crate::identities::{self, Identity, IdentityPatch, NewCredential, NewIdentit
 use crate::state::AppState;
 use crate::tenants::Role;
 use crate::tenants::members::{self, Member, Removed};
-use crate::tenants::policy::{self, PolicySettings};
+use crate::tenants::policy::{self, MAX_TTL_SECS, PolicySettings};
 use crate::tokens::{self, CallerToken};
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, patch};
-use serde::{Deserialize, Serialize};
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer, Serialize};
 use shoal_common::{CallerTokenId, IdentityId, Secret, UserId};
 use std::collections::BTreeMap;
 use time::OffsetDateTime;
@@ -406,8 +407,30 @@ struct PolicyIn {
     search_allowed: bool,
     /// Serve public raw contents without an identity.
     token_free_reads: bool,
+    #[serde(deserialize_with = "whole_seconds")]
     #[schema(schema_with = schema::ttl_overrides)]
     ttl_overrides: BTreeMap<String, u64>,
+}
+
+/// TTLs in whole seconds. JSON Schema's `integer`, which the document states, includes `60.0`;
+/// serde's `u64` alone would refuse it.
+fn whole_seconds<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, u64>, D::Error> {
+    BTreeMap::<String, serde_json::Number>::deserialize(d)?
+        .into_iter()
+        .map(|(class, n)| {
+            let secs = n.as_u64().or_else(|| {
+                n.as_f64()
+                    .filter(|f| f.fract() == 0.0 && (0.0..=MAX_TTL_SECS as f64).contains(f))
+                    .map(|f| f as u64)
+            });
+            let secs = secs.ok_or_else(|| {
+                D::Error::custom(format!(
+                    "the TTL for {class} must be a whole number of seconds up to {MAX_TTL_SECS}"
+                ))
+            })?;
+            Ok((class, secs))
+        })
+        .collect()
 }
 
 impl From<PolicyIn> for PolicySettings {

@@ -229,6 +229,31 @@ async fn a_bad_body_answers_the_json_error_body_and_changes_nothing(pool: PgPool
         .await
         .unwrap();
     assert_eq!(listed, json!([]));
+    // A whole number written as a float is an integer to JSON Schema, so to the API too.
+    let policy = format!("{}/api/v1/tenants/acme/policy", app.url);
+    let body = json!({"allowed_owners": ["acme-org"], "public_only": false, "search_allowed": true, "token_free_reads": false, "ttl_overrides": {"list": 60.0}});
+    let r = http
+        .put(&policy)
+        .header("authorization", &auth)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let saved: Value = r.json().await.unwrap();
+    assert_eq!(saved["ttl_overrides"], json!({"list": 60}));
+    let body = json!({"allowed_owners": [], "public_only": false, "search_allowed": true, "token_free_reads": false, "ttl_overrides": {"list": 60.5}});
+    let r = http
+        .put(&policy)
+        .header("authorization", &auth)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let (status, message) = error_of(r).await;
+    assert_eq!(status, 400);
+    assert!(message.contains("whole number of seconds"), "{message}");
+
     // A null expiry, as the document allows, is no expiry.
     let r = send(r#"{"name": "ci", "expires_at": null}"#, "application/json")
         .await
