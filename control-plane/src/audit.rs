@@ -67,7 +67,7 @@ pub async fn record(
 }
 
 /// One audit row as shown to admins.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct AuditEntry {
     /// When.
     #[serde(with = "time::serde::rfc3339")]

@@ -3,25 +3,28 @@
 //! in `Authorization: Bearer shoal_...`, or their browser session with the page's CSRF token in
 //! `X-CSRF-Token` on writes). Each handler calls the domain's use case the pages call too.
 
+use super::extract::{Json, Path};
+use super::schema::{self, AdminRefusals, ErrorOut, TenantSlug};
 use crate::Error;
 use crate::access::TenantAdmin;
-use crate::api::json_body;
 use crate::audit::{self, AuditEntry};
 use crate::identities::{self, Identity, IdentityPatch, NewCredential, NewIdentity};
 use crate::state::AppState;
 use crate::tenants::Role;
 use crate::tenants::members::{self, Member, Removed};
-use crate::tenants::policy::{self, PolicySettings};
+use crate::tenants::policy::{self, MAX_TTL_SECS, PolicySettings};
 use crate::tokens::{self, CallerToken};
-use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, State};
+use axum::Router;
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, patch};
-use axum::{Json, Router};
-use serde::{Deserialize, Serialize};
+use axum::routing::{delete, get, patch};
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer, Serialize};
 use shoal_common::{CallerTokenId, IdentityId, Secret, UserId};
+use std::collections::BTreeMap;
 use time::OffsetDateTime;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 pub(crate) fn routes() -> Router<AppState> {
@@ -31,19 +34,16 @@ pub(crate) fn routes() -> Router<AppState> {
             "/api/v1/tenants/{slug}/members/{user_id}",
             patch(update_member).delete(remove_member),
         )
-        .route("/api/v1/tenants/{slug}/removed-members", get(list_removed))
+        .route("/api/v1/tenants/{slug}/removed-members", get(list_removed_members))
         .route(
             "/api/v1/tenants/{slug}/removed-members/{user_id}",
-            axum::routing::delete(allow_back),
+            delete(allow_removed_member_back),
         )
         .route(
             "/api/v1/tenants/{slug}/tokens",
             get(list_caller_tokens).post(create_caller_token),
         )
-        .route(
-            "/api/v1/tenants/{slug}/tokens/{token_id}",
-            axum::routing::delete(revoke_caller_token),
-        )
+        .route("/api/v1/tenants/{slug}/tokens/{token_id}", delete(revoke_caller_token))
         .route(
             "/api/v1/tenants/{slug}/identities",
             get(list_identities).post(create_identity),
@@ -58,27 +58,58 @@ pub(crate) fn routes() -> Router<AppState> {
 
 // ---------------------------------------------------------------- members
 
-async fn list_members(State(state): State<AppState>, admin: TenantAdmin) -> Result<Json<Vec<Member>>, Error> {
-    Ok(Json(members::list(&state, &admin).await?))
+/// List members.
+#[utoipa::path(
+    get, path = "/api/v1/tenants/{slug}/members", tag = "admin", params(TenantSlug),
+    responses((status = 200, description = "Members, admins first.", body = Vec<Member>), AdminRefusals),
+)]
+async fn list_members(State(state): State<AppState>, admin: TenantAdmin) -> Result<axum::Json<Vec<Member>>, Error> {
+    Ok(axum::Json(members::list(&state, &admin).await?))
 }
 
 /// `PATCH .../members/{user_id}`.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct MemberIn {
+    /// The new role.
+    #[schema(value_type = Role)]
     role: String,
 }
 
+/// Promote or demote a member.
+#[utoipa::path(
+    patch, path = "/api/v1/tenants/{slug}/members/{user_id}", tag = "admin",
+    params(TenantSlug, ("user_id" = Uuid, Path, description = "The member's user id.")),
+    request_body = MemberIn,
+    responses(
+        (status = 200, description = "All members after the change.", body = Vec<Member>),
+        (status = 400, description = "A user id that is not a UUID, or a body that is not a `MemberIn` (an unknown role).", body = ErrorOut),
+        (status = 409, description = "That would leave the tenant without an admin.", body = ErrorOut),
+        (status = 413, description = "The body is over 64 KiB.", body = ErrorOut),
+        AdminRefusals,
+    ),
+)]
 async fn update_member(
     State(state): State<AppState>,
     Path((_, user)): Path<(String, Uuid)>,
     admin: TenantAdmin,
-    body: Result<Json<MemberIn>, JsonRejection>,
-) -> Result<Json<Vec<Member>>, Error> {
-    let role = Role::parse(&json_body(body)?.role)?;
+    Json(input): Json<MemberIn>,
+) -> Result<axum::Json<Vec<Member>>, Error> {
+    let role = Role::parse(&input.role)?;
     members::change_role(&state, &admin, UserId(user), role).await?;
-    Ok(Json(members::list(&state, &admin).await?))
+    Ok(axum::Json(members::list(&state, &admin).await?))
 }
 
+/// Remove a member and revoke their tokens.
+#[utoipa::path(
+    delete, path = "/api/v1/tenants/{slug}/members/{user_id}", tag = "admin",
+    params(TenantSlug, ("user_id" = Uuid, Path, description = "The member's user id.")),
+    responses(
+        (status = 204, description = "Removed."),
+        (status = 400, description = "A user id that is not a UUID.", body = ErrorOut),
+        (status = 409, description = "The last admin cannot be removed.", body = ErrorOut),
+        AdminRefusals,
+    ),
+)]
 async fn remove_member(
     State(state): State<AppState>,
     Path((_, user)): Path<(String, Uuid)>,
@@ -88,11 +119,29 @@ async fn remove_member(
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn list_removed(State(state): State<AppState>, admin: TenantAdmin) -> Result<Json<Vec<Removed>>, Error> {
-    Ok(Json(members::list_removals(&state, &admin).await?))
+/// List people an admin removed (they stay out at sign-in until let back in).
+#[utoipa::path(
+    get, path = "/api/v1/tenants/{slug}/removed-members", tag = "admin", params(TenantSlug),
+    responses((status = 200, description = "Removed people, most recent first.", body = Vec<Removed>), AdminRefusals),
+)]
+async fn list_removed_members(
+    State(state): State<AppState>,
+    admin: TenantAdmin,
+) -> Result<axum::Json<Vec<Removed>>, Error> {
+    Ok(axum::Json(members::list_removals(&state, &admin).await?))
 }
 
-async fn allow_back(
+/// Let a removed person join again at their next sign-in.
+#[utoipa::path(
+    delete, path = "/api/v1/tenants/{slug}/removed-members/{user_id}", tag = "admin",
+    params(TenantSlug, ("user_id" = Uuid, Path, description = "The removed person's user id.")),
+    responses(
+        (status = 204, description = "They can join again."),
+        (status = 400, description = "A user id that is not a UUID.", body = ErrorOut),
+        AdminRefusals,
+    ),
+)]
+async fn allow_removed_member_back(
     State(state): State<AppState>,
     Path((_, user)): Path<(String, Uuid)>,
     admin: TenantAdmin,
@@ -103,38 +152,58 @@ async fn allow_back(
 
 // ---------------------------------------------------------------- caller tokens
 
+/// List every caller token (never the tokens themselves).
+#[utoipa::path(
+    get, path = "/api/v1/tenants/{slug}/tokens", tag = "admin", params(TenantSlug),
+    responses((status = 200, description = "Tokens, live first.", body = Vec<CallerToken>), AdminRefusals),
+)]
 async fn list_caller_tokens(
     State(state): State<AppState>,
     admin: TenantAdmin,
-) -> Result<Json<Vec<CallerToken>>, Error> {
-    Ok(Json(tokens::list(&state, &admin).await?))
+) -> Result<axum::Json<Vec<CallerToken>>, Error> {
+    Ok(axum::Json(tokens::list(&state, &admin).await?))
 }
 
 /// `POST .../tokens`: a caller token for the calling admin.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct CallerTokenIn {
+    /// What it is for (`laptop`, `ci`).
+    #[schema(schema_with = schema::name)]
     name: String,
+    /// When it stops working: in the future and within two years. Absent or null: never.
     #[serde(default, with = "time::serde::rfc3339::option")]
     expires_at: Option<OffsetDateTime>,
 }
 
-#[derive(Serialize)]
+/// The new caller token.
+#[derive(Serialize, ToSchema)]
 struct CallerTokenCreatedOut {
-    /// Shown this once.
+    /// The token (`shoal_` and 43 base62 characters), shown this once.
     token: String,
+    /// How it is listed from now on.
     caller_token: CallerToken,
 }
 
+/// Create a caller token for the calling admin.
+#[utoipa::path(
+    post, path = "/api/v1/tenants/{slug}/tokens", tag = "admin", params(TenantSlug),
+    request_body = CallerTokenIn,
+    responses(
+        (status = 201, description = "The token, shown once.", body = CallerTokenCreatedOut),
+        (status = 400, description = "A bad name or expiry, or a body that is not a `CallerTokenIn`.", body = ErrorOut),
+        (status = 413, description = "The body is over 64 KiB.", body = ErrorOut),
+        AdminRefusals,
+    ),
+)]
 async fn create_caller_token(
     State(state): State<AppState>,
     admin: TenantAdmin,
-    body: Result<Json<CallerTokenIn>, JsonRejection>,
+    Json(input): Json<CallerTokenIn>,
 ) -> Result<Response, Error> {
-    let input = json_body(body)?;
     let (tok, secret) = tokens::create(&state, &admin, &input.name, input.expires_at).await?;
     Ok((
         StatusCode::CREATED,
-        Json(CallerTokenCreatedOut {
+        axum::Json(CallerTokenCreatedOut {
             token: secret.expose().to_string(),
             caller_token: tok,
         }),
@@ -142,36 +211,69 @@ async fn create_caller_token(
         .into_response())
 }
 
+/// Revoke a caller token.
+#[utoipa::path(
+    delete, path = "/api/v1/tenants/{slug}/tokens/{token_id}", tag = "admin",
+    params(TenantSlug, ("token_id" = Uuid, Path, description = "The caller token's id.")),
+    responses(
+        (status = 200, description = "The revoked token.", body = CallerToken),
+        (status = 400, description = "A token id that is not a UUID.", body = ErrorOut),
+        AdminRefusals,
+    ),
+)]
 async fn revoke_caller_token(
     State(state): State<AppState>,
     Path((_, id)): Path<(String, Uuid)>,
     admin: TenantAdmin,
-) -> Result<Json<CallerToken>, Error> {
-    Ok(Json(tokens::revoke(&state, &admin, CallerTokenId(id)).await?))
+) -> Result<axum::Json<CallerToken>, Error> {
+    Ok(axum::Json(tokens::revoke(&state, &admin, CallerTokenId(id)).await?))
 }
 
 // ---------------------------------------------------------------- identities
 
-async fn list_identities(State(state): State<AppState>, admin: TenantAdmin) -> Result<Json<Vec<Identity>>, Error> {
-    Ok(Json(identities::list(&state, &admin).await?))
+/// List pooled identities (never their secrets).
+#[utoipa::path(
+    get, path = "/api/v1/tenants/{slug}/identities", tag = "admin", params(TenantSlug),
+    responses((status = 200, description = "Identities.", body = Vec<Identity>), AdminRefusals),
+)]
+async fn list_identities(
+    State(state): State<AppState>,
+    admin: TenantAdmin,
+) -> Result<axum::Json<Vec<Identity>>, Error> {
+    Ok(axum::Json(identities::list(&state, &admin).await?))
 }
 
-/// `POST .../identities`.
-#[derive(Deserialize)]
+/// `POST .../identities`: a PAT or a GitHub App installation, told apart by `kind`.
+#[derive(Deserialize, ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 enum IdentityIn {
+    /// A personal access token.
     Pat {
+        /// Its name in this tenant.
+        #[schema(schema_with = schema::name)]
         name: String,
+        /// The token: checked with GitHub `/user` and `/rate_limit`, then sealed; never returned.
+        #[schema(schema_with = schema::github_token)]
         token: Secret,
         #[serde(default)]
+        #[schema(schema_with = schema::scopes)]
         scopes: Vec<String>,
     },
+    /// A GitHub App installation.
     GithubApp {
+        /// Its name in this tenant.
+        #[schema(schema_with = schema::name)]
         name: String,
+        /// The App's id.
+        #[schema(minimum = 1)]
         app_id: i64,
+        /// The installation's id.
+        #[schema(minimum = 1)]
         installation_id: i64,
+        #[schema(schema_with = schema::private_key)]
         private_key: Secret,
         #[serde(default)]
+        #[schema(schema_with = schema::scopes)]
         scopes: Vec<String>,
     },
 }
@@ -203,38 +305,77 @@ impl From<IdentityIn> for NewIdentity {
     }
 }
 
+/// Add a PAT (checked with GitHub /user and /rate_limit) or a GitHub App installation (checked by
+/// minting an installation token with the App's key).
+#[utoipa::path(
+    post, path = "/api/v1/tenants/{slug}/identities", tag = "admin", params(TenantSlug),
+    request_body = IdentityIn,
+    responses(
+        (status = 201, description = "The identity.", body = Identity),
+        (status = 400, description = "A bad name, scopes, ids or key, or a body that is not an `IdentityIn`.", body = ErrorOut),
+        (status = 413, description = "The body is over 64 KiB.", body = ErrorOut),
+        (status = 422, description = "GitHub refused the token, the App key, or knows no such installation.", body = ErrorOut),
+        (status = 502, description = "GitHub could not be reached.", body = ErrorOut),
+        AdminRefusals,
+    ),
+)]
 async fn create_identity(
     State(state): State<AppState>,
     admin: TenantAdmin,
-    body: Result<Json<IdentityIn>, JsonRejection>,
+    Json(input): Json<IdentityIn>,
 ) -> Result<Response, Error> {
-    let ident = identities::add(&state, &admin, json_body(body)?.into()).await?;
-    Ok((StatusCode::CREATED, Json(ident)).into_response())
+    let ident = identities::add(&state, &admin, input.into()).await?;
+    Ok((StatusCode::CREATED, axum::Json(ident)).into_response())
 }
 
-/// `PATCH .../identities/{identity_id}`.
-#[derive(Deserialize)]
+/// `PATCH .../identities/{identity_id}`: absent or null fields stay as they are.
+#[derive(Deserialize, ToSchema)]
 struct IdentityPatchIn {
     #[serde(default)]
+    #[schema(schema_with = schema::scopes_or_null)]
     scopes: Option<Vec<String>>,
+    /// Disabled identities are not used.
     #[serde(default)]
     enabled: Option<bool>,
 }
 
+/// Change scopes or enable/disable.
+#[utoipa::path(
+    patch, path = "/api/v1/tenants/{slug}/identities/{identity_id}", tag = "admin",
+    params(TenantSlug, ("identity_id" = Uuid, Path, description = "The identity's id.")),
+    request_body = IdentityPatchIn,
+    responses(
+        (status = 200, description = "The identity.", body = Identity),
+        (status = 400, description = "An identity id that is not a UUID, bad scopes, or a body that is not an `IdentityPatchIn`.", body = ErrorOut),
+        (status = 413, description = "The body is over 64 KiB.", body = ErrorOut),
+        AdminRefusals,
+    ),
+)]
 async fn update_identity(
     State(state): State<AppState>,
     Path((_, id)): Path<(String, Uuid)>,
     admin: TenantAdmin,
-    body: Result<Json<IdentityPatchIn>, JsonRejection>,
-) -> Result<Json<Identity>, Error> {
-    let input = json_body(body)?;
+    Json(input): Json<IdentityPatchIn>,
+) -> Result<axum::Json<Identity>, Error> {
     let patch = IdentityPatch {
         scopes: input.scopes,
         enabled: input.enabled,
     };
-    Ok(Json(identities::update(&state, &admin, IdentityId(id), patch).await?))
+    Ok(axum::Json(
+        identities::update(&state, &admin, IdentityId(id), patch).await?,
+    ))
 }
 
+/// Delete an identity and its sealed secret.
+#[utoipa::path(
+    delete, path = "/api/v1/tenants/{slug}/identities/{identity_id}", tag = "admin",
+    params(TenantSlug, ("identity_id" = Uuid, Path, description = "The identity's id.")),
+    responses(
+        (status = 204, description = "Deleted."),
+        (status = 400, description = "An identity id that is not a UUID.", body = ErrorOut),
+        AdminRefusals,
+    ),
+)]
 async fn delete_identity(
     State(state): State<AppState>,
     Path((_, id)): Path<(String, Uuid)>,
@@ -246,18 +387,88 @@ async fn delete_identity(
 
 // ---------------------------------------------------------------- policy and audit
 
-async fn get_policy(State(state): State<AppState>, admin: TenantAdmin) -> Result<Json<PolicySettings>, Error> {
-    Ok(Json(policy::get(&state, &admin).await?))
+/// The tenant's policy.
+#[utoipa::path(
+    get, path = "/api/v1/tenants/{slug}/policy", tag = "admin", params(TenantSlug),
+    responses((status = 200, description = "Policy.", body = PolicySettings), AdminRefusals),
+)]
+async fn get_policy(State(state): State<AppState>, admin: TenantAdmin) -> Result<axum::Json<PolicySettings>, Error> {
+    Ok(axum::Json(policy::get(&state, &admin).await?))
 }
 
+/// `PUT .../policy`: the whole policy.
+#[derive(Deserialize, ToSchema)]
+struct PolicyIn {
+    #[schema(schema_with = schema::owners)]
+    allowed_owners: Vec<String>,
+    /// Check a repo is public before spending a pooled identity on it.
+    public_only: bool,
+    /// Allow search endpoints.
+    search_allowed: bool,
+    /// Serve public raw contents without an identity.
+    token_free_reads: bool,
+    #[serde(deserialize_with = "whole_seconds")]
+    #[schema(schema_with = schema::ttl_overrides)]
+    ttl_overrides: BTreeMap<String, u64>,
+}
+
+/// TTLs in whole seconds. JSON Schema's `integer`, which the document states, includes `60.0`;
+/// serde's `u64` alone would refuse it.
+fn whole_seconds<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, u64>, D::Error> {
+    BTreeMap::<String, serde_json::Number>::deserialize(d)?
+        .into_iter()
+        .map(|(class, n)| {
+            let secs = n.as_u64().or_else(|| {
+                n.as_f64()
+                    .filter(|f| f.fract() == 0.0 && (0.0..=MAX_TTL_SECS as f64).contains(f))
+                    .map(|f| f as u64)
+            });
+            let secs = secs.ok_or_else(|| {
+                D::Error::custom(format!(
+                    "the TTL for {class} must be a whole number of seconds up to {MAX_TTL_SECS}"
+                ))
+            })?;
+            Ok((class, secs))
+        })
+        .collect()
+}
+
+impl From<PolicyIn> for PolicySettings {
+    fn from(input: PolicyIn) -> Self {
+        PolicySettings {
+            allowed_owners: input.allowed_owners,
+            public_only: input.public_only,
+            search_allowed: input.search_allowed,
+            token_free_reads: input.token_free_reads,
+            ttl_overrides: input.ttl_overrides,
+        }
+    }
+}
+
+/// Replace the tenant's policy.
+#[utoipa::path(
+    put, path = "/api/v1/tenants/{slug}/policy", tag = "admin", params(TenantSlug),
+    request_body = PolicyIn,
+    responses(
+        (status = 200, description = "The saved policy.", body = PolicySettings),
+        (status = 400, description = "A bad owner name or TTL, or a body that is not a `PolicyIn`.", body = ErrorOut),
+        (status = 413, description = "The body is over 64 KiB.", body = ErrorOut),
+        AdminRefusals,
+    ),
+)]
 async fn update_policy(
     State(state): State<AppState>,
     admin: TenantAdmin,
-    body: Result<Json<PolicySettings>, JsonRejection>,
-) -> Result<Json<PolicySettings>, Error> {
-    Ok(Json(policy::update(&state, &admin, json_body(body)?).await?))
+    Json(input): Json<PolicyIn>,
+) -> Result<axum::Json<PolicySettings>, Error> {
+    Ok(axum::Json(policy::update(&state, &admin, input.into()).await?))
 }
 
-async fn list_audit(State(state): State<AppState>, admin: TenantAdmin) -> Result<Json<Vec<AuditEntry>>, Error> {
-    Ok(Json(audit::list(&state, &admin).await?))
+/// The latest audit rows, newest first.
+#[utoipa::path(
+    get, path = "/api/v1/tenants/{slug}/audit", tag = "admin", params(TenantSlug),
+    responses((status = 200, description = "Audit rows, newest first.", body = Vec<AuditEntry>), AdminRefusals),
+)]
+async fn list_audit(State(state): State<AppState>, admin: TenantAdmin) -> Result<axum::Json<Vec<AuditEntry>>, Error> {
+    Ok(axum::Json(audit::list(&state, &admin).await?))
 }

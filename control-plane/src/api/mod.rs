@@ -1,22 +1,25 @@
-//! The JSON API under `/api/v1`: the CLI's login exchange and the admin API of each tenant,
-//! documented by the hand-kept OpenAPI file served at `/api/v1/openapi.json` (a test checks it
-//! against these routes).
+//! The JSON API under `/api/v1`: the CLI's login exchange ([`login`]) and the admin API of each
+//! tenant ([`admin`]). Its OpenAPI document is generated from the handlers and their types
+//! ([`ApiDoc`], the rules in [`schema`]) and served at `/api/v1/openapi.json`; a test checks it
+//! against [`API_ROUTES`]. Every error, a rejected path or body included, is the JSON body of
+//! [`crate::Error`] (extractors in [`extract`]).
 
 mod admin;
+mod extract;
 mod login;
+pub mod schema;
 
-use crate::Error;
+use crate::http::session::SESSION_COOKIE;
 use crate::state::AppState;
 use axum::Router;
-use axum::extract::rejection::JsonRejection;
 use axum::http::header;
-use axum::response::{IntoResponse, Response};
+use axum::response::IntoResponse;
 use axum::routing::{get, post};
+use std::sync::LazyLock;
+use utoipa::OpenApi;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 
-/// The OpenAPI document, kept by hand next to the routes.
-pub const OPENAPI: &str = include_str!("../../openapi.json");
-
-/// Every API operation as (method, path template): the OpenAPI file must describe exactly these.
+/// Every API operation as (method, path template): the OpenAPI document must describe exactly these.
 pub const API_ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/openapi.json"),
     ("post", "/api/v1/login/exchange"),
@@ -37,6 +40,74 @@ pub const API_ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/tenants/{slug}/audit"),
 ];
 
+/// The OpenAPI document of the JSON API.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "shoal control plane API",
+        version = "1.0.0",
+        description = "The CLI's login exchange and each tenant's admin API. Admin calls authenticate with an admin API token (`Authorization: Bearer shoal_...`, created on the tenant's API page) or with an admin's browser session, whose writes must carry the page's CSRF token in `X-CSRF-Token`. Errors are `{\"message\": ...}` with a 4xx status that says what to fix."
+    ),
+    servers((url = "/")),
+    paths(
+        get_openapi,
+        login::exchange_login,
+        admin::list_members,
+        admin::update_member,
+        admin::remove_member,
+        admin::list_removed_members,
+        admin::allow_removed_member_back,
+        admin::list_caller_tokens,
+        admin::create_caller_token,
+        admin::revoke_caller_token,
+        admin::list_identities,
+        admin::create_identity,
+        admin::update_identity,
+        admin::delete_identity,
+        admin::get_policy,
+        admin::update_policy,
+        admin::list_audit,
+    ),
+    components(schemas(schema::ErrorOut)),
+    modifiers(&SecuritySchemes),
+    security(("adminToken" = []), ("session" = [])),
+)]
+pub struct ApiDoc;
+
+/// The two ways to call the admin API.
+struct SecuritySchemes;
+
+impl utoipa::Modify for SecuritySchemes {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "adminToken",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("An admin API token of the tenant in the path."))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(SESSION_COOKIE))),
+        );
+    }
+}
+
+/// The document as served.
+static OPENAPI_JSON: LazyLock<String> = LazyLock::new(|| {
+    ApiDoc::openapi()
+        .to_pretty_json()
+        .expect("the OpenAPI document serializes")
+});
+
+/// The OpenAPI document, as served at `/api/v1/openapi.json`.
+pub fn openapi_json() -> &'static str {
+    &OPENAPI_JSON
+}
+
 /// The JSON API's routes.
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -45,17 +116,15 @@ pub fn routes() -> Router<AppState> {
         .merge(admin::routes())
 }
 
-async fn get_openapi() -> Response {
-    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
-}
-
-/// A JSON body, or a 400 that says what was wrong with it.
-pub(crate) fn json_body<T>(body: Result<axum::Json<T>, JsonRejection>) -> Result<T, Error> {
-    body.map(|j| j.0).map_err(|r| {
-        if r.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-            Error::TooLarge
-        } else {
-            Error::BadRequest(format!("invalid JSON body: {}", r.body_text()))
-        }
-    })
+/// This document.
+#[utoipa::path(
+    get,
+    path = "/api/v1/openapi.json",
+    operation_id = "get_openapi",
+    tag = "meta",
+    security(),
+    responses((status = 200, description = "The OpenAPI document.", body = Object, content_type = "application/json")),
+)]
+async fn get_openapi() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "application/json")], openapi_json())
 }

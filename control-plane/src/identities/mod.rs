@@ -18,10 +18,11 @@ use shoal_common::{IdentityId, Secret, UserId};
 use time::OffsetDateTime;
 
 /// An identity as listed (never its secret).
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Identity {
     /// Its id.
     #[sqlx(try_from = "uuid::Uuid")]
+    #[schema(value_type = uuid::Uuid)]
     pub id: IdentityId,
     /// `pat` or `github_app`.
     pub kind: String,

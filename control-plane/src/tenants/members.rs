@@ -13,10 +13,11 @@ use shoal_common::UserId;
 use time::OffsetDateTime;
 
 /// A member as listed to the tenant.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Member {
     /// Our user id.
     #[sqlx(try_from = "uuid::Uuid")]
+    #[schema(value_type = uuid::Uuid)]
     pub user_id: UserId,
     /// GitHub login.
     pub login: String,
@@ -90,10 +91,12 @@ pub async fn join_tenant(
 }
 
 /// Someone an admin removed.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[schema(as = RemovedMember)]
 pub struct Removed {
     /// Our user id.
     #[sqlx(try_from = "uuid::Uuid")]
+    #[schema(value_type = uuid::Uuid)]
     pub user_id: UserId,
     /// GitHub login.
     pub login: String,

@@ -17,7 +17,8 @@ pub const TTL_CLASSES: &[&str] = &["immutable", "slow", "fast", "list", "search"
 pub const MAX_TTL_SECS: u64 = 7 * 24 * 3600;
 
 /// The tenant's policy settings.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = Policy)]
 pub struct PolicySettings {
     /// GitHub owners whose repos may be read. Empty refuses every repo route.
     pub allowed_owners: Vec<String>,

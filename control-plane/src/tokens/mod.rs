@@ -18,13 +18,15 @@ use shoal_common::{CallerTokenId, Secret, UserId};
 use time::OffsetDateTime;
 
 /// A caller token as listed (never the token itself).
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct CallerToken {
     /// Its id.
     #[sqlx(try_from = "uuid::Uuid")]
+    #[schema(value_type = uuid::Uuid)]
     pub id: CallerTokenId,
     /// The owner.
     #[sqlx(try_from = "uuid::Uuid")]
+    #[schema(value_type = uuid::Uuid)]
     pub user_id: UserId,
     /// The owner's GitHub login.
     pub user_login: String,

@@ -9,7 +9,7 @@ use crate::clock::UnixMs;
 use std::time::Duration;
 
 /// Why an identity is quarantined after GitHub answered 401.
-pub(super) const UNAUTHORIZED: &str = "GitHub answered 401: the credential is revoked or invalid";
+pub(crate) const UNAUTHORIZED: &str = "GitHub answered 401: the credential is revoked or invalid";
 
 #[derive(Debug)]
 pub(super) struct Health {

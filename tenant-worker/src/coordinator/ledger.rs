@@ -4,6 +4,7 @@
 
 use crate::clock::UnixMs;
 use crate::route::Resource;
+use crate::upstream::header_u64;
 use axum::http::HeaderMap;
 use serde::Serialize;
 use std::collections::HashMap;
@@ -58,10 +59,6 @@ pub(super) struct RateLimitHeaders {
     pub reset: Option<UnixMs>,
     /// `retry-after` in seconds (a secondary limit).
     pub retry_after_secs: Option<u64>,
-}
-
-fn header_u64(h: &HeaderMap, name: &str) -> Option<u64> {
-    h.get(name)?.to_str().ok()?.trim().parse().ok()
 }
 
 impl RateLimitHeaders {

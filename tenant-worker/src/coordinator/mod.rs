@@ -21,6 +21,7 @@ mod pacing;
 mod selection;
 mod view;
 
+pub(crate) use health::UNAUTHORIZED;
 pub use ledger::PoolBudget;
 pub use pacing::{Pacing, PacingView};
 pub use selection::NoBudget;

@@ -4,13 +4,14 @@
 //! one with a `NOT_FOUND` or `FORBIDDEN` error may only mean the identity cannot see a private
 //! repo (see [`super::not_found`]).
 
-use super::{Answer, FetchResult, Fetcher, Judged, Read, Served, Witness, header_u64};
+use super::{Answer, FetchResult, Fetcher, Judged, Read, Served, Witness};
 use crate::cache::{Entry, relay_etag};
 use crate::coordinator::{Ask, Lease, Verdict};
 use crate::error::Error;
 use crate::route::{Freshness, Resource};
 use crate::tenant::{Identity, Tenant};
 use crate::upstream::UpstreamResponse;
+use crate::upstream::header_u64;
 use axum::http::{HeaderMap, HeaderValue, header};
 use bytes::Bytes;
 use serde_json::Value;

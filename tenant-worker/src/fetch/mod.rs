@@ -19,14 +19,13 @@ use crate::cache::Entry;
 use crate::cache::singleflight::Flights;
 use crate::clock::Clock;
 use crate::config::Settings;
-use crate::coordinator::{Ask, Coordinator, Lease};
+use crate::coordinator::{self, Ask, Coordinator, Lease};
 use crate::error::Error;
 use crate::policy::knowledge::Knowledge;
 use crate::route::Resource;
 use crate::stats::Stats;
 use crate::tenant::{CurrentTenant, Identity, Tenant};
-use crate::upstream::{Conditional, Upstream, UpstreamRequest, UpstreamResponse};
-use axum::http::HeaderMap;
+use crate::upstream::{Conditional, Upstream, UpstreamRequest, UpstreamResponse, header_u64};
 use not_found::Witnesses;
 use shoal_common::IdentityId;
 use shoal_common::protocol::CacheStatus;
@@ -138,16 +137,6 @@ pub struct Fetcher {
     witnesses: Witnesses,
     slots: Semaphore,
     waiting: AtomicUsize,
-}
-
-/// A header's value as text.
-pub(crate) fn header_str<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    h.get(name).and_then(|v| v.to_str().ok())
-}
-
-/// A header's value as a number.
-pub(crate) fn header_u64(h: &HeaderMap, name: &str) -> Option<u64> {
-    header_str(h, name)?.trim().parse().ok()
 }
 
 impl Fetcher {
@@ -454,8 +443,7 @@ impl Fetcher {
                 Ok(r) if r.status == 401 => {
                     self.stats.upstream(ident.id, resource, 401, false);
                     tracing::warn!(identity.name = %ident.name, "GitHub answered 401 for /user: identity quarantined");
-                    self.coord
-                        .quarantine(ident.id, "GitHub answered 401: the credential is revoked or invalid");
+                    self.coord.quarantine(ident.id, coordinator::UNAUTHORIZED);
                 }
                 Ok(r) => {
                     self.stats.upstream(ident.id, resource, r.status, false);

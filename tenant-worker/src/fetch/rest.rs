@@ -4,7 +4,7 @@
 //! with another, and what answers teach about repositories (ids, visibility). Also the
 //! [`Visibility`] the tenant rules ask when a repository's is not known.
 
-use super::{Answer, FetchResult, Fetcher, Judged, Read, Served, Witness, header_str};
+use super::{Answer, FetchResult, Fetcher, Judged, Read, Served, Witness};
 use crate::cache::{Entry, relay_etag};
 use crate::classify::{Route, RouteInfo, classify, normalize};
 use crate::coordinator::{Ask, Lease, Verdict};
@@ -14,6 +14,7 @@ use crate::policy::Visibility;
 use crate::route::Freshness;
 use crate::stats::RevalidationPath;
 use crate::tenant::{Identity, Tenant};
+use crate::upstream::header_str;
 use crate::upstream::{Conditional, UpstreamRequest, UpstreamResponse};
 use axum::http::HeaderMap;
 use sha2::{Digest, Sha256};

@@ -22,6 +22,16 @@ pub struct UpstreamResponse {
     pub body: Bytes,
 }
 
+/// A header's value as text.
+pub(crate) fn header_str<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    h.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// A header's value as a number.
+pub(crate) fn header_u64(h: &HeaderMap, name: &str) -> Option<u64> {
+    header_str(h, name)?.trim().parse().ok()
+}
+
 /// The shared HTTP client.
 #[derive(Clone)]
 pub struct Upstream {
