@@ -13,27 +13,11 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use time::{Duration, OffsetDateTime};
 
-use crate::api::{self, credential};
+use crate::call::{self, credential};
 use crate::error::FakeError;
 use crate::render;
 use crate::state::{AccountKey, Resource, Shared, TokenInfo, TokenKind, token_key};
 use crate::stats::Counters;
-
-/// A registered GitHub App.
-#[derive(Debug, Clone)]
-pub struct App {
-    /// Its public key (PEM) that JWTs must verify against.
-    pub public_key_pem: String,
-}
-
-/// An installation of an app on an account.
-#[derive(Debug, Clone)]
-pub struct Installation {
-    /// App it belongs to.
-    pub app_id: u64,
-    /// Org or user login it is installed on.
-    pub account: String,
-}
 
 #[derive(Debug, Deserialize)]
 struct Claims {
@@ -92,7 +76,7 @@ fn verify_jwt(sh: &Shared, jwt: &str) -> Result<u64, FakeError> {
 
 /// `POST /app/installations/{id}/access_tokens`.
 pub fn create_installation_token(sh: &Shared, id: &str, headers: &HeaderMap, _prefix: &str) -> Response {
-    let req_id = api::request_id(sh);
+    let req_id = call::request_id(sh);
     let route = "POST /app/installations/{installation_id}/access_tokens";
     let path = format!("/app/installations/{id}/access_tokens");
     let result = mint(sh, id, headers);
@@ -101,10 +85,10 @@ pub fn create_installation_token(sh: &Shared, id: &str, headers: &HeaderMap, _pr
         unauthorized: u64::from(matches!(result, Err(FakeError::Unauthorized(_)))),
         ..Counters::default()
     };
-    api::record(sh, "app-jwt", "", Resource::Core, route, &path, counters);
+    call::record(sh, "app-jwt", "", Resource::Core, route, &path, counters);
     match result {
         Ok(body) => {
-            let mut r = api::base_response(StatusCode::CREATED, Body::from(body.to_string()), &req_id);
+            let mut r = call::base_response(StatusCode::CREATED, Body::from(body.to_string()), &req_id);
             r.headers_mut().insert(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("application/json; charset=utf-8"),

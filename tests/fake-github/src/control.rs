@@ -227,7 +227,7 @@ async fn register_gh_app(State(sh): State<Arc<Shared>>, Json(a): Json<GhAppIn>) 
     }
     sh.auth_mut().apps.insert(
         a.app_id,
-        crate::app::App {
+        crate::state::App {
             public_key_pem: a.public_key_pem,
         },
     );

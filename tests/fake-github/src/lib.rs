@@ -4,7 +4,8 @@
 //! Map: [`world`] generates and stores the data, `derived` computes what the world does not
 //! store (a pull's files and commits, reviews, comments, check runs, labels), [`state`] holds
 //! tokens, buckets and stats, `api` is the request pipeline (auth, limits, conditional requests,
-//! headers), `rest` the REST routes (parser, dispatch, one module per area), `render` the JSON
+//! headers) and `call` the steps of it every kind of call shares (auth, charging, counting,
+//! replies), `rest` the REST routes (parser, dispatch, one module per area), `render` the JSON
 //! shapes, `graphql` the GraphQL executor and schema, `web` the web-host paths, `oauth` the web
 //! flow, `app` GitHub App tokens, `control` the `/_fake/...` control API.
 //! See `tests/fake-github/README.md` for the contract and what is faithful.
@@ -13,6 +14,7 @@
 
 mod api;
 mod app;
+mod call;
 mod control;
 mod derived;
 mod error;
@@ -279,7 +281,7 @@ impl FakeGithub {
     pub fn register_app(&self, app_id: u64, public_key_pem: &str) {
         self.shared.auth_mut().apps.insert(
             app_id,
-            app::App {
+            state::App {
                 public_key_pem: public_key_pem.to_string(),
             },
         );

@@ -1,5 +1,5 @@
 //! The fake's mutable state: tokens and the accounts they belong to, rate-limit buckets,
-//! secondary limits, OAuth apps and codes, and the stats.
+//! secondary limits, OAuth apps and codes, GitHub Apps and their installations, and the stats.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -168,6 +168,22 @@ pub struct OAuthCode {
     pub scope: String,
 }
 
+/// A registered GitHub App.
+#[derive(Debug, Clone)]
+pub struct App {
+    /// Its public key (PEM) that JWTs must verify against.
+    pub public_key_pem: String,
+}
+
+/// An installation of an app on an account.
+#[derive(Debug, Clone)]
+pub struct Installation {
+    /// App it belongs to.
+    pub app_id: u64,
+    /// Org or user login it is installed on.
+    pub account: String,
+}
+
 /// Tokens, apps and codes.
 #[derive(Debug, Default)]
 pub struct Auth {
@@ -180,9 +196,9 @@ pub struct Auth {
     /// Outstanding codes.
     pub oauth_codes: HashMap<String, OAuthCode>,
     /// GitHub Apps by app id.
-    pub apps: HashMap<u64, crate::app::App>,
+    pub apps: HashMap<u64, App>,
     /// Installations by id.
-    pub installations: HashMap<u64, crate::app::Installation>,
+    pub installations: HashMap<u64, Installation>,
 }
 
 /// Buckets, secondary limits and stats: everything each request writes.
@@ -314,7 +330,7 @@ impl Shared {
         let id = 40_000_000 + auth.installations.len() as u64 + 1;
         auth.installations.insert(
             id,
-            crate::app::Installation {
+            Installation {
                 app_id,
                 account: account.to_string(),
             },

@@ -4,7 +4,7 @@
 //! `/{owner}/{repo}/commit/{sha}.patch`). Served anonymously, for public repos only (404
 //! otherwise, as GitHub does), never charged to a rate limit; counted under the key `web`.
 
-use crate::api::{base_response, record, request_id};
+use crate::call::{base_response, record, request_id};
 use crate::render::Urls;
 use crate::rest::{self, Ctx, Payload};
 use crate::state::{Caller, Resource, Shared};

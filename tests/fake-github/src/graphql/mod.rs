@@ -16,7 +16,7 @@ use axum::response::Response;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
-use crate::api;
+use crate::call;
 use crate::error::FakeError;
 use crate::render::Urls;
 use crate::state::{Resource, Shared, TokenKind};
@@ -180,7 +180,7 @@ fn hv(s: &str) -> HeaderValue {
 }
 
 fn json_reply(status: StatusCode, body: &Value, req_id: &str) -> Response {
-    let mut r = api::base_response(status, Body::from(body.to_string()), req_id);
+    let mut r = call::base_response(status, Body::from(body.to_string()), req_id);
     r.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json; charset=utf-8"),
@@ -207,9 +207,9 @@ pub async fn serve(
         if prefix.is_empty() { "" } else { "/api" }
     );
     let path = "/graphql";
-    let req_id = api::request_id(&sh);
+    let req_id = call::request_id(&sh);
     let res = Resource::Graphql;
-    let (caller, call) = match api::authenticate_call(&sh, &headers, res, &route, path) {
+    let (caller, call) = match call::authenticate_call(&sh, &headers, res, &route, path) {
         Ok(c) => c,
         Err(e) => return e.into_response_with(&req_id),
     };
@@ -274,14 +274,14 @@ pub async fn serve(
 
     let (points, node_count) = cost(&doc, op_name.as_deref(), &vars);
     let account = caller.account(ip);
-    let bucket = match api::spend(&sh, account, res, points) {
+    let bucket = match call::spend(&sh, account, res, points) {
         Ok(b) => b,
         Err(exhausted) => {
             call.record(Counters {
                 rate_limited: 1,
                 ..Counters::default()
             });
-            let body = json!({"errors": [{"type": "RATE_LIMITED", "message": api::exhausted_message(account, ip)}]});
+            let body = json!({"errors": [{"type": "RATE_LIMITED", "message": call::exhausted_message(account, ip)}]});
             return finish(
                 json_reply(StatusCode::OK, &body, &req_id),
                 &token.scopes,
