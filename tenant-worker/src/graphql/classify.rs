@@ -82,6 +82,8 @@ pub struct Classified {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RootCall {
     pub name: String,
+    /// Where its answer lands under `data`: the alias, else the name.
+    pub key: String,
     pub args: serde_json::Map<String, serde_json::Value>,
 }
 
@@ -376,6 +378,7 @@ impl<'f, 'a> Walk<'f, 'a> {
                             .collect();
                         self.root_calls.push(RootCall {
                             name: f.name.clone(),
+                            key: f.alias.clone().unwrap_or_else(|| f.name.clone()),
                             args,
                         });
                     }

@@ -53,38 +53,59 @@ pub async fn admit_rest(
 pub struct Scope {
     pub owner: Option<String>,
     pub repo: Option<String>,
+    /// Root fields' answer keys (under `data`) that hold one repository's objects, with that
+    /// `owner/repo`: where the answer teaches node ids.
+    pub repo_roots: Vec<(String, String)>,
 }
 
-/// Admits a GraphQL query by its root fields: `repository` of an allowed owner, `search`
-/// limited to allowed owners, `rateLimit` and introspection; any other root is refused. The
-/// scope is the one repository or owner the query names, else none (then only unscoped
-/// identities serve it).
-pub async fn admit_graphql(tenant: &Tenant, visibility: &impl Visibility, calls: &[RootCall]) -> Result<Scope, Error> {
+/// Admits a GraphQL query by its root fields: `repository` of an allowed owner, `node`/`nodes`
+/// whose every id is known to belong to a repository of an allowed owner, `search` limited to
+/// allowed owners, `rateLimit` and introspection; any other root is refused. The scope is the one
+/// repository or owner the query names, else none (then only unscoped identities serve it).
+pub async fn admit_graphql(
+    tenant: &Tenant,
+    knowledge: &Knowledge,
+    visibility: &impl Visibility,
+    calls: &[RootCall],
+) -> Result<Scope, Error> {
     let mut owners: Vec<String> = Vec::new();
     let mut repos: Vec<String> = Vec::new();
+    let mut repo_roots: Vec<(String, String)> = Vec::new();
     for call in calls {
-        match call.name.as_str() {
-            n if n.starts_with("__") => {}
-            "rateLimit" => {}
+        let mut named = match call.name.as_str() {
+            n if n.starts_with("__") => Vec::new(),
+            "rateLimit" => Vec::new(),
             "repository" => {
                 let (Some(owner), Some(name)) = (call.arg_lower("owner"), call.arg_lower("name")) else {
                     return Err(Error::BadRequest(
                         "repository needs owner and name arguments (literals or variables)".into(),
                     ));
                 };
-                check_owner(tenant, &owner)?;
-                repos.push(format!("{owner}/{name}"));
-                owners.push(owner);
+                vec![format!("{owner}/{name}")]
             }
+            "node" | "nodes" => node_repos(knowledge, call)?,
             "search" => {
                 let text = call.args.get("query").and_then(serde_json::Value::as_str).unwrap_or("");
                 owners.extend(check_search(tenant, text)?);
+                Vec::new()
             }
             other => {
                 return Err(Error::FallbackLocal(format!(
                     "the GraphQL root field {other} is not relayed through pooled identities; use your own credentials"
                 )));
             }
+        };
+        named.sort();
+        named.dedup();
+        // A `nodes` answer spanning several repositories teaches nothing: which id is whose is lost.
+        if let [only] = named.as_slice() {
+            repo_roots.push((call.key.clone(), only.clone()));
+        }
+        for repo in named {
+            let owner = repo.split('/').next().unwrap_or_default().to_string();
+            check_owner(tenant, &owner)?;
+            repos.push(repo);
+            owners.push(owner);
         }
     }
     for repo in &repos {
@@ -98,13 +119,42 @@ pub async fn admit_graphql(tenant: &Tenant, visibility: &impl Visibility, calls:
         ([owner], [repo]) => Scope {
             owner: Some(owner.clone()),
             repo: Some(repo.clone()),
+            repo_roots,
         },
         ([owner], []) => Scope {
             owner: Some(owner.clone()),
             repo: None,
+            repo_roots,
         },
-        _ => Scope::default(),
+        _ => Scope {
+            repo_roots,
+            ..Scope::default()
+        },
     })
+}
+
+/// The repositories of a `node(id:)` or `nodes(ids:)` call's ids, each of which must be known.
+fn node_repos(knowledge: &Knowledge, call: &RootCall) -> Result<Vec<String>, Error> {
+    let ids: Vec<&serde_json::Value> = match (call.args.get("id"), call.args.get("ids")) {
+        (Some(id), None) => vec![id],
+        (None, Some(serde_json::Value::Array(ids))) if !ids.is_empty() => ids.iter().collect(),
+        _ => {
+            return Err(Error::BadRequest(format!(
+                "{} needs its id argument (a literal or a variable)",
+                call.name
+            )));
+        }
+    };
+    ids.into_iter()
+        .map(|id| {
+            id.as_str().and_then(|id| knowledge.repo_of_node(id)).ok_or_else(|| {
+                Error::FallbackLocal(
+                    "a node id this relay has not seen in an answer from an allowed repository; use your own credentials"
+                        .into(),
+                )
+            })
+        })
+        .collect()
 }
 
 fn check_owner(tenant: &Tenant, owner: &str) -> Result<(), Error> {

@@ -70,7 +70,7 @@ async fn handle(w: &Arc<Worker>, req: Request) -> Result<Response, Error> {
                 .into(),
         ));
     }
-    let scope = policy::admit_graphql(&tenant, &w.fetcher, &c.root_calls).await?;
+    let scope = policy::admit_graphql(&tenant, &w.knowledge, &w.fetcher, &c.root_calls).await?;
     let ttl_ms = if c.is_introspection() {
         w.fetcher.ttl_ms(&tenant, "introspection", INTROSPECTION_TTL_SECS)
     } else {
@@ -87,6 +87,7 @@ async fn handle(w: &Arc<Worker>, req: Request) -> Result<Response, Error> {
         body,
         owner: scope.owner,
         repo: scope.repo,
+        repo_roots: scope.repo_roots,
         ttl_ms,
         freshness: if c.is_introspection() {
             Freshness::Meta

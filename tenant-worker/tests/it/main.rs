@@ -7,6 +7,7 @@ mod coordinator;
 mod disk_cache;
 mod gh_cli;
 mod graphql;
+mod node_ids;
 mod pacing;
 mod policy;
 mod proptests;
