@@ -19,13 +19,15 @@ pub trait Visibility {
     fn is_public(&self, repo: &str) -> impl Future<Output = Result<bool, Error>> + Send;
 }
 
-/// Admits a REST read, resolving a `/repositories/{id}` route to the repository it names.
+/// Admits a REST read, resolving a `/repositories/{id}` route to the repository it names and
+/// `@me` in a search to `login`, the caller's (see [`resolve_me`]).
 pub async fn admit_rest(
     tenant: &Tenant,
     knowledge: &Knowledge,
     visibility: &impl Visibility,
     mut info: RouteInfo,
-    n: &Normalized,
+    n: &mut Normalized,
+    login: &str,
 ) -> Result<RouteInfo, Error> {
     if let Some(id) = info.repo_id {
         let Some(repo) = knowledge.repo_of(id) else {
@@ -40,6 +42,7 @@ pub async fn admit_rest(
         check_owner(tenant, owner)?;
     }
     if info.kind == "search" {
+        resolve_me_rest(n, login)?;
         check_search(tenant, &rest_search_text(&n.query))?;
     }
     if let Some(repo) = &info.repo {
@@ -157,6 +160,107 @@ fn node_repos(knowledge: &Knowledge, call: &RootCall) -> Result<Vec<String>, Err
         .collect()
 }
 
+/// A pooled identity would read `@me` as itself, so `@me` in a search must be the caller's
+/// login before one sends it; a caller whose login is unknown here reads with their own gh.
+fn login_for_me(login: &str) -> Result<&str, Error> {
+    if login.is_empty() {
+        Err(Error::FallbackLocal(
+            "this search names @me and the caller's login is not known here; search with your own credentials".into(),
+        ))
+    } else {
+        Ok(login)
+    }
+}
+
+/// Rewrites the `q` of a REST search with `@me` resolved to `login`.
+fn resolve_me_rest(n: &mut Normalized, login: &str) -> Result<(), Error> {
+    let mut pairs: Vec<String> = n.query.split('&').map(str::to_string).collect();
+    for pair in &mut pairs {
+        let Some(q) = pair.strip_prefix("q=") else { continue };
+        if let Some(text) = resolve_me(&percent_decode_lossy(&q.replace('+', " ")), login)? {
+            *pair = format!("q={}", form_encode(&text));
+        }
+    }
+    n.query = pairs.join("&");
+    Ok(())
+}
+
+/// Rewrites the `search(query:)` texts of a GraphQL body with `@me` resolved to `login`: the new
+/// body, or `None` when no search of `calls` names `@me`.
+pub fn resolve_me_graphql(body: &[u8], calls: &[RootCall], login: &str) -> Result<Option<Vec<u8>>, Error> {
+    let names_me = calls.iter().any(|c| {
+        c.name == "search"
+            && c.args
+                .get("query")
+                .and_then(serde_json::Value::as_str)
+                .is_some_and(|t| !me_values(t).is_empty())
+    });
+    if !names_me {
+        return Ok(None);
+    }
+    let login = login_for_me(login)?;
+    crate::graphql::rewrite_search_texts(body, |text| {
+        let at = me_values(text);
+        (!at.is_empty()).then(|| replace_at(text, &at, login))
+    })
+    .map_err(|e| Error::BadRequest(e.to_string()))
+}
+
+/// `text` with every `@me` qualifier value (`author:@me`, `-assignee:"@me"`...) replaced by
+/// `login`; `None` when it has none.
+pub fn resolve_me(text: &str, login: &str) -> Result<Option<String>, Error> {
+    let at = me_values(text);
+    if at.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(replace_at(text, &at, login_for_me(login)?)))
+}
+
+/// Byte offsets of `@me` (any case) as a qualifier's whole value: after `:` or `:"`, before the
+/// end, a space, `"`, `,` or `)`. Every qualifier counts, not only the documented ones
+/// (`author`, `assignee`, `review-requested`, `mentions`, `involves`, `user`...): GitHub would read
+/// any of them as the pooled identity.
+fn me_values(text: &str) -> Vec<usize> {
+    let b = text.as_bytes();
+    (0..b.len().saturating_sub(2))
+        .filter(|&i| b[i] == b'@' && b[i + 1..i + 3].eq_ignore_ascii_case(b"me"))
+        .filter(|&i| {
+            let before = &b[..i];
+            let after = b.get(i + 3).copied();
+            (before.ends_with(b":") || before.ends_with(b":\""))
+                && matches!(
+                    after,
+                    None | Some(b'"' | b',' | b')') | Some(b' ' | b'\t' | b'\n' | b'\r')
+                )
+        })
+        .collect()
+}
+
+fn replace_at(text: &str, at: &[usize], login: &str) -> String {
+    let mut out = String::with_capacity(text.len() + at.len() * login.len());
+    let mut from = 0;
+    for &i in at {
+        out.push_str(&text[from..i]);
+        out.push_str(login);
+        from = i + 3;
+    }
+    out.push_str(&text[from..]);
+    out
+}
+
+/// `application/x-www-form-urlencoded` encoding of a query value (space as `+`).
+fn form_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() * 3);
+    for &b in text.as_bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => out.push(b as char),
+            b' ' => out.push('+'),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
 fn check_owner(tenant: &Tenant, owner: &str) -> Result<(), Error> {
     if tenant.owner_allowed(owner) {
         Ok(())
@@ -172,6 +276,12 @@ fn check_owner(tenant: &Tenant, owner: &str) -> Result<(), Error> {
 fn check_search(tenant: &Tenant, text: &str) -> Result<Vec<String>, Error> {
     if !tenant.policy.search_allowed {
         return Err(Error::FallbackLocal("search is not enabled for this tenant".into()));
+    }
+    // Resolved before it comes here; a text still naming @me would be the pooled identity's view.
+    if !me_values(text).is_empty() {
+        return Err(Error::FallbackLocal(
+            "this search names @me where the relay cannot resolve it; search with your own credentials".into(),
+        ));
     }
     let owners = search_owners(text);
     if owners.is_empty() || owners.iter().any(|o| !tenant.owner_allowed(o)) {
@@ -243,6 +353,35 @@ mod tests {
     fn a_negated_qualifier_limits_the_search_to_no_owner() {
         assert!(search_owners("bug -org:octo-org -repo:octo-org/x").is_empty());
         assert_eq!(search_owners("repo:octo-org/x -org:other"), vec!["octo-org"]);
+    }
+
+    #[test]
+    fn me_qualifiers_resolve_to_the_callers_login() {
+        let text = r#"is:pr author:@me -assignee:"@ME" (involves:@me) user:@me,x mentions:@mexico @me email@me.com"#;
+        assert_eq!(
+            resolve_me(text, "alice").unwrap().unwrap(),
+            r#"is:pr author:alice -assignee:"alice" (involves:alice) user:alice,x mentions:@mexico @me email@me.com"#
+        );
+        assert_eq!(resolve_me("repo:o/r is:open", "alice").unwrap(), None);
+        assert!(matches!(resolve_me("author:@me", ""), Err(Error::FallbackLocal(_))));
+    }
+
+    #[test]
+    fn a_rest_search_q_is_rewritten_with_the_login() {
+        let mut n = Normalized {
+            path: "/search/issues".into(),
+            query: "per_page=5&q=repo%3Aocto-org%2Fx+review-requested%3A%40me".into(),
+        };
+        resolve_me_rest(&mut n, "alice").unwrap();
+        assert_eq!(n.query, "per_page=5&q=repo%3Aocto-org%2Fx+review-requested%3Aalice");
+        assert_eq!(rest_search_text(&n.query), "repo:octo-org/x review-requested:alice");
+        let untouched = "q=repo%3Aocto-org%2Fx";
+        let mut n = Normalized {
+            path: "/search/issues".into(),
+            query: untouched.into(),
+        };
+        resolve_me_rest(&mut n, "").unwrap();
+        assert_eq!(n.query, untouched);
     }
 
     #[test]
