@@ -199,11 +199,8 @@ pub fn resolve_me_graphql(body: &[u8], calls: &[RootCall], login: &str) -> Resul
         return Ok(None);
     }
     let login = login_for_me(login)?;
-    crate::graphql::rewrite_search_texts(body, |text| {
-        let at = me_values(text);
-        (!at.is_empty()).then(|| replace_at(text, &at, login))
-    })
-    .map_err(|e| Error::BadRequest(e.to_string()))
+    crate::graphql::rewrite_search_texts(body, |text| resolve_me(text, login).ok().flatten())
+        .map_err(|e| Error::BadRequest(e.to_string()))
 }
 
 /// `text` with every `@me` qualifier value (`author:@me`, `-assignee:"@me"`...) replaced by
@@ -228,10 +225,7 @@ fn me_values(text: &str) -> Vec<usize> {
             let before = &b[..i];
             let after = b.get(i + 3).copied();
             (before.ends_with(b":") || before.ends_with(b":\""))
-                && matches!(
-                    after,
-                    None | Some(b'"' | b',' | b')') | Some(b' ' | b'\t' | b'\n' | b'\r')
-                )
+                && matches!(after, None | Some(b'"' | b',' | b')' | b' ' | b'\t' | b'\n' | b'\r'))
         })
         .collect()
 }

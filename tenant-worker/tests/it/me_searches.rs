@@ -32,10 +32,9 @@ async fn env_with_callers(logins: &[&str]) -> (Env, Vec<String>) {
     (env, tokens)
 }
 
-async fn rest(env: &Env, token: &str) -> (u16, String, Value) {
-    let r = env
-        .client
-        .get(format!("{}{REST}", env.relay.url()))
+/// Sends `rb` as the caller holding `token`: status, `X-Shoal-Cache` and the JSON body.
+async fn send(rb: reqwest::RequestBuilder, token: &str) -> (u16, String, Value) {
+    let r = rb
         .header("authorization", format!("token {token}"))
         .send()
         .await
@@ -47,21 +46,17 @@ async fn rest(env: &Env, token: &str) -> (u16, String, Value) {
     (r.status().as_u16(), cache.unwrap_or_default(), r.json().await.unwrap())
 }
 
+async fn rest(env: &Env, token: &str) -> (u16, String, Value) {
+    send(env.client.get(format!("{}{REST}", env.relay.url())), token).await
+}
+
 async fn graphql(env: &Env, token: &str) -> (u16, String, Value) {
     let body = json!({"query": GRAPHQL, "variables": {"q": "repo:octo-org/hello-world author:@me"}});
-    let r = env
-        .client
-        .post(format!("{}/graphql", env.relay.url()))
-        .header("authorization", format!("token {token}"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let cache = r
-        .headers()
-        .get("x-shoal-cache")
-        .map(|v| v.to_str().unwrap().to_string());
-    (r.status().as_u16(), cache.unwrap_or_default(), r.json().await.unwrap())
+    send(
+        env.client.post(format!("{}/graphql", env.relay.url())).json(&body),
+        token,
+    )
+    .await
 }
 
 /// The authors of a REST search answer's items.
@@ -83,25 +78,24 @@ fn graphql_authors(body: &Value) -> Vec<String> {
         .collect()
 }
 
+fn assert_only_by(authors: &[String], login: &str) {
+    assert!(
+        !authors.is_empty() && authors.iter().all(|a| a == login),
+        "{login}: {authors:?}"
+    );
+}
+
 #[tokio::test]
 async fn two_callers_author_me_searches_go_upstream_as_their_own_logins_and_are_cached_apart() {
     let (env, tokens) = env_with_callers(&["monalisa", "hubot"]).await;
     for (login, token) in ["monalisa", "hubot"].iter().zip(&tokens) {
         let (status, cache, body) = rest(&env, token).await;
         assert_eq!((status, cache.as_str()), (200, "MISS"), "{body}");
-        let authors = rest_authors(&body);
-        assert!(
-            !authors.is_empty() && authors.iter().all(|a| a == login),
-            "{login}: {authors:?}"
-        );
+        assert_only_by(&rest_authors(&body), login);
 
         let (status, cache, body) = graphql(&env, token).await;
         assert_eq!((status, cache.as_str()), (200, "MISS"), "{body}");
-        let authors = graphql_authors(&body);
-        assert!(
-            !authors.is_empty() && authors.iter().all(|a| a == login),
-            "{login}: {authors:?}"
-        );
+        assert_only_by(&graphql_authors(&body), login);
     }
     // Each caller's answer is cached under their own login.
     for (login, token) in ["monalisa", "hubot"].iter().zip(&tokens) {
