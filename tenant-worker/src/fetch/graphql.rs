@@ -29,6 +29,9 @@ pub struct GraphqlSpec {
     /// The owner and repository an identity must be scoped for.
     pub owner: Option<String>,
     pub repo: Option<String>,
+    /// Answer keys under `data` holding one repository's objects, and that `owner/repo`: the
+    /// node ids found there are learned as that repository's.
+    pub repo_roots: Vec<(String, String)>,
     pub ttl_ms: u64,
     pub freshness: Freshness,
     /// Points the query is expected to cost.
@@ -117,6 +120,13 @@ impl Read for GraphqlSpec {
             return (f.stale_or(cached, err), Witness::Keep);
         }
         let ttl_ms = if resp.status == 200 { self.ttl_ms } else { 0 };
+        if resp.status == 200 {
+            for (key, repo) in &self.repo_roots {
+                if let Some(objects) = note.parsed.get("data").and_then(|d| d.get(key)) {
+                    f.knowledge.learn_node_ids(objects, repo);
+                }
+            }
+        }
         let content_type = resp
             .headers
             .get(header::CONTENT_TYPE)

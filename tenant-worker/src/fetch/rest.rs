@@ -88,16 +88,21 @@ impl FetchSpec {
         }
     }
 
-    /// Learns repository ids (for `/repositories/{id}` links) and visibility from an answer.
+    /// Learns repository ids (for `/repositories/{id}` links), node ids and visibility from an
+    /// answer.
     fn learn(&self, f: &Fetcher, resp: &UpstreamResponse) {
         let Some(repo) = &self.info.repo else { return };
         if let Some(link) = header_str(&resp.headers, "link") {
             f.knowledge.learn_repo_ids(headers::repository_ids(link), repo);
         }
-        if resp.status == 200
-            && self.is_repo_object()
-            && let Ok(v) = serde_json::from_slice::<serde_json::Value>(&resp.body)
-        {
+        if resp.status != 200 {
+            return;
+        }
+        let Ok(v) = serde_json::from_slice::<serde_json::Value>(&resp.body) else {
+            return;
+        };
+        f.knowledge.learn_node_ids(&v, repo);
+        if self.is_repo_object() {
             if let Some(id) = v["id"].as_u64() {
                 f.knowledge.learn_repo_ids([id], repo);
             }

@@ -82,6 +82,8 @@ pub struct Classified {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RootCall {
     pub name: String,
+    /// Where its answer lands under `data`: the alias, else the name.
+    pub key: String,
     pub args: serde_json::Map<String, serde_json::Value>,
 }
 
@@ -124,13 +126,7 @@ struct Body {
 /// Classifies a `POST /graphql` body.
 pub fn classify(body: &[u8]) -> Result<Classified, GraphqlError> {
     let body: Body = serde_json::from_slice(body).map_err(|_| GraphqlError::BadBody)?;
-    if body.query.len() > MAX_QUERY_BYTES {
-        return Err(GraphqlError::TooLarge);
-    }
-    if nesting_depth(&body.query) > MAX_NESTING {
-        return Err(GraphqlError::TooDeep);
-    }
-    let doc = parse_query::<String>(&body.query).map_err(|e| GraphqlError::Parse(first_line(&e.to_string())))?;
+    let doc = parse(&body.query)?;
     let operation_name = body.operation_name.as_deref().filter(|n| !n.is_empty());
     let selected = select_operation(&doc, operation_name)?;
     let fragments: HashMap<&str, &FragmentDefinition<'_, String>> = doc
@@ -237,6 +233,96 @@ pub fn classify(body: &[u8]) -> Result<Classified, GraphqlError> {
         viewer_typename,
         cost,
     })
+}
+
+/// Parses a query document within the size and nesting limits.
+fn parse(query: &str) -> Result<Document<'_, String>, GraphqlError> {
+    if query.len() > MAX_QUERY_BYTES {
+        return Err(GraphqlError::TooLarge);
+    }
+    if nesting_depth(query) > MAX_NESTING {
+        return Err(GraphqlError::TooDeep);
+    }
+    parse_query::<String>(query).map_err(|e| GraphqlError::Parse(first_line(&e.to_string())))
+}
+
+/// Rewrites the text of every `search(query:)` in a `POST /graphql` body, literal or variable,
+/// with `rewrite` (`None` leaves a text as it is). `None` when nothing changed.
+pub fn rewrite_search_texts(
+    body: &[u8],
+    mut rewrite: impl FnMut(&str) -> Option<String>,
+) -> Result<Option<Vec<u8>>, GraphqlError> {
+    let mut req: serde_json::Value = serde_json::from_slice(body).map_err(|_| GraphqlError::BadBody)?;
+    let query = req
+        .get("query")
+        .and_then(serde_json::Value::as_str)
+        .ok_or(GraphqlError::BadBody)?
+        .to_string();
+    let mut doc = parse(&query)?;
+    let mut literal_changed = false;
+    let mut variables = BTreeSet::new();
+    for def in &mut doc.definitions {
+        let set = match def {
+            Definition::Operation(op) => selection_set_mut(op),
+            Definition::Fragment(f) => &mut f.selection_set,
+        };
+        rewrite_searches_in(set, &mut rewrite, &mut literal_changed, &mut variables);
+    }
+    let mut changed = literal_changed;
+    if let Some(vars) = req.get_mut("variables").and_then(serde_json::Value::as_object_mut) {
+        for name in &variables {
+            if let Some(serde_json::Value::String(text)) = vars.get_mut(name)
+                && let Some(new) = rewrite(text)
+            {
+                *text = new;
+                changed = true;
+            }
+        }
+    }
+    if !changed {
+        return Ok(None);
+    }
+    if literal_changed {
+        req["query"] = serde_json::Value::String(doc.to_string());
+    }
+    serde_json::to_vec(&req).map(Some).map_err(|_| GraphqlError::BadBody)
+}
+
+/// Rewrites `search` fields' literal `query` texts in `set` (and below), and collects the
+/// variables that give one.
+fn rewrite_searches_in(
+    set: &mut SelectionSet<'_, String>,
+    rewrite: &mut impl FnMut(&str) -> Option<String>,
+    literal_changed: &mut bool,
+    variables: &mut BTreeSet<String>,
+) {
+    use graphql_parser::query::Value as V;
+    for item in &mut set.items {
+        let inner = match item {
+            Selection::Field(f) => {
+                if f.name == "search" {
+                    for (name, value) in &mut f.arguments {
+                        match value {
+                            V::String(text) if name == "query" => {
+                                if let Some(new) = rewrite(text) {
+                                    *text = new;
+                                    *literal_changed = true;
+                                }
+                            }
+                            V::Variable(var) if name == "query" => {
+                                variables.insert(var.clone());
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+                &mut f.selection_set
+            }
+            Selection::InlineFragment(i) => &mut i.selection_set,
+            Selection::FragmentSpread(_) => continue,
+        };
+        rewrite_searches_in(inner, rewrite, literal_changed, variables);
+    }
 }
 
 fn selection_set_of<'d, 'a>(op: &'d OperationDefinition<'a, String>) -> &'d SelectionSet<'a, String> {
@@ -376,6 +462,7 @@ impl<'f, 'a> Walk<'f, 'a> {
                             .collect();
                         self.root_calls.push(RootCall {
                             name: f.name.clone(),
+                            key: f.alias.clone().unwrap_or_else(|| f.name.clone()),
                             args,
                         });
                     }
@@ -561,6 +648,28 @@ mod tests {
         ] {
             assert!(!run(q).unwrap().viewer_login_only, "{q}");
         }
+    }
+
+    #[test]
+    fn search_texts_are_rewritten_literal_variable_and_in_fragments() {
+        let upper = |t: &str| t.contains("@me").then(|| t.replace("@me", "alice"));
+        let q = "query S($q: String!) { a: search(query: $q, type: ISSUE, first: 1) { issueCount } ...F }
+            fragment F on Query { search(query: \"is:pr author:@me \\\"x\\\"\", type: ISSUE, first: 1) { issueCount } }";
+        let out = rewrite_search_texts(&body(q, None, json!({"q": "involves:@me", "other": "@me"})), upper)
+            .unwrap()
+            .unwrap();
+        let c = classify(&out).unwrap();
+        assert_eq!(c.variables, json!({"q": "involves:alice", "other": "@me"}));
+        let texts: Vec<_> = c.root_calls.iter().map(|r| r.args["query"].as_str().unwrap()).collect();
+        assert_eq!(texts, ["involves:alice", "is:pr author:alice \"x\""]);
+        assert_eq!(
+            rewrite_search_texts(
+                &body("{ search(query: \"x\", type: ISSUE) { issueCount } }", None, json!({})),
+                upper
+            ),
+            Ok(None)
+        );
+        assert_eq!(rewrite_search_texts(b"{}", upper), Err(GraphqlError::BadBody));
     }
 
     #[test]

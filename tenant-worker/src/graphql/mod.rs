@@ -6,4 +6,4 @@
 mod classify;
 mod cost;
 
-pub use classify::{Classified, GraphqlError, Operation, RootCall, classify};
+pub use classify::{Classified, GraphqlError, Operation, RootCall, classify, rewrite_search_texts};

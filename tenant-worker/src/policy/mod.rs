@@ -19,13 +19,15 @@ pub trait Visibility {
     fn is_public(&self, repo: &str) -> impl Future<Output = Result<bool, Error>> + Send;
 }
 
-/// Admits a REST read, resolving a `/repositories/{id}` route to the repository it names.
+/// Admits a REST read, resolving a `/repositories/{id}` route to the repository it names and
+/// `@me` in a search to `login`, the caller's (see [`resolve_me`]).
 pub async fn admit_rest(
     tenant: &Tenant,
     knowledge: &Knowledge,
     visibility: &impl Visibility,
     mut info: RouteInfo,
-    n: &Normalized,
+    n: &mut Normalized,
+    login: &str,
 ) -> Result<RouteInfo, Error> {
     if let Some(id) = info.repo_id {
         let Some(repo) = knowledge.repo_of(id) else {
@@ -40,6 +42,7 @@ pub async fn admit_rest(
         check_owner(tenant, owner)?;
     }
     if info.kind == "search" {
+        resolve_me_rest(n, login)?;
         check_search(tenant, &rest_search_text(&n.query))?;
     }
     if let Some(repo) = &info.repo {
@@ -53,38 +56,59 @@ pub async fn admit_rest(
 pub struct Scope {
     pub owner: Option<String>,
     pub repo: Option<String>,
+    /// Root fields' answer keys (under `data`) that hold one repository's objects, with that
+    /// `owner/repo`: where the answer teaches node ids.
+    pub repo_roots: Vec<(String, String)>,
 }
 
-/// Admits a GraphQL query by its root fields: `repository` of an allowed owner, `search`
-/// limited to allowed owners, `rateLimit` and introspection; any other root is refused. The
-/// scope is the one repository or owner the query names, else none (then only unscoped
-/// identities serve it).
-pub async fn admit_graphql(tenant: &Tenant, visibility: &impl Visibility, calls: &[RootCall]) -> Result<Scope, Error> {
+/// Admits a GraphQL query by its root fields: `repository` of an allowed owner, `node`/`nodes`
+/// whose every id is known to belong to a repository of an allowed owner, `search` limited to
+/// allowed owners, `rateLimit` and introspection; any other root is refused. The scope is the one
+/// repository or owner the query names, else none (then only unscoped identities serve it).
+pub async fn admit_graphql(
+    tenant: &Tenant,
+    knowledge: &Knowledge,
+    visibility: &impl Visibility,
+    calls: &[RootCall],
+) -> Result<Scope, Error> {
     let mut owners: Vec<String> = Vec::new();
     let mut repos: Vec<String> = Vec::new();
+    let mut repo_roots: Vec<(String, String)> = Vec::new();
     for call in calls {
-        match call.name.as_str() {
-            n if n.starts_with("__") => {}
-            "rateLimit" => {}
+        let mut named = match call.name.as_str() {
+            n if n.starts_with("__") => Vec::new(),
+            "rateLimit" => Vec::new(),
             "repository" => {
                 let (Some(owner), Some(name)) = (call.arg_lower("owner"), call.arg_lower("name")) else {
                     return Err(Error::BadRequest(
                         "repository needs owner and name arguments (literals or variables)".into(),
                     ));
                 };
-                check_owner(tenant, &owner)?;
-                repos.push(format!("{owner}/{name}"));
-                owners.push(owner);
+                vec![format!("{owner}/{name}")]
             }
+            "node" | "nodes" => node_repos(knowledge, call)?,
             "search" => {
                 let text = call.args.get("query").and_then(serde_json::Value::as_str).unwrap_or("");
                 owners.extend(check_search(tenant, text)?);
+                Vec::new()
             }
             other => {
                 return Err(Error::FallbackLocal(format!(
                     "the GraphQL root field {other} is not relayed through pooled identities; use your own credentials"
                 )));
             }
+        };
+        named.sort();
+        named.dedup();
+        // A `nodes` answer spanning several repositories teaches nothing: which id is whose is lost.
+        if let [only] = named.as_slice() {
+            repo_roots.push((call.key.clone(), only.clone()));
+        }
+        for repo in named {
+            let owner = repo.split('/').next().unwrap_or_default().to_string();
+            check_owner(tenant, &owner)?;
+            repos.push(repo);
+            owners.push(owner);
         }
     }
     for repo in &repos {
@@ -98,13 +122,137 @@ pub async fn admit_graphql(tenant: &Tenant, visibility: &impl Visibility, calls:
         ([owner], [repo]) => Scope {
             owner: Some(owner.clone()),
             repo: Some(repo.clone()),
+            repo_roots,
         },
         ([owner], []) => Scope {
             owner: Some(owner.clone()),
             repo: None,
+            repo_roots,
         },
-        _ => Scope::default(),
+        _ => Scope {
+            repo_roots,
+            ..Scope::default()
+        },
     })
+}
+
+/// The repositories of a `node(id:)` or `nodes(ids:)` call's ids, each of which must be known.
+fn node_repos(knowledge: &Knowledge, call: &RootCall) -> Result<Vec<String>, Error> {
+    let ids: Vec<&serde_json::Value> = match (call.args.get("id"), call.args.get("ids")) {
+        (Some(id), None) => vec![id],
+        (None, Some(serde_json::Value::Array(ids))) if !ids.is_empty() => ids.iter().collect(),
+        _ => {
+            return Err(Error::BadRequest(format!(
+                "{} needs its id argument (a literal or a variable)",
+                call.name
+            )));
+        }
+    };
+    ids.into_iter()
+        .map(|id| {
+            id.as_str().and_then(|id| knowledge.repo_of_node(id)).ok_or_else(|| {
+                Error::FallbackLocal(
+                    "a node id this relay has not seen in an answer from an allowed repository; use your own credentials"
+                        .into(),
+                )
+            })
+        })
+        .collect()
+}
+
+/// A pooled identity would read `@me` as itself, so `@me` in a search must be the caller's
+/// login before one sends it; a caller whose login is unknown here reads with their own gh.
+fn login_for_me(login: &str) -> Result<&str, Error> {
+    if login.is_empty() {
+        Err(Error::FallbackLocal(
+            "this search names @me and the caller's login is not known here; search with your own credentials".into(),
+        ))
+    } else {
+        Ok(login)
+    }
+}
+
+/// Rewrites the `q` of a REST search with `@me` resolved to `login`.
+fn resolve_me_rest(n: &mut Normalized, login: &str) -> Result<(), Error> {
+    let mut pairs: Vec<String> = n.query.split('&').map(str::to_string).collect();
+    for pair in &mut pairs {
+        let Some(q) = pair.strip_prefix("q=") else { continue };
+        if let Some(text) = resolve_me(&percent_decode_lossy(&q.replace('+', " ")), login)? {
+            *pair = format!("q={}", form_encode(&text));
+        }
+    }
+    n.query = pairs.join("&");
+    Ok(())
+}
+
+/// Rewrites the `search(query:)` texts of a GraphQL body with `@me` resolved to `login`: the new
+/// body, or `None` when no search of `calls` names `@me`.
+pub fn resolve_me_graphql(body: &[u8], calls: &[RootCall], login: &str) -> Result<Option<Vec<u8>>, Error> {
+    let names_me = calls.iter().any(|c| {
+        c.name == "search"
+            && c.args
+                .get("query")
+                .and_then(serde_json::Value::as_str)
+                .is_some_and(|t| !me_values(t).is_empty())
+    });
+    if !names_me {
+        return Ok(None);
+    }
+    let login = login_for_me(login)?;
+    crate::graphql::rewrite_search_texts(body, |text| resolve_me(text, login).ok().flatten())
+        .map_err(|e| Error::BadRequest(e.to_string()))
+}
+
+/// `text` with every `@me` qualifier value (`author:@me`, `-assignee:"@me"`...) replaced by
+/// `login`; `None` when it has none.
+pub fn resolve_me(text: &str, login: &str) -> Result<Option<String>, Error> {
+    let at = me_values(text);
+    if at.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(replace_at(text, &at, login_for_me(login)?)))
+}
+
+/// Byte offsets of `@me` (any case) as a qualifier's whole value: after `:` or `:"`, before the
+/// end, a space, `"`, `,` or `)`. Every qualifier counts, not only the documented ones
+/// (`author`, `assignee`, `review-requested`, `mentions`, `involves`, `user`...): GitHub would read
+/// any of them as the pooled identity.
+fn me_values(text: &str) -> Vec<usize> {
+    let b = text.as_bytes();
+    (0..b.len().saturating_sub(2))
+        .filter(|&i| b[i] == b'@' && b[i + 1..i + 3].eq_ignore_ascii_case(b"me"))
+        .filter(|&i| {
+            let before = &b[..i];
+            let after = b.get(i + 3).copied();
+            (before.ends_with(b":") || before.ends_with(b":\""))
+                && matches!(after, None | Some(b'"' | b',' | b')' | b' ' | b'\t' | b'\n' | b'\r'))
+        })
+        .collect()
+}
+
+fn replace_at(text: &str, at: &[usize], login: &str) -> String {
+    let mut out = String::with_capacity(text.len() + at.len() * login.len());
+    let mut from = 0;
+    for &i in at {
+        out.push_str(&text[from..i]);
+        out.push_str(login);
+        from = i + 3;
+    }
+    out.push_str(&text[from..]);
+    out
+}
+
+/// `application/x-www-form-urlencoded` encoding of a query value (space as `+`).
+fn form_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() * 3);
+    for &b in text.as_bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => out.push(b as char),
+            b' ' => out.push('+'),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
 }
 
 fn check_owner(tenant: &Tenant, owner: &str) -> Result<(), Error> {
@@ -122,6 +270,12 @@ fn check_owner(tenant: &Tenant, owner: &str) -> Result<(), Error> {
 fn check_search(tenant: &Tenant, text: &str) -> Result<Vec<String>, Error> {
     if !tenant.policy.search_allowed {
         return Err(Error::FallbackLocal("search is not enabled for this tenant".into()));
+    }
+    // Resolved before it comes here; a text still naming @me would be the pooled identity's view.
+    if !me_values(text).is_empty() {
+        return Err(Error::FallbackLocal(
+            "this search names @me where the relay cannot resolve it; search with your own credentials".into(),
+        ));
     }
     let owners = search_owners(text);
     if owners.is_empty() || owners.iter().any(|o| !tenant.owner_allowed(o)) {
@@ -193,6 +347,35 @@ mod tests {
     fn a_negated_qualifier_limits_the_search_to_no_owner() {
         assert!(search_owners("bug -org:octo-org -repo:octo-org/x").is_empty());
         assert_eq!(search_owners("repo:octo-org/x -org:other"), vec!["octo-org"]);
+    }
+
+    #[test]
+    fn me_qualifiers_resolve_to_the_callers_login() {
+        let text = r#"is:pr author:@me -assignee:"@ME" (involves:@me) user:@me,x mentions:@mexico @me email@me.com"#;
+        assert_eq!(
+            resolve_me(text, "alice").unwrap().unwrap(),
+            r#"is:pr author:alice -assignee:"alice" (involves:alice) user:alice,x mentions:@mexico @me email@me.com"#
+        );
+        assert_eq!(resolve_me("repo:o/r is:open", "alice").unwrap(), None);
+        assert!(matches!(resolve_me("author:@me", ""), Err(Error::FallbackLocal(_))));
+    }
+
+    #[test]
+    fn a_rest_search_q_is_rewritten_with_the_login() {
+        let mut n = Normalized {
+            path: "/search/issues".into(),
+            query: "per_page=5&q=repo%3Aocto-org%2Fx+review-requested%3A%40me".into(),
+        };
+        resolve_me_rest(&mut n, "alice").unwrap();
+        assert_eq!(n.query, "per_page=5&q=repo%3Aocto-org%2Fx+review-requested%3Aalice");
+        assert_eq!(rest_search_text(&n.query), "repo:octo-org/x review-requested:alice");
+        let untouched = "q=repo%3Aocto-org%2Fx";
+        let mut n = Normalized {
+            path: "/search/issues".into(),
+            query: untouched.into(),
+        };
+        resolve_me_rest(&mut n, "").unwrap();
+        assert_eq!(n.query, untouched);
     }
 
     #[test]

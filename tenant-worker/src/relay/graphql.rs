@@ -1,8 +1,8 @@
 //! The GraphQL handler (`POST /graphql`, `POST /api/graphql`): authenticate the caller, classify
 //! the body with a real parser, refuse what must stay with the caller's own gh (`fallback_local`:
 //! mutations, subscriptions, `viewer` beyond its login), answer `viewer { login }` with the
-//! caller's login, admit the roots under the tenant's rules ([`crate::policy`]), and serve the
-//! query through the fetcher ([`crate::fetch::graphql`]).
+//! caller's login, resolve `@me` in searches to that login, admit the roots under the tenant's
+//! rules ([`crate::policy`]), and serve the query through the fetcher ([`crate::fetch::graphql`]).
 
 use crate::cache::relay_etag;
 use crate::error::Error;
@@ -48,7 +48,10 @@ async fn handle(w: &Arc<Worker>, req: Request) -> Result<Response, Error> {
     let body = axum::body::to_bytes(body, MAX_BODY_BYTES)
         .await
         .map_err(|_| Error::BadRequest(format!("the GraphQL body is larger than {MAX_BODY_BYTES} bytes")))?;
-    let c = classify(&body).map_err(|e| Error::BadRequest(e.to_string()))?;
+    let mut c = classify(&body).map_err(|e| Error::BadRequest(e.to_string()))?;
+    if let Some(resolved) = policy::resolve_me_graphql(&body, &c.root_calls, &caller.user_login)? {
+        c = classify(&resolved).map_err(|e| Error::BadRequest(e.to_string()))?;
+    }
     tracing::debug!(key = &c.cache_key[..12], roots = ?c.root_fields, op = ?c.operation_name, "graphql request");
     if c.operation != Operation::Query {
         return Err(Error::FallbackLocal(
@@ -70,7 +73,7 @@ async fn handle(w: &Arc<Worker>, req: Request) -> Result<Response, Error> {
                 .into(),
         ));
     }
-    let scope = policy::admit_graphql(&tenant, &w.fetcher, &c.root_calls).await?;
+    let scope = policy::admit_graphql(&tenant, &w.knowledge, &w.fetcher, &c.root_calls).await?;
     let ttl_ms = if c.is_introspection() {
         w.fetcher.ttl_ms(&tenant, "introspection", INTROSPECTION_TTL_SECS)
     } else {
@@ -87,6 +90,7 @@ async fn handle(w: &Arc<Worker>, req: Request) -> Result<Response, Error> {
         body,
         owner: scope.owner,
         repo: scope.repo,
+        repo_roots: scope.repo_roots,
         ttl_ms,
         freshness: if c.is_introspection() {
             Freshness::Meta

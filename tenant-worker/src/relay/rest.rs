@@ -36,19 +36,19 @@ pub async fn relay(State(w): State<Arc<Worker>>, req: Request) -> Response {
 
 async fn handle(w: &Arc<Worker>, parts: &Parts) -> Result<Response, Error> {
     let tenant = w.tenant();
-    let caller = authenticate(&tenant, parts, w.clock.now_ms())?.id;
+    let caller = authenticate(&tenant, parts, w.clock.now_ms())?;
     let head = parts.method == Method::HEAD;
     if parts.method != Method::GET && !head {
         return Err(Error::MethodNotRelayed(parts.method.to_string()));
     }
     let (layout, path) = split_layout(parts.uri.path());
-    let n = normalize(path, parts.uri.query()).map_err(Error::BadRequest)?;
+    let mut n = normalize(path, parts.uri.query()).map_err(Error::BadRequest)?;
     let info = match classify(&n) {
         Route::Refused(why) => return Err(Error::FallbackLocal(why)),
         Route::RateLimit => return Ok(local::rate_limit(w)),
         Route::Relay(info) => info,
     };
-    let info = policy::admit_rest(&tenant, &w.knowledge, &w.fetcher, info, &n).await?;
+    let info = policy::admit_rest(&tenant, &w.knowledge, &w.fetcher, info, &mut n, &caller.user_login).await?;
     let accept = match parts.headers.get(header::ACCEPT).map(|v| v.to_str()) {
         // `gh api` sends an empty Accept; GitHub reads it as the default.
         None => DEFAULT_ACCEPT.to_string(),
@@ -68,7 +68,7 @@ async fn handle(w: &Arc<Worker>, parts: &Parts) -> Result<Response, Error> {
         Some(s) => s,
         None => w.fetcher.lookup(spec).await?,
     };
-    w.stats.served(caller, kind, served.status);
+    w.stats.served(caller.id, kind, served.status);
     tracing::debug!(
         route.kind = kind,
         status = served.entry.status,

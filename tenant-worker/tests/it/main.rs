@@ -7,6 +7,8 @@ mod coordinator;
 mod disk_cache;
 mod gh_cli;
 mod graphql;
+mod me_searches;
+mod node_ids;
 mod pacing;
 mod policy;
 mod proptests;

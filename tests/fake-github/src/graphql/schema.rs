@@ -1938,6 +1938,14 @@ impl Query {
             _ => None,
         }
     }
+    /// Objects by their global node ids, in order (null for an id the caller cannot see).
+    async fn nodes(&self, ctx: &Context<'_>, ids: Vec<async_graphql::ID>) -> async_graphql::Result<Vec<Option<Node>>> {
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            out.push(self.node(ctx, id).await?);
+        }
+        Ok(out)
+    }
     /// The caller's GraphQL rate limit, including this query's cost.
     async fn rate_limit(&self, ctx: &Context<'_>, _dry_run: Option<bool>) -> RateLimit {
         gctx(ctx).rate.clone()

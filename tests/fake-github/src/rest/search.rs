@@ -42,7 +42,8 @@ pub fn code() -> Reply {
 }
 
 /// Issues and pulls matching a search query (a subset of GitHub's qualifiers: `repo:`,
-/// `is:`/`type:` pr|issue, `is:`/`state:` open|closed, `author:`, `label:`, and words in titles),
+/// `is:`/`type:` pr|issue, `is:`/`state:` open|closed, `author:` (`@me` the caller), `label:`,
+/// and words in titles),
 /// newest update first, as (repo index, number).
 pub fn search_items(w: &World, caller: &Caller, q: &str) -> Vec<(usize, u64)> {
     let mut repo_filter: Vec<String> = Vec::new();
@@ -58,6 +59,15 @@ pub fn search_items(w: &World, caller: &Caller, q: &str) -> Vec<(usize, u64)> {
             Some(("is" | "type", "issue")) => kind = Some(false),
             Some(("is" | "state", "open")) => open = Some(true),
             Some(("is" | "state", "closed")) => open = Some(false),
+            // GitHub reads `@me` as whoever the token belongs to.
+            Some(("author", "@me")) => {
+                author = Some(
+                    caller
+                        .token
+                        .as_ref()
+                        .map_or("@me".into(), |t| t.login.to_ascii_lowercase()),
+                );
+            }
             Some(("author", v)) => author = Some(v.to_ascii_lowercase()),
             Some(("label", v)) => labels.push(v.trim_matches('"').to_string()),
             Some(_) => {}

@@ -257,4 +257,17 @@ async fn search_and_node_answer_ghs_issue_search_and_pr_checks() {
     assert_eq!(b["data"]["node"]["number"], 1);
     let ctxs = &b["data"]["node"]["statusCheckRollup"]["nodes"][0]["commit"]["statusCheckRollup"]["contexts"]["nodes"];
     assert!(ctxs.as_array().unwrap().iter().all(|c| c["__typename"] == "CheckRun"));
+
+    let q = "query($ids: [ID!]!) { nodes(ids: $ids) { ...on PullRequest { number } } }";
+    let b: Value = gql(
+        &gh,
+        &t,
+        "/graphql",
+        json!({"query": q, "variables": {"ids": [pr["node_id"], "MDU6SXNzdWU5OTk5OTk5OTk="]}}),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(b["data"]["nodes"], json!([{"number": 1}, null]), "{b}");
 }

@@ -157,3 +157,24 @@ async fn installation_style_user_endpoints_need_a_user_token() {
     let r = get(&gh, None, "/user", &[]).await;
     assert_eq!(r.status(), 401);
 }
+
+#[tokio::test]
+async fn author_me_in_a_search_is_the_tokens_own_login() {
+    let gh = fake().await;
+    for login in ["monalisa", "hubot"] {
+        let t = gh.add_token(login);
+        let found: Value = get(
+            &gh,
+            Some(&t),
+            "/search/issues?q=repo%3Aocto-org%2Fhello-world+author%3A%40me",
+            &[],
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+        let items = found["items"].as_array().unwrap();
+        assert!(!items.is_empty(), "{login}");
+        assert!(items.iter().all(|i| i["user"]["login"] == login), "{login}");
+    }
+}

@@ -1,0 +1,122 @@
+//! `@me` in searches is the caller, never the pooled identity: resolved to the caller's login
+//! before the pool sends it, so each caller's answer is cached apart.
+
+use crate::support::bundle::{Env, pat};
+use serde_json::{Value, json};
+use shoal_common::CallerTokenId;
+use shoal_common::protocol::CallerTokenEntry;
+use shoal_common::token::{Pepper, generate_token, hash_token};
+
+const REST: &str = "/search/issues?q=repo%3Aocto-org%2Fhello-world+author%3A%40me";
+const GRAPHQL: &str = "query S($q: String!) { search(query: $q, type: ISSUE, first: 100) { issueCount nodes { ...on Issue { author { login } } ...on PullRequest { author { login } } } } }";
+
+/// A worker pooling octocat's token, with callers logged in as `logins` (their tokens, in order).
+async fn env_with_callers(logins: &[&str]) -> (Env, Vec<String>) {
+    let env = Env::start(|gh| vec![pat("bot", &gh.add_token("octocat"))]).await;
+    let pepper = Pepper::new(hex::decode(env.bundle.token_pepper.expose()).unwrap()).unwrap();
+    let mut next = env.bundle.clone();
+    next.version += 1;
+    let mut tokens = Vec::new();
+    for login in logins {
+        let token = generate_token().unwrap();
+        next.caller_tokens.push(CallerTokenEntry {
+            id: CallerTokenId::new(),
+            hash: hash_token(&pepper, token.expose()).to_hex(),
+            name: format!("{login}'s laptop"),
+            user_login: login.to_string(),
+            expires_at: None,
+        });
+        tokens.push(token.expose().to_string());
+    }
+    env.relay.worker.swap_bundle(&next).unwrap();
+    (env, tokens)
+}
+
+/// Sends `rb` as the caller holding `token`: status, `X-Shoal-Cache` and the JSON body.
+async fn send(rb: reqwest::RequestBuilder, token: &str) -> (u16, String, Value) {
+    let r = rb
+        .header("authorization", format!("token {token}"))
+        .send()
+        .await
+        .unwrap();
+    let cache = r
+        .headers()
+        .get("x-shoal-cache")
+        .map(|v| v.to_str().unwrap().to_string());
+    (r.status().as_u16(), cache.unwrap_or_default(), r.json().await.unwrap())
+}
+
+async fn rest(env: &Env, token: &str) -> (u16, String, Value) {
+    send(env.client.get(format!("{}{REST}", env.relay.url())), token).await
+}
+
+async fn graphql(env: &Env, token: &str) -> (u16, String, Value) {
+    let body = json!({"query": GRAPHQL, "variables": {"q": "repo:octo-org/hello-world author:@me"}});
+    send(
+        env.client.post(format!("{}/graphql", env.relay.url())).json(&body),
+        token,
+    )
+    .await
+}
+
+/// The authors of a REST search answer's items.
+fn rest_authors(body: &Value) -> Vec<String> {
+    body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["user"]["login"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn graphql_authors(body: &Value) -> Vec<String> {
+    body["data"]["search"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["author"]["login"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn assert_only_by(authors: &[String], login: &str) {
+    assert!(
+        !authors.is_empty() && authors.iter().all(|a| a == login),
+        "{login}: {authors:?}"
+    );
+}
+
+#[tokio::test]
+async fn two_callers_author_me_searches_go_upstream_as_their_own_logins_and_are_cached_apart() {
+    let (env, tokens) = env_with_callers(&["monalisa", "hubot"]).await;
+    for (login, token) in ["monalisa", "hubot"].iter().zip(&tokens) {
+        let (status, cache, body) = rest(&env, token).await;
+        assert_eq!((status, cache.as_str()), (200, "MISS"), "{body}");
+        assert_only_by(&rest_authors(&body), login);
+
+        let (status, cache, body) = graphql(&env, token).await;
+        assert_eq!((status, cache.as_str()), (200, "MISS"), "{body}");
+        assert_only_by(&graphql_authors(&body), login);
+    }
+    // Each caller's answer is cached under their own login.
+    for (login, token) in ["monalisa", "hubot"].iter().zip(&tokens) {
+        let (_, cache, body) = rest(&env, token).await;
+        assert_eq!(cache, "HIT");
+        assert!(rest_authors(&body).iter().all(|a| a == login));
+        let (_, cache, body) = graphql(&env, token).await;
+        assert_eq!(cache, "HIT");
+        assert!(graphql_authors(&body).iter().all(|a| a == login));
+    }
+    let up = env.gh.stats();
+    assert_eq!(up.by_resource["search"].calls, 2);
+    assert_eq!(up.by_resource["graphql"].calls, 2);
+}
+
+#[tokio::test]
+async fn a_caller_whose_login_is_unknown_searching_for_me_falls_back() {
+    let (env, tokens) = env_with_callers(&[""]).await;
+    let (status, _, body) = rest(&env, &tokens[0]).await;
+    assert_eq!((status, &body["shoal"]), (403, &json!("fallback_local")), "{body}");
+    let (status, _, body) = graphql(&env, &tokens[0]).await;
+    assert_eq!((status, &body["shoal"]), (403, &json!("fallback_local")), "{body}");
+    assert_eq!(env.gh.stats().calls, 0);
+}
