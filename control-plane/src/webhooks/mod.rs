@@ -75,6 +75,7 @@ pub fn url(state: &AppState, slug: &str) -> String {
 pub async fn rotate(state: &AppState, admin: &TenantAdmin) -> Result<(), Error> {
     let mut tx = admin.begin(state).await?;
     let dk = data_key(&mut tx, &state.config.keys).await?;
+    lock_secrets(&mut tx).await?;
     let retired: Option<Uuid> = sqlx::query_scalar(
         "UPDATE webhook_secrets SET retired_at = now() WHERE tenant_id = $1 AND retired_at IS NULL RETURNING id",
     )
@@ -95,6 +96,7 @@ pub async fn rotate(state: &AppState, admin: &TenantAdmin) -> Result<(), Error> 
 
 /// The current secret, created when the tenant has none.
 async fn current_secret(tx: &mut TenantTx, dk: &DataKey) -> Result<Secret, Error> {
+    lock_secrets(tx).await?;
     let row: Option<(Uuid, Vec<u8>)> =
         sqlx::query_as("SELECT id, sealed_secret FROM webhook_secrets WHERE tenant_id = $1 AND retired_at IS NULL")
             .bind(tx.tenant().as_uuid())
@@ -104,6 +106,16 @@ async fn current_secret(tx: &mut TenantTx, dk: &DataKey) -> Result<Secret, Error
         Some((id, sealed)) => Ok(dk.open_string(&SealedSecret::from_bytes(sealed), tx.tenant(), id)?),
         None => Ok(insert_secret(tx, dk).await?.1),
     }
+}
+
+/// Serialises the changes of a tenant's current secret (two first views or two rotations at once
+/// would otherwise both insert one, and the second would break the unique index).
+async fn lock_secrets(tx: &mut TenantTx) -> Result<(), Error> {
+    sqlx::query("SELECT 1 FROM tenants WHERE id = $1 FOR UPDATE")
+        .bind(tx.tenant().as_uuid())
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }
 
 /// Generates, seals and stores a new current secret (32 random bytes, hex).

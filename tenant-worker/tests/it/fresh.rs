@@ -26,15 +26,7 @@ async fn a_fresh_read_of_an_unchanged_resource_costs_one_304_and_no_units() {
     assert_eq!(env.upstream().calls, 3);
     let s = env.stats();
     assert_eq!(s["requests"]["fresh"], 2, "{s}");
-    let metrics = env
-        .http
-        .get(format!("{}/metrics", env.worker.url()))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = env.metrics().await;
     assert!(
         metrics.lines().any(|l| l == "shoal_fresh_requests_total 2"),
         "{metrics}"
