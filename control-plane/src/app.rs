@@ -1,7 +1,7 @@
 //! The assembled control plane: [`Application`] binds the listener, puts every router together
-//! (pages, sign-in, the JSON API and the workers' internal API) over one [`AppState`], behind
-//! sessions and security headers, and runs the background tasks (membership re-checks, the
-//! expired-session sweeper, the scheduler).
+//! (pages, sign-in, the JSON API, the workers' internal API and GitHub's webhook deliveries) over
+//! one [`AppState`], behind sessions and security headers, and runs the background tasks
+//! (membership re-checks, the expired-session sweeper, the scheduler).
 
 use crate::config::Config;
 use crate::github::GithubClient;
@@ -10,7 +10,7 @@ use crate::scheduler::process::{Isolation, ProcessRuntime, worker_launcher};
 use crate::scheduler::reconcile::Reconciler;
 use crate::state::AppState;
 use crate::tenants::sync;
-use crate::{Error, api, internal, oauth, web};
+use crate::{Error, api, hooks, internal, oauth, web};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, Request, header};
@@ -79,7 +79,10 @@ impl Application {
             .layer(DefaultBodyLimit::max(BODY_LIMIT))
             .layer(middleware::from_fn(security_headers))
             .layer(sessions);
-        let router = public.merge(internal::routes()).with_state(state);
+        let router = public
+            .merge(internal::routes())
+            .merge(hooks::routes())
+            .with_state(state);
         let internal_url = format!("http://127.0.0.1:{}", addr.port());
         Ok(Self {
             listener,

@@ -15,6 +15,7 @@ pub mod demo;
 pub mod edge;
 pub mod error;
 pub mod github;
+pub mod hooks;
 pub mod http;
 pub mod identities;
 pub mod internal;
@@ -26,6 +27,7 @@ pub mod tenants;
 pub mod tokens;
 pub mod users;
 pub mod web;
+pub mod webhooks;
 
 pub use app::Application;
 pub use config::Config;

@@ -25,6 +25,17 @@ thread_local! {
     static POOL_VALUES: RefCell<Option<(PoolBudget, [HeaderValue; 4])>> = const { RefCell::new(None) };
 }
 
+/// Whether the client asks for a fresh answer (`Cache-Control: no-cache` or `max-age=0`): the
+/// relay then revalidates upstream now instead of serving its cached copy.
+pub fn wants_fresh(h: &HeaderMap) -> bool {
+    h.get_all(header::CACHE_CONTROL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|d| d.trim().to_ascii_lowercase())
+        .any(|d| d == "no-cache" || d.starts_with("no-cache=") || d == "max-age=0")
+}
+
 /// Sets `x-ratelimit-*` to describe the pool's budget for `resource` (not any one token's).
 pub fn insert_pool(h: &mut HeaderMap, pool: PoolBudget, resource: &'static str) {
     let [limit, remaining, used, reset] = POOL_VALUES.with_borrow_mut(|memo| match memo {
@@ -136,6 +147,26 @@ pub fn caller_base(parts: &Parts, prefix: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn no_cache_and_max_age_zero_ask_for_fresh() {
+        let fresh = |values: &[&str]| {
+            let mut h = HeaderMap::new();
+            for v in values {
+                h.append(header::CACHE_CONTROL, HeaderValue::from_str(v).unwrap());
+            }
+            wants_fresh(&h)
+        };
+        assert!(fresh(&["no-cache"]));
+        assert!(fresh(&["No-Cache"]));
+        assert!(fresh(&["max-age=0"]));
+        assert!(fresh(&["private, max-age=0"]));
+        assert!(fresh(&["no-store", "no-cache"]));
+        assert!(!fresh(&[]));
+        assert!(!fresh(&["max-age=60"]));
+        assert!(!fresh(&["max-age=00x"]));
+        assert!(!fresh(&["no-store"]));
+    }
 
     #[test]
     fn identity_revealing_and_hop_by_hop_headers_are_dropped() {

@@ -73,6 +73,8 @@ pub struct Stats {
     /// Answers per caller token and route class (what usage reports carry), by cache status.
     by_caller: RwLock<HashMap<(CallerTokenId, &'static str), [AtomicU64; 5]>>,
     coalesced: AtomicU64,
+    /// Requests whose client asked for fresh (`Cache-Control: no-cache` or `max-age=0`).
+    fresh: AtomicU64,
     errors: AtomicU64,
     /// Per path: attempts, and how many GitHub answered 304.
     revalidations: [AtomicU64; 4],
@@ -142,6 +144,11 @@ impl Stats {
         self.coalesced.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Counts a request whose client asked for a fresh answer.
+    pub fn fresh(&self) {
+        self.fresh.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Counts a request answered with an error.
     pub fn error(&self) {
         self.errors.fetch_add(1, Ordering::Relaxed);
@@ -190,6 +197,7 @@ impl Stats {
             m.insert(s.as_str().to_ascii_lowercase(), n.into());
         }
         m.insert("coalesced".into(), self.coalesced.load(Ordering::Relaxed).into());
+        m.insert("fresh".into(), self.fresh.load(Ordering::Relaxed).into());
         m.insert("errors".into(), self.errors.load(Ordering::Relaxed).into());
         serde_json::Value::Object(m)
     }
@@ -215,6 +223,7 @@ impl Stats {
         let scrape = Scrape {
             requests: self.served_counts(),
             coalesced: self.coalesced.load(Ordering::Relaxed),
+            fresh: self.fresh.load(Ordering::Relaxed),
             errors: self.errors.load(Ordering::Relaxed),
             revalidations: self.revalidations.each_ref().map(|n| n.load(Ordering::Relaxed)),
             spend: self
@@ -248,6 +257,7 @@ pub struct Gauges {
 struct Scrape {
     requests: [u64; 5],
     coalesced: u64,
+    fresh: u64,
     errors: u64,
     revalidations: [u64; 4],
     /// Per identity name and resource.
@@ -293,6 +303,12 @@ impl Collector for Scrape {
             "shoal_coalesced",
             "Requests that joined another request's upstream call.",
             counter(self.coalesced),
+        )?;
+        single(
+            &mut enc,
+            "shoal_fresh_requests",
+            "Requests whose client asked for a fresh answer (Cache-Control: no-cache or max-age=0).",
+            counter(self.fresh),
         )?;
         single(
             &mut enc,
@@ -429,6 +445,7 @@ mod tests {
         s.served(caller, "pulls", CacheStatus::Hit);
         s.served(caller, "pulls", CacheStatus::Miss);
         s.coalesced();
+        s.fresh();
         s.error();
         s.revalidation(RevalidationPath::IfModifiedSince, true);
         s.upstream(IdentityId::new(), Resource::Core, 304, false);
@@ -438,6 +455,7 @@ mod tests {
             "shoal_requests_total{cache=\"MISS\"} 1",
             "shoal_requests_total{cache=\"BYPASS\"} 0",
             "shoal_coalesced_total 1",
+            "shoal_fresh_requests_total 1",
             "shoal_request_errors_total 1",
             "shoal_revalidations_total{path=\"if_modified_since\"} 1",
             "shoal_revalidations_total{path=\"etag\"} 0",

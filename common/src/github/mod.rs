@@ -1,8 +1,9 @@
 //! GitHub's contracts that the control plane, the worker and the CLI must agree on: the error
 //! body clients display, the `fallback_local` marker the gh shim looks for, how a credential is
-//! read from `Authorization`, and GitHub App authentication.
+//! read from `Authorization`, GitHub App authentication, and the webhook signature ([`webhook`]).
 
 pub mod app;
+pub mod webhook;
 
 use serde::Serialize;
 

@@ -16,3 +16,4 @@ mod rls;
 mod scheduler;
 mod signup_e2e;
 mod support;
+mod webhooks;

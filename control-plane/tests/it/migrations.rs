@@ -14,6 +14,8 @@ const TABLES: &[&str] = &[
     "usage_reports",
     "audit_log",
     "billing_events",
+    "webhook_secrets",
+    "webhook_events",
 ];
 
 async fn public_tables(pool: &PgPool) -> Vec<String> {

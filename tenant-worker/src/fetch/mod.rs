@@ -21,11 +21,13 @@ use crate::clock::Clock;
 use crate::config::Settings;
 use crate::coordinator::{self, Ask, Coordinator, Lease};
 use crate::error::Error;
+use crate::headers;
 use crate::policy::knowledge::Knowledge;
 use crate::route::Resource;
 use crate::stats::Stats;
 use crate::tenant::{CurrentTenant, Identity, Tenant};
 use crate::upstream::{Conditional, Upstream, UpstreamRequest, UpstreamResponse, header_u64};
+use axum::http::HeaderMap;
 use not_found::Witnesses;
 use shoal_common::IdentityId;
 use shoal_common::protocol::CacheStatus;
@@ -40,6 +42,16 @@ use tokio::sync::{Semaphore, SemaphorePermit};
 pub struct Served {
     pub entry: Arc<Entry>,
     pub status: CacheStatus,
+}
+
+/// Whether a read may be answered from a fresh cache entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Want {
+    /// A fresh entry is served as is (a HIT).
+    Cached,
+    /// The client asked for fresh (`Cache-Control: no-cache` or `max-age=0`): the read goes
+    /// upstream now, revalidating what is cached (a free 304 when unchanged), and is never a HIT.
+    Fresh,
 }
 
 /// What a flight resolves to; shared by every caller of one key.
@@ -166,10 +178,28 @@ impl Fetcher {
         }
     }
 
+    /// What the client asks for in `headers`; a fresh ask is counted in the stats.
+    pub fn want(&self, headers: &HeaderMap) -> Want {
+        if headers::wants_fresh(headers) {
+            self.stats.fresh();
+            Want::Fresh
+        } else {
+            Want::Cached
+        }
+    }
+
     /// A fresh cache hit, or the shared result of the one upstream call for this key.
     pub async fn lookup<R: Read>(self: &Arc<Self>, read: R) -> FetchResult {
+        self.lookup_as(read, Want::Cached).await
+    }
+
+    /// [`Fetcher::lookup`] as the client wants it: a fresh ask skips the cached answer and shares
+    /// its upstream call only with other fresh asks of the key, so it is never answered by a
+    /// flight that found a HIT.
+    pub async fn lookup_as<R: Read>(self: &Arc<Self>, read: R, want: Want) -> FetchResult {
         let now = self.clock.now_ms();
-        if let Some(e) = self.cache.get(read.key()).await
+        if want == Want::Cached
+            && let Some(e) = self.cache.get(read.key()).await
             && e.is_fresh(now)
             && read.settled(self, &e)
         {
@@ -179,10 +209,13 @@ impl Fetcher {
             });
         }
         let f = self.clone();
-        let key = read.key().clone();
         let (res, leader) = self
             .flights
-            .run(key, move || async move { f.fetch(read).await }, Err(Error::Internal))
+            .run(
+                flight_key(read.key(), want),
+                move || async move { f.fetch(read, want).await },
+                Err(Error::Internal),
+            )
             .await;
         if !leader {
             self.stats.coalesced();
@@ -242,12 +275,13 @@ impl Fetcher {
     }
 
     /// The upstream side of a flight.
-    async fn fetch<R: Read>(self: Arc<Self>, read: R) -> FetchResult {
+    async fn fetch<R: Read>(self: Arc<Self>, read: R, want: Want) -> FetchResult {
         let now = self.clock.now_ms();
         let key = read.key();
         let cached = self.cache.get(key).await;
         // Another flight may have landed between our cache miss and joining.
-        if let Some(e) = &cached
+        if want == Want::Cached
+            && let Some(e) = &cached
             && e.is_fresh(now)
             && read.settled(&self, e)
         {
@@ -258,7 +292,10 @@ impl Fetcher {
         }
         // A fresh negative answer not yet confirmed by every eligible identity: ask one that has
         // not seen it.
-        let fresh_negative = cached.as_ref().filter(|e| e.is_fresh(now)).cloned();
+        let fresh_negative = cached
+            .as_ref()
+            .filter(|e| want == Want::Cached && e.is_fresh(now))
+            .cloned();
         let mut seen = fresh_negative
             .as_deref()
             .and_then(|e| self.witnesses.of(key, e))
@@ -455,5 +492,13 @@ impl Fetcher {
                 }
             }
         }
+    }
+}
+
+/// The single-flight key of a read: fresh asks fly apart from the others (see [`Fetcher::lookup_as`]).
+pub(crate) fn flight_key(key: &Arc<str>, want: Want) -> Arc<str> {
+    match want {
+        Want::Cached => key.clone(),
+        Want::Fresh => format!("{key}\nfresh").into(),
     }
 }

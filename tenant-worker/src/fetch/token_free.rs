@@ -4,7 +4,7 @@
 //! sees public repositories only, so a private repo (404) falls through to the pooled path.
 
 use super::rest::FetchSpec;
-use super::{Fetcher, Served};
+use super::{Fetcher, Served, Want, flight_key};
 use crate::cache::{Entry, relay_etag};
 use crate::classify::is_sha;
 use crate::config::Settings;
@@ -95,13 +95,14 @@ pub fn web_url(settings: &Settings, tenant: &Tenant, spec: &FetchSpec) -> Option
 
 /// Serves `spec` token-free when the tenant allows it and the content is public; `None` means
 /// "use the pooled path" (not eligible, private, or the web host failed).
-pub async fn lookup(f: &Arc<Fetcher>, tenant: &Tenant, spec: &FetchSpec) -> Option<Served> {
+pub async fn lookup(f: &Arc<Fetcher>, tenant: &Tenant, spec: &FetchSpec, want: Want) -> Option<Served> {
     if !tenant.policy.token_free_reads {
         return None;
     }
     let (url, content_type) = web_url(&f.settings, tenant, spec)?;
     let now = f.clock.now_ms();
-    if let Some(e) = f.cache.get(&spec.key).await
+    if want == Want::Cached
+        && let Some(e) = f.cache.get(&spec.key).await
         && e.is_fresh(now)
     {
         return Some(Served {
@@ -116,7 +117,7 @@ pub async fn lookup(f: &Arc<Fetcher>, tenant: &Tenant, spec: &FetchSpec) -> Opti
     let (res, leader) = f
         .flights
         .run(
-            spec.key.clone(),
+            flight_key(&spec.key, want),
             move || async move { fetch(f2, spec2, url, content_type, ttl_ms).await },
             Err(Error::Internal),
         )

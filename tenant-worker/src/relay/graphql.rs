@@ -99,7 +99,7 @@ async fn handle(w: &Arc<Worker>, req: Request) -> Result<Response, Error> {
         },
         cost: c.cost,
     };
-    let served = w.fetcher.lookup(spec).await?;
+    let served = w.fetcher.lookup_as(spec, w.fetcher.want(&parts.headers)).await?;
     w.stats.served(caller.id, "graphql", served.status);
     tracing::debug!(
         route.kind = "graphql",

@@ -64,9 +64,10 @@ async fn handle(w: &Arc<Worker>, parts: &Parts) -> Result<Response, Error> {
     let resource = info.resource;
     let kind = info.kind;
     let spec = FetchSpec::new(n.path_and_query(), accept, api_version, info);
-    let served = match token_free::lookup(&w.fetcher, &tenant, &spec).await {
+    let want = w.fetcher.want(&parts.headers);
+    let served = match token_free::lookup(&w.fetcher, &tenant, &spec, want).await {
         Some(s) => s,
-        None => w.fetcher.lookup(spec).await?,
+        None => w.fetcher.lookup_as(spec, want).await?,
     };
     w.stats.served(caller.id, kind, served.status);
     tracing::debug!(

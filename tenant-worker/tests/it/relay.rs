@@ -162,13 +162,7 @@ async fn rate_limit_stats_metrics_and_health_answer_locally() {
     assert_eq!(stats["requests"]["miss"], 1);
     assert_eq!(stats["upstream"]["calls"], 1);
     assert_eq!(stats["identities"].as_array().unwrap().len(), 2);
-    let metrics = env
-        .http
-        .get(format!("{}/metrics", env.worker.url()))
-        .send()
-        .await
-        .unwrap();
-    let text = metrics.text().await.unwrap();
+    let text = env.metrics().await;
     assert!(text.contains("shoal_requests_total{cache=\"HIT\"} 1"), "{text}");
     assert!(text.contains("shoal_upstream_units_total{identity="), "{text}");
     let health = env

@@ -49,13 +49,7 @@ async fn pooled_tokens_never_appear_in_responses_logs_or_stats() {
         seen.push_str(&format!("{:?}\n", r.headers()));
         seen.push_str(&r.text().await.unwrap());
     }
-    let metrics = env
-        .http
-        .get(format!("{}/metrics", env.worker.url()))
-        .send()
-        .await
-        .unwrap();
-    seen.push_str(&metrics.text().await.unwrap());
+    seen.push_str(&env.metrics().await);
     seen.push_str(&env.stats().to_string());
     let logs = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
     assert!(logs.contains("quarantined"), "the 401 was logged: {logs}");

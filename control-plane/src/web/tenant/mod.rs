@@ -50,6 +50,7 @@ pub(super) fn routes() -> Router<AppState> {
         )
         .route("/t/{slug}/identities/{id}/delete", post(identities::delete_identity))
         .route("/t/{slug}/policy", get(policy::get_policy).post(policy::update_policy))
+        .route("/t/{slug}/policy/webhook-secret", post(policy::rotate_webhook_secret))
         .route(
             "/t/{slug}/api-tokens",
             get(api_tokens::list_admin_tokens).post(api_tokens::create_admin_token),

@@ -1,11 +1,13 @@
 //! `/t/{slug}/policy`: which owners may be read, the public-only guard, search, token-free reads
-//! and TTL overrides. Members read it; admins change it.
+//! and TTL overrides, and the GitHub webhook to register (its URL, events and, for admins, its
+//! secret). Members read it; admins change it and rotate the webhook secret.
 
 use super::{TenantNav, admin_action};
 use crate::access::TenantMember;
-use crate::http::{CsrfForm, Layout, PageError};
+use crate::http::{Confirm, CsrfForm, Layout, PageError};
 use crate::state::AppState;
 use crate::tenants::policy::{self, PolicySettings, parse_ttl_lines};
+use crate::webhooks;
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::State;
@@ -22,6 +24,10 @@ struct PolicyPage {
     policy: PolicySettings,
     ttl_lines: String,
     ttl_classes: String,
+    webhook_url: String,
+    webhook_events: String,
+    /// Admins only.
+    webhook_secret: Option<String>,
 }
 
 pub(super) async fn get_policy(
@@ -30,6 +36,7 @@ pub(super) async fn get_policy(
     session: Session,
 ) -> Result<Response, PageError> {
     let policy = policy::get(&state, &member).await?;
+    let webhook = webhooks::settings(&state, &member).await?;
     Ok(PolicyPage {
         layout: Layout::load(&session).await?,
         nav: TenantNav::new(&state, &member, "policy"),
@@ -42,6 +49,9 @@ pub(super) async fn get_policy(
             .join("\n"),
         ttl_classes: policy::TTL_CLASSES.join(", "),
         policy,
+        webhook_url: webhook.url,
+        webhook_events: webhooks::EVENTS.join(", "),
+        webhook_secret: webhook.secret.map(|s| s.expose().to_string()),
     }
     .into_response())
 }
@@ -81,6 +91,19 @@ pub(super) async fn update_policy(
         };
         policy::update(&state, admin, settings).await?;
         Ok("Policy saved; the worker picks it up with its next bundle.".into())
+    })
+    .await
+}
+
+pub(super) async fn rotate_webhook_secret(
+    State(state): State<AppState>,
+    member: TenantMember,
+    session: Session,
+    CsrfForm(Confirm {}): CsrfForm<Confirm>,
+) -> Result<Response, PageError> {
+    admin_action(&session, member, "policy", async |admin| {
+        webhooks::rotate(&state, admin).await?;
+        Ok("Webhook secret rotated: save the new one on GitHub; the previous one works for 24 hours.".into())
     })
     .await
 }

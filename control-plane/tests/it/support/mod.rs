@@ -7,7 +7,7 @@ pub mod app;
 pub mod github;
 pub mod workers;
 
-pub use app::{TestApp, location};
+pub use app::{Browser, TestApp, location};
 pub use github::{app_against, app_with_github, octo_tenant, sign_in};
 
 use shoal_control_plane::audit::Actor;

@@ -227,6 +227,12 @@ impl Env {
         shoal_worker::relay::local::stats_json(&self.worker.worker)
     }
 
+    /// The worker's `/metrics` text.
+    pub async fn metrics(&self) -> String {
+        let url = format!("{}/metrics", self.worker.url());
+        self.http.get(url).send().await.unwrap().text().await.unwrap()
+    }
+
     /// The identity entry in the worker's stats whose name starts with `login`.
     pub fn identity_stats(&self, login: &str) -> serde_json::Value {
         identity_in(&self.stats(), |name| name.starts_with(login))

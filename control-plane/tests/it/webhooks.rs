@@ -1,0 +1,202 @@
+//! Receiving GitHub webhooks: `POST /webhooks/github/<slug>` verified with the tenant's own
+//! secret (shown to admins on the policy page, rotatable with a 24 h grace), stored once per
+//! delivery id, never for another tenant's secret.
+
+use crate::support::{Browser, TestApp, location, octo_tenant, sign_in};
+use shoal_common::TenantId;
+use shoal_common::github::webhook::sign;
+use shoal_control_plane::db::begin_tenant;
+use sqlx::PgPool;
+
+const PUSH: &str = r#"{"ref":"refs/heads/main","repository":{"full_name":"octo-org/hello-world"}}"#;
+
+/// The webhook secret an admin sees on the tenant's policy page.
+async fn secret_of(admin: &Browser, slug: &str) -> String {
+    let (status, html) = admin.get_text(&format!("/t/{slug}/policy")).await;
+    assert_eq!(status, 200);
+    assert!(html.contains(&format!("/webhooks/github/{slug}")), "{html}");
+    let marker = "id=\"webhook-secret\">";
+    let at = html.find(marker).expect("the page shows the secret") + marker.len();
+    html[at..at + html[at..].find('<').unwrap()].to_string()
+}
+
+/// Posts a delivery to `slug`'s webhook URL, signed with `secret` when given.
+async fn deliver(app: &TestApp, slug: &str, event: &str, delivery: &str, body: &str, secret: Option<&str>) -> u16 {
+    let mut rb = reqwest::Client::new()
+        .post(format!("{}/webhooks/github/{slug}", app.url))
+        .header("content-type", "application/json")
+        .header("x-github-event", event)
+        .header("x-github-delivery", delivery)
+        .body(body.to_string());
+    if let Some(s) = secret {
+        rb = rb.header("x-hub-signature-256", sign(s.as_bytes(), body.as_bytes()));
+    }
+    rb.send().await.unwrap().status().as_u16()
+}
+
+async fn stored(pool: &PgPool) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM webhook_events")
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+#[sqlx::test(migrator = "shoal_control_plane::db::MIGRATOR")]
+async fn an_unsigned_or_forged_delivery_is_refused_and_stores_nothing(pool: PgPool) {
+    let (app, _gh, alice) = octo_tenant(pool.clone()).await;
+    let secret = secret_of(&alice, "octo").await;
+    assert_eq!(secret.len(), 64);
+    assert_eq!(deliver(&app, "octo", "push", "d-1", PUSH, None).await, 401);
+    assert_eq!(
+        deliver(&app, "octo", "push", "d-1", PUSH, Some("not-the-secret")).await,
+        401
+    );
+    // A valid signature of another body.
+    let forged = reqwest::Client::new()
+        .post(format!("{}/webhooks/github/octo", app.url))
+        .header("x-github-event", "push")
+        .header("x-github-delivery", "d-1")
+        .header("x-hub-signature-256", sign(secret.as_bytes(), b"{}"))
+        .body(PUSH)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 401);
+    // An unknown tenant looks the same as a forged signature.
+    assert_eq!(deliver(&app, "nosuch", "push", "d-1", PUSH, Some(&secret)).await, 401);
+    assert_eq!(stored(&pool).await, 0);
+    // Too large a body is refused before anything is read.
+    let big = format!("{{\"x\":\"{}\"}}", "a".repeat(2 * 1024 * 1024));
+    assert_eq!(deliver(&app, "octo", "push", "d-2", &big, Some(&secret)).await, 413);
+    assert_eq!(stored(&pool).await, 0);
+}
+
+#[sqlx::test(migrator = "shoal_control_plane::db::MIGRATOR")]
+async fn a_signed_delivery_is_stored_once_and_a_redelivery_counts_once(pool: PgPool) {
+    let (app, _gh, alice) = octo_tenant(pool.clone()).await;
+    let secret = secret_of(&alice, "octo").await;
+    assert_eq!(
+        deliver(
+            &app,
+            "octo",
+            "ping",
+            "d-0",
+            r#"{"zen":"Keep it logically awesome."}"#,
+            Some(&secret)
+        )
+        .await,
+        200
+    );
+    assert_eq!(deliver(&app, "octo", "push", "d-1", PUSH, Some(&secret)).await, 202);
+    assert_eq!(deliver(&app, "octo", "push", "d-1", PUSH, Some(&secret)).await, 200);
+    assert_eq!(stored(&pool).await, 2);
+    let rows: Vec<(i64, String, String)> = sqlx::query_as(
+        "SELECT cursor, event, payload->'repository'->>'full_name' FROM webhook_events WHERE event = 'push'",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(
+        (rows[0].1.as_str(), rows[0].2.as_str()),
+        ("push", "octo-org/hello-world")
+    );
+    // Signed but not GitHub's shape: a clear 400, nothing stored.
+    assert_eq!(
+        deliver(&app, "octo", "push", "d-3", "not json", Some(&secret)).await,
+        400
+    );
+    assert_eq!(stored(&pool).await, 2);
+}
+
+#[sqlx::test(migrator = "shoal_control_plane::db::MIGRATOR")]
+async fn another_tenants_secret_is_refused(pool: PgPool) {
+    let (app, gh, alice) = octo_tenant(pool.clone()).await;
+    gh.add_org_member("other-org", "carol", "admin");
+    let carol = sign_in(&app, &gh, "carol").await;
+    let csrf = carol.csrf("/tenants/new").await;
+    let r = carol
+        .post_form(
+            "/tenants/new",
+            &[("csrf", &csrf), ("org", "other-org"), ("slug", "other")],
+        )
+        .await;
+    assert_eq!(location(&r), "/t/other");
+    let octo = secret_of(&alice, "octo").await;
+    let other = secret_of(&carol, "other").await;
+    assert_ne!(octo, other);
+    assert_eq!(deliver(&app, "other", "push", "d-1", PUSH, Some(&octo)).await, 401);
+    assert_eq!(deliver(&app, "octo", "push", "d-1", PUSH, Some(&other)).await, 401);
+    assert_eq!(stored(&pool).await, 0);
+    assert_eq!(deliver(&app, "other", "push", "d-1", PUSH, Some(&other)).await, 202);
+    // The same delivery id at another tenant is that tenant's own delivery.
+    assert_eq!(deliver(&app, "octo", "push", "d-1", PUSH, Some(&octo)).await, 202);
+    assert_eq!(stored(&pool).await, 2);
+    // Row-level security: a tenant's transaction sees its own events and secrets only.
+    let octo_id: uuid::Uuid = sqlx::query_scalar("SELECT id FROM tenants WHERE slug = 'octo'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let mut tx = begin_tenant(&pool, TenantId(octo_id)).await.unwrap();
+    for table in ["webhook_events", "webhook_secrets"] {
+        let tenants: Vec<uuid::Uuid> = sqlx::query_scalar(&format!("SELECT DISTINCT tenant_id FROM {table}"))
+            .fetch_all(&mut *tx)
+            .await
+            .unwrap();
+        assert_eq!(tenants, [octo_id], "{table}");
+    }
+}
+
+#[sqlx::test(migrator = "shoal_control_plane::db::MIGRATOR")]
+async fn a_rotated_secret_keeps_working_for_24_hours_and_no_secret_reaches_the_audit_log(pool: PgPool) {
+    let (app, gh, alice) = octo_tenant(pool.clone()).await;
+    let old = secret_of(&alice, "octo").await;
+    // The rotation is a CSRF-protected form.
+    let r = alice.post_form("/t/octo/policy/webhook-secret", &[]).await;
+    assert_eq!(r.status(), 403);
+    assert_eq!(secret_of(&alice, "octo").await, old);
+    let csrf = alice.csrf("/t/octo/policy").await;
+    let r = alice
+        .post_form("/t/octo/policy/webhook-secret", &[("csrf", &csrf)])
+        .await;
+    assert_eq!(location(&r), "/t/octo/policy");
+    let new = secret_of(&alice, "octo").await;
+    // A member sees the URL but neither the secret nor the rotation.
+    let bob = sign_in(&app, &gh, "bob").await;
+    let (_, html) = bob.get_text("/t/octo/policy").await;
+    assert!(html.contains("/webhooks/github/octo") && !html.contains(&new) && !html.contains("webhook-secret"));
+    let csrf = bob.csrf("/t/octo/policy").await;
+    bob.post_form("/t/octo/policy/webhook-secret", &[("csrf", &csrf)]).await;
+    assert_eq!(secret_of(&alice, "octo").await, new);
+    assert_ne!(new, old);
+    assert_eq!(deliver(&app, "octo", "push", "d-1", PUSH, Some(&new)).await, 202);
+    assert_eq!(deliver(&app, "octo", "push", "d-2", PUSH, Some(&old)).await, 202);
+    // 25 hours later the previous secret is refused.
+    sqlx::query("UPDATE webhook_secrets SET retired_at = now() - interval '25 hours' WHERE retired_at IS NOT NULL")
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert_eq!(deliver(&app, "octo", "push", "d-3", PUSH, Some(&old)).await, 401);
+    assert_eq!(deliver(&app, "octo", "push", "d-4", PUSH, Some(&new)).await, 202);
+    let audit: Vec<String> =
+        sqlx::query_scalar("SELECT action || ' ' || coalesce(target, '') || ' ' || details::text FROM audit_log")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        audit.iter().filter(|a| a.starts_with("webhook_secret.rotate ")).count(),
+        1
+    );
+    assert!(
+        audit.iter().all(|a| !a.contains(&old) && !a.contains(&new)),
+        "{audit:?}"
+    );
+    let raw: Vec<Vec<u8>> = sqlx::query_scalar("SELECT sealed_secret FROM webhook_secrets")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert!(raw.iter().all(|r| {
+        !r.windows(16)
+            .any(|w| w == &old.as_bytes()[..16] || w == &new.as_bytes()[..16])
+    }));
+}
