@@ -197,6 +197,40 @@ pub enum HealthState {
     },
 }
 
+/// Most events in one page of the change feed.
+pub const EVENTS_PAGE: usize = 100;
+
+/// One page of a tenant's webhook change feed (`GET /internal/v1/events?after=<cursor>`): the
+/// events after the cursor, oldest first. `next` is where the following request starts (the last
+/// event's cursor, or the feed's current end when asked without a cursor).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct EventPage {
+    pub protocol_version: u32,
+    pub events: Vec<WebhookEvent>,
+    pub next: u64,
+}
+
+/// A stored webhook delivery, reduced by the control plane to what invalidation needs, so a
+/// worker never parses GitHub payloads.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Default)]
+pub struct WebhookEvent {
+    pub cursor: u64,
+    /// `X-GitHub-Event`: `push`, `pull_request`, `ping`, ...
+    pub event: String,
+    /// `X-GitHub-Delivery`.
+    pub delivery_id: String,
+    /// `owner/name`, when the event is about a repository.
+    pub repository: Option<String>,
+    /// The pull request's or issue's number.
+    pub number: Option<u64>,
+    pub head_sha: Option<String>,
+    /// The git ref (`refs/heads/main` for a push, the branch or tag name for create/delete).
+    #[serde(rename = "ref")]
+    pub git_ref: Option<String>,
+    pub check_suite_id: Option<u64>,
+    pub check_run_id: Option<u64>,
+}
+
 /// Refuses a message from an incompatible protocol version.
 pub fn check_version(version: u32) -> Result<(), String> {
     if version == PROTOCOL_VERSION {

@@ -10,7 +10,7 @@ use shoal_common::signing::ReplayGuard;
 use std::net::{IpAddr, Ipv4Addr};
 use std::num::NonZeroU32;
 use std::sync::Arc;
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 use url::Url;
 
 /// What every handler and use case can reach.
@@ -30,6 +30,8 @@ pub struct AppState {
     pub replay: Arc<ReplayGuard>,
     /// Turns true when the control plane shuts down, so bundle long polls end at once.
     pub closing: watch::Receiver<bool>,
+    /// Notified whenever a webhook event is stored, so change-feed long polls answer at once.
+    pub webhook_stored: Arc<Notify>,
 }
 
 impl AppState {
@@ -48,6 +50,7 @@ impl AppState {
             login_limiter: Arc::new(RateLimiter::keyed(Quota::per_minute(per_minute))),
             replay: Arc::default(),
             closing,
+            webhook_stored: Arc::default(),
         }
     }
 

@@ -10,12 +10,13 @@ use crate::route::Resource;
 use crate::stats::Spend;
 use crate::worker::Worker;
 use shoal_common::protocol::{
-    Budget, Bundle, CacheStatus, HealthState, IdentityHealth, PROTOCOL_VERSION, RequestCounter, UpstreamCounter,
-    UsageReport,
+    Budget, Bundle, CacheStatus, EventPage, HealthState, IdentityHealth, PROTOCOL_VERSION, RequestCounter,
+    UpstreamCounter, UsageReport,
 };
 use shoal_common::signing::{self, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP, HEADER_WORKER};
 use shoal_common::{CallerTokenId, IdentityId, Secret, WorkerId};
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use time::OffsetDateTime;
@@ -94,6 +95,29 @@ impl ControlPlane {
         }
     }
 
+    /// The tenant's webhook events after `after`, waiting up to the long-poll window for one;
+    /// without a cursor, an empty page at the feed's current end.
+    pub async fn events(&self, after: Option<u64>) -> Result<EventPage, Error> {
+        let path = match after {
+            Some(c) => format!("/internal/v1/events?after={c}"),
+            None => "/internal/v1/events".to_string(),
+        };
+        let resp = self
+            .signed(reqwest::Method::GET, &path, Vec::new())?
+            .send()
+            .await
+            .map_err(|e| cp_error(e.without_url()))?;
+        if !resp.status().is_success() {
+            return Err(cp_error(format!("events request answered {}", resp.status().as_u16())));
+        }
+        let page: EventPage = resp
+            .json()
+            .await
+            .map_err(|_| cp_error("the event page is not valid JSON"))?;
+        shoal_common::protocol::check_version(page.protocol_version).map_err(Error::ControlPlane)?;
+        Ok(page)
+    }
+
     /// Sends one usage report (idempotent by its id, so a retry after a lost answer is safe).
     pub async fn report(&self, report: &UsageReport) -> Result<(), Error> {
         let body = serde_json::to_vec(report).map_err(cp_error)?;
@@ -129,6 +153,53 @@ pub async fn follow_bundles(worker: Arc<Worker>, cp: Arc<ControlPlane>, mut vers
             Ok(None) => backoff = Duration::from_millis(250),
             Err(e) => {
                 tracing::warn!(error = %e, "bundle poll failed");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(10));
+            }
+        }
+    }
+}
+
+/// Where the change feed's cursor is kept in the worker's data dir.
+pub fn events_cursor_file(data_dir: &Path) -> PathBuf {
+    data_dir.join("events.cursor")
+}
+
+fn read_cursor(file: &Path) -> Option<u64> {
+    std::fs::read_to_string(file).ok()?.trim().parse().ok()
+}
+
+/// Written beside and renamed over, so a crash leaves the old cursor or the new one.
+fn write_cursor(file: &Path, cursor: u64) -> std::io::Result<()> {
+    let tmp = file.with_extension("tmp");
+    std::fs::write(&tmp, cursor.to_string())?;
+    std::fs::rename(tmp, file)
+}
+
+/// Follows the tenant's webhook change feed, handing each event to [`Worker::on_webhook_event`]
+/// (`ping`s skipped). The cursor is kept in `cursor_file` after each page, so a restarted worker
+/// resumes where it stopped; with no file (or no data dir) it starts at the feed's current end.
+pub async fn follow_events(worker: Arc<Worker>, cp: Arc<ControlPlane>, cursor_file: Option<PathBuf>) {
+    let mut cursor = cursor_file.as_deref().and_then(read_cursor);
+    let mut backoff = Duration::from_millis(250);
+    loop {
+        match cp.events(cursor).await {
+            Ok(page) => {
+                for e in page.events.iter().filter(|e| e.event != "ping") {
+                    worker.on_webhook_event(e);
+                }
+                if cursor != Some(page.next) {
+                    cursor = Some(page.next);
+                    if let Some(file) = &cursor_file
+                        && let Err(e) = write_cursor(file, page.next)
+                    {
+                        tracing::warn!(error = %e, "cannot keep the change feed's cursor");
+                    }
+                }
+                backoff = Duration::from_millis(250);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "change feed poll failed");
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(10));
             }

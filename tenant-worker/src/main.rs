@@ -3,7 +3,7 @@ use clap::Parser;
 use shoal_common::{Secret, WorkerId};
 use shoal_worker::clock::SystemClock;
 use shoal_worker::config::{Config, ENV_VARS, Settings};
-use shoal_worker::control::{ControlPlane, follow_bundles, report_usage};
+use shoal_worker::control::{ControlPlane, events_cursor_file, follow_bundles, follow_events, report_usage};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -26,7 +26,8 @@ struct Args {
     /// Scheduled mode: where to listen (the first stdout line says the bound address).
     #[arg(long, default_value = "127.0.0.1:0")]
     listen: SocketAddr,
-    /// Scheduled mode: this worker's own data dir (the cache's disk tier lives in DIR/cache).
+    /// Scheduled mode: this worker's own data dir (the cache's disk tier lives in DIR/cache, the
+    /// webhook change feed's cursor in DIR/events.cursor).
     #[arg(long)]
     data_dir: Option<PathBuf>,
     /// Scheduled mode: how often usage is reported to the control plane, in milliseconds.
@@ -48,8 +49,10 @@ async fn main() -> anyhow::Result<()> {
         (Some(path), _, _) => standalone(Config::load(path)?).await,
         (None, Some(cp), Some(id)) => {
             let mut settings = Settings::defaults(args.listen);
-            settings.cache_dir = args.data_dir.map(|d| d.join("cache"));
-            scheduled(cp, id, settings, Duration::from_millis(args.usage_every_ms.max(100))).await
+            settings.cache_dir = args.data_dir.as_ref().map(|d| d.join("cache"));
+            let cursor_file = args.data_dir.as_deref().map(events_cursor_file);
+            let usage_every = Duration::from_millis(args.usage_every_ms.max(100));
+            scheduled(cp, id, settings, cursor_file, usage_every).await
         }
         (None, None, None) if from_env => standalone(Config::from_toml_str("")?).await,
         _ => {
@@ -78,7 +81,13 @@ async fn standalone(mut config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn scheduled(control_plane: &str, id: WorkerId, settings: Settings, usage_every: Duration) -> anyhow::Result<()> {
+async fn scheduled(
+    control_plane: &str,
+    id: WorkerId,
+    settings: Settings,
+    events_cursor: Option<PathBuf>,
+    usage_every: Duration,
+) -> anyhow::Result<()> {
     let secret = std::env::var("SHOAL_WORKER_SECRET")
         .ok()
         .filter(|s| !s.is_empty())
@@ -101,10 +110,12 @@ async fn scheduled(control_plane: &str, id: WorkerId, settings: Settings, usage_
     let running = shoal_worker::serve(worker.clone(), listen).await?;
     println!("listening on {}", running.url());
     let follow = tokio::spawn(follow_bundles(worker.clone(), cp.clone(), bundle.version));
+    let events = tokio::spawn(follow_events(worker.clone(), cp.clone(), events_cursor));
     let (stop, stopping) = tokio::sync::watch::channel(false);
     let usage = tokio::spawn(report_usage(worker, cp, usage_every, stopping));
     shoal_common::shutdown::signal().await;
     follow.abort();
+    events.abort();
     running.shutdown().await;
     // The requests served since the last report are counted once the server has drained.
     let _ = stop.send(true);

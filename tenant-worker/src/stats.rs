@@ -80,6 +80,8 @@ pub struct Stats {
     revalidations: [AtomicU64; 4],
     revalidated_304: [AtomicU64; 4],
     upstream: Mutex<BTreeMap<(IdentityId, Resource), Spend>>,
+    /// Webhook events received from the change feed, per repository (`""` when none).
+    webhook_events: Mutex<BTreeMap<String, u64>>,
 }
 
 fn status_index(s: CacheStatus) -> usize {
@@ -186,6 +188,17 @@ impl Stats {
     }
 
     /// Spend per identity and resource.
+    /// Counts a webhook event about `repository`.
+    pub fn webhook_event(&self, repository: Option<&str>) {
+        let mut m = self.webhook_events.lock().unwrap_or_else(|e| e.into_inner());
+        *m.entry(repository.unwrap_or_default().to_string()).or_default() += 1;
+    }
+
+    /// Webhook events received per repository.
+    pub fn webhook_events(&self) -> BTreeMap<String, u64> {
+        self.webhook_events.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
     pub fn spend(&self) -> BTreeMap<(IdentityId, Resource), Spend> {
         self.upstream.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }

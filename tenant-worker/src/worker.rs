@@ -12,7 +12,7 @@ use crate::fetch::Fetcher;
 use crate::policy::knowledge::Knowledge;
 use crate::stats::Stats;
 use crate::tenant::{CurrentTenant, Tenant};
-use shoal_common::protocol::Bundle;
+use shoal_common::protocol::{Bundle, WebhookEvent};
 use std::sync::Arc;
 
 /// Everything one tenant's relay needs at run time.
@@ -61,6 +61,14 @@ impl Worker {
     /// The tenant state in force now.
     pub fn tenant(&self) -> Arc<Tenant> {
         self.tenant.get()
+    }
+
+    /// Takes in one webhook event from the change feed: the seam where cache invalidation goes.
+    /// For now it is counted per repository.
+    pub fn on_webhook_event(&self, e: &WebhookEvent) {
+        self.stats.webhook_event(e.repository.as_deref());
+        tracing::debug!(webhook.cursor = e.cursor, webhook.event = %e.event, webhook.delivery = %e.delivery_id,
+            repository = e.repository.as_deref().unwrap_or_default(), "webhook event");
     }
 
     /// Replaces the bundle (new caller tokens, identities, policy) without dropping the cache.

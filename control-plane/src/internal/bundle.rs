@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use std::time::{Duration, Instant};
 
 /// How often a long poll looks at the bundle version.
-const POLL_EVERY: Duration = Duration::from_millis(200);
+pub(super) const POLL_EVERY: Duration = Duration::from_millis(200);
 
 /// `GET /internal/v1/bundle[?after=N]`: the bundle now, or once its version exceeds `after`;
 /// `304` when nothing changed within the long-poll window.

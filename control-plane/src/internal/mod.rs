@@ -1,10 +1,12 @@
-//! The internal API workers talk to: `GET /internal/v1/bundle` (long-polls for a newer bundle)
-//! and `POST /internal/v1/usage` (aggregated counters, idempotent by report id). Every request is
+//! The internal API workers talk to: `GET /internal/v1/bundle` (long-polls for a newer bundle),
+//! `GET /internal/v1/events` (long-polls the tenant's webhook change feed) and
+//! `POST /internal/v1/usage` (aggregated counters, idempotent by report id). Every request is
 //! signed with the worker's own secret (`shoal_common::signing`); the tenant is the signing
-//! worker's, never a parameter, so a worker can only ever read its own tenant's bundle.
+//! worker's, never a parameter, so a worker can only ever read its own tenant's bundle and events.
 
 mod auth;
 mod bundle;
+mod events;
 mod usage;
 
 use crate::state::AppState;
@@ -18,6 +20,7 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/internal/v1/bundle", get(bundle::get_bundle))
+        .route("/internal/v1/events", get(events::get_events))
         .route("/internal/v1/usage", post(usage::post_usage))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
 }

@@ -14,6 +14,8 @@ use shoal_common::crypto::{DataKey, SealedSecret};
 use shoal_common::github::webhook;
 use uuid::Uuid;
 
+pub mod feed;
+
 /// The events to select when registering the webhook: the ones that change what the cache holds.
 pub const EVENTS: &[&str] = &[
     "push",
@@ -191,6 +193,9 @@ pub async fn receive(state: &AppState, slug: &str, d: Delivery<'_>) -> Result<Re
     .await?
     .rows_affected();
     tx.commit().await?;
+    if stored > 0 {
+        state.webhook_stored.notify_waiters();
+    }
     tracing::info!(tenant.slug = %tenant.slug, webhook.event = event, webhook.delivery = delivery_id, duplicate = stored == 0, "webhook received");
     Ok(if stored == 0 {
         Received::Duplicate

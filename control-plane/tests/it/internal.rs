@@ -5,8 +5,8 @@ use crate::support::TestApp;
 use reqwest::StatusCode;
 use shoal_common::crypto::DataKey;
 use shoal_common::protocol::{
-    Budget, Bundle, CacheStatus, Credential, HealthState, IdentityHealth, PROTOCOL_VERSION, RequestCounter,
-    UpstreamCounter, UsageReport,
+    Budget, Bundle, CacheStatus, Credential, EVENTS_PAGE, EventPage, HealthState, IdentityHealth, PROTOCOL_VERSION,
+    RequestCounter, UpstreamCounter, UsageReport,
 };
 use shoal_common::signing::{self, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP, HEADER_WORKER};
 use shoal_common::{IdentityId, Secret, TenantId, WorkerId};
@@ -378,4 +378,217 @@ async fn usage_reports_land_once_per_report_id_and_only_for_the_own_tenant(pool:
         .await
         .unwrap();
     assert_eq!(reports, 1);
+}
+
+/// Stores a webhook event for `tenant` as the receiving side does; returns its cursor.
+async fn store_event(pool: &PgPool, tenant: TenantId, event: &str, payload: serde_json::Value) -> u64 {
+    let cursor: i64 = sqlx::query_scalar(
+        "INSERT INTO webhook_events (tenant_id, delivery_id, event, payload) VALUES ($1, $2, $3, $4) RETURNING cursor",
+    )
+    .bind(tenant.as_uuid())
+    .bind(Uuid::new_v4().to_string())
+    .bind(event)
+    .bind(payload)
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    cursor.unsigned_abs()
+}
+
+/// One signed `GET /internal/v1/events` as `s`'s worker.
+async fn events(url: &str, s: &Seeded, after: Option<u64>) -> reqwest::Response {
+    let path = after.map_or("/internal/v1/events".to_string(), |c| {
+        format!("/internal/v1/events?after={c}")
+    });
+    let c = reqwest::Client::new();
+    signed(&c, reqwest::Method::GET, url, &path, b"", s.worker, &s.secret)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn page(url: &str, s: &Seeded, after: Option<u64>) -> EventPage {
+    let r = events(url, s, after).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    r.json().await.unwrap()
+}
+
+fn pr_payload(repo: &str, number: u64) -> serde_json::Value {
+    serde_json::json!({"number": number, "repository": {"full_name": repo},
+        "pull_request": {"number": number, "head": {"sha": "abc123", "ref": "feature"}}})
+}
+
+#[sqlx::test(migrator = "shoal_control_plane::db::MIGRATOR")]
+async fn a_stored_event_reaches_its_tenants_worker_within_a_second_and_never_another(pool: PgPool) {
+    let app = serve(&pool).await;
+    let keys = app.config.keys.clone();
+    let a = seed(&pool, &keys, "acme").await;
+    let b = seed(&pool, &keys, "other").await;
+    store_event(
+        &pool,
+        b.tenant,
+        "push",
+        serde_json::json!({"repository": {"full_name": "other/x"}}),
+    )
+    .await;
+    let end = page(&app.url, &a, None).await;
+    assert!(end.events.is_empty());
+
+    let (url, a_worker, a_secret) = (app.url.clone(), a.worker, a.secret.clone());
+    let waiting = tokio::spawn(async move {
+        let a = Seeded {
+            tenant: TenantId::new(),
+            worker: a_worker,
+            secret: a_secret,
+        };
+        page(&url, &a, Some(end.next)).await
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!waiting.is_finished(), "answered before any event of A's was stored");
+    let started = Instant::now();
+    store_event(
+        &pool,
+        b.tenant,
+        "issues",
+        serde_json::json!({"repository": {"full_name": "other/y"}}),
+    )
+    .await;
+    let cursor = store_event(&pool, a.tenant, "pull_request", pr_payload("octo-org/app", 7)).await;
+    let got = tokio::time::timeout(Duration::from_secs(1), waiting)
+        .await
+        .expect("within a second")
+        .unwrap();
+    assert!(started.elapsed() < Duration::from_secs(1));
+    assert_eq!(got.events.len(), 1, "{got:?}");
+    let e = &got.events[0];
+    assert_eq!((e.cursor, e.event.as_str(), got.next), (cursor, "pull_request", cursor));
+    assert_eq!(e.repository.as_deref(), Some("octo-org/app"));
+    assert_eq!(
+        (e.number, e.head_sha.as_deref(), e.git_ref.as_deref()),
+        (Some(7), Some("abc123"), Some("feature"))
+    );
+
+    // From the very start, each worker sees only its own tenant's events.
+    let all_a = page(&app.url, &a, Some(0)).await;
+    assert_eq!(all_a.events.iter().map(|e| e.cursor).collect::<Vec<_>>(), [cursor]);
+    let all_b = page(&app.url, &b, Some(0)).await;
+    assert_eq!(all_b.events.len(), 2);
+    assert!(
+        all_b
+            .events
+            .iter()
+            .all(|e| e.repository.as_deref().is_some_and(|r| r.starts_with("other/")))
+    );
+}
+
+#[sqlx::test(migrator = "shoal_control_plane::db::MIGRATOR")]
+async fn the_event_feed_refuses_forged_or_other_workers_signatures(pool: PgPool) {
+    let app = serve(&pool).await;
+    let keys = app.config.keys.clone();
+    let a = seed(&pool, &keys, "acme").await;
+    let b = seed(&pool, &keys, "other").await;
+    store_event(
+        &pool,
+        b.tenant,
+        "push",
+        serde_json::json!({"repository": {"full_name": "other/x"}}),
+    )
+    .await;
+    let c = reqwest::Client::new();
+    // B's worker id signed with A's secret.
+    let r = signed(
+        &c,
+        reqwest::Method::GET,
+        &app.url,
+        "/internal/v1/events?after=0",
+        b"",
+        b.worker,
+        &a.secret,
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert!(!r.text().await.unwrap().contains("other/x"));
+    // Unsigned.
+    let r = c
+        .get(format!("{}/internal/v1/events?after=0", app.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    // Signed for another cursor than the one asked.
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let s = signing::sign(&b.secret, "GET", "/internal/v1/events?after=5", b"", now).unwrap();
+    let r = c
+        .get(format!("{}/internal/v1/events?after=0", app.url))
+        .header(HEADER_WORKER, b.worker.to_string())
+        .header(HEADER_TIMESTAMP, s.timestamp.to_string())
+        .header(HEADER_NONCE, &s.nonce)
+        .header(HEADER_SIGNATURE, &s.signature)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(events(&app.url, &b, Some(0)).await.status(), StatusCode::OK);
+}
+
+#[sqlx::test(migrator = "shoal_control_plane::db::MIGRATOR")]
+async fn a_worker_resuming_from_its_cursor_misses_none_of_a_burst_in_pages(pool: PgPool) {
+    let app = serve(&pool).await;
+    let keys = app.config.keys.clone();
+    let a = seed(&pool, &keys, "acme").await;
+    store_event(
+        &pool,
+        a.tenant,
+        "push",
+        serde_json::json!({"repository": {"full_name": "octo-org/old"}}),
+    )
+    .await;
+    // The cursor a worker kept before it went down.
+    let kept = page(&app.url, &a, None).await.next;
+    let mut stored = Vec::new();
+    for n in 0..EVENTS_PAGE as u64 + 5 {
+        stored.push(store_event(&pool, a.tenant, "pull_request", pr_payload("octo-org/app", n)).await);
+    }
+    let first = page(&app.url, &a, Some(kept)).await;
+    assert_eq!(first.events.len(), EVENTS_PAGE, "a page is bounded");
+    let second = page(&app.url, &a, Some(first.next)).await;
+    let seen: Vec<u64> = first.events.iter().chain(&second.events).map(|e| e.cursor).collect();
+    assert_eq!(seen, stored, "every event once, in cursor order");
+    assert_eq!(second.next, *stored.last().unwrap());
+}
+
+#[sqlx::test(migrator = "shoal_control_plane::db::MIGRATOR")]
+async fn an_event_long_poll_waits_the_window_when_nothing_arrives(pool: PgPool) {
+    let app = TestApp::spawn_with(pool.clone(), |c| c.bundle_long_poll = Duration::from_secs(1)).await;
+    let keys = app.config.keys.clone();
+    let a = seed(&pool, &keys, "acme").await;
+    let end = page(&app.url, &a, None).await.next;
+    let started = Instant::now();
+    let empty = page(&app.url, &a, Some(end)).await;
+    assert!(empty.events.is_empty());
+    assert_eq!(empty.next, end);
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(events(&app.url, &a, Some(u64::MAX)).await.status(), StatusCode::OK);
+    let r = events(&app.url, &a, None).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let c = reqwest::Client::new();
+    let r = signed(
+        &c,
+        reqwest::Method::GET,
+        &app.url,
+        "/internal/v1/events?after=x",
+        b"",
+        a.worker,
+        &a.secret,
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
 }

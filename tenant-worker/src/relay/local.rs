@@ -68,6 +68,7 @@ pub fn stats_json(w: &Worker) -> serde_json::Value {
         "bundle_version": w.tenant().bundle_version,
         "requests": w.stats.requests_json(),
         "revalidations": w.stats.revalidations_json(),
+        "webhook_events": w.stats.webhook_events(),
         "upstream": totals,
         "identities": identities,
         "cache": { "entries": entries, "bytes": bytes },

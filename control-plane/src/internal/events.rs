@@ -1,0 +1,54 @@
+//! The long-polling `GET /internal/v1/events`: the worker's tenant's webhook events after a cursor.
+
+use super::auth::authenticate;
+use super::bundle::POLL_EVERY;
+use crate::Error;
+use crate::state::AppState;
+use crate::webhooks::feed;
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, Uri};
+use shoal_common::protocol::EventPage;
+use std::time::Instant;
+
+/// `GET /internal/v1/events[?after=<cursor>]`: the events after the cursor at once when there are
+/// some, else as soon as one is stored, else an empty page at the end of the long-poll window.
+/// Without a cursor: an empty page whose `next` is the feed's current end.
+pub async fn get_events(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -> Result<Json<EventPage>, Error> {
+    let path_and_query = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let worker = authenticate(&state, &headers, "GET", path_and_query, b"").await?;
+    if !worker.tenant_active {
+        return Err(Error::Forbidden("the tenant is suspended".into()));
+    }
+    let after: Option<u64> = match uri.query() {
+        None => None,
+        Some(q) => Some(
+            q.strip_prefix("after=")
+                .and_then(|v| v.parse().ok())
+                .ok_or_else(|| Error::BadRequest("the only query parameter is after=<event cursor>".into()))?,
+        ),
+    };
+    if let Some(after) = after {
+        let deadline = Instant::now() + state.config.bundle_long_poll;
+        let mut closing = state.closing.clone();
+        loop {
+            // Registered before looking, so an event stored in between still wakes this poll.
+            let stored = state.webhook_stored.notified();
+            if feed::has_after(&state.pool, worker.tenant, after).await?
+                || Instant::now() >= deadline
+                || *closing.borrow()
+            {
+                break;
+            }
+            // Polling too: another control-plane process may have stored the event.
+            tokio::select! {
+                _ = stored => {}
+                _ = tokio::time::sleep(POLL_EVERY) => {}
+                _ = closing.changed() => {}
+            }
+        }
+    }
+    let page = feed::page(&state.pool, worker.tenant, after).await?;
+    tracing::debug!(worker.id = %worker.worker, events = page.events.len(), next = page.next, "served events");
+    Ok(Json(page))
+}
