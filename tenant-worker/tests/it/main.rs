@@ -5,6 +5,7 @@ mod apps;
 mod cache;
 mod coordinator;
 mod disk_cache;
+mod feed;
 mod fresh;
 mod gh_cli;
 mod graphql;
