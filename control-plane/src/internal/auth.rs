@@ -4,7 +4,7 @@
 use crate::Error;
 use crate::state::AppState;
 use crate::tenants::TenantStatus;
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, Uri};
 use shoal_common::crypto::{SealedSecret, WrappedDataKey};
 use shoal_common::signing::{self, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP, HEADER_WORKER, Signature};
 use shoal_common::{TenantId, WorkerId};
@@ -85,4 +85,28 @@ pub async fn authenticate(
         worker: WorkerId(worker),
         tenant_active: status == TenantStatus::Active,
     })
+}
+
+/// Authenticates a long-polling `GET` of an active tenant's worker and reads its only, optional
+/// query parameter `after=<n>` (`what` names `n` in the error).
+pub async fn authenticate_long_poll(
+    state: &AppState,
+    headers: &HeaderMap,
+    uri: &Uri,
+    what: &str,
+) -> Result<(AuthedWorker, Option<u64>), Error> {
+    let path_and_query = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let worker = authenticate(state, headers, "GET", path_and_query, b"").await?;
+    if !worker.tenant_active {
+        return Err(Error::Forbidden("the tenant is suspended".into()));
+    }
+    let after = match uri.query() {
+        None => None,
+        Some(q) => Some(
+            q.strip_prefix("after=")
+                .and_then(|v| v.parse().ok())
+                .ok_or_else(|| Error::BadRequest(format!("the only query parameter is after=<{what}>")))?,
+        ),
+    };
+    Ok((worker, after))
 }

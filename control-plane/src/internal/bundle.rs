@@ -1,6 +1,6 @@
 //! The long-polling `GET /internal/v1/bundle`: a worker's bundle, now or once it changes.
 
-use super::auth::authenticate;
+use super::auth::authenticate_long_poll;
 use crate::Error;
 use crate::state::AppState;
 use crate::tenants::bundle::{build_bundle, current_version};
@@ -16,19 +16,7 @@ pub(super) const POLL_EVERY: Duration = Duration::from_millis(200);
 /// `GET /internal/v1/bundle[?after=N]`: the bundle now, or once its version exceeds `after`;
 /// `304` when nothing changed within the long-poll window.
 pub async fn get_bundle(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -> Result<Response, Error> {
-    let path_and_query = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-    let worker = authenticate(&state, &headers, "GET", path_and_query, b"").await?;
-    if !worker.tenant_active {
-        return Err(Error::Forbidden("the tenant is suspended".into()));
-    }
-    let after: Option<u64> = match uri.query() {
-        None => None,
-        Some(q) => Some(
-            q.strip_prefix("after=")
-                .and_then(|v| v.parse().ok())
-                .ok_or_else(|| Error::BadRequest("the only query parameter is after=<bundle version>".into()))?,
-        ),
-    };
+    let (worker, after) = authenticate_long_poll(&state, &headers, &uri, "bundle version").await?;
     if let Some(after) = after {
         let deadline = Instant::now() + state.config.bundle_long_poll;
         let mut closing = state.closing.clone();

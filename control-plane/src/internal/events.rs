@@ -1,6 +1,6 @@
 //! The long-polling `GET /internal/v1/events`: the worker's tenant's webhook events after a cursor.
 
-use super::auth::authenticate;
+use super::auth::authenticate_long_poll;
 use super::bundle::POLL_EVERY;
 use crate::Error;
 use crate::state::AppState;
@@ -15,19 +15,7 @@ use std::time::Instant;
 /// some, else as soon as one is stored, else an empty page at the end of the long-poll window.
 /// Without a cursor: an empty page whose `next` is the feed's current end.
 pub async fn get_events(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -> Result<Json<EventPage>, Error> {
-    let path_and_query = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-    let worker = authenticate(&state, &headers, "GET", path_and_query, b"").await?;
-    if !worker.tenant_active {
-        return Err(Error::Forbidden("the tenant is suspended".into()));
-    }
-    let after: Option<u64> = match uri.query() {
-        None => None,
-        Some(q) => Some(
-            q.strip_prefix("after=")
-                .and_then(|v| v.parse().ok())
-                .ok_or_else(|| Error::BadRequest("the only query parameter is after=<event cursor>".into()))?,
-        ),
-    };
+    let (worker, after) = authenticate_long_poll(&state, &headers, &uri, "event cursor").await?;
     if let Some(after) = after {
         let deadline = Instant::now() + state.config.bundle_long_poll;
         let mut closing = state.closing.clone();

@@ -15,6 +15,7 @@ use sqlx::PgPool;
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 
+#[derive(Clone)]
 struct Seeded {
     tenant: TenantId,
     worker: WorkerId,
@@ -413,6 +414,17 @@ async fn page(url: &str, s: &Seeded, after: Option<u64>) -> EventPage {
     r.json().await.unwrap()
 }
 
+/// The server, tenants A and B, and one event of B's (`other/x`).
+async fn two_tenants_b_with_an_event(pool: &PgPool) -> (TestApp, Seeded, Seeded) {
+    let app = serve(pool).await;
+    let keys = app.config.keys.clone();
+    let a = seed(pool, &keys, "acme").await;
+    let b = seed(pool, &keys, "other").await;
+    let push = serde_json::json!({"repository": {"full_name": "other/x"}});
+    store_event(pool, b.tenant, "push", push).await;
+    (app, a, b)
+}
+
 fn pr_payload(repo: &str, number: u64) -> serde_json::Value {
     serde_json::json!({"number": number, "repository": {"full_name": repo},
         "pull_request": {"number": number, "head": {"sha": "abc123", "ref": "feature"}}})
@@ -420,29 +432,12 @@ fn pr_payload(repo: &str, number: u64) -> serde_json::Value {
 
 #[sqlx::test(migrator = "shoal_control_plane::db::MIGRATOR")]
 async fn a_stored_event_reaches_its_tenants_worker_within_a_second_and_never_another(pool: PgPool) {
-    let app = serve(&pool).await;
-    let keys = app.config.keys.clone();
-    let a = seed(&pool, &keys, "acme").await;
-    let b = seed(&pool, &keys, "other").await;
-    store_event(
-        &pool,
-        b.tenant,
-        "push",
-        serde_json::json!({"repository": {"full_name": "other/x"}}),
-    )
-    .await;
+    let (app, a, b) = two_tenants_b_with_an_event(&pool).await;
     let end = page(&app.url, &a, None).await;
     assert!(end.events.is_empty());
 
-    let (url, a_worker, a_secret) = (app.url.clone(), a.worker, a.secret.clone());
-    let waiting = tokio::spawn(async move {
-        let a = Seeded {
-            tenant: TenantId::new(),
-            worker: a_worker,
-            secret: a_secret,
-        };
-        page(&url, &a, Some(end.next)).await
-    });
+    let (url, a_worker) = (app.url.clone(), a.clone());
+    let waiting = tokio::spawn(async move { page(&url, &a_worker, Some(end.next)).await });
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(!waiting.is_finished(), "answered before any event of A's was stored");
     let started = Instant::now();
@@ -483,17 +478,7 @@ async fn a_stored_event_reaches_its_tenants_worker_within_a_second_and_never_ano
 
 #[sqlx::test(migrator = "shoal_control_plane::db::MIGRATOR")]
 async fn the_event_feed_refuses_forged_or_other_workers_signatures(pool: PgPool) {
-    let app = serve(&pool).await;
-    let keys = app.config.keys.clone();
-    let a = seed(&pool, &keys, "acme").await;
-    let b = seed(&pool, &keys, "other").await;
-    store_event(
-        &pool,
-        b.tenant,
-        "push",
-        serde_json::json!({"repository": {"full_name": "other/x"}}),
-    )
-    .await;
+    let (app, a, b) = two_tenants_b_with_an_event(&pool).await;
     let c = reqwest::Client::new();
     // B's worker id signed with A's secret.
     let r = signed(
