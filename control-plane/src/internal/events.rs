@@ -16,27 +16,22 @@ use std::time::Instant;
 /// Without a cursor: an empty page whose `next` is the feed's current end.
 pub async fn get_events(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -> Result<Json<EventPage>, Error> {
     let (worker, after) = authenticate_long_poll(&state, &headers, &uri, "event cursor").await?;
-    if let Some(after) = after {
-        let deadline = Instant::now() + state.config.bundle_long_poll;
-        let mut closing = state.closing.clone();
-        loop {
-            // Registered before looking, so an event stored in between still wakes this poll.
-            let stored = state.webhook_stored.notified();
-            if feed::has_after(&state.pool, worker.tenant, after).await?
-                || Instant::now() >= deadline
-                || *closing.borrow()
-            {
-                break;
-            }
-            // Polling too: another control-plane process may have stored the event.
-            tokio::select! {
-                _ = stored => {}
-                _ = tokio::time::sleep(POLL_EVERY) => {}
-                _ = closing.changed() => {}
-            }
+    let deadline = Instant::now() + state.config.bundle_long_poll;
+    let mut closing = state.closing.clone();
+    let page = loop {
+        // Registered before looking, so an event stored in between still wakes this poll.
+        let stored = state.webhook_stored.notified();
+        let page = feed::page(&state.pool, worker.tenant, after).await?;
+        if after.is_none() || !page.events.is_empty() || Instant::now() >= deadline || *closing.borrow() {
+            break page;
         }
-    }
-    let page = feed::page(&state.pool, worker.tenant, after).await?;
+        // Polling too: another control-plane process may have stored the event.
+        tokio::select! {
+            _ = stored => {}
+            _ = tokio::time::sleep(POLL_EVERY) => {}
+            _ = closing.changed() => {}
+        }
+    };
     tracing::debug!(worker.id = %worker.worker, events = page.events.len(), next = page.next, "served events");
     Ok(Json(page))
 }

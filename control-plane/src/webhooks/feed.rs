@@ -45,19 +45,6 @@ pub async fn page(pool: &PgPool, tenant: TenantId, after: Option<u64>) -> Result
     })
 }
 
-/// Whether the tenant has an event after `after`.
-pub async fn has_after(pool: &PgPool, tenant: TenantId, after: u64) -> Result<bool, Error> {
-    let mut tx = begin_tenant(pool, tenant).await?;
-    let any: bool =
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM webhook_events WHERE tenant_id = $1 AND cursor > $2)")
-            .bind(tenant.as_uuid())
-            .bind(i64::try_from(after).unwrap_or(i64::MAX))
-            .fetch_one(&mut *tx)
-            .await?;
-    tx.commit().await?;
-    Ok(any)
-}
-
 /// The parts of a payload invalidation needs; `ping` and unknown shapes leave them empty.
 fn extract(cursor: u64, event: String, delivery_id: String, p: &Value) -> WebhookEvent {
     let str_at = |ptr: &str| p.pointer(ptr).and_then(Value::as_str).map(str::to_string);
