@@ -4,8 +4,8 @@
 //! cache hit; a revoked caller token is refused within 2 s; a kill -9'd worker serves again
 //! within 5 s; usage lands in Postgres; a suspended tenant's worker is stopped.
 
-use crate::support::app_against;
 use crate::support::workers::reconcile;
+use crate::support::{app_against, until};
 use shoal_common::crypto::DataKey;
 use shoal_common::token::{generate_token, hash_token};
 use shoal_common::{IdentityId, Secret, TenantId};
@@ -165,17 +165,6 @@ fn curl(ca: &Path, port: u16, token: &str, path: &str) -> (String, String) {
         })
         .unwrap_or_default();
     (text.lines().last().unwrap_or("").to_string(), cache)
-}
-
-async fn until<T>(secs: u64, what: &str, mut f: impl AsyncFnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "{what} did not happen within {secs} s");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 #[sqlx::test(migrator = "shoal_control_plane::db::MIGRATOR")]

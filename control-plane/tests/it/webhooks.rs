@@ -2,11 +2,14 @@
 //! secret (shown to admins on the policy page, rotatable with a 24 h grace), stored once per
 //! delivery id, never for another tenant's secret.
 
-use crate::support::{Browser, TestApp, location, octo_tenant, sign_in};
+use crate::support::workers::reconcile;
+use crate::support::{Browser, TestApp, location, octo_tenant, sign_in, until, workspace_bin};
 use shoal_common::TenantId;
 use shoal_common::github::webhook::sign;
 use shoal_control_plane::db::begin_tenant;
+use shoal_control_plane::scheduler::process::{Isolation, ProcessRuntime, worker_launcher};
 use sqlx::PgPool;
+use std::sync::Arc;
 
 const PUSH: &str = r#"{"ref":"refs/heads/main","repository":{"full_name":"octo-org/hello-world"}}"#;
 
@@ -199,4 +202,104 @@ async fn a_rotated_secret_keeps_working_for_24_hours_and_no_secret_reaches_the_a
         !r.windows(16)
             .any(|w| w == &old.as_bytes()[..16] || w == &new.as_bytes()[..16])
     }));
+}
+
+/// The whole path with real processes: a signed delivery through the webhook URL reaches the
+/// tenant's scheduled `shoal-worker` over the change feed within a second, and a worker killed with
+/// -9 while a burst arrives resumes after the cursor it kept in its data dir, missing and doubling
+/// none of them.
+#[sqlx::test(migrator = "shoal_control_plane::db::MIGRATOR")]
+async fn deliveries_reach_the_tenants_real_worker_and_a_restarted_worker_misses_none(pool: PgPool) {
+    let (app, _gh, alice) = octo_tenant(pool.clone()).await;
+    let secret = secret_of(&alice, "octo").await;
+    let csrf = alice.csrf("/t/octo/tokens").await;
+    let html = alice
+        .post_form("/t/octo/tokens", &[("csrf", &csrf), ("name", "laptop")])
+        .await
+        .text()
+        .await
+        .unwrap();
+    let at = html.find("value=\"shoal_").expect("the new token is shown once");
+    let token = html[at + 7..at + 7 + 49].to_string();
+    let tenant: uuid::Uuid = sqlx::query_scalar("SELECT id FROM tenants WHERE slug = 'octo'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = Arc::new(ProcessRuntime::new(
+        worker_launcher(workspace_bin("shoal-worker"), app.url.clone()),
+        dir.path(),
+        Isolation::Plain,
+    ));
+    let (stop, reconciler) = reconcile(&pool, runtime.clone(), app.config.keys.clone());
+    let running = async || -> Option<String> {
+        let (state, addr): (String, Option<String>) =
+            sqlx::query_as("SELECT observed_state, address FROM workers WHERE tenant_id = $1")
+                .bind(tenant)
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+        addr.filter(|_| state == "running")
+    };
+    let seen = async |addr: &str| -> Option<u64> {
+        let r = reqwest::Client::new()
+            .get(format!("http://{addr}/_shoal/stats"))
+            .header("authorization", format!("token {token}"))
+            .send()
+            .await
+            .ok()?;
+        let v: serde_json::Value = r.json().await.ok()?;
+        Some(v["webhook_events"]["octo-org/hello-world"].as_u64().unwrap_or(0))
+    };
+    let addr = until(20, "the worker starting", running).await;
+
+    // A first worker starts from the feed's end: deliver until one reaches it.
+    let mut n = 0;
+    until(20, "a first delivery reaching the worker", async || {
+        n += 1;
+        assert!(deliver(&app, "octo", "push", &format!("warm-{n}"), PUSH, Some(&secret)).await < 300);
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        (seen(&addr).await? > 0).then_some(())
+    })
+    .await;
+    let before = seen(&addr).await.unwrap();
+    let sent = std::time::Instant::now();
+    assert_eq!(deliver(&app, "octo", "push", "timed", PUSH, Some(&secret)).await, 202);
+    until(1, "the delivery reaching the worker", async || {
+        (seen(&addr).await? == before + 1).then_some(())
+    })
+    .await;
+    assert!(sent.elapsed() < std::time::Duration::from_secs(1));
+
+    // kill -9, then a burst while it is down or restarting.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let pid = runtime.pid(shoal_common::TenantId::from(tenant)).await.unwrap();
+    std::process::Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .unwrap();
+    for i in 0..20 {
+        assert_eq!(
+            deliver(&app, "octo", "push", &format!("burst-{i}"), PUSH, Some(&secret)).await,
+            202
+        );
+    }
+    let addr = until(20, "the worker restarting", async || {
+        let pid_now = runtime.pid(shoal_common::TenantId::from(tenant)).await?;
+        if pid_now == pid {
+            return None;
+        }
+        running().await
+    })
+    .await;
+    until(10, "the burst reaching the restarted worker", async || {
+        (seen(&addr).await? == 20).then_some(())
+    })
+    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(seen(&addr).await, Some(20), "each event of the burst exactly once");
+
+    stop.send(true).unwrap();
+    reconciler.await.unwrap();
 }

@@ -5,7 +5,6 @@ mod apps;
 mod cache;
 mod coordinator;
 mod disk_cache;
-mod feed;
 mod fresh;
 mod gh_cli;
 mod graphql;
