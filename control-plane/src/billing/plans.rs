@@ -86,6 +86,14 @@ impl Plan {
         }
     }
 
+    /// A stored `tenants.plan` (the migration's CHECK allows only these).
+    pub fn from_stored(text: &str) -> Result<Self, Error> {
+        Plan::ALL
+            .into_iter()
+            .find(|p| p.as_str() == text)
+            .ok_or_else(|| Error::Config(format!("tenants.plan holds an unknown plan {text:?}")))
+    }
+
     /// The stored name.
     pub const fn as_str(self) -> &'static str {
         match self {
