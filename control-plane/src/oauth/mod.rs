@@ -114,8 +114,17 @@ async fn finish_sign_in(
 ) -> Result<Response, PageError> {
     let result = complete(&state, ip, &session, q).await;
     match result {
-        Ok(login) => {
+        Ok((login, refused)) if refused.is_empty() => {
             flash(&session, "ok", format!("Signed in as {login}.")).await?;
+            Ok(Redirect::to("/").into_response())
+        }
+        Ok((login, refused)) => {
+            flash(
+                &session,
+                "error",
+                format!("Signed in as {login}. {}", refused.join(" ")),
+            )
+            .await?;
             Ok(Redirect::to("/").into_response())
         }
         Err(e) if e.status().is_client_error() => {
@@ -131,7 +140,7 @@ async fn complete(
     ip: Option<std::net::IpAddr>,
     session: &Session,
     q: CallbackIn,
-) -> Result<String, Error> {
+) -> Result<(String, Vec<String>), Error> {
     state.check_login_rate(ip)?;
     // One use only, whatever happens next.
     let pending: Option<Pending> = session.remove(PENDING_KEY).await?;
@@ -194,7 +203,7 @@ async fn complete(
             admin: o.is_admin(),
         })
         .collect();
-    join_org_tenants(&state.pool, user.id, &roles, actor).await?;
+    let joined = join_org_tenants(&state.pool, &state.config.billing, user.id, &roles, actor).await?;
     let active: Vec<i64> = roles.iter().map(|r| r.org_id).collect();
     leave_departed_tenants(&state.pool, &state.github, gh_token, user.id, &active).await?;
     sign_in(
@@ -209,7 +218,7 @@ async fn complete(
     .await?;
     audit::record_global(&state.pool, actor, "user.sign_in", &user.login).await?;
     tracing::info!(user.login = %user.login, "signed in");
-    Ok(user.login)
+    Ok((user.login, joined.refused))
 }
 
 async fn sign_out(

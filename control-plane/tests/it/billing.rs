@@ -3,8 +3,11 @@
 
 use crate::support::github::octo_tenant_and;
 use crate::support::{self, TestApp, location};
+use shoal_common::TenantId;
+use shoal_control_plane::Error;
 use shoal_control_plane::config::BillingConfig;
 use shoal_control_plane::db::begin_tenant;
+use shoal_control_plane::tenants::members;
 use shoal_control_plane::tokens::admin::create_admin_token;
 use shoal_fake_github::FakeGithub;
 use sqlx::PgPool;
@@ -98,4 +101,73 @@ async fn a_free_tenants_second_identity_is_refused_on_the_page_with_an_upgrade_l
         "{html}"
     );
     assert_eq!(count_identities(&pool).await, 1);
+}
+
+/// Joins `n` new users named `<prefix>0..` to the tenant `slug`, each in its own transaction.
+async fn join_users(
+    pool: &PgPool,
+    billing: &BillingConfig,
+    slug: &str,
+    prefix: &str,
+    n: usize,
+) -> Vec<Result<(), Error>> {
+    let id: uuid::Uuid = sqlx::query_scalar("SELECT id FROM tenants WHERE slug = $1")
+        .bind(slug)
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    for i in 0..n {
+        let u = support::user(pool, &format!("{prefix}{i}")).await;
+        let mut tx = begin_tenant(pool, TenantId(id)).await.unwrap();
+        let joined = members::join_tenant(&mut tx, billing, support::actor(&u), u.id, false).await;
+        if joined.is_ok() {
+            tx.commit().await.unwrap();
+        }
+        out.push(joined.map(|_| ()));
+    }
+    out
+}
+
+async fn count_members(pool: &PgPool) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM memberships")
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+#[sqlx::test(migrator = "shoal_control_plane::db::MIGRATOR")]
+async fn a_free_tenant_refuses_a_sixth_member_at_join_unless_billing_is_off(pool: PgPool) {
+    let on = BillingConfig::on_for_tests();
+    let (_app, _gh, _auth) = acme(&pool, on.clone(), "free").await;
+    // alice, the creator, is the first of five.
+    let joins = join_users(&pool, &on, "acme", "m", 5).await;
+    assert!(joins[..4].iter().all(Result::is_ok), "{joins:?}");
+    let refused = joins[4].as_ref().unwrap_err();
+    assert_eq!(refused.status(), 402);
+    let msg = refused.to_string();
+    assert!(
+        msg.contains("free plan") && msg.contains("at most 5 members") && msg.contains("/pricing"),
+        "{msg}"
+    );
+    assert_eq!(count_members(&pool).await, 5);
+
+    let off = join_users(&pool, &BillingConfig::default(), "acme", "x", 1).await;
+    assert!(off[0].is_ok());
+    assert_eq!(count_members(&pool).await, 6);
+}
+
+#[sqlx::test(migrator = "shoal_control_plane::db::MIGRATOR")]
+async fn signing_in_to_a_full_free_tenant_is_refused_at_join_with_the_plan_message(pool: PgPool) {
+    let on = BillingConfig::on_for_tests();
+    let (app, gh, _alice) = octo_tenant_and(pool.clone(), |c| c.billing = on.clone()).await;
+    assert!(join_users(&pool, &on, "octo", "m", 4).await.iter().all(Result::is_ok));
+    let bob = support::sign_in(&app, &gh, "bob").await;
+    let (_, html) = bob.get_text("/").await;
+    assert!(
+        html.contains("octo could not add you: the free plan allows at most 5 members") && html.contains("/pricing"),
+        "{html}"
+    );
+    assert_eq!(count_members(&pool).await, 5);
+    assert_eq!(bob.get("/t/octo").await.status(), 404);
 }

@@ -4,6 +4,7 @@
 use crate::support::{self, TestApp, location};
 use shoal_control_plane::audit::AUDIT_LIMIT;
 use shoal_control_plane::billing::Plan;
+use shoal_control_plane::config::BillingConfig;
 use shoal_control_plane::db::begin_tenant;
 use shoal_control_plane::tenants::members;
 use shoal_control_plane::tokens::admin::create_admin_token;
@@ -175,7 +176,7 @@ async fn the_admin_api_works_with_an_admin_token_and_only_for_its_own_tenant(poo
     let acme = support::tenant(&pool, &keys, &alice, "acme", "acme-org").await;
     let other = support::tenant(&pool, &keys, &bob, "other", "other-org").await;
     let mut tx = begin_tenant(&pool, acme.id).await.unwrap();
-    members::join_tenant(&mut tx, support::actor(&bob), bob.id, false)
+    members::join_tenant(&mut tx, &BillingConfig::default(), support::actor(&bob), bob.id, false)
         .await
         .unwrap();
     let token = create_admin_token(&mut tx, &keys.pepper, support::actor(&alice), alice.id, "script")
