@@ -114,17 +114,10 @@ async fn finish_sign_in(
 ) -> Result<Response, PageError> {
     let result = complete(&state, ip, &session, q).await;
     match result {
-        Ok((login, refused)) if refused.is_empty() => {
-            flash(&session, "ok", format!("Signed in as {login}.")).await?;
-            Ok(Redirect::to("/").into_response())
-        }
         Ok((login, refused)) => {
-            flash(
-                &session,
-                "error",
-                format!("Signed in as {login}. {}", refused.join(" ")),
-            )
-            .await?;
+            let kind = if refused.is_empty() { "ok" } else { "error" };
+            let message = std::iter::once(format!("Signed in as {login}.")).chain(refused);
+            flash(&session, kind, message.collect::<Vec<_>>().join(" ")).await?;
             Ok(Redirect::to("/").into_response())
         }
         Err(e) if e.status().is_client_error() => {
