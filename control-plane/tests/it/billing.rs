@@ -172,3 +172,49 @@ async fn signing_in_to_a_full_free_tenant_is_refused_at_join_with_the_plan_messa
     assert_eq!(count_members(&pool).await, 5);
     assert_eq!(bob.get("/t/octo").await.status(), 404);
 }
+
+#[sqlx::test(migrator = "shoal_control_plane::db::MIGRATOR")]
+async fn two_concurrent_joins_for_the_last_seat_cannot_both_pass(pool: PgPool) {
+    let on = BillingConfig::on_for_tests();
+    let (_app, _gh, _auth) = acme(&pool, on.clone(), "free").await;
+    assert!(join_users(&pool, &on, "acme", "m", 3).await.iter().all(Result::is_ok));
+    let id: uuid::Uuid = sqlx::query_scalar("SELECT id FROM tenants WHERE slug = 'acme'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let (first, second) = (
+        support::user(&pool, "first").await,
+        support::user(&pool, "second").await,
+    );
+    let mut tx1 = begin_tenant(&pool, TenantId(id)).await.unwrap();
+    members::join_tenant(&mut tx1, &on, support::actor(&first), first.id, false)
+        .await
+        .unwrap();
+    let racer = {
+        let (pool, on) = (pool.clone(), on.clone());
+        tokio::spawn(async move {
+            let mut tx2 = begin_tenant(&pool, TenantId(id)).await.unwrap();
+            members::join_tenant(&mut tx2, &on, support::actor(&second), second.id, false).await
+        })
+    };
+    // The second join waits on the tenant row the first one locked.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        if waiting > 0 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the second join never waited");
+        tokio::task::yield_now().await;
+    }
+    assert!(!racer.is_finished());
+    tx1.commit().await.unwrap();
+    let refused = racer.await.unwrap().unwrap_err();
+    assert_eq!(refused.status(), 402, "{refused}");
+    assert_eq!(count_members(&pool).await, 5);
+}
