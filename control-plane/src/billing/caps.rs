@@ -30,16 +30,16 @@ pub async fn ensure_room(tx: &mut TenantTx, billing: &BillingConfig, what: Cappe
         .await?;
     let plan = Plan::from_stored(&stored)?;
     let limits = plan.limits();
-    let (cap, count_sql, noun) = match what {
+    let (cap, count_sql, (one, many)) = match what {
         Capped::Identities => (
             limits.identities,
             "SELECT count(*) FROM identities WHERE tenant_id = $1",
-            "identities",
+            ("identity", "identities"),
         ),
         Capped::Members => (
             limits.members,
             "SELECT count(*) FROM memberships WHERE tenant_id = $1",
-            "members",
+            ("member", "members"),
         ),
     };
     let Cap::UpTo(max) = cap else {
@@ -52,6 +52,7 @@ pub async fn ensure_room(tx: &mut TenantTx, billing: &BillingConfig, what: Cappe
     if count < i64::from(max) {
         return Ok(());
     }
+    let noun = if max == 1 { one } else { many };
     Err(Error::PlanLimit(format!(
         "the {plan} plan allows at most {max} {noun}; upgrade at {UPGRADE_PATH} to add more"
     )))

@@ -59,7 +59,7 @@ async fn a_free_tenants_second_identity_is_refused_over_the_api_with_402_and_not
     assert_eq!(status, 402, "{body}");
     let msg = body["message"].as_str().unwrap();
     assert!(
-        msg.contains("free plan") && msg.contains("at most 1 identities") && msg.contains("/pricing"),
+        msg.contains("free plan") && msg.contains("at most 1 identity") && msg.contains("/pricing"),
         "{msg}"
     );
     assert_eq!(count_identities(&pool).await, 1);
@@ -98,7 +98,7 @@ async fn a_free_tenants_second_identity_is_refused_on_the_page_with_an_upgrade_l
     }
     let (_, html) = alice.get_text("/t/octo/identities").await;
     assert!(
-        html.contains("the free plan allows at most 1 identities") && html.contains("/pricing"),
+        html.contains("the free plan allows at most 1 identity") && html.contains("/pricing"),
         "{html}"
     );
     assert_eq!(count_identities(&pool).await, 1);
