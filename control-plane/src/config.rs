@@ -44,6 +44,8 @@ pub struct Config {
     pub bundle_long_poll: Duration,
     /// Where tenants' relays are served.
     pub edge: EdgeConfig,
+    /// Stripe billing; off without a secret key.
+    pub billing: BillingConfig,
 }
 
 /// The edge (tenant subdomains) and the workers behind it.
@@ -147,6 +149,84 @@ impl Default for GithubConfig {
             client_id: None,
             client_secret: None,
         }
+    }
+}
+
+/// Stripe: off without a secret key, and then no plan limits apply (a team hosting shoal for
+/// itself). The secrets print as redacted.
+#[derive(Debug, Clone)]
+pub struct BillingConfig {
+    /// `SHOAL_STRIPE_SECRET_KEY` (or `SHOAL_STRIPE_SECRET_KEY_FILE`): the API key.
+    pub stripe_secret_key: Option<Secret>,
+    /// `SHOAL_STRIPE_WEBHOOK_SECRET` (or `_FILE`): the `whsec_...` webhook deliveries are signed with.
+    pub stripe_webhook_secret: Option<Secret>,
+    /// `SHOAL_STRIPE_API_BASE`: default `https://api.stripe.com` (tests point it at a fake).
+    pub stripe_api_base: Url,
+}
+
+impl Default for BillingConfig {
+    fn default() -> Self {
+        Self {
+            stripe_secret_key: None,
+            stripe_webhook_secret: None,
+            stripe_api_base: Url::parse(STRIPE_API_BASE).expect("static URL"),
+        }
+    }
+}
+
+const STRIPE_API_BASE: &str = "https://api.stripe.com";
+
+impl BillingConfig {
+    /// Whether billing is on, and so whether plan limits apply.
+    pub fn enabled(&self) -> bool {
+        self.stripe_secret_key.is_some()
+    }
+
+    /// Billing on, with placeholder secrets: for tests that exercise plan limits.
+    pub fn on_for_tests() -> Self {
+        Self {
+            stripe_secret_key: Some(Secret::new("sk_test_shoal")),
+            stripe_webhook_secret: Some(Secret::new("whsec_shoal")),
+            ..Self::default()
+        }
+    }
+
+    fn from_env() -> Result<Self, Error> {
+        let stripe_secret_key = env_secret("SHOAL_STRIPE_SECRET_KEY")?;
+        let stripe_webhook_secret = env_secret("SHOAL_STRIPE_WEBHOOK_SECRET")?;
+        if stripe_secret_key.is_some() && stripe_webhook_secret.is_none() {
+            return Err(Error::Config(
+                "SHOAL_STRIPE_SECRET_KEY is set but SHOAL_STRIPE_WEBHOOK_SECRET is not: plan changes arrive by Stripe's webhooks; set it (or SHOAL_STRIPE_WEBHOOK_SECRET_FILE)".into(),
+            ));
+        }
+        Ok(Self {
+            stripe_secret_key,
+            stripe_webhook_secret,
+            stripe_api_base: env_url("SHOAL_STRIPE_API_BASE", STRIPE_API_BASE)?,
+        })
+    }
+}
+
+/// A secret from `NAME`, or from the file `NAME_FILE` (trimmed); both set is an error. Messages
+/// name the variable and the path, never the value.
+fn env_secret(name: &str) -> Result<Option<Secret>, Error> {
+    secret_from(name, env)
+}
+
+fn secret_from(name: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<Option<Secret>, Error> {
+    let file_var = format!("{name}_FILE");
+    match (lookup(name), lookup(&file_var)) {
+        (Some(_), Some(_)) => Err(Error::Config(format!("set {name} or {file_var}, not both"))),
+        (Some(v), None) => Ok(Some(Secret::new(v.trim()))),
+        (None, Some(path)) => {
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| Error::Config(format!("could not read {file_var} ({path}): {e}")))?;
+            match text.trim() {
+                "" => Err(Error::Config(format!("{file_var} ({path}) is empty"))),
+                v => Ok(Some(Secret::new(v))),
+            }
+        }
+        (None, None) => Ok(None),
     }
 }
 
@@ -273,6 +353,7 @@ impl Config {
             membership_recheck: Duration::from_secs(env_u64("SHOAL_MEMBERSHIP_RECHECK_SECS", 3600)?),
             bundle_long_poll: BUNDLE_LONG_POLL,
             edge: EdgeConfig::from_env()?,
+            billing: BillingConfig::from_env()?,
         })
     }
 
@@ -291,6 +372,7 @@ impl Config {
             membership_recheck: Duration::ZERO,
             bundle_long_poll: BUNDLE_LONG_POLL,
             edge: EdgeConfig::for_tests(),
+            billing: BillingConfig::default(),
         }
     }
 }
@@ -348,4 +430,58 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<(), Error> {
         .map_err(|e| Error::Config(format!("could not create {}: {e}", path.display())))?;
     f.write_all(bytes)
         .map_err(|e| Error::Config(format!("could not write {}: {e}", path.display())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn lookup(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let vars: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        move |name| vars.get(name).cloned()
+    }
+
+    #[test]
+    fn a_secret_comes_from_its_variable_or_its_file_never_both() {
+        let name = "SHOAL_STRIPE_SECRET_KEY";
+        assert!(secret_from(name, lookup(&[])).unwrap().is_none());
+        let direct = secret_from(name, lookup(&[(name, " sk_test_1 ")])).unwrap().unwrap();
+        assert_eq!(direct.expose(), "sk_test_1");
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("key");
+        std::fs::write(&path, "sk_test_file\n").unwrap();
+        let path = path.to_str().unwrap();
+        let from_file = secret_from(name, lookup(&[("SHOAL_STRIPE_SECRET_KEY_FILE", path)]))
+            .unwrap()
+            .unwrap();
+        assert_eq!(from_file.expose(), "sk_test_file");
+
+        let both = secret_from(
+            name,
+            lookup(&[(name, "sk_test_1"), ("SHOAL_STRIPE_SECRET_KEY_FILE", path)]),
+        );
+        let msg = both.err().unwrap().to_string();
+        assert!(msg.contains("not both") && !msg.contains("sk_test"), "{msg}");
+        let missing = secret_from(name, lookup(&[("SHOAL_STRIPE_SECRET_KEY_FILE", "/nonexistent/key")]));
+        assert!(
+            missing
+                .err()
+                .unwrap()
+                .to_string()
+                .contains("SHOAL_STRIPE_SECRET_KEY_FILE")
+        );
+    }
+
+    #[test]
+    fn billing_is_off_by_default_and_its_secrets_never_print() {
+        let off = BillingConfig::default();
+        assert!(!off.enabled());
+        assert_eq!(off.stripe_api_base.as_str(), "https://api.stripe.com/");
+        let on = BillingConfig::on_for_tests();
+        assert!(on.enabled());
+        let printed = format!("{on:?}");
+        assert!(!printed.contains("sk_test") && !printed.contains("whsec_"), "{printed}");
+    }
 }

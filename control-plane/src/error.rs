@@ -41,6 +41,10 @@ pub enum Error {
     /// The request body is over the limit.
     #[error("the request body is too large")]
     TooLarge,
+    /// The tenant's plan does not allow more; the message names the plan, the cap and where to
+    /// upgrade.
+    #[error("{0}")]
+    PlanLimit(String),
     /// Too many attempts from one address.
     #[error("too many attempts; wait a minute and try again")]
     RateLimited,
@@ -67,6 +71,7 @@ impl Error {
             Error::Forbidden(_) => StatusCode::FORBIDDEN,
             Error::NotFound | Error::Missing(_) => StatusCode::NOT_FOUND,
             Error::Conflict(_) => StatusCode::CONFLICT,
+            Error::PlanLimit(_) => StatusCode::PAYMENT_REQUIRED,
             Error::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             Error::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Error::GithubRejected(_) => StatusCode::UNPROCESSABLE_ENTITY,

@@ -9,6 +9,7 @@ pub mod access;
 pub mod api;
 pub mod app;
 pub mod audit;
+pub mod billing;
 pub mod config;
 pub mod db;
 pub mod demo;

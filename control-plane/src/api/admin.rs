@@ -313,6 +313,7 @@ impl From<IdentityIn> for NewIdentity {
     responses(
         (status = 201, description = "The identity.", body = Identity),
         (status = 400, description = "A bad name, scopes, ids or key, or a body that is not an `IdentityIn`.", body = ErrorOut),
+        (status = 402, description = "Billing is on and the tenant's plan allows no more identities; the message names the plan, the cap and the upgrade URL. Nothing is saved.", body = ErrorOut),
         (status = 413, description = "The body is over 64 KiB.", body = ErrorOut),
         (status = 422, description = "GitHub refused the token, the App key, or knows no such installation.", body = ErrorOut),
         (status = 502, description = "GitHub could not be reached.", body = ErrorOut),

@@ -63,6 +63,7 @@ fn dev_ca_pem(state: &AppState) -> Option<String> {
         (status = 200, description = "A caller token named for the device.", body = LoginExchangeOut),
         (status = 400, description = "Missing or malformed fields.", body = ErrorOut),
         (status = 401, description = "GitHub refused the token.", body = ErrorOut),
+        (status = 402, description = "Billing is on and the tenant's plan allows no more members: a newcomer is refused with the plan, the cap and the upgrade URL.", body = ErrorOut),
         (status = 403, description = "GitHub does not list the user as an active member of the tenant's org (their tenant membership and tokens are revoked), or the tenant is suspended.", body = ErrorOut),
         (status = 404, description = "No tenant with that slug.", body = ErrorOut),
         (status = 413, description = "The body is over 64 KiB.", body = ErrorOut),

@@ -7,6 +7,7 @@
 use crate::Error;
 use crate::access::{TenantAdmin, TenantMember};
 use crate::audit::{self, Actor};
+use crate::billing::{self, Capped};
 use crate::db::TenantTx;
 use crate::github::{GithubClient, is_valid_login};
 use crate::state::AppState;
@@ -128,6 +129,7 @@ async fn save_checked(
     insert: impl AsyncFnOnce(&mut TenantTx, &DataKey) -> Result<Identity, Error>,
 ) -> Result<Identity, Error> {
     let mut tx = admin.begin(state).await?;
+    billing::ensure_room(&mut tx, &state.config.billing, Capped::Identities).await?;
     let dk = data_key(&mut tx, &state.config.keys).await?;
     let ident = insert(&mut tx, &dk).await?;
     tx.commit().await?;

@@ -114,8 +114,10 @@ async fn finish_sign_in(
 ) -> Result<Response, PageError> {
     let result = complete(&state, ip, &session, q).await;
     match result {
-        Ok(login) => {
-            flash(&session, "ok", format!("Signed in as {login}.")).await?;
+        Ok((login, refused)) => {
+            let kind = if refused.is_empty() { "ok" } else { "error" };
+            let message = std::iter::once(format!("Signed in as {login}.")).chain(refused);
+            flash(&session, kind, message.collect::<Vec<_>>().join(" ")).await?;
             Ok(Redirect::to("/").into_response())
         }
         Err(e) if e.status().is_client_error() => {
@@ -131,7 +133,7 @@ async fn complete(
     ip: Option<std::net::IpAddr>,
     session: &Session,
     q: CallbackIn,
-) -> Result<String, Error> {
+) -> Result<(String, Vec<String>), Error> {
     state.check_login_rate(ip)?;
     // One use only, whatever happens next.
     let pending: Option<Pending> = session.remove(PENDING_KEY).await?;
@@ -194,7 +196,7 @@ async fn complete(
             admin: o.is_admin(),
         })
         .collect();
-    join_org_tenants(&state.pool, user.id, &roles, actor).await?;
+    let joined = join_org_tenants(&state.pool, &state.config.billing, user.id, &roles, actor).await?;
     let active: Vec<i64> = roles.iter().map(|r| r.org_id).collect();
     leave_departed_tenants(&state.pool, &state.github, gh_token, user.id, &active).await?;
     sign_in(
@@ -209,7 +211,7 @@ async fn complete(
     .await?;
     audit::record_global(&state.pool, actor, "user.sign_in", &user.login).await?;
     tracing::info!(user.login = %user.login, "signed in");
-    Ok(user.login)
+    Ok((user.login, joined.refused))
 }
 
 async fn sign_out(

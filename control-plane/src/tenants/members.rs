@@ -5,6 +5,8 @@
 use crate::Error;
 use crate::access::{TenantAdmin, TenantMember, find_role};
 use crate::audit::{self, Actor};
+use crate::billing::{self, Capped};
+use crate::config::BillingConfig;
 use crate::db::TenantTx;
 use crate::state::AppState;
 use crate::tenants::{Role, bump_bundle};
@@ -44,9 +46,11 @@ async fn login_of(tx: &mut TenantTx, user: UserId) -> Result<String, Error> {
 
 /// Adds a verified org member (or refreshes `verified_at` of an existing one). The first member
 /// of a tenant that has no admin left becomes admin when GitHub says they administer the org.
-/// Returns their role, or `None` for someone an admin removed and has not let back in.
+/// Returns their role, or `None` for someone an admin removed and has not let back in; a newcomer
+/// beyond the plan's member cap is refused ([`Error::PlanLimit`]).
 pub async fn join_tenant(
     tx: &mut TenantTx,
+    billing: &BillingConfig,
     actor: Actor,
     user: UserId,
     github_admin: bool,
@@ -68,6 +72,7 @@ pub async fn join_tenant(
     if removed.is_some() {
         return Ok(None);
     }
+    billing::ensure_room(tx, billing, Capped::Members).await?;
     let role = if github_admin && count_admins(tx).await? == 0 {
         Role::Admin
     } else {

@@ -12,6 +12,7 @@ pub mod usage;
 
 use crate::Error;
 use crate::audit::{self, Actor};
+pub use crate::billing::Plan;
 use crate::config::Keys;
 use crate::db::{self, TenantTx};
 use crate::scheduler::DesiredState;
@@ -81,32 +82,6 @@ impl Slug {
     /// The slug text.
     pub fn as_str(&self) -> &str {
         &self.0
-    }
-}
-
-/// A billing plan. Only `free` can be chosen until billing lands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Plan {
-    /// The default plan.
-    Free,
-}
-
-impl Plan {
-    /// Parses a plan name from a form or API call.
-    pub fn parse(text: &str) -> Result<Self, Error> {
-        match text.trim() {
-            "" | "free" => Ok(Plan::Free),
-            "team" | "business" => Err(Error::BadRequest(format!(
-                "the {text} plan is not available yet; choose free"
-            ))),
-            other => Err(Error::BadRequest(format!("unknown plan {other:?}; choose free"))),
-        }
-    }
-
-    /// The stored name.
-    pub fn as_str(&self) -> &'static str {
-        "free"
     }
 }
 

@@ -5,7 +5,7 @@
 use crate::Error;
 use crate::access::find_role;
 use crate::audit::{self, Actor};
-use crate::config::Keys;
+use crate::config::{BillingConfig, Keys};
 use crate::db::begin_tenant;
 use crate::github::GithubClient;
 use crate::identities;
@@ -23,27 +23,44 @@ pub struct OrgRole {
     pub admin: bool,
 }
 
+/// What signing in did to the user's tenants.
+#[derive(Debug, Default)]
+pub struct Joined {
+    /// Slugs newly joined.
+    pub joined: Vec<String>,
+    /// Why a tenant refused them (its plan's member cap), one message per tenant.
+    pub refused: Vec<String>,
+}
+
 /// Joins the user to every tenant of an org GitHub lists them in (refreshing `verified_at` where
-/// they already are a member). Returns the slugs newly joined.
+/// they already are a member). A tenant whose plan is full refuses them without failing the rest.
 pub async fn join_org_tenants(
     pool: &PgPool,
+    billing: &BillingConfig,
     user: UserId,
     orgs: &[OrgRole],
     actor: Actor,
-) -> Result<Vec<String>, Error> {
+) -> Result<Joined, Error> {
     let ids: Vec<i64> = orgs.iter().map(|o| o.org_id).collect();
-    let mut joined = Vec::new();
+    let mut out = Joined::default();
     for t in tenants::list_tenants_of_orgs(pool, &ids).await? {
         let admin = orgs.iter().any(|o| o.org_id == t.github_org_id && o.admin);
         let mut tx = begin_tenant(pool, t.id).await?;
         let was_member = find_role(&mut tx, user).await?.is_some();
-        let joined_now = members::join_tenant(&mut tx, actor, user, admin).await?.is_some();
+        let joined_now = match members::join_tenant(&mut tx, billing, actor, user, admin).await {
+            Ok(role) => role.is_some(),
+            Err(Error::PlanLimit(msg)) => {
+                out.refused.push(format!("{} could not add you: {msg}", t.slug));
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
         tx.commit().await?;
         if joined_now && !was_member {
-            joined.push(t.slug);
+            out.joined.push(t.slug);
         }
     }
-    Ok(joined)
+    Ok(out)
 }
 
 /// Removes the user from tenants whose org GitHub definitively says they left (404 or not

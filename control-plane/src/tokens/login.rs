@@ -74,7 +74,7 @@ pub async fn exchange(state: &AppState, ip: Option<IpAddr>, req: LoginRequest<'_
         )));
     };
     let mut tx = begin_tenant(&state.pool, tenant.id).await?;
-    if members::join_tenant(&mut tx, actor, user.id, membership.is_admin())
+    if members::join_tenant(&mut tx, &state.config.billing, actor, user.id, membership.is_admin())
         .await?
         .is_none()
     {

@@ -1,7 +1,8 @@
-//! The web UI: account-level pages in [`home`], pages inside one tenant in [`tenant`], the
+//! The web UI: account-level pages in [`home`], the public [`pricing`] page, pages inside one tenant in [`tenant`], the
 //! stylesheet and the health check. Templates live in the workspace's `web/templates/`.
 
 mod home;
+mod pricing;
 mod tenant;
 
 use crate::state::AppState;
@@ -20,6 +21,7 @@ pub fn routes() -> Router<AppState> {
         .route("/healthz", get(get_health))
         .route("/static/app.css", get(get_stylesheet))
         .merge(home::routes())
+        .merge(pricing::routes())
         .merge(tenant::routes())
 }
 

@@ -8,6 +8,7 @@ use shoal_common::{IdentityId, Secret};
 use shoal_control_plane::Error;
 use shoal_control_plane::access::{authenticate_admin_token, find_role};
 use shoal_control_plane::audit::Actor;
+use shoal_control_plane::config::BillingConfig;
 use shoal_control_plane::config::Keys;
 use shoal_control_plane::db::begin_tenant;
 use shoal_control_plane::identities::{self, NewApp, NewPat, parse_scopes};
@@ -106,9 +107,15 @@ async fn the_last_admin_can_be_neither_demoted_nor_removed(pool: PgPool) {
     let mut tx = begin_tenant(&pool, t.id).await.unwrap();
     let a = support::actor(&alice);
     assert_eq!(
-        members::join_tenant(&mut tx, Actor::user(bob.id, None), bob.id, true)
-            .await
-            .unwrap(),
+        members::join_tenant(
+            &mut tx,
+            &BillingConfig::default(),
+            Actor::user(bob.id, None),
+            bob.id,
+            true
+        )
+        .await
+        .unwrap(),
         Some(Role::Member)
     );
 
@@ -142,12 +149,18 @@ async fn caller_tokens_are_stored_as_hashes_and_revoked_by_owner_admin_or_remova
     let carol = support::user(&pool, "carol").await;
     let t = support::tenant(&pool, &keys, &alice, "acme", "acme-org").await;
     let mut tx = begin_tenant(&pool, t.id).await.unwrap();
-    members::join_tenant(&mut tx, support::actor(&bob), bob.id, false)
+    members::join_tenant(&mut tx, &BillingConfig::default(), support::actor(&bob), bob.id, false)
         .await
         .unwrap();
-    members::join_tenant(&mut tx, support::actor(&carol), carol.id, false)
-        .await
-        .unwrap();
+    members::join_tenant(
+        &mut tx,
+        &BillingConfig::default(),
+        support::actor(&carol),
+        carol.id,
+        false,
+    )
+    .await
+    .unwrap();
 
     let (bob_tok, secret) =
         tokens::create_caller_token(&mut tx, &keys.pepper, support::actor(&bob), bob.id, " laptop ", None)
@@ -414,7 +427,7 @@ async fn admin_api_tokens_work_only_while_their_owner_is_an_admin(pool: PgPool) 
     let bob = support::user(&pool, "bob").await;
     let t = support::tenant(&pool, &keys, &alice, "acme", "acme-org").await;
     let mut tx = begin_tenant(&pool, t.id).await.unwrap();
-    members::join_tenant(&mut tx, support::actor(&bob), bob.id, false)
+    members::join_tenant(&mut tx, &BillingConfig::default(), support::actor(&bob), bob.id, false)
         .await
         .unwrap();
     assert!(matches!(

@@ -7,6 +7,7 @@ use crate::support::github::CLIENT_ID;
 use crate::support::{self, app_with_github, location, octo_tenant, sign_in};
 use shoal_common::Secret;
 use shoal_common::token::hash_token;
+use shoal_control_plane::config::BillingConfig;
 use shoal_control_plane::db::begin_tenant;
 use shoal_control_plane::github::GithubClient;
 use shoal_control_plane::tenants::{self, members, sync};
@@ -545,9 +546,15 @@ async fn the_login_exchange_mints_a_device_token_for_org_members_only(pool: PgPo
     let t = tenants::resolve(&pool, "octo").await.unwrap();
     let gone = support::user(&pool, "gone-user").await;
     let mut tx = begin_tenant(&pool, t.id).await.unwrap();
-    members::join_tenant(&mut tx, support::actor(&gone), gone.id, false)
-        .await
-        .unwrap();
+    members::join_tenant(
+        &mut tx,
+        &BillingConfig::default(),
+        support::actor(&gone),
+        gone.id,
+        false,
+    )
+    .await
+    .unwrap();
     tokens::create_caller_token(
         &mut tx,
         &app.config.keys.pepper,
@@ -602,9 +609,15 @@ async fn the_periodic_recheck_removes_members_github_no_longer_lists_and_revokes
     assert!(!out.ran);
 
     let mut tx = begin_tenant(&pool, t.id).await.unwrap();
-    members::join_tenant(&mut tx, support::actor(&ghost), ghost.id, false)
-        .await
-        .unwrap();
+    members::join_tenant(
+        &mut tx,
+        &BillingConfig::default(),
+        support::actor(&ghost),
+        ghost.id,
+        false,
+    )
+    .await
+    .unwrap();
     tokens::create_caller_token(
         &mut tx,
         &keys.pepper,
@@ -918,9 +931,15 @@ async fn signing_in_after_leaving_the_org_removes_the_membership_and_revokes_tok
         .unwrap();
     let bob = shoal_common::UserId(bob);
     let mut tx = begin_tenant(&pool, t.id).await.unwrap();
-    members::join_tenant(&mut tx, shoal_control_plane::audit::Actor::system(), bob, false)
-        .await
-        .unwrap();
+    members::join_tenant(
+        &mut tx,
+        &BillingConfig::default(),
+        shoal_control_plane::audit::Actor::system(),
+        bob,
+        false,
+    )
+    .await
+    .unwrap();
     tokens::create_caller_token(
         &mut tx,
         &keys.pepper,

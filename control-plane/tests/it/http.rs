@@ -3,6 +3,8 @@
 
 use crate::support::{self, TestApp, location};
 use shoal_control_plane::audit::AUDIT_LIMIT;
+use shoal_control_plane::billing::Plan;
+use shoal_control_plane::config::BillingConfig;
 use shoal_control_plane::db::begin_tenant;
 use shoal_control_plane::tenants::members;
 use shoal_control_plane::tokens::admin::create_admin_token;
@@ -12,7 +14,7 @@ use sqlx::PgPool;
 async fn every_response_carries_the_security_headers_and_health_still_answers(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     let b = app.browser();
-    for path in ["/", "/healthz", "/t/nope", "/api/v1/openapi.json"] {
+    for path in ["/", "/healthz", "/pricing", "/t/nope", "/api/v1/openapi.json"] {
         let r = b.get(path).await;
         let h = r.headers();
         let csp = h["content-security-policy"].to_str().unwrap();
@@ -51,6 +53,29 @@ async fn signed_out_visitors_see_the_landing_page_and_tenant_pages_send_them_the
     assert_eq!(location(&r), "/");
     let (_, html) = b.get_text("/").await;
     assert!(html.contains("SHOAL_GITHUB_CLIENT_ID"), "{html}");
+}
+
+#[sqlx::test(migrator = "shoal_control_plane::db::MIGRATOR")]
+async fn the_pricing_page_is_public_and_shows_every_plan_from_the_table(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let (status, html) = app.browser().get_text("/pricing").await;
+    assert_eq!(status, 200);
+    for plan in Plan::ALL {
+        let limits = plan.limits();
+        assert!(html.contains(&format!(r#"id="plan-{plan}""#)), "{plan}: {html}");
+        assert!(html.contains(&limits.included_reads_display()), "{plan}: {html}");
+    }
+    for text in [
+        "free",
+        "team",
+        "business",
+        "50,000",
+        "2,000,000",
+        "20,000,000",
+        "unlimited",
+    ] {
+        assert!(html.contains(text), "{text}: {html}");
+    }
 }
 
 #[sqlx::test(migrator = "shoal_control_plane::db::MIGRATOR")]
@@ -151,7 +176,7 @@ async fn the_admin_api_works_with_an_admin_token_and_only_for_its_own_tenant(poo
     let acme = support::tenant(&pool, &keys, &alice, "acme", "acme-org").await;
     let other = support::tenant(&pool, &keys, &bob, "other", "other-org").await;
     let mut tx = begin_tenant(&pool, acme.id).await.unwrap();
-    members::join_tenant(&mut tx, support::actor(&bob), bob.id, false)
+    members::join_tenant(&mut tx, &BillingConfig::default(), support::actor(&bob), bob.id, false)
         .await
         .unwrap();
     let token = create_admin_token(&mut tx, &keys.pepper, support::actor(&alice), alice.id, "script")

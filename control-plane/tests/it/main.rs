@@ -1,6 +1,7 @@
 //! The control plane's integration tests: one binary, one module per area.
 
 mod api;
+mod billing;
 mod browser;
 mod demo;
 mod domain;

@@ -22,11 +22,17 @@ pub async fn app_against(pool: PgPool, gh: &FakeGithub, tweak: impl FnOnce(&mut 
 
 /// The control plane wired to a fresh fake GitHub with a registered OAuth app.
 pub async fn app_with_github(pool: PgPool) -> (TestApp, FakeGithub) {
+    app_with_github_and(pool, |_| {}).await
+}
+
+/// [`app_with_github`], with the config tweaked further.
+pub async fn app_with_github_and(pool: PgPool, tweak: impl FnOnce(&mut Config)) -> (TestApp, FakeGithub) {
     let gh = FakeGithub::start(Options::default()).await;
     gh.register_oauth_app(CLIENT_ID, CLIENT_SECRET);
     let app = app_against(pool, &gh, |c| {
         c.github.client_id = Some(CLIENT_ID.into());
         c.github.client_secret = Some(Secret::new(CLIENT_SECRET));
+        tweak(c);
     })
     .await;
     (app, gh)
@@ -59,7 +65,12 @@ pub async fn sign_in(app: &TestApp, gh: &FakeGithub, login: &str) -> Browser {
 /// A tenant `octo` for the org `octo-org`, created by its admin alice (returned signed in); bob
 /// is an org member who has not signed in yet.
 pub async fn octo_tenant(pool: PgPool) -> (TestApp, FakeGithub, Browser) {
-    let (app, gh) = app_with_github(pool).await;
+    octo_tenant_and(pool, |_| {}).await
+}
+
+/// [`octo_tenant`], with the config tweaked.
+pub async fn octo_tenant_and(pool: PgPool, tweak: impl FnOnce(&mut Config)) -> (TestApp, FakeGithub, Browser) {
+    let (app, gh) = app_with_github_and(pool, tweak).await;
     gh.add_org_member("octo-org", "alice", "admin");
     gh.add_org_member("octo-org", "bob", "member");
     let alice = sign_in(&app, &gh, "alice").await;
