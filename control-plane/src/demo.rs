@@ -86,7 +86,8 @@ async fn new_pat(http: &reqwest::Client, base: &str, login: &str) -> Result<Secr
         .ok_or_else(|| demo_err("the fake GitHub did not return a token"))
 }
 
-/// Creates (once) the demo tenant with its identity, and mints a fresh caller token.
+/// Creates (once) the demo tenant, gives it an identity the running fake GitHub knows, and mints a
+/// fresh caller token.
 async fn seed(pool: sqlx::PgPool, config: Arc<Config>, fake: String) -> Result<Vec<String>, Error> {
     let http = reqwest::Client::new();
     let github = GithubClient::new(&config.github);
@@ -108,24 +109,26 @@ async fn seed(pool: sqlx::PgPool, config: Arc<Config>, fake: String) -> Result<V
                 slug: Slug::parse(SLUG)?,
                 plan: Plan::parse("free")?,
             };
-            let t = tenants::create_tenant(&pool, &config.keys, Actor::system(), admin.id, &org, new).await?;
-            let bot = new_pat(&http, &fake, BOT).await?;
-            let account = identities::validate_pat(&github, &bot).await?;
-            let mut tx = db::begin_tenant(&pool, t.id).await?;
-            let data_key = tenants::data_key(&mut tx, &config.keys).await?;
-            let pat = NewPat {
-                name: "octo-bot",
-                token: &bot,
-                scopes: Vec::new(),
-                account,
-            };
-            identities::insert_pat(&mut tx, &data_key, Actor::system(), admin.id, pat).await?;
-            tx.commit().await?;
-            t
+            tenants::create_tenant(&pool, &config.keys, Actor::system(), admin.id, &org, new).await?
         }
         Err(e) => return Err(e),
     };
+    // The fake GitHub is new on every run and knows none of the last run's tokens: the demo
+    // identity gets a fresh one each time.
+    let bot = new_pat(&http, &fake, BOT).await?;
+    let account = identities::validate_pat(&github, &bot).await?;
     let mut tx = db::begin_tenant(&pool, tenant.id).await?;
+    for old in identities::list_identities(&mut tx).await? {
+        identities::delete_identity(&mut tx, Actor::system(), old.id).await?;
+    }
+    let data_key = tenants::data_key(&mut tx, &config.keys).await?;
+    let pat = NewPat {
+        name: "octo-bot",
+        token: &bot,
+        scopes: Vec::new(),
+        account,
+    };
+    identities::insert_pat(&mut tx, &data_key, Actor::system(), admin.id, pat).await?;
     let (_, token) =
         tokens::create_caller_token(&mut tx, &config.keys.pepper, Actor::system(), admin.id, "demo", None).await?;
     let admin_token =
