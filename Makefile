@@ -2,7 +2,6 @@
 SHELL := /bin/bash
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/shoal-target
 export CARGO_TERM_COLOR ?= never
-TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres
 
 .PHONY: run demo test deps fmt clippy nextest
 BIN = $(CARGO_TARGET_DIR)/debug
@@ -20,7 +19,7 @@ demo:
 	cargo build -p shoal-control-plane -p shoal-worker -p shoal-fake-github --bins
 	$(BIN)/shoal-control-plane demo
 
-## fmt, clippy and every test, against a real PostgreSQL.
+## fmt, clippy and every test, against a real PostgreSQL (DATABASE_URL, default in .cargo/config.toml).
 test: deps fmt clippy nextest
 
 deps:
@@ -35,7 +34,7 @@ clippy:
 
 nextest:
 	@if cargo nextest --version >/dev/null 2>&1; then \
-		DATABASE_URL="$${DATABASE_URL:-$(TEST_DATABASE_URL)}" cargo nextest run --workspace --locked --no-fail-fast; \
+		cargo nextest run --workspace --locked --no-fail-fast; \
 	else \
-		DATABASE_URL="$${DATABASE_URL:-$(TEST_DATABASE_URL)}" cargo test --workspace --locked --no-fail-fast; \
+		cargo test --workspace --locked --no-fail-fast; \
 	fi

@@ -10,6 +10,7 @@ pub mod ids;
 pub mod namespace;
 pub mod protocol;
 pub mod secret;
+pub mod serve;
 pub mod shutdown;
 pub mod signing;
 pub mod telemetry;

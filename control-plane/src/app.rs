@@ -100,10 +100,7 @@ impl Application {
 
     /// Serves until `shutdown` resolves. Then pending long polls end and the scheduler stops its
     /// workers (which send their last usage reports) before the server drains.
-    pub async fn run_until(
-        self,
-        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-    ) -> Result<(), Error> {
+    pub async fn run_until(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) {
         let Self {
             listener,
             router,
@@ -111,21 +108,18 @@ impl Application {
             scheduler,
             tasks,
         } = self;
-        let served = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(async move {
-                shutdown.await;
-                let _ = closing.send(true);
-                if let Some((stop, task)) = scheduler {
-                    let _ = stop.send(true);
-                    let _ = task.await;
-                }
-            })
-            .await
-            .map_err(Error::Serve);
+        shoal_common::serve::serve(listener, router, async move {
+            shutdown.await;
+            let _ = closing.send(true);
+            if let Some((stop, task)) = scheduler {
+                let _ = stop.send(true);
+                let _ = task.await;
+            }
+        })
+        .await;
         for t in tasks {
             t.abort();
         }
-        served
     }
 }
 

@@ -92,13 +92,9 @@ pub async fn run(mut config: Config, seeder: Option<Seeder>) -> Result<(), Error
     ))];
     if let Some(l) = edge_plain {
         let r = edge_router(edge.with_scheme("http"));
-        tasks.push(tokio::spawn(async move {
-            if let Err(e) = serve::serve_plain(l, r).await {
-                tracing::error!(error = %e, "plain edge listener stopped");
-            }
-        }));
+        tasks.push(tokio::spawn(serve::serve_plain(l, r)));
     }
-    let served = app.run_until(crate::shutdown_signal()).await;
+    app.run_until(crate::shutdown_signal()).await;
     for t in tasks {
         t.abort();
     }
@@ -108,5 +104,5 @@ pub async fn run(mut config: Config, seeder: Option<Seeder>) -> Result<(), Error
             .await
             .map_err(|e| Error::Embedded(e.to_string()))??;
     }
-    served
+    Ok(())
 }

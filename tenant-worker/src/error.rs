@@ -28,6 +28,9 @@ pub enum Error {
     NotFound,
     #[error("API rate limit exceeded for every identity in this shoal pool; retry after {retry_after_secs} s")]
     PoolExhausted { retry_after_secs: u64 },
+    /// No identity can serve for a reason other than budget: the caller's own gh serves meanwhile.
+    #[error("no identity in this shoal pool can serve this request: {0}")]
+    PoolUnavailable(String),
     #[error("shoal is busy: too many requests are waiting for GitHub; retry shortly")]
     Busy,
     #[error("GitHub could not be reached or failed ({0}); retry shortly")]
@@ -48,7 +51,7 @@ impl Error {
             Error::MethodNotRelayed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Error::FallbackLocal(_) | Error::Forbidden(_) | Error::PoolExhausted { .. } => StatusCode::FORBIDDEN,
             Error::NotFound => StatusCode::NOT_FOUND,
-            Error::Busy | Error::Upstream(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Error::Busy | Error::Upstream(_) | Error::PoolUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 }
@@ -61,7 +64,9 @@ impl IntoResponse for Error {
             other => other.to_string(),
         };
         let body = match &self {
-            Error::MethodNotRelayed(_) | Error::FallbackLocal(_) => ErrorBody::fallback_local(message),
+            Error::MethodNotRelayed(_) | Error::FallbackLocal(_) | Error::PoolUnavailable(_) => {
+                ErrorBody::fallback_local(message)
+            }
             _ => ErrorBody::new(message),
         };
         let mut resp = (status, axum::Json(body)).into_response();
@@ -76,7 +81,7 @@ impl IntoResponse for Error {
                     .map_or(0, |d| d.as_secs());
                 h.insert("x-ratelimit-reset", HeaderValue::from(now + retry_after_secs));
             }
-            Error::Busy | Error::Upstream(_) => {
+            Error::Busy | Error::Upstream(_) | Error::PoolUnavailable(_) => {
                 h.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
             }
             _ => {}

@@ -42,14 +42,9 @@ pub async fn serve(worker: Arc<Worker>, listen: SocketAddr) -> Result<Running, E
         .map_err(|e| Error::Config(format!("cannot read the bound address: {e}")))?;
     let (tx, rx) = oneshot::channel::<()>();
     let app = crate::relay::router(worker.clone());
-    let task = tokio::spawn(async move {
-        let server = axum::serve(listener, app).with_graceful_shutdown(async move {
-            let _ = rx.await;
-        });
-        if let Err(e) = server.await {
-            tracing::error!(error = %e, "server stopped with an error");
-        }
-    });
+    let task = tokio::spawn(shoal_common::serve::serve(listener, app, async move {
+        let _ = rx.await;
+    }));
     Ok(Running {
         addr,
         worker,

@@ -52,6 +52,22 @@ pub struct Overview {
     pub routes: Vec<usage::RouteUsage>,
 }
 
+impl Overview {
+    /// Why no identity can serve, when the worker reports every enabled identity quarantined:
+    /// each one's name and what GitHub answered.
+    pub fn pool_unavailable(&self) -> Option<String> {
+        let enabled: Vec<_> = self.identity_usage.iter().filter(|i| i.enabled).collect();
+        if enabled.is_empty() || enabled.iter().any(|i| i.state.as_deref() != Some("quarantined")) {
+            return None;
+        }
+        let why: Vec<String> = enabled
+            .iter()
+            .map(|i| format!("{}: {}", i.name, i.reason.as_deref().unwrap_or("quarantined")))
+            .collect();
+        Some(why.join("; "))
+    }
+}
+
 /// The overview of the member's tenant.
 pub async fn get(state: &AppState, by: &TenantMember) -> Result<Overview, Error> {
     let mut tx = by.begin(state).await?;

@@ -96,16 +96,19 @@ async fn requests_reach_the_tenants_worker_over_verified_tls(pool: PgPool) {
 
     let resolve = format!("acme.localhost:{port}:127.0.0.1");
     let url = format!("https://acme.localhost:{port}/api/v3/repos/octo-org/hello-world?per_page=2");
-    let (body, code) = tokio::task::spawn_blocking(move || {
-        curl(&[
-            "--cacert",
-            &ca_path,
-            "--resolve",
-            &resolve,
-            "-H",
-            "Authorization: token shoal_caller",
-            &url,
-        ])
+    let (body, code) = tokio::task::spawn_blocking({
+        let (ca_path, resolve, url) = (ca_path.clone(), resolve.clone(), url.clone());
+        move || {
+            curl(&[
+                "--cacert",
+                &ca_path,
+                "--resolve",
+                &resolve,
+                "-H",
+                "Authorization: token shoal_caller",
+                &url,
+            ])
+        }
     })
     .await
     .unwrap();
@@ -116,10 +119,17 @@ async fn requests_reach_the_tenants_worker_over_verified_tls(pool: PgPool) {
     assert_eq!(v["forwarded_host"], format!("acme.localhost:{port}"));
     assert_eq!(v["forwarded_proto"], "https");
     assert_eq!(v["forwarded_for"], "127.0.0.1");
+
+    let padding = format!("X-Padding: {}", "p".repeat(100 * 1024));
+    let (_, code) =
+        tokio::task::spawn_blocking(move || curl(&["--cacert", &ca_path, "--resolve", &resolve, "-H", &padding, &url]))
+            .await
+            .unwrap();
+    assert_eq!(code, "431", "a head beyond 32 KiB is refused at the TLS edge");
 }
 
 #[sqlx::test(migrator = "shoal_control_plane::db::MIGRATOR")]
-async fn bodies_stream_through_and_bad_tenants_get_github_shaped_errors(pool: PgPool) {
+async fn bodies_stream_through_oversized_heads_get_431_and_bad_tenants_get_github_shaped_errors(pool: PgPool) {
     let worker = echo_worker().await;
     tenant(&pool, "acme", "active", "running", Some(&worker)).await;
     tenant(&pool, "broke", "suspended", "stopped", None).await;
@@ -155,6 +165,15 @@ async fn bodies_stream_through_and_bad_tenants_get_github_shaped_errors(pool: Pg
         (v["method"].as_str(), v["body_len"].as_u64()),
         (Some("POST"), Some(big.len() as u64))
     );
+
+    let padded = |padding: usize| {
+        c.get(format!("{base}/api/v3/rate_limit"))
+            .header("host", "acme.localhost")
+            .header("x-padding", "p".repeat(padding))
+            .send()
+    };
+    assert_eq!(padded(200 * 1024).await.unwrap().status(), 431);
+    assert_eq!(padded(20 * 1024).await.unwrap().status(), 200);
 
     let r = send("nobody.localhost").await.unwrap();
     assert_eq!(r.status(), 404);

@@ -970,3 +970,33 @@ async fn signing_in_after_leaving_the_org_removes_the_membership_and_revokes_tok
         Some(1)
     );
 }
+
+#[sqlx::test(migrator = "shoal_control_plane::db::MIGRATOR")]
+async fn the_overview_says_prominently_when_every_identity_is_quarantined(pool: PgPool) {
+    let (_app, gh, alice) = octo_tenant(pool.clone()).await;
+    let pat = gh.add_token("octo-bot");
+    let csrf = alice.csrf("/t/octo/identities").await;
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("name", "bot"),
+        ("token", &pat),
+        ("scopes", ""),
+    ];
+    alice.post_form("/t/octo/identities/pat", &form).await;
+    let report = |state: &'static str| {
+        sqlx::query(
+            "INSERT INTO identity_health (tenant_id, identity_id, state, reason, budgets)
+             SELECT tenant_id, id, $1, 'GitHub answered 401', '[]'::jsonb FROM identities
+             ON CONFLICT (tenant_id, identity_id) DO UPDATE SET state = $1",
+        )
+        .bind(state)
+        .execute(&pool)
+    };
+    report("healthy").await.unwrap();
+    let (_, html) = alice.get_text("/t/octo").await;
+    assert!(!html.contains("pool-unavailable"), "{html}");
+    report("quarantined").await.unwrap();
+    let (_, html) = alice.get_text("/t/octo").await;
+    assert!(html.contains("No identity can serve reads"), "{html}");
+    assert!(html.contains("bot: GitHub answered 401"), "{html}");
+}

@@ -18,6 +18,8 @@ pub(super) struct Health {
     pub usable: bool,
     pub quarantine: Option<String>,
     pub cooldown_until: Option<UnixMs>,
+    /// Why it cools down when the cause is not GitHub's rate limiting (a failed App token exchange).
+    pub cooldown_reason: Option<String>,
 }
 
 impl Default for Health {
@@ -27,6 +29,7 @@ impl Default for Health {
             usable: true,
             quarantine: None,
             cooldown_until: None,
+            cooldown_reason: None,
         }
     }
 }
@@ -71,6 +74,7 @@ impl Health {
             403 | 429 => {
                 if let Some(secs) = answer.retry_after_secs {
                     self.cooldown_until = Some(now.plus(Duration::from_secs(secs.max(1))));
+                    self.cooldown_reason = None;
                     Verdict::TryAnother
                 } else if answer.remaining == Some(0) {
                     Verdict::TryAnother

@@ -306,6 +306,14 @@ impl Coordinator {
         verdict
     }
 
+    /// Why no identity may serve `ask` when budget is not the reason (see [`NoBudget::unavailable`]).
+    pub fn unavailable(&self, ask: &Ask<'_>) -> Option<String> {
+        let st = self.lock();
+        selection::select(&st, ask, self.now(), self.0.reserve_percent)
+            .err()
+            .and_then(|nb| nb.unavailable)
+    }
+
     /// Clears a quarantine (an App identity whose token is re-minted).
     pub fn lift_quarantine(&self, id: IdentityId) {
         if let Some(s) = self.lock().ids.get_mut(&id) {
@@ -314,10 +322,12 @@ impl Coordinator {
         self.0.queue.wake();
     }
 
-    /// Keeps an identity out of selection until `until_ms` (a failed App token refresh).
-    pub fn cool_down(&self, id: IdentityId, until_ms: u64) {
+    /// Keeps an identity out of selection until `until_ms` for `reason` (a failed App token
+    /// exchange: not a rate limit, so a pool left with no other identity says so).
+    pub fn cool_down(&self, id: IdentityId, until_ms: u64, reason: &str) {
         if let Some(s) = self.lock().ids.get_mut(&id) {
             s.health.cool_down(UnixMs::from_ms(until_ms));
+            s.health.cooldown_reason = Some(reason.to_string());
         }
     }
 

@@ -162,7 +162,7 @@ mod tests {
     async fn waiters_within_the_bound_get_an_identity_after_a_cooldown_and_the_others_fail_fast() {
         let (c, _, clock) = paced(&[("a", None, &[])], waiters(2));
         let id = c.acquire(&Ask::one(Resource::Core, None, None)).unwrap().identity;
-        c.cool_down(id, clock.now_ms() + 3_000);
+        c.cool_down(id, clock.now_ms() + 3_000, "the App installation token exchange failed");
         let spawn = |c: &Coordinator| {
             let c = c.clone();
             tokio::spawn(async move {
@@ -194,7 +194,11 @@ mod tests {
             }
         );
         // A cooldown beyond the bound is not waited for.
-        c.cool_down(id, clock.now_ms() + 60_000);
+        c.cool_down(
+            id,
+            clock.now_ms() + 60_000,
+            "the App installation token exchange failed",
+        );
         let err = c
             .acquire_paced(&Ask::one(Resource::Core, None, None))
             .await

@@ -3,14 +3,16 @@
 //! account can pay its cost (remaining, minus reservations in flight, minus the reserve kept for
 //! the account's owner), the one with the most expected budget left wins, ties going to the least
 //! recently used; an eligible identity the request prefers wins over the others. When none can
-//! pay, [`NoBudget`] says when one could.
+//! pay, [`NoBudget`] says when one could, or, when no identity could serve for a reason other
+//! than budget (none configured, none scoped for the repo, all quarantined or failing their App
+//! token exchange), why.
 
 use super::{Ask, State};
 use crate::clock::UnixMs;
 use shoal_common::IdentityId;
 
 /// Why no identity could be chosen.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NoBudget {
     /// Seconds until the earliest identity can serve again.
     pub retry_after_secs: u64,
@@ -19,6 +21,8 @@ pub struct NoBudget {
     pub(super) ready_at: Option<UnixMs>,
     /// An eligible identity could pay once reservations in flight come back.
     pub(super) pending: bool,
+    /// Set when budget is not what stops the pool: which identities could not serve and why.
+    pub unavailable: Option<String>,
 }
 
 impl NoBudget {
@@ -37,14 +41,23 @@ pub(super) fn select(st: &State, ask: &Ask<'_>, now: UnixMs, reserve_percent: u6
     let mut earliest: Option<UnixMs> = None;
     let mut ready_at: Option<UnixMs> = None;
     let mut pending = false;
+    // An identity that could serve the request but for its budget or GitHub's secondary limit.
+    let mut budget_bound = false;
     let min_opt = |a: Option<UnixMs>, t: UnixMs| Some(a.map_or(t, |e| e.min(t)));
     for (id, s) in &st.ids {
-        if !s.health.admitted() || ask.exclude.contains(id) || !s.serves(ask.owner, ask.repo) {
+        if !s.health.admitted() || !s.serves(ask.owner, ask.repo) {
             continue;
         }
-        if let Some(until) = s.health.cooling_until(now) {
+        let cooling = s.health.cooling_until(now);
+        if ask.exclude.contains(id) {
+            // Left out after this request's earlier attempts: budget unless its App exchange failed.
+            budget_bound |= cooling.is_none() || s.health.cooldown_reason.is_none();
+            continue;
+        }
+        if let Some(until) = cooling {
             earliest = min_opt(earliest, until);
             ready_at = min_opt(ready_at, until);
+            budget_bound |= s.health.cooldown_reason.is_none();
             continue;
         }
         let Some(b) = st.ledger.bucket(&s.account, ask.resource) else {
@@ -54,6 +67,7 @@ pub(super) fn select(st: &State, ask: &Ask<'_>, now: UnixMs, reserve_percent: u6
         let spendable = b.remaining_at(now).saturating_sub(reserve);
         let expected = spendable as i64 - b.in_flight as i64;
         if expected < cost as i64 {
+            budget_bound = true;
             if spendable >= cost {
                 // Reservations in flight may come back unspent (a 304, a failure, a query
                 // that cost less than estimated).
@@ -86,8 +100,45 @@ pub(super) fn select(st: &State, ask: &Ask<'_>, now: UnixMs, reserve_percent: u6
             retry_after_secs: earliest.map_or(60, |t| t.as_secs().saturating_sub(now.as_secs()).max(1)),
             ready_at,
             pending,
+            unavailable: (!budget_bound).then(|| unavailable(st, ask, now)),
         }),
     }
+}
+
+/// Why no identity the request may use can serve it, naming each (names are not secrets).
+fn unavailable(st: &State, ask: &Ask<'_>, now: UnixMs) -> String {
+    if st.ids.is_empty() {
+        return "no identity is registered in this tenant's pool".into();
+    }
+    let mut why: Vec<String> = st
+        .ids
+        .values()
+        .filter(|s| s.serves(ask.owner, ask.repo))
+        .map(|s| {
+            let h = &s.health;
+            let state = if !h.enabled {
+                "disabled".to_string()
+            } else if !h.usable {
+                "not usable with its stored credential".to_string()
+            } else if let Some(q) = &h.quarantine {
+                format!("quarantined ({q})")
+            } else if let (Some(until), Some(r)) = (h.cooling_until(now), &h.cooldown_reason) {
+                format!(
+                    "{r}; retried in {} s",
+                    until.as_secs().saturating_sub(now.as_secs()).max(1)
+                )
+            } else {
+                "not usable for this request".to_string()
+            };
+            format!("{}: {state}", s.name)
+        })
+        .collect();
+    if why.is_empty() {
+        let target = ask.repo.or(ask.owner).unwrap_or("this request");
+        return format!("no identity in this tenant's pool is scoped for {target}");
+    }
+    why.sort();
+    why.join("; ")
 }
 
 #[cfg(test)]
@@ -181,6 +232,7 @@ mod tests {
         st.ids.get_mut(&ids[0]).unwrap().health.cool_down(until);
         let nb = pick(&st, &core(None, None)).unwrap_err();
         assert_eq!((nb.retry_after_secs, nb.ready_at, nb.pending), (30, Some(until), false));
+        assert_eq!(nb.unavailable, None, "a secondary limit is budget");
         // 2 spendable above the reserve, both reserved: pending, and the window resets in an hour.
         let (st, _) = state(&[Id(12, 2, 0, &[])]);
         let nb = pick(&st, &core(None, None)).unwrap_err();
@@ -188,10 +240,49 @@ mod tests {
             (nb.retry_after_secs, nb.ready_at, nb.pending),
             (3600, Some(NOW.plus(HOUR)), true)
         );
+        assert_eq!(nb.unavailable, None);
         // A quarantined identity never comes back by itself.
         let (mut st, ids) = state(&[Id(100, 0, 0, &[])]);
         st.ids.get_mut(&ids[0]).unwrap().health.quarantine = Some("401".into());
         let nb = pick(&st, &core(None, None)).unwrap_err();
         assert_eq!((nb.retry_after_secs, nb.ready_at, nb.pending), (60, None, false));
+    }
+
+    #[test]
+    fn when_no_identity_can_serve_for_another_reason_it_says_which_and_why() {
+        let (mut st, ids) = state(&[Id(100, 0, 0, &[]), Id(0, 0, 0, &["elsewhere"])]);
+        st.ids.get_mut(&ids[0]).unwrap().health.quarantine = Some("GitHub answered 401".into());
+        let nb = pick(&st, &core(Some("octo-org"), None)).unwrap_err();
+        assert_eq!(
+            nb.unavailable.as_deref(),
+            Some("id-0: quarantined (GitHub answered 401)")
+        );
+
+        let (mut st, ids) = state(&[Id(100, 0, 0, &[])]);
+        let h = &mut st.ids.get_mut(&ids[0]).unwrap().health;
+        h.cool_down(NOW.plus(Duration::from_secs(60)));
+        h.cooldown_reason = Some("the App installation token exchange failed".into());
+        let nb = pick(&st, &core(None, None)).unwrap_err();
+        assert_eq!(
+            nb.unavailable.as_deref(),
+            Some("id-0: the App installation token exchange failed; retried in 60 s")
+        );
+
+        let (st, _) = state(&[Id(100, 0, 0, &["elsewhere"])]);
+        let nb = pick(&st, &core(Some("octo-org"), Some("octo-org/x"))).unwrap_err();
+        assert_eq!(
+            nb.unavailable.as_deref(),
+            Some("no identity in this tenant's pool is scoped for octo-org/x")
+        );
+        let nb = pick(&State::default(), &core(None, None)).unwrap_err();
+        assert_eq!(
+            nb.unavailable.as_deref(),
+            Some("no identity is registered in this tenant's pool")
+        );
+
+        // One identity out of budget among quarantined ones: budget, as before.
+        let (mut st, ids) = state(&[Id(0, 0, 0, &[]), Id(100, 0, 0, &[])]);
+        st.ids.get_mut(&ids[1]).unwrap().health.quarantine = Some("401".into());
+        assert_eq!(pick(&st, &core(None, None)).unwrap_err().unavailable, None);
     }
 }

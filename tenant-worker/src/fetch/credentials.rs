@@ -26,8 +26,13 @@ pub async fn authorization(
             Ok(t) => Ok(format!("token {}", t.expose())),
             Err(e) => {
                 tracing::warn!(identity.name = %ident.name, error = %e, "App installation token exchange failed; identity cools down");
-                coord.cool_down(ident.id, now_ms + REFRESH_FAILURE_COOLDOWN_MS);
-                Err(e.to_string())
+                let e = e.to_string();
+                coord.cool_down(
+                    ident.id,
+                    now_ms + REFRESH_FAILURE_COOLDOWN_MS,
+                    &format!("App installation {e}"),
+                );
+                Err(e)
             }
         },
     }
@@ -41,7 +46,11 @@ pub async fn unauthorized(ident: &Identity, coord: &Coordinator, now_ms: u64) {
     if let IdentityAuth::App(source) = &ident.auth {
         source.invalidate().await;
         coord.lift_quarantine(ident.id);
-        coord.cool_down(ident.id, now_ms + REFRESH_FAILURE_COOLDOWN_MS);
+        coord.cool_down(
+            ident.id,
+            now_ms + REFRESH_FAILURE_COOLDOWN_MS,
+            "GitHub refused its installation token (401); a new one is minted after the cooldown",
+        );
         tracing::warn!(identity.name = %ident.name, "GitHub refused the installation token; a new one is minted after a cooldown");
     }
 }

@@ -337,12 +337,13 @@ impl Fetcher {
                             status: CacheStatus::Hit,
                         });
                     }
-                    return self.stale_or(
-                        cached,
-                        Error::PoolExhausted {
+                    let e = match nb.unavailable {
+                        Some(why) => Error::PoolUnavailable(why),
+                        None => Error::PoolExhausted {
                             retry_after_secs: nb.retry_after_secs,
                         },
-                    );
+                    };
+                    return self.stale_or(cached, e);
                 }
             };
             if permit.is_none() {
@@ -415,12 +416,17 @@ impl Fetcher {
         if let Some(answer) = pending {
             return self.settle(&read, &tenant, cached, answer, now, seen).await;
         }
-        self.stale_or(
-            cached,
-            Error::PoolExhausted {
+        let ask = Ask {
+            exclude: &exclude,
+            ..read.ask()
+        };
+        let e = match self.coord.unavailable(&ask) {
+            Some(why) => Error::PoolUnavailable(why),
+            None => Error::PoolExhausted {
                 retry_after_secs: retry_after,
             },
-        )
+        };
+        self.stale_or(cached, e)
     }
 
     /// Stores an answer and, for a negative one, who has seen it (`seen` before its identity).

@@ -121,9 +121,17 @@ async fn a_refused_installation_token_is_replaced_after_a_cooldown_not_quarantin
         .cloned()
         .unwrap();
     env.gh.revoke(&token);
-    // GitHub refuses the token: the only identity cools down, the caller gets the pool's 403.
-    let (status, _, _) = env.get("/repos/octo-org/hello-world/pulls/1", None).await;
-    assert_eq!(status, 403);
+    // GitHub refuses the token: the only identity cools down, and the caller is told so (no
+    // rate limit is claimed) and sent to its own gh meanwhile.
+    let (status, _, body) = env.get("/repos/octo-org/hello-world/pulls/1", None).await;
+    assert_eq!(status, 503);
+    let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(body["shoal"], "fallback_local");
+    let message = body["message"].as_str().unwrap();
+    assert!(
+        message.contains("app: GitHub refused its installation token"),
+        "{message}"
+    );
     assert_eq!(env.identity("app")["state"], "cooling_down");
     assert_eq!(exchanges(&env), 1);
     // After the cooldown a new token is minted and serves.

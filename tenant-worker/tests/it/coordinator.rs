@@ -55,6 +55,26 @@ async fn a_revoked_identity_is_quarantined_after_its_first_401_and_the_request_s
 }
 
 #[tokio::test]
+async fn when_every_identity_is_revoked_the_caller_is_told_why_without_a_claimed_rate_limit() {
+    let env = Env::start(Setup {
+        identities: vec![Ident::revoked("bob")],
+        ..Setup::default()
+    })
+    .await;
+    for n in 1..=2 {
+        let r = env.get(&issues_page(n)).await;
+        assert_eq!(r.status(), 503, "read {n}");
+        assert!(r.headers().get("x-ratelimit-remaining").is_none());
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(body["shoal"], "fallback_local");
+        let message = body["message"].as_str().unwrap();
+        assert!(message.contains("bob-0: quarantined (GitHub answered 401"), "{message}");
+        assert!(!message.contains("rate limit exceeded"), "{message}");
+    }
+    assert_eq!(env.upstream().calls, 1, "the quarantined identity is not asked again");
+}
+
+#[tokio::test]
 async fn a_secondary_limit_cools_one_identity_down() {
     let env = Env::start(Setup {
         identities: vec![Ident::pat("alice"), Ident::pat("bob")],

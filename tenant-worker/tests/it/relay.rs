@@ -27,6 +27,25 @@ async fn an_unknown_caller_token_gets_githubs_401_and_costs_nothing() {
 }
 
 #[tokio::test]
+async fn a_request_head_beyond_32_kib_gets_431_and_is_never_relayed() {
+    let env = Env::start(Setup::default()).await;
+    let get = |padding: usize| {
+        env.http
+            .get(format!("{}/repos/octo-org/hello-world", env.worker.url()))
+            .header("authorization", format!("token {}", env.caller))
+            .header("x-padding", "p".repeat(padding))
+            .send()
+    };
+    let r = get(200 * 1024).await.unwrap();
+    assert_eq!(r.status(), 431);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert!(body["message"].as_str().unwrap().contains("at most 32768"), "{body}");
+    assert_eq!(get(33 * 1024).await.unwrap().status(), 431);
+    assert_eq!(env.upstream().calls, 0);
+    assert_eq!(get(20 * 1024).await.unwrap().status(), 200);
+}
+
+#[tokio::test]
 async fn non_read_methods_answer_405_with_fallback_local() {
     let env = Env::start(Setup::default()).await;
     for method in [reqwest::Method::POST, reqwest::Method::PATCH, reqwest::Method::DELETE] {

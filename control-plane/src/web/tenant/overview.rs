@@ -29,6 +29,8 @@ struct OverviewPage {
     /// Why the worker last exited, when it is restarting or failed.
     worker_error: Option<String>,
     worker_restarts: i32,
+    /// Why no identity can serve (every enabled one quarantined).
+    pool_unavailable: Option<String>,
     public_url: String,
     usage: usage::Summary,
     identity_usage: Vec<usage::IdentityUsage>,
@@ -51,6 +53,7 @@ pub(super) async fn get_overview(
         worker_observed: o.worker.observed_state,
         bundle_version: o.worker.bundle_version,
         worker_restarts: o.worker.restarts,
+        pool_unavailable: o.pool_unavailable(),
         tenant: member.tenant,
         members: o.members,
         identities: o.identities,
