@@ -385,6 +385,21 @@ async fn a_steady_tenant_costs_one_read_per_tick_and_runs_at_its_service_address
 }
 
 #[tokio::test]
+async fn a_worker_scaled_to_zero_behind_our_back_is_applied_again_on_the_next_pass() {
+    let spec = spec();
+    let ns = tenant_namespace(spec.tenant);
+    let (rt, mut api) = runtime(config(false));
+    both(rt.ensure_running(&spec), api.apply_tenant(&ns, false)).await;
+    let mut scaled_down = available(2);
+    scaled_down["spec"]["replicas"] = json!(0);
+    let (state, _) = both(rt.ensure_running(&spec), api.next(200, |_| scaled_down)).await;
+    assert_eq!(state, WorkerState::Stopped);
+    let (_, applied) = both(rt.ensure_running(&spec), api.apply_tenant(&ns, false)).await;
+    assert_eq!(applied["Deployment"]["spec"]["replicas"], json!(1));
+    api.no_more_requests(rt).await;
+}
+
+#[tokio::test]
 async fn re_applying_sends_identical_objects_and_a_new_secret_is_applied_again() {
     let spec = spec();
     let ns = tenant_namespace(spec.tenant);

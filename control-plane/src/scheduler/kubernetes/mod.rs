@@ -73,7 +73,12 @@ impl KubernetesRuntime {
         let rendered = fingerprint(&objects);
         if let Some(addr) = self.applied_addr(spec.tenant, rendered) {
             let deployment = apply::get_worker(&self.client, &ns).await?;
-            return Ok(status::observe(&deployment, Some(addr)));
+            let state = status::observe(&deployment, Some(addr));
+            if state == WorkerState::Stopped {
+                // Scaled to zero behind our back: apply everything again on the next pass.
+                self.seen.lock().expect("seen lock").remove(&spec.tenant);
+            }
+            return Ok(state);
         }
         let (service, deployment) = apply::apply_tenant(&self.client, &ns, &objects).await?;
         let addr = status::service_addr(&service);
