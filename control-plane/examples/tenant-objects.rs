@@ -2,28 +2,16 @@
 //! configured), as YAML documents: what `make k8s-check` validates against Kubernetes' schemas.
 
 use shoal_common::{Secret, TenantId, WorkerId};
-use shoal_control_plane::config::{GithubEgress, KubernetesConfig, WorkerResources};
+use shoal_control_plane::config::{GithubEgress, KubernetesConfig};
 use shoal_control_plane::scheduler::WorkerSpec;
 use shoal_control_plane::scheduler::kubernetes::objects::TenantObjects;
-use url::Url;
 
 fn main() -> anyhow::Result<()> {
     let config = KubernetesConfig {
-        namespace_prefix: "shoal-t-".into(),
-        worker_image: "registry.example.com/shoal/shoal-worker:1.0.0".into(),
-        control_plane_url: Url::parse("http://shoal-control-plane.shoal.svc:8080")?,
-        edge_namespace: "shoal".into(),
-        edge_labels: vec![("app.kubernetes.io/name".into(), "shoal-control-plane".into())],
         github_egress: GithubEgress::Cidrs(vec!["140.82.112.0/20".into(), "2a0a:a440::/29".into()]),
-        github_port: 443,
-        resources: WorkerResources {
-            cpu_request: "50m".into(),
-            cpu_limit: "500m".into(),
-            memory_request: "64Mi".into(),
-            memory_limit: "256Mi".into(),
-        },
         cache_size: Some("1Gi".into()),
         cache_storage_class: Some("standard".into()),
+        ..KubernetesConfig::for_tests()
     };
     let spec = WorkerSpec {
         tenant: TenantId::new(),

@@ -231,6 +231,30 @@ impl KubernetesConfig {
     }
 }
 
+impl KubernetesConfig {
+    /// Sample settings (no cache claim): for tests and the rendered objects `make k8s-check`
+    /// validates.
+    pub fn for_tests() -> Self {
+        Self {
+            namespace_prefix: "shoal-t-".into(),
+            worker_image: "registry.example.com/shoal/shoal-worker:1.0.0".into(),
+            control_plane_url: Url::parse("http://shoal-control-plane.shoal.svc:8080").expect("static URL"),
+            edge_namespace: "shoal".into(),
+            edge_labels: vec![("app.kubernetes.io/name".into(), "shoal-control-plane".into())],
+            github_egress: GithubEgress::Cidrs(vec!["140.82.112.0/20".into()]),
+            github_port: 443,
+            resources: WorkerResources {
+                cpu_request: "50m".into(),
+                cpu_limit: "500m".into(),
+                memory_request: "64Mi".into(),
+                memory_limit: "256Mi".into(),
+            },
+            cache_size: None,
+            cache_storage_class: None,
+        }
+    }
+}
+
 /// `a.b.c.d/n` or an IPv6 address with a prefix length.
 fn valid_cidr(text: &str) -> bool {
     let Some((addr, len)) = text.split_once('/') else {

@@ -8,7 +8,7 @@ use kube::client::Body;
 use serde_json::{Value, json};
 use shoal_common::namespace::tenant_namespace;
 use shoal_common::{Secret, TenantId, WorkerId};
-use shoal_control_plane::config::{GithubEgress, KubernetesConfig, WorkerResources};
+use shoal_control_plane::config::KubernetesConfig;
 use shoal_control_plane::scheduler::kubernetes::KubernetesRuntime;
 use shoal_control_plane::scheduler::kubernetes::status::observe;
 use shoal_control_plane::scheduler::reconcile::Reconciler;
@@ -18,28 +18,15 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
-use url::Url;
 use uuid::Uuid;
 
 const CLUSTER_IP: &str = "10.96.0.42";
 
 fn config(cache: bool) -> KubernetesConfig {
     KubernetesConfig {
-        namespace_prefix: "shoal-t-".into(),
-        worker_image: "registry.example/shoal-worker:1.0.0".into(),
-        control_plane_url: Url::parse("http://shoal-control-plane.shoal.svc:8080").unwrap(),
-        edge_namespace: "shoal".into(),
-        edge_labels: vec![("app.kubernetes.io/name".into(), "shoal-control-plane".into())],
-        github_egress: GithubEgress::Cidrs(vec!["140.82.112.0/20".into()]),
-        github_port: 443,
-        resources: WorkerResources {
-            cpu_request: "50m".into(),
-            cpu_limit: "500m".into(),
-            memory_request: "64Mi".into(),
-            memory_limit: "256Mi".into(),
-        },
         cache_size: cache.then(|| "1Gi".into()),
         cache_storage_class: cache.then(|| "fast".into()),
+        ..KubernetesConfig::for_tests()
     }
 }
 
@@ -317,7 +304,7 @@ async fn a_tenant_gets_exactly_these_objects_applied_server_side_as_shoal() {
                     "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": "shoal-cache"}}],
                     "containers": [{
                         "name": "worker",
-                        "image": "registry.example/shoal-worker:1.0.0",
+                        "image": "registry.example.com/shoal/shoal-worker:1.0.0",
                         "args": ["--control-plane", "http://shoal-control-plane.shoal.svc:8080",
                                  "--worker-id", spec.worker.to_string(),
                                  "--listen", "0.0.0.0:8080", "--data-dir", "/data"],
