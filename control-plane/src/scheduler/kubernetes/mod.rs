@@ -116,8 +116,17 @@ impl WorkerRuntime for KubernetesRuntime {
             Err(e) => {
                 self.seen.lock().expect("seen lock").remove(&spec.tenant);
                 tracing::warn!(tenant.id = %spec.tenant, error = %e, "could not apply the worker's objects");
+                // Tenants see this on their page: the API's reason, never its message (it names
+                // the cluster's service accounts, quotas and namespaces).
+                let reason = match &e {
+                    kube::Error::Api(status) if !status.reason.is_empty() => status.reason.as_str(),
+                    kube::Error::Api(_) => "an error",
+                    _ => "no answer",
+                };
                 WorkerState::BackingOff {
-                    last_error: format!("Kubernetes API: {e}"),
+                    last_error: format!(
+                        "the cluster gave {reason} when starting the worker; the operator's logs have the details"
+                    ),
                     restarts: 0,
                 }
             }
