@@ -133,6 +133,8 @@ impl WorkerRuntime for KubernetesRuntime {
         }
     }
 
+    /// Returns once the Deployment is scaled to zero; the pod then gets SIGTERM and its grace
+    /// period to send its last usage report.
     async fn stop(&self, tenant: TenantId) {
         if self.seen.lock().expect("seen lock").get(&tenant) == Some(&Seen::ScaledToZero) {
             return;
