@@ -39,6 +39,7 @@ enum Seen {
 }
 
 impl KubernetesRuntime {
+    /// A runtime acting through `client` (in a cluster: `kube::Client::try_default()`).
     pub fn new(client: kube::Client, config: Arc<KubernetesConfig>) -> Self {
         Self {
             client,
