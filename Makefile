@@ -3,7 +3,7 @@ SHELL := /bin/bash
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/shoal-target
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: run demo test deps fmt clippy nextest
+.PHONY: run demo test deps fmt clippy nextest k8s-check
 BIN = $(CARGO_TARGET_DIR)/debug
 
 ## The service: web UI, edge and one worker per tenant (embedded Postgres under .shoal/pg when
@@ -19,8 +19,9 @@ demo:
 	cargo build -p shoal-control-plane -p shoal-worker -p shoal-fake-github --bins
 	$(BIN)/shoal-control-plane demo
 
-## fmt, clippy and every test, against a real PostgreSQL (DATABASE_URL, default in .cargo/config.toml).
-test: deps fmt clippy nextest
+## fmt, clippy, every test against a real PostgreSQL (DATABASE_URL, default in .cargo/config.toml),
+## and the Kubernetes manifests' validation.
+test: deps fmt clippy nextest k8s-check
 
 deps:
 	@infra/dev/ensure-deps.sh --postgres
@@ -38,3 +39,9 @@ nextest:
 	else \
 		cargo test --workspace --locked --no-fail-fast; \
 	fi
+
+## Renders infra/k8s's overlays and the kubernetes backend's per-tenant objects and validates every
+## object against the Kubernetes (and CloudNativePG) schemas.
+k8s-check:
+	@infra/dev/ensure-test-clients.sh
+	@infra/k8s/check.sh

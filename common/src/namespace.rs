@@ -4,13 +4,18 @@
 use crate::TenantId;
 use sha2::{Digest, Sha256};
 
-/// `shoal-t-` followed by the first 16 hex digits of SHA-256("shoal-namespace:" || tenant uuid bytes).
+/// `shoal-t-` followed by [`tenant_namespace_hash`].
 pub fn tenant_namespace(tenant: TenantId) -> String {
+    format!("shoal-t-{}", tenant_namespace_hash(tenant))
+}
+
+/// The first 16 hex digits of SHA-256("shoal-namespace:" || tenant uuid bytes): the part of a
+/// namespace name that says which tenant it is.
+pub fn tenant_namespace_hash(tenant: TenantId) -> String {
     let mut h = Sha256::new();
     h.update(b"shoal-namespace:");
     h.update(tenant.as_uuid().as_bytes());
-    let digest = h.finalize();
-    format!("shoal-t-{}", &hex::encode(digest)[..16])
+    hex::encode(h.finalize())[..16].to_string()
 }
 
 #[cfg(test)]

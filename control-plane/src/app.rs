@@ -3,9 +3,11 @@
 //! one [`AppState`], behind sessions and security headers, and runs the background tasks
 //! (membership re-checks, the expired-session sweeper, the scheduler).
 
-use crate::config::Config;
+use crate::config::{Config, SchedulerConfig};
 use crate::github::GithubClient;
 use crate::http::session::{SESSION_COOKIE, cookie_key};
+use crate::scheduler::WorkerRuntime;
+use crate::scheduler::kubernetes::KubernetesRuntime;
 use crate::scheduler::process::{Isolation, ProcessRuntime, worker_launcher};
 use crate::scheduler::reconcile::Reconciler;
 use crate::state::AppState;
@@ -88,7 +90,7 @@ impl Application {
             listener,
             router,
             closing,
-            scheduler: spawn_scheduler(config, &pool, internal_url).await,
+            scheduler: spawn_scheduler(config, &pool, internal_url).await?,
             tasks: spawn_background(config, pool),
         })
     }
@@ -158,25 +160,45 @@ fn worker_bin(config: &Config) -> Option<PathBuf> {
     }
 }
 
-/// The scheduler running one `shoal-worker` per active tenant, when it is on; workers reach the
-/// internal API at `internal_url`.
+/// A running scheduler: its stop signal and its task.
+type Scheduler = (watch::Sender<bool>, JoinHandle<()>);
+
+/// The scheduler running one `shoal-worker` per active tenant on the configured backend, when it is
+/// on; local workers reach the internal API at `internal_url`.
 async fn spawn_scheduler(
     config: &Config,
     pool: &sqlx::PgPool,
     internal_url: String,
-) -> Option<(watch::Sender<bool>, JoinHandle<()>)> {
-    if !config.edge.scheduler {
-        return None;
-    }
-    let bin = worker_bin(config)?;
-    let runtime = Arc::new(ProcessRuntime::new(
-        worker_launcher(bin, internal_url),
-        &config.state_dir,
-        Isolation::detect().await,
-    ));
+) -> Result<Option<Scheduler>, Error> {
+    Ok(match &config.edge.scheduler {
+        SchedulerConfig::Off => None,
+        SchedulerConfig::Process => match worker_bin(config) {
+            None => None,
+            Some(bin) => {
+                let launcher = worker_launcher(bin, internal_url);
+                let runtime = ProcessRuntime::new(launcher, &config.state_dir, Isolation::detect().await);
+                Some(spawn_reconciler(config, pool, runtime))
+            }
+        },
+        SchedulerConfig::Kubernetes(k8s) => {
+            let client = kube::Client::try_default().await.map_err(|e| {
+                Error::Config(format!(
+                    "SHOAL_SCHEDULER=kubernetes: no access to the Kubernetes API (in-cluster service account or KUBECONFIG): {e}"
+                ))
+            })?;
+            Some(spawn_reconciler(
+                config,
+                pool,
+                KubernetesRuntime::new(client, k8s.clone()),
+            ))
+        }
+    })
+}
+
+fn spawn_reconciler<R: WorkerRuntime>(config: &Config, pool: &sqlx::PgPool, runtime: R) -> Scheduler {
     let (stop, stop_rx) = watch::channel(false);
-    let reconciler = Reconciler::new(pool.clone(), runtime, config.keys.clone(), RECONCILE_EVERY);
-    Some((stop, tokio::spawn(reconciler.run(stop_rx))))
+    let reconciler = Reconciler::new(pool.clone(), Arc::new(runtime), config.keys.clone(), RECONCILE_EVERY);
+    (stop, tokio::spawn(reconciler.run(stop_rx)))
 }
 
 /// The control plane's own loops: membership re-checks and the expired-session sweeper.

@@ -63,12 +63,212 @@ pub struct EdgeConfig {
     pub tls_files: Option<(PathBuf, PathBuf)>,
     /// `SHOAL_WORKER_BIN`: the `shoal-worker` binary; default: next to this executable.
     pub worker_bin: Option<PathBuf>,
-    /// `SHOAL_SCHEDULER=off` runs no workers (a replica that only serves the web UI and edge).
-    pub scheduler: bool,
+    /// `SHOAL_SCHEDULER`: which backend runs the workers.
+    pub scheduler: SchedulerConfig,
+}
+
+/// `SHOAL_SCHEDULER`: `process` (default), `kubernetes`, or `off` (a replica that only serves the
+/// web UI and edge).
+#[derive(Debug, Clone)]
+pub enum SchedulerConfig {
+    Off,
+    Process,
+    Kubernetes(Arc<KubernetesConfig>),
+}
+
+/// The `kubernetes` backend's settings (`SHOAL_K8S_*`): what every tenant's objects are made of.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KubernetesConfig {
+    /// `SHOAL_K8S_NAMESPACE_PREFIX` (default `shoal-t-`): tenant namespaces are this followed by 16
+    /// hex digits of a hash of the tenant id.
+    pub namespace_prefix: String,
+    /// `SHOAL_K8S_WORKER_IMAGE` (required): the `shoal-worker` image.
+    pub worker_image: String,
+    /// `SHOAL_K8S_CONTROL_PLANE_URL` (required): the control plane's internal API as workers in the
+    /// cluster reach it, e.g. `http://shoal-control-plane.shoal.svc:8080`.
+    pub control_plane_url: Url,
+    /// `SHOAL_K8S_EDGE_NAMESPACE` (default `shoal`): where the control plane's pods (the edge and
+    /// the internal API) run; workers accept traffic only from them.
+    pub edge_namespace: String,
+    /// `SHOAL_K8S_EDGE_LABELS` (default `app.kubernetes.io/name=shoal-control-plane`): the labels
+    /// selecting those pods, `k=v,k=v`.
+    pub edge_labels: Vec<(String, String)>,
+    /// `SHOAL_K8S_GITHUB_EGRESS` (required): GitHub's API addresses workers may reach, as CIDRs
+    /// (`a.b.c.d/n,...`), or `any` for any address on the API's port.
+    pub github_egress: GithubEgress,
+    /// The port of `SHOAL_GITHUB_URL` (443 for github.com).
+    pub github_port: u16,
+    /// `SHOAL_K8S_WORKER_CPU_REQUEST` / `_LIMIT` (default `50m` / `500m`) and
+    /// `SHOAL_K8S_WORKER_MEMORY_REQUEST` / `_LIMIT` (default `64Mi` / `256Mi`).
+    pub resources: WorkerResources,
+    /// `SHOAL_K8S_CACHE_SIZE` (e.g. `1Gi`): when set, each worker keeps its disk cache on a
+    /// PersistentVolumeClaim of this size (else on an `emptyDir`, lost when the pod goes).
+    pub cache_size: Option<String>,
+    /// `SHOAL_K8S_CACHE_STORAGE_CLASS`: the claim's storage class (default: the cluster's).
+    pub cache_storage_class: Option<String>,
+}
+
+/// Where workers may open connections to GitHub.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GithubEgress {
+    /// Any address, on the API's port only.
+    Any,
+    /// These CIDRs (GitHub publishes its `api` ranges at `https://api.github.com/meta`).
+    Cidrs(Vec<String>),
+}
+
+/// Requests and limits of a worker container (Kubernetes quantities).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkerResources {
+    pub cpu_request: String,
+    pub cpu_limit: String,
+    pub memory_request: String,
+    pub memory_limit: String,
+}
+
+impl KubernetesConfig {
+    /// Reads `SHOAL_K8S_*` through `lookup`; `github_api` is `SHOAL_GITHUB_URL`.
+    fn from_lookup(lookup: impl Fn(&str) -> Option<String>, github_api: &Url) -> Result<Self, Error> {
+        let required = |name: &str, what: &str| {
+            lookup(name).ok_or_else(|| Error::Config(format!("SHOAL_SCHEDULER=kubernetes needs {name}: {what}")))
+        };
+        let worker_image = required(
+            "SHOAL_K8S_WORKER_IMAGE",
+            "the shoal-worker image, e.g. ghcr.io/acme/shoal-worker:1.2.3",
+        )?
+        .trim()
+        .to_string();
+        let url_text = required(
+            "SHOAL_K8S_CONTROL_PLANE_URL",
+            "the control plane's internal URL as seen from the cluster, e.g. http://shoal-control-plane.shoal.svc:8080",
+        )?;
+        let control_plane_url = Url::parse(url_text.trim())
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
+            .ok_or_else(|| {
+                Error::Config(format!(
+                    "SHOAL_K8S_CONTROL_PLANE_URL must be an http(s) URL, got {url_text:?}"
+                ))
+            })?;
+        let egress_text = required(
+            "SHOAL_K8S_GITHUB_EGRESS",
+            "GitHub's API CIDRs (comma-separated, see https://api.github.com/meta) or `any` for any address on the API's port",
+        )?;
+        let github_egress = match egress_text.trim() {
+            "any" => GithubEgress::Any,
+            list => GithubEgress::Cidrs(
+                list.split(',')
+                    .map(|c| {
+                        let c = c.trim();
+                        valid_cidr(c).then(|| c.to_string()).ok_or_else(|| {
+                            Error::Config(format!("SHOAL_K8S_GITHUB_EGRESS: {c:?} is not a CIDR (like 140.82.112.0/20) and the list is not `any`"))
+                        })
+                    })
+                    .collect::<Result<_, _>>()?,
+            ),
+        };
+        let namespace_prefix = lookup("SHOAL_K8S_NAMESPACE_PREFIX").unwrap_or_else(|| "shoal-t-".into());
+        let prefix_ok = namespace_prefix.len() <= 63 - 16
+            && namespace_prefix.starts_with(|c: char| c.is_ascii_lowercase())
+            && namespace_prefix
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        if !prefix_ok {
+            return Err(Error::Config(format!(
+                "SHOAL_K8S_NAMESPACE_PREFIX must start with a lowercase letter, hold only a-z, 0-9 and '-', and be at most 47 characters, got {namespace_prefix:?}"
+            )));
+        }
+        let edge_namespace = lookup("SHOAL_K8S_EDGE_NAMESPACE").unwrap_or_else(|| "shoal".into());
+        let labels_text =
+            lookup("SHOAL_K8S_EDGE_LABELS").unwrap_or_else(|| "app.kubernetes.io/name=shoal-control-plane".into());
+        let edge_labels = labels_text
+            .split(',')
+            .map(|kv| match kv.split_once('=') {
+                Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.trim().to_string())),
+                _ => Err(Error::Config(format!(
+                    "SHOAL_K8S_EDGE_LABELS must be key=value pairs separated by commas, got {labels_text:?}"
+                ))),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let quantity = |name: &str, default: &str| -> Result<String, Error> {
+            let v = lookup(name).unwrap_or_else(|| default.into());
+            let v = v.trim();
+            let digits = v.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+            let suffix = &v[digits.len()..];
+            let ok = !digits.is_empty()
+                && digits.parse::<f64>().is_ok_and(|n| n > 0.0)
+                && ["", "m", "k", "M", "G", "T", "Ki", "Mi", "Gi", "Ti"].contains(&suffix);
+            if ok {
+                Ok(v.to_string())
+            } else {
+                Err(Error::Config(format!(
+                    "{name} must be a Kubernetes quantity like {default}, got {v:?}"
+                )))
+            }
+        };
+        let resources = WorkerResources {
+            cpu_request: quantity("SHOAL_K8S_WORKER_CPU_REQUEST", "50m")?,
+            cpu_limit: quantity("SHOAL_K8S_WORKER_CPU_LIMIT", "500m")?,
+            memory_request: quantity("SHOAL_K8S_WORKER_MEMORY_REQUEST", "64Mi")?,
+            memory_limit: quantity("SHOAL_K8S_WORKER_MEMORY_LIMIT", "256Mi")?,
+        };
+        let cache_size = match lookup("SHOAL_K8S_CACHE_SIZE") {
+            Some(_) => Some(quantity("SHOAL_K8S_CACHE_SIZE", "1Gi")?),
+            None => None,
+        };
+        Ok(Self {
+            namespace_prefix,
+            worker_image,
+            control_plane_url,
+            edge_namespace,
+            edge_labels,
+            github_egress,
+            github_port: github_api.port_or_known_default().unwrap_or(443),
+            resources,
+            cache_size,
+            cache_storage_class: lookup("SHOAL_K8S_CACHE_STORAGE_CLASS"),
+        })
+    }
+}
+
+impl KubernetesConfig {
+    /// Sample settings (no cache claim): for tests and the rendered objects `make k8s-check`
+    /// validates.
+    pub fn for_tests() -> Self {
+        Self {
+            namespace_prefix: "shoal-t-".into(),
+            worker_image: "registry.example.com/shoal/shoal-worker:1.0.0".into(),
+            control_plane_url: Url::parse("http://shoal-control-plane.shoal.svc:8080").expect("static URL"),
+            edge_namespace: "shoal".into(),
+            edge_labels: vec![("app.kubernetes.io/name".into(), "shoal-control-plane".into())],
+            github_egress: GithubEgress::Cidrs(vec!["140.82.112.0/20".into()]),
+            github_port: 443,
+            resources: WorkerResources {
+                cpu_request: "50m".into(),
+                cpu_limit: "500m".into(),
+                memory_request: "64Mi".into(),
+                memory_limit: "256Mi".into(),
+            },
+            cache_size: None,
+            cache_storage_class: None,
+        }
+    }
+}
+
+/// `a.b.c.d/n` or an IPv6 address with a prefix length.
+fn valid_cidr(text: &str) -> bool {
+    let Some((addr, len)) = text.split_once('/') else {
+        return false;
+    };
+    match (addr.parse::<std::net::IpAddr>(), len.parse::<u8>()) {
+        (Ok(std::net::IpAddr::V4(_)), Ok(n)) => n <= 32,
+        (Ok(std::net::IpAddr::V6(_)), Ok(n)) => n <= 128,
+        _ => false,
+    }
 }
 
 impl EdgeConfig {
-    fn from_env() -> Result<Self, Error> {
+    fn from_env(github_api: &Url) -> Result<Self, Error> {
         let addr = |name: &str, default: Option<&str>| -> Result<Option<SocketAddr>, Error> {
             match env(name).or(default.map(str::to_string)) {
                 None => Ok(None),
@@ -97,11 +297,14 @@ impl EdgeConfig {
             ),
         };
         let scheduler = match env("SHOAL_SCHEDULER").as_deref().map(str::trim) {
-            None | Some("process") => true,
-            Some("off") => false,
+            None | Some("process") => SchedulerConfig::Process,
+            Some("off") => SchedulerConfig::Off,
+            Some("kubernetes") => {
+                SchedulerConfig::Kubernetes(Arc::new(KubernetesConfig::from_lookup(env, github_api)?))
+            }
             Some(v) => {
                 return Err(Error::Config(format!(
-                    "SHOAL_SCHEDULER must be `process` or `off`, got {v:?}"
+                    "SHOAL_SCHEDULER must be `process`, `kubernetes` or `off`, got {v:?}"
                 )));
             }
         };
@@ -123,7 +326,7 @@ impl EdgeConfig {
             public_port: None,
             tls_files: None,
             worker_bin: None,
-            scheduler: false,
+            scheduler: SchedulerConfig::Off,
         }
     }
 }
@@ -341,6 +544,7 @@ impl Config {
                 "SHOAL_LOGIN_ATTEMPTS_PER_MINUTE must be between 1 and 100000".into(),
             ));
         }
+        let edge = EdgeConfig::from_env(&github.api_url)?;
         Ok(Self {
             listen,
             database_url,
@@ -352,7 +556,7 @@ impl Config {
             login_attempts_per_minute: login_attempts_per_minute as u32,
             membership_recheck: Duration::from_secs(env_u64("SHOAL_MEMBERSHIP_RECHECK_SECS", 3600)?),
             bundle_long_poll: BUNDLE_LONG_POLL,
-            edge: EdgeConfig::from_env()?,
+            edge,
             billing: BillingConfig::from_env()?,
         })
     }
@@ -483,5 +687,67 @@ mod tests {
         assert!(on.enabled());
         let printed = format!("{on:?}");
         assert!(!printed.contains("sk_test") && !printed.contains("whsec_"), "{printed}");
+    }
+
+    fn kubernetes(vars: &[(&str, &str)]) -> Result<KubernetesConfig, Error> {
+        KubernetesConfig::from_lookup(lookup(vars), &Url::parse("https://api.github.com").unwrap())
+    }
+
+    const K8S_REQUIRED: [(&str, &str); 3] = [
+        ("SHOAL_K8S_WORKER_IMAGE", "registry.example/shoal-worker:1"),
+        (
+            "SHOAL_K8S_CONTROL_PLANE_URL",
+            "http://shoal-control-plane.shoal.svc:8080",
+        ),
+        ("SHOAL_K8S_GITHUB_EGRESS", "140.82.112.0/20, 2a0a:a440::/29"),
+    ];
+
+    #[test]
+    fn kubernetes_scheduler_names_each_missing_key() {
+        for missing in K8S_REQUIRED.map(|(k, _)| k) {
+            let vars: Vec<_> = K8S_REQUIRED.iter().copied().filter(|(k, _)| *k != missing).collect();
+            let msg = kubernetes(&vars).unwrap_err().to_string();
+            assert!(
+                msg.contains(missing) && msg.contains("SHOAL_SCHEDULER=kubernetes"),
+                "{msg}"
+            );
+        }
+        let ok = kubernetes(&K8S_REQUIRED).unwrap();
+        assert_eq!(ok.namespace_prefix, "shoal-t-");
+        assert_eq!(ok.edge_namespace, "shoal");
+        assert_eq!(
+            ok.edge_labels,
+            vec![("app.kubernetes.io/name".to_string(), "shoal-control-plane".to_string())]
+        );
+        assert_eq!(
+            ok.github_egress,
+            GithubEgress::Cidrs(vec!["140.82.112.0/20".into(), "2a0a:a440::/29".into()])
+        );
+        assert_eq!(ok.github_port, 443);
+        assert_eq!(ok.resources.memory_limit, "256Mi");
+        assert_eq!(ok.cache_size, None);
+    }
+
+    #[test]
+    fn kubernetes_settings_refuse_bad_values_with_the_variable_named() {
+        for (name, bad) in [
+            ("SHOAL_K8S_GITHUB_EGRESS", "140.82.112.0"),
+            ("SHOAL_K8S_CONTROL_PLANE_URL", "shoal-control-plane:8080"),
+            ("SHOAL_K8S_NAMESPACE_PREFIX", "Shoal_"),
+            ("SHOAL_K8S_EDGE_LABELS", "app"),
+            ("SHOAL_K8S_WORKER_MEMORY_LIMIT", "lots"),
+            ("SHOAL_K8S_CACHE_SIZE", "-1Gi"),
+        ] {
+            let mut vars: Vec<_> = K8S_REQUIRED.iter().copied().filter(|(k, _)| *k != name).collect();
+            vars.push((name, bad));
+            let msg = kubernetes(&vars).unwrap_err().to_string();
+            assert!(msg.contains(name), "{name}: {msg}");
+        }
+        let mut vars = K8S_REQUIRED.to_vec();
+        vars.retain(|(k, _)| *k != "SHOAL_K8S_GITHUB_EGRESS");
+        vars.extend([("SHOAL_K8S_GITHUB_EGRESS", "any"), ("SHOAL_K8S_CACHE_SIZE", "2Gi")]);
+        let any = kubernetes(&vars).unwrap();
+        assert_eq!(any.github_egress, GithubEgress::Any);
+        assert_eq!(any.cache_size.as_deref(), Some("2Gi"));
     }
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the real API clients the end-to-end tests drive, when missing: @octokit/rest (npm,
-# into $HOME/.cache/shoal-npm) and PyGithub (PyPI, into $HOME/.cache/shoal-py), outside the clone.
+# into $HOME/.cache/shoal-npm) and PyGithub (PyPI, into $HOME/.cache/shoal-py), outside the clone;
+# and kubernetes-validate (PyPI, into $HOME/.cache/shoal-k8s-validate) for make k8s-check.
 set -euo pipefail
 npm_dir="$HOME/.cache/shoal-npm"
 if [[ ! -d "$npm_dir/node_modules/@octokit/rest" ]]; then
@@ -13,4 +14,11 @@ py_dir="$HOME/.cache/shoal-py"
 if [[ ! -d "$py_dir/github" ]]; then
   echo "ensure-test-clients: pip install PyGithub" >&2
   python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore --target "$py_dir" 'PyGithub>=2.1,<3' >/dev/null
+fi
+# kubernetes-validate (PyPI, into $HOME/.cache/shoal-k8s-validate; make k8s-check puts it on
+# PYTHONPATH). It carries Kubernetes' schemas, so validation is offline after this.
+k8s_dir="$HOME/.cache/shoal-k8s-validate"
+if [[ ! -d "$k8s_dir/kubernetes_validate" ]]; then
+  echo "ensure-test-clients: pip install kubernetes-validate" >&2
+  python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore --target "$k8s_dir" 'kubernetes-validate>=1.33,<2' >/dev/null
 fi

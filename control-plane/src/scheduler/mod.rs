@@ -1,8 +1,9 @@
 //! Keeping one worker per active tenant running. [`WorkerRuntime`] is what a backend does (the
-//! `process` backend runs children on loopback ports; a Kubernetes backend would create
-//! Deployments); [`reconcile`] compares what Postgres wants with what the runtime reports, under a
+//! `process` backend runs children on loopback ports; the `kubernetes` backend applies a
+//! Deployment per tenant); [`reconcile`] compares what Postgres wants with what the runtime reports, under a
 //! Postgres advisory lock so only one control-plane replica acts at a time.
 
+pub mod kubernetes;
 pub mod process;
 pub mod reconcile;
 
@@ -123,4 +124,17 @@ pub trait WorkerRuntime: Send + Sync + 'static {
     fn stop(&self, tenant: TenantId) -> impl Future<Output = ()> + Send;
     /// Tenants this runtime currently has a worker (or a restart pending) for.
     fn tenants(&self) -> impl Future<Output = Vec<TenantId>> + Send;
+    /// Removes what the runtime keeps for a tenant that no longer exists; by default, stops it.
+    fn remove(&self, tenant: TenantId) -> impl Future<Output = ()> + Send {
+        self.stop(tenant)
+    }
+    /// Called when this replica stops reconciling; by default stops every worker (children do not
+    /// outlive their parent).
+    fn shutdown(&self) -> impl Future<Output = ()> + Send {
+        async move {
+            for tenant in self.tenants().await {
+                self.stop(tenant).await;
+            }
+        }
+    }
 }

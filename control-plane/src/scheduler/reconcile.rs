@@ -99,9 +99,7 @@ impl<R: WorkerRuntime> Reconciler<R> {
                 _ = shutdown.changed() => {}
             }
         }
-        for tenant in self.runtime.tenants().await {
-            self.runtime.stop(tenant).await;
-        }
+        self.runtime.shutdown().await;
         if let Some(mut conn) = lock {
             let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
                 .bind(LOCK_KEY)
@@ -120,6 +118,7 @@ impl<R: WorkerRuntime> Reconciler<R> {
         .fetch_all(&self.pool)
         .await?;
         let mut wanted = HashSet::new();
+        let known: HashSet<_> = rows.iter().map(|r| TenantId(r.tenant_id)).collect();
         for row in rows {
             let tenant = TenantId(row.tenant_id);
             if row.desired_state == DesiredState::Running && row.tenant_status == TenantStatus::Active {
@@ -146,7 +145,9 @@ impl<R: WorkerRuntime> Reconciler<R> {
             }
         }
         for tenant in self.runtime.tenants().await {
-            if !wanted.contains(&tenant) {
+            if !known.contains(&tenant) {
+                self.runtime.remove(tenant).await;
+            } else if !wanted.contains(&tenant) {
                 self.runtime.stop(tenant).await;
             }
         }

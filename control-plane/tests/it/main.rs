@@ -11,6 +11,7 @@ mod embedded;
 mod flows;
 mod http;
 mod internal;
+mod kubernetes;
 mod migrations;
 mod protocol;
 mod rls;
