@@ -1,8 +1,10 @@
-//! Billing: the plans and what each allows ([`plans`]), enforced by [`caps`]. Stripe, the billing page and usage caps
+//! Billing: the plans and what each allows ([`plans`]), enforced by [`caps`]; whether a tenant is served ([`standing`]). Stripe, the billing page and usage caps
 //! build on this table.
 
 pub mod caps;
 pub mod plans;
+pub mod standing;
 
 pub use caps::{Capped, ensure_room};
 pub use plans::{Cap, Overage, Plan, PlanLimits};
+pub use standing::{Account, Standing, SuspendReason};
