@@ -3,11 +3,8 @@
 //! answer to "is this tenant served": the scheduler, the edge, the caller-token login and the
 //! internal API all ask [`Account::standing`].
 
-use crate::Error;
 use crate::config::BillingConfig;
 use crate::tenants::TenantStatus;
-use shoal_common::TenantId;
-use sqlx::PgPool;
 use std::fmt;
 use time::OffsetDateTime;
 
@@ -105,16 +102,6 @@ impl fmt::Display for SuspendReason {
             SuspendReason::GraceEnded => "a payment failed and the grace period is over",
         })
     }
-}
-
-/// The tenant's account row (system lookup by id, like a login's).
-pub async fn find_account(pool: &PgPool, tenant: TenantId) -> Result<Account, Error> {
-    let sql = format!("SELECT {ACCOUNT_COLS} FROM tenants t WHERE t.id = $1");
-    sqlx::query_as(&sql)
-        .bind(tenant.as_uuid())
-        .fetch_optional(pool)
-        .await?
-        .ok_or(Error::NotFound)
 }
 
 #[cfg(test)]

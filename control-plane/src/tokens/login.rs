@@ -5,7 +5,7 @@
 
 use crate::Error;
 use crate::audit::Actor;
-use crate::billing::{self, Standing};
+use crate::billing::Standing;
 use crate::db::begin_tenant;
 use crate::state::AppState;
 use crate::tenants::{self, Tenant, members, sync};
@@ -49,8 +49,10 @@ pub async fn exchange(state: &AppState, ip: Option<IpAddr>, req: LoginRequest<'_
         Error::NotFound => Error::Missing(format!("there is no tenant named {:?}", req.tenant.trim())),
         e => e,
     })?;
-    let account = billing::standing::find_account(&state.pool, tenant.id).await?;
-    if let Standing::Suspended { reason } = account.standing(&state.config.billing, OffsetDateTime::now_utc()) {
+    if let Standing::Suspended { reason } = tenant
+        .account()
+        .standing(&state.config.billing, OffsetDateTime::now_utc())
+    {
         return Err(Error::Forbidden(format!(
             "the tenant {} is suspended: {reason}",
             tenant.slug

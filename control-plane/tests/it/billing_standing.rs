@@ -265,3 +265,49 @@ async fn with_billing_off_no_subscription_state_stops_a_worker_or_refuses_at_the
     }
     env.runtime.stop(env.seed.tenant).await;
 }
+
+#[sqlx::test(migrator = "shoal_control_plane::db::MIGRATOR")]
+async fn every_tenant_page_shows_the_grace_banner_while_past_due_and_none_otherwise(pool: PgPool) {
+    use crate::support::github::octo_tenant_and;
+    let (_app, _gh, alice) = octo_tenant_and(pool.clone(), |c| c.billing = BillingConfig::on_for_tests()).await;
+    let pages = [
+        "",
+        "/tokens",
+        "/identities",
+        "/members",
+        "/policy",
+        "/api-tokens",
+        "/audit",
+    ];
+    let banner = "Payment failed; service continues until";
+    for page in pages {
+        let (status, html) = alice.get_text(&format!("/t/octo{page}")).await;
+        assert_eq!(status, 200, "{page}");
+        assert!(!html.contains(banner), "banner on {page} while active");
+    }
+    let since: time::OffsetDateTime = sqlx::query_scalar(
+        "UPDATE tenants SET subscription_status = 'past_due', past_due_since = now() - interval '1 day'
+         WHERE slug = 'octo' RETURNING past_due_since",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    let until = since + time::Duration::days(7);
+    let until = format!(
+        "{:04}-{:02}-{:02} {:02}:{:02} UTC",
+        until.year(),
+        u8::from(until.month()),
+        until.day(),
+        until.hour(),
+        until.minute()
+    );
+    for page in pages {
+        let (status, html) = alice.get_text(&format!("/t/octo{page}")).await;
+        assert_eq!(status, 200, "{page}");
+        assert!(
+            html.contains(&format!("{banner} <strong>{until}</strong>"))
+                && html.contains(r#"<a href="/t/octo/billing">billing</a>"#),
+            "no grace banner on {page}"
+        );
+    }
+}
