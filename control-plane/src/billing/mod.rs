@@ -1,6 +1,8 @@
-//! Billing: the plans and what each allows ([`plans`]), enforced by [`caps`]; whether a tenant is served ([`standing`]). Stripe, the billing page and usage caps
+//! Billing: the plans and what each allows ([`plans`]), enforced by [`caps`]; whether a tenant is served ([`standing`]); the monthly read
+//! allowance its worker enforces ([`allowance`]). Stripe, the billing page and usage caps
 //! build on this table.
 
+pub mod allowance;
 pub mod caps;
 pub mod plans;
 pub mod standing;

@@ -2,7 +2,7 @@
 
 mod api;
 mod billing;
-mod billing_standing;
+mod billing_enforcement;
 mod browser;
 mod demo;
 mod domain;

@@ -1,8 +1,9 @@
-//! Billing standing with real processes: the scheduler starts the real `shoal-worker`, curl reads
+//! Billing enforced with real processes: the scheduler starts the real `shoal-worker`, curl reads
 //! through the edge over TLS, GitHub is the fake. An unpaid subscription stops the worker and the
 //! edge answers 402 in GitHub's shape while the data is kept; `active` again serves within
-//! seconds; `past_due` serves through the grace period and is suspended when it ends, with no
-//! event; with billing off no subscription state stops a worker.
+//! seconds; `past_due` serves through the grace period (a banner on every tenant page) and is
+//! suspended when it ends, with no event; with billing off no subscription state stops a worker.
+//! The free plan's allowance is served exactly, then 429 + fallback_local, across a kill -9.
 
 use crate::support::workers::{Answer, Seed, curl_answer, launcher, reconcile_billing, seed, worker_state};
 use crate::support::{TestApp, app_against, until};
@@ -310,4 +311,96 @@ async fn every_tenant_page_shows_the_grace_banner_while_past_due_and_none_otherw
             "no grace banner on {page}"
         );
     }
+}
+
+#[sqlx::test(migrator = "shoal_control_plane::db::MIGRATOR")]
+async fn a_free_tenant_gets_exactly_its_allowance_then_429_fallback_local_even_after_a_worker_restart(pool: PgPool) {
+    let billing = BillingConfig {
+        free_reads_per_month: Some(3),
+        ..BillingConfig::on_for_tests()
+    };
+    let env = Env::start(pool.clone(), billing, "free").await;
+    let (stop, reconciler) = env.reconcile();
+    // The edge may see the worker as starting for a moment (503, not counted).
+    let first = until(20, "a first answer", async || {
+        let a = env.read(REPO).await;
+        (a.status != "503").then_some(a)
+    })
+    .await;
+    let mut served = vec![(first.status, first.cache)];
+    for _ in 0..2 {
+        let a = env.read(REPO).await;
+        served.push((a.status, a.cache));
+    }
+    let ok = |cache: &str| ("200".to_string(), cache.to_string());
+    assert_eq!(served, [ok("MISS"), ok("HIT"), ok("HIT")]);
+
+    let assert_capped = |a: &Answer| {
+        assert_eq!(a.status, "429", "{}", a.body);
+        assert!(
+            a.retry_after.is_some_and(|s| s > 0 && s <= 31 * 24 * 3600),
+            "{:?}",
+            a.retry_after
+        );
+        let body = a.json();
+        assert_eq!(body["shoal"], "fallback_local");
+        let message = body["message"].as_str().unwrap();
+        assert!(
+            message.contains("the free plan's 3 relayed reads for this month are used up")
+                && message.contains(&format!("{}/t/acme/billing", env.app.url)),
+            "{message}"
+        );
+    };
+    assert_capped(&env.read(REPO).await);
+
+    // Once the usage is reported, a worker killed and restarted starts from the spent count.
+    until(10, "the usage reported", async || {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT coalesce(sum(requests), 0)::bigint FROM usage_requests_hourly WHERE tenant_id = $1",
+        )
+        .bind(env.seed.tenant.as_uuid())
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        (n == 3).then_some(())
+    })
+    .await;
+    let pid = env.runtime.pid(env.seed.tenant).await.unwrap();
+    std::process::Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .unwrap();
+    let after_restart = until(10, "the restarted worker answering", async || {
+        let restarted = env.runtime.pid(env.seed.tenant).await.is_some_and(|p| p != pid);
+        let a = env.read(REPO).await;
+        (restarted && a.status != "503").then_some(a)
+    })
+    .await;
+    assert_capped(&after_restart);
+
+    // Upgrading changes the plan, which bumps the bundle: the cap is gone within seconds.
+    env.set("plan = 'team', subscription_status = 'active'").await;
+    until(3, "the upgraded tenant served", async || {
+        (env.read(REPO).await.status == "200").then_some(())
+    })
+    .await;
+
+    stop.send(true).unwrap();
+    reconciler.await.unwrap();
+}
+
+#[sqlx::test(migrator = "shoal_control_plane::db::MIGRATOR")]
+async fn with_billing_off_a_free_tenant_is_never_capped(pool: PgPool) {
+    let billing = BillingConfig {
+        free_reads_per_month: Some(1),
+        ..BillingConfig::default()
+    };
+    let env = Env::start(pool.clone(), billing, "free").await;
+    let (stop, reconciler) = env.reconcile();
+    env.serving(20).await;
+    for _ in 0..3 {
+        assert_eq!(env.read(REPO).await.status, "200");
+    }
+    stop.send(true).unwrap();
+    reconciler.await.unwrap();
 }
