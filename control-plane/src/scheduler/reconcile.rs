@@ -1,7 +1,8 @@
 //! The reconciler: every tick, compare what Postgres wants (`workers.desired_state`, the tenant's
-//! standing at this tick, so a grace period ends without any event) with what the runtime reports, start or stop workers, and write back what it observed
-//! (`observed_state`, `address`, `last_error`, `restarts`). Only the replica holding the advisory
-//! lock reconciles; the others wait and take over if its connection goes away.
+//! standing at this tick, so a grace period ends without any event) with what the runtime
+//! reports, start or stop workers, and write back what it observed (`observed_state`, `address`,
+//! `last_error`, `restarts`). Only the replica holding the advisory lock reconciles; the others
+//! wait and take over if its connection goes away.
 //!
 //! It reads every tenant's worker row, so it runs as the schema owner (outside the tenant-scoped
 //! helper): it is the system, not a request on behalf of a tenant.

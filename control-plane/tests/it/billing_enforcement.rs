@@ -122,10 +122,19 @@ impl Env {
             .unwrap();
     }
 
-    /// Whether the worker process the runtime last started for the tenant has exited.
-    pub async fn worker_gone(&self, pid: u32) -> bool {
-        !Path::new(&format!("/proc/{pid}")).exists()
-            || std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|st| st.contains(") Z "))
+    /// Waits (up to `secs`) for the worker process `pid` to exit, then for the edge's 402.
+    pub async fn suspended(&self, pid: u32, secs: u64) -> Answer {
+        until(secs, "the suspended tenant's worker stopping", async || {
+            (!Path::new(&format!("/proc/{pid}")).exists()
+                || std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|st| st.contains(") Z ")))
+            .then_some(())
+        })
+        .await;
+        until(3, "402 at the edge", async || {
+            let a = self.read(REPO).await;
+            (a.status == "402").then_some(a)
+        })
+        .await
     }
 }
 
@@ -149,15 +158,7 @@ async fn an_unpaid_tenant_is_stopped_answers_402_keeps_its_data_and_serves_again
     let pid = env.runtime.pid(env.seed.tenant).await.unwrap();
 
     env.set("subscription_status = 'unpaid'").await;
-    until(5, "the unpaid tenant's worker stopping", async || {
-        env.worker_gone(pid).await.then_some(())
-    })
-    .await;
-    let refused = until(3, "402 at the edge", async || {
-        let a = env.read(REPO).await;
-        (a.status == "402").then_some(a)
-    })
-    .await;
+    let refused = env.suspended(pid, 5).await;
     let body = refused.json();
     let message = body["message"].as_str().unwrap();
     assert!(message.contains("subscription is unpaid"), "{message}");
@@ -222,15 +223,7 @@ async fn past_due_serves_through_the_grace_period_and_is_suspended_when_it_ends_
     );
     assert_eq!(env.runtime.pid(env.seed.tenant).await, Some(pid));
 
-    until(15, "the grace period ending", async || {
-        env.worker_gone(pid).await.then_some(())
-    })
-    .await;
-    let refused = until(3, "402 at the edge", async || {
-        let a = env.read(REPO).await;
-        (a.status == "402").then_some(a)
-    })
-    .await;
+    let refused = env.suspended(pid, 15).await;
     let message = refused.json()["message"].as_str().unwrap().to_string();
     assert!(message.contains("grace period is over"), "{message}");
 
