@@ -28,6 +28,10 @@ const UNREACHABLE: &[&str] = &[
 /// Why a relayed run should be repeated against github.com, judging by gh's stderr.
 pub fn fallback_reason(stderr: &str) -> Option<&'static str> {
     if stderr.contains(FALLBACK_LOCAL) {
+        // gh prints `HTTP <status>: <message>`; the worker answers 429 once the month's reads are spent.
+        if stderr.contains("HTTP 429") {
+            return Some("the tenant's monthly allowance of relayed reads is spent");
+        }
         return Some("the relay does not serve this read (private repository, viewer or policy)");
     }
     UNREACHABLE
@@ -129,6 +133,13 @@ mod tests {
             )
             .is_some()
         );
+        assert_eq!(
+            fallback_reason(
+                "HTTP 429: fallback_local: the free plan's 50000 relayed reads for this month are used up (https://x/api/v3/...)"
+            ),
+            Some("the tenant's monthly allowance of relayed reads is spent")
+        );
+        assert!(fallback_reason("HTTP 429: API rate limit exceeded").is_none());
         assert!(fallback_reason("HTTP 404: Not Found (https://acme/api/v3/repos/o/r/pulls/99)").is_none());
         assert!(fallback_reason("no pull requests match your search").is_none());
     }

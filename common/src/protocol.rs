@@ -26,6 +26,28 @@ pub struct Bundle {
     pub token_pepper: Secret,
     /// Base URL of the GitHub API (`https://api.github.com`, a GHES `/api/v3`, or the fake).
     pub upstream: String,
+    /// The tenant's plan (`free`, `team`, `business`); empty for a standalone worker.
+    #[serde(default)]
+    pub plan: String,
+    /// The month's cap on relayed reads, when billing is on and the plan is hard-capped; `None`:
+    /// reads are not capped (billing off, or a metered plan).
+    #[serde(default)]
+    pub allowance: Option<Allowance>,
+}
+
+/// A monthly allowance of relayed reads (cache hits included) and what is spent of it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Allowance {
+    /// Relayed reads allowed per UTC calendar month.
+    pub reads_per_month: u64,
+    /// Relayed reads the control plane has counted (from usage reports) in the month starting at
+    /// `month_start`, when the bundle was built.
+    pub reads_this_month: u64,
+    /// The start (UTC) of the month `reads_this_month` counts.
+    #[serde(with = "time::serde::rfc3339")]
+    pub month_start: OffsetDateTime,
+    /// Where the tenant's admins upgrade.
+    pub upgrade_url: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -291,6 +313,13 @@ mod tests {
             },
             token_pepper: Secret::new("00".repeat(32)),
             upstream: "https://api.github.com".into(),
+            plan: "free".into(),
+            allowance: Some(Allowance {
+                reads_per_month: 50_000,
+                reads_this_month: 12,
+                month_start: OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap(),
+                upgrade_url: "https://shoal.example/t/acme/billing".into(),
+            }),
         }
     }
 
@@ -305,6 +334,16 @@ mod tests {
         let dbg = format!("{b:?}");
         assert!(!dbg.contains("ghp_canary"));
         assert!(!dbg.contains("BEGIN PRIVATE KEY"));
+    }
+
+    #[test]
+    fn a_bundle_without_plan_or_allowance_is_uncapped() {
+        let mut json = serde_json::to_value(bundle()).unwrap();
+        let obj = json.as_object_mut().unwrap();
+        obj.remove("plan");
+        obj.remove("allowance");
+        let b: Bundle = serde_json::from_value(json).unwrap();
+        assert_eq!((b.plan.as_str(), b.allowance), ("", None));
     }
 
     #[test]

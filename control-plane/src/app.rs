@@ -45,6 +45,7 @@ pub struct Application {
     closing: watch::Sender<bool>,
     scheduler: Option<(watch::Sender<bool>, JoinHandle<()>)>,
     tasks: Vec<JoinHandle<()>>,
+    public_url: Url,
 }
 
 impl Application {
@@ -73,7 +74,7 @@ impl Application {
             .with_expiry(Expiry::OnInactivity(time::Duration::hours(12)))
             .with_signed(cookie_key(&config.keys.pepper));
         let (closing, closing_rx) = watch::channel(false);
-        let state = AppState::new(pool.clone(), Arc::new(config.clone()), public_url, closing_rx);
+        let state = AppState::new(pool.clone(), Arc::new(config.clone()), public_url.clone(), closing_rx);
         let public = Router::new()
             .merge(web::routes())
             .merge(oauth::routes())
@@ -92,7 +93,13 @@ impl Application {
             closing,
             scheduler: spawn_scheduler(config, &pool, internal_url).await?,
             tasks: spawn_background(config, pool),
+            public_url,
         })
+    }
+
+    /// The URL browsers reach the control plane at (`SHOAL_PUBLIC_URL`, else the bound address).
+    pub fn public_url(&self) -> &Url {
+        &self.public_url
     }
 
     /// The address the listener is bound to.
@@ -109,6 +116,7 @@ impl Application {
             closing,
             scheduler,
             tasks,
+            ..
         } = self;
         shoal_common::serve::serve(listener, router, async move {
             shutdown.await;
@@ -197,7 +205,8 @@ async fn spawn_scheduler(
 
 fn spawn_reconciler<R: WorkerRuntime>(config: &Config, pool: &sqlx::PgPool, runtime: R) -> Scheduler {
     let (stop, stop_rx) = watch::channel(false);
-    let reconciler = Reconciler::new(pool.clone(), Arc::new(runtime), config.keys.clone(), RECONCILE_EVERY);
+    let reconciler = Reconciler::new(pool.clone(), Arc::new(runtime), config.keys.clone(), RECONCILE_EVERY)
+        .with_billing(config.billing.clone());
     (stop, tokio::spawn(reconciler.run(stop_rx)))
 }
 

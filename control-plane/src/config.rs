@@ -365,6 +365,11 @@ pub struct BillingConfig {
     pub stripe_webhook_secret: Option<Secret>,
     /// `SHOAL_STRIPE_API_BASE`: default `https://api.stripe.com` (tests point it at a fake).
     pub stripe_api_base: Url,
+    /// `SHOAL_BILLING_GRACE_DAYS`: how long a `past_due` tenant is still served (default 7).
+    pub grace: time::Duration,
+    /// `SHOAL_FREE_READS_PER_MONTH`: replaces the free plan's monthly allowance (tests and trials);
+    /// unset: the plans table's.
+    pub free_reads_per_month: Option<u64>,
 }
 
 impl Default for BillingConfig {
@@ -373,11 +378,16 @@ impl Default for BillingConfig {
             stripe_secret_key: None,
             stripe_webhook_secret: None,
             stripe_api_base: Url::parse(STRIPE_API_BASE).expect("static URL"),
+            grace: time::Duration::days(DEFAULT_GRACE_DAYS),
+            free_reads_per_month: None,
         }
     }
 }
 
 const STRIPE_API_BASE: &str = "https://api.stripe.com";
+const DEFAULT_GRACE_DAYS: i64 = 7;
+/// Longest grace period accepted: a year.
+const MAX_GRACE_DAYS: u64 = 366;
 
 impl BillingConfig {
     /// Whether billing is on, and so whether plan limits apply.
@@ -395,27 +405,45 @@ impl BillingConfig {
     }
 
     fn from_env() -> Result<Self, Error> {
-        let stripe_secret_key = env_secret("SHOAL_STRIPE_SECRET_KEY")?;
-        let stripe_webhook_secret = env_secret("SHOAL_STRIPE_WEBHOOK_SECRET")?;
+        Self::from_lookup(env)
+    }
+
+    fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, Error> {
+        let stripe_secret_key = secret_from("SHOAL_STRIPE_SECRET_KEY", &lookup)?;
+        let stripe_webhook_secret = secret_from("SHOAL_STRIPE_WEBHOOK_SECRET", &lookup)?;
         if stripe_secret_key.is_some() && stripe_webhook_secret.is_none() {
             return Err(Error::Config(
                 "SHOAL_STRIPE_SECRET_KEY is set but SHOAL_STRIPE_WEBHOOK_SECRET is not: plan changes arrive by Stripe's webhooks; set it (or SHOAL_STRIPE_WEBHOOK_SECRET_FILE)".into(),
             ));
         }
+        let grace_days = match lookup("SHOAL_BILLING_GRACE_DAYS") {
+            None => DEFAULT_GRACE_DAYS as u64,
+            Some(v) => v.trim().parse().ok().filter(|d| *d <= MAX_GRACE_DAYS).ok_or_else(|| {
+                Error::Config(format!(
+                    "SHOAL_BILLING_GRACE_DAYS must be a whole number of days from 0 to {MAX_GRACE_DAYS}, got {v:?}"
+                ))
+            })?,
+        };
+        let free_reads_per_month = match lookup("SHOAL_FREE_READS_PER_MONTH") {
+            None => None,
+            Some(v) => Some(v.trim().parse().map_err(|_| {
+                Error::Config(format!(
+                    "SHOAL_FREE_READS_PER_MONTH must be a whole number of reads, got {v:?}"
+                ))
+            })?),
+        };
         Ok(Self {
             stripe_secret_key,
             stripe_webhook_secret,
-            stripe_api_base: env_url("SHOAL_STRIPE_API_BASE", STRIPE_API_BASE)?,
+            stripe_api_base: url_from("SHOAL_STRIPE_API_BASE", STRIPE_API_BASE, &lookup)?,
+            grace: time::Duration::days(grace_days as i64),
+            free_reads_per_month,
         })
     }
 }
 
 /// A secret from `NAME`, or from the file `NAME_FILE` (trimmed); both set is an error. Messages
 /// name the variable and the path, never the value.
-fn env_secret(name: &str) -> Result<Option<Secret>, Error> {
-    secret_from(name, env)
-}
-
 fn secret_from(name: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<Option<Secret>, Error> {
     let file_var = format!("{name}_FILE");
     match (lookup(name), lookup(&file_var)) {
@@ -463,7 +491,11 @@ fn env(name: &str) -> Option<String> {
 }
 
 fn env_url(name: &str, default: &str) -> Result<Url, Error> {
-    let text = env(name).unwrap_or_else(|| default.to_string());
+    url_from(name, default, env)
+}
+
+fn url_from(name: &str, default: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<Url, Error> {
+    let text = lookup(name).unwrap_or_else(|| default.to_string());
     let url =
         Url::parse(text.trim()).map_err(|e| Error::Config(format!("{name} must be a URL ({e}), got {text:?}")))?;
     if !matches!(url.scheme(), "http" | "https") {
@@ -676,6 +708,28 @@ mod tests {
                 .to_string()
                 .contains("SHOAL_STRIPE_SECRET_KEY_FILE")
         );
+    }
+
+    #[test]
+    fn grace_days_and_the_free_allowance_come_from_the_environment_with_clear_refusals() {
+        let c = BillingConfig::from_lookup(lookup(&[])).unwrap();
+        assert_eq!((c.grace, c.free_reads_per_month), (time::Duration::days(7), None));
+        let c = BillingConfig::from_lookup(lookup(&[
+            ("SHOAL_BILLING_GRACE_DAYS", " 3 "),
+            ("SHOAL_FREE_READS_PER_MONTH", "5"),
+        ]))
+        .unwrap();
+        assert_eq!((c.grace, c.free_reads_per_month), (time::Duration::days(3), Some(5)));
+        for bad in ["-1", "seven", "1.5", "400"] {
+            let e = BillingConfig::from_lookup(lookup(&[("SHOAL_BILLING_GRACE_DAYS", bad)])).unwrap_err();
+            assert!(
+                e.to_string()
+                    .contains("SHOAL_BILLING_GRACE_DAYS must be a whole number"),
+                "{e}"
+            );
+        }
+        let e = BillingConfig::from_lookup(lookup(&[("SHOAL_FREE_READS_PER_MONTH", "lots")])).unwrap_err();
+        assert!(e.to_string().contains("SHOAL_FREE_READS_PER_MONTH"), "{e}");
     }
 
     #[test]

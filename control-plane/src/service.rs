@@ -84,7 +84,8 @@ pub async fn run(mut config: Config, seeder: Option<Seeder>) -> Result<(), Error
     }
 
     let edge = EdgeState::new(pool.clone(), &config.base_domain, "https")
-        .with_control_plane(std::net::SocketAddr::from(([127, 0, 0, 1], web_addr.port())));
+        .with_control_plane(std::net::SocketAddr::from(([127, 0, 0, 1], web_addr.port())))
+        .with_billing(config.billing.clone(), app.public_url().clone());
     let mut tasks = vec![tokio::spawn(serve::serve_tls(
         edge_tls,
         tls_config,

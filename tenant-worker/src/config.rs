@@ -503,6 +503,8 @@ impl Config {
             },
             token_pepper: Secret::new(hex::encode(pepper.as_bytes())),
             upstream: self.upstream.trim_end_matches('/').to_string(),
+            plan: String::new(),
+            allowance: None,
         };
         Ok((settings, bundle))
     }

@@ -31,6 +31,16 @@ pub enum Error {
     /// No identity can serve for a reason other than budget: the caller's own gh serves meanwhile.
     #[error("no identity in this shoal pool can serve this request: {0}")]
     PoolUnavailable(String),
+    /// A hard-capped plan's reads for this UTC month are spent: the caller's own gh takes over.
+    #[error(
+        "the {plan} plan's {reads_per_month} relayed reads for this month are used up; reads resume when the month turns (UTC), or upgrade at {upgrade_url}"
+    )]
+    AllowanceSpent {
+        plan: String,
+        reads_per_month: u64,
+        upgrade_url: String,
+        retry_after_secs: u64,
+    },
     #[error("shoal is busy: too many requests are waiting for GitHub; retry shortly")]
     Busy,
     #[error("GitHub could not be reached or failed ({0}); retry shortly")]
@@ -51,6 +61,7 @@ impl Error {
             Error::MethodNotRelayed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Error::FallbackLocal(_) | Error::Forbidden(_) | Error::PoolExhausted { .. } => StatusCode::FORBIDDEN,
             Error::NotFound => StatusCode::NOT_FOUND,
+            Error::AllowanceSpent { .. } => StatusCode::TOO_MANY_REQUESTS,
             Error::Busy | Error::Upstream(_) | Error::PoolUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
@@ -64,7 +75,10 @@ impl IntoResponse for Error {
             other => other.to_string(),
         };
         let body = match &self {
-            Error::MethodNotRelayed(_) | Error::FallbackLocal(_) | Error::PoolUnavailable(_) => {
+            Error::MethodNotRelayed(_)
+            | Error::FallbackLocal(_)
+            | Error::PoolUnavailable(_)
+            | Error::AllowanceSpent { .. } => {
                 ErrorBody::fallback_local(message)
             }
             _ => ErrorBody::new(message),
@@ -83,6 +97,9 @@ impl IntoResponse for Error {
             }
             Error::Busy | Error::Upstream(_) | Error::PoolUnavailable(_) => {
                 h.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            }
+            Error::AllowanceSpent { retry_after_secs, .. } => {
+                h.insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
             }
             _ => {}
         }
@@ -103,6 +120,28 @@ mod tests {
         assert_eq!(v["shoal"], "fallback_local");
         assert!(v["message"].as_str().unwrap().contains("POST"));
         assert!(v["message"].as_str().unwrap().starts_with("fallback_local: "));
+    }
+
+    #[tokio::test]
+    async fn a_spent_allowance_is_429_with_retry_after_and_fallback_local() {
+        let resp = Error::AllowanceSpent {
+            plan: "free".into(),
+            reads_per_month: 50_000,
+            upgrade_url: "https://shoal.example/t/acme/billing".into(),
+            retry_after_secs: 3600,
+        }
+        .into_response();
+        assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(resp.headers()[header::RETRY_AFTER], "3600");
+        let body = axum::body::to_bytes(resp.into_body(), 4096).await.unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["shoal"], "fallback_local");
+        let message = v["message"].as_str().unwrap();
+        assert!(
+            message.starts_with("fallback_local: the free plan's 50000 relayed reads")
+                && message.contains("https://shoal.example/t/acme/billing"),
+            "{message}"
+        );
     }
 
     #[test]

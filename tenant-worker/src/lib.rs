@@ -3,10 +3,11 @@
 //! documents, into the `route` types), admitted by the tenant's rules (`policy/`), and answered
 //! by the fetcher (`fetch/`: cache hits, single-flight misses, the upstream retry loop) from the
 //! cache (`cache/`) or GitHub (`upstream/`) on the identity the rate-budget coordinator
-//! (`coordinator/`) picks. `worker` holds one tenant's state, `server` serves it. It runs
+//! (`coordinator/`) picks; a hard-capped plan's monthly allowance is counted in `allowance`. `worker` holds one tenant's state, `server` serves it. It runs
 //! standalone from a TOML file (`config`) or from a bundle the control plane pushes (`control`);
 //! both become the same [`tenant::Tenant`].
 
+pub mod allowance;
 pub mod cache;
 pub mod classify;
 pub mod clock;

@@ -241,6 +241,8 @@ mod tests {
             },
             token_pepper: Secret::new(hex::encode(pepper.as_bytes())),
             upstream: "http://x/".into(),
+            plan: String::new(),
+            allowance: None,
         }
     }
 

@@ -3,6 +3,7 @@
 //! stats, what the tenant rules learned about repositories, and the fetcher that answers reads;
 //! the cache and the identities' budgets survive a bundle swap.
 
+use crate::allowance::Allowance;
 use crate::cache::Cache;
 use crate::clock::Clock;
 use crate::config::Settings;
@@ -23,12 +24,14 @@ pub struct Worker {
     pub(crate) stats: Arc<Stats>,
     pub(crate) knowledge: Arc<Knowledge>,
     pub(crate) fetcher: Arc<Fetcher>,
+    pub(crate) allowance: Allowance,
 }
 
 impl Worker {
     /// Builds a worker serving `bundle`, its cache loaded from `settings.cache_dir` when set.
     pub async fn new(settings: Settings, bundle: &Bundle, clock: Arc<dyn Clock>) -> Result<Arc<Self>, Error> {
         let tenant = Tenant::from_bundle(bundle)?;
+        let allowance = Allowance::from_bundle(bundle);
         let coord = Coordinator::with_pacing(clock.clone(), settings.reserve_percent, settings.pacing);
         coord.sync(&tenant);
         let (max, max_entry) = (settings.cache_max_bytes, settings.cache_max_entry_bytes);
@@ -55,6 +58,7 @@ impl Worker {
             stats,
             knowledge,
             fetcher: Arc::new(fetcher),
+            allowance,
         }))
     }
 
@@ -76,7 +80,13 @@ impl Worker {
         let tenant = Tenant::from_bundle_keeping(bundle, &self.tenant())?;
         self.coord.sync(&tenant);
         self.tenant.set(tenant);
+        self.allowance.update(bundle);
         Ok(())
+    }
+
+    /// The monthly allowance of relayed reads (uncapped unless the bundle caps it).
+    pub fn allowance(&self) -> &Allowance {
+        &self.allowance
     }
 
     /// The coordinator (budgets and identity health).

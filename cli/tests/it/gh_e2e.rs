@@ -70,9 +70,15 @@ impl Drop for Demo {
 }
 
 fn start_demo(dir: &Path) -> Demo {
+    start_demo_with(dir, &[])
+}
+
+/// [`start_demo`] with extra environment for the control plane.
+fn start_demo_with(dir: &Path, env: &[(&str, &str)]) -> Demo {
     let mut child = Command::new(sibling("shoal-control-plane"))
         .args(["demo", "--state-dir"])
         .arg(dir)
+        .envs(env.iter().copied())
         .env_remove("DATABASE_URL")
         .env("SHOAL_LISTEN", "127.0.0.1:0")
         .env("SHOAL_EDGE_LISTEN", "127.0.0.1:0")
@@ -111,6 +117,66 @@ fn start_demo(dir: &Path) -> Demo {
         token: token.unwrap(),
         admin_token: admin_token.unwrap(),
     }
+}
+
+/// Waits until a read through the demo tenant's relay answers `status`.
+fn relay_answers(demo: &Demo, ca: &Path, status: &str) {
+    let url = format!(
+        "https://demo.localhost:{}/api/v3/repos/octo-org/hello-world",
+        demo.edge_port
+    );
+    let auth = format!("Authorization: token {}", demo.token);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !curl(&[
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        "--cacert",
+        ca.to_str().unwrap(),
+        "-H",
+        &auth,
+        &url,
+    ])
+    .ends_with(status)
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the demo tenant's relay never answered {status}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// A GitHub token the fake knows for `login`.
+fn fake_token(github: &str, login: &str) -> String {
+    let v: serde_json::Value = serde_json::from_str(&curl(&[
+        "-X",
+        "POST",
+        "-H",
+        "content-type: application/json",
+        "-d",
+        &format!(r#"{{"login":"{login}"}}"#),
+        &format!("{github}/_fake/tokens"),
+    ]))
+    .unwrap();
+    v["token"].as_str().unwrap().to_string()
+}
+
+/// `shoal login URL --with-token --ca-file CA`, the GitHub token on stdin, into `cfg`.
+fn shoal_login(url: &str, token: &str, cfg: &Path, ca: &Path) -> Output {
+    let mut login = Command::new(env!("CARGO_BIN_EXE_shoal"))
+        .args(["login", url, "--with-token", "--ca-file"])
+        .arg(ca)
+        .env("SHOAL_CONFIG_DIR", cfg)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A refused URL ends the CLI before it reads stdin: the pipe may be closed already.
+    let _ = login.stdin.take().unwrap().write_all(token.as_bytes());
+    login.wait_with_output().unwrap()
 }
 
 fn curl(args: &[&str]) -> String {
@@ -194,62 +260,16 @@ fn everyday_gh_reads_go_through_the_relay_and_repeat_for_free() {
     let ca = dir.path().join("state/ca/ca.pem");
 
     // The tenant's worker is up once the edge answers 200.
-    let url = format!(
-        "https://demo.localhost:{}/api/v3/repos/octo-org/hello-world",
-        demo.edge_port
-    );
-    let auth = format!("Authorization: token {}", demo.token);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !curl(&[
-        "-o",
-        "/dev/null",
-        "-w",
-        "%{http_code}",
-        "--cacert",
-        ca.to_str().unwrap(),
-        "-H",
-        &auth,
-        &url,
-    ])
-    .ends_with("200")
-    {
-        assert!(Instant::now() < deadline, "the demo tenant's relay never answered");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    relay_answers(&demo, &ca, "200");
 
     // shoal login at the tenant's own URL, as the tenant page tells people: the edge hands the
     // login exchange to the control plane; the user's GitHub token becomes a caller token.
-    let fake_token = |login: &str| -> String {
-        let v: serde_json::Value = serde_json::from_str(&curl(&[
-            "-X",
-            "POST",
-            "-H",
-            "content-type: application/json",
-            "-d",
-            &format!(r#"{{"login":"{login}"}}"#),
-            &format!("{}/_fake/tokens", demo.github),
-        ]))
-        .unwrap();
-        v["token"].as_str().unwrap().to_string()
-    };
+    let fake_token = |login: &str| fake_token(&demo.github, login);
     let github_token = fake_token("octocat");
     let cfg = dir.path().join("shoal");
     let gh_home = dir.path().join("gh");
     let tenant_url = format!("https://demo.localhost:{}", demo.edge_port);
-    let shoal_login = |url: &str, token: &str, cfg: &Path| -> Output {
-        let mut login = Command::new(env!("CARGO_BIN_EXE_shoal"))
-            .args(["login", url, "--with-token", "--ca-file"])
-            .arg(&ca)
-            .env("SHOAL_CONFIG_DIR", cfg)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        // A refused URL ends the CLI before it reads stdin: the pipe may be closed already.
-        let _ = login.stdin.take().unwrap().write_all(token.as_bytes());
-        login.wait_with_output().unwrap()
-    };
+    let shoal_login = |url: &str, token: &str, cfg: &Path| shoal_login(url, token, cfg, &ca);
     // Refusals say why and store nothing: someone GitHub does not list in the org, a URL that
     // is not one.
     let elsewhere = dir.path().join("elsewhere");
@@ -485,6 +505,37 @@ fn everyday_gh_reads_go_through_the_relay_and_repeat_for_free() {
     let err = String::from_utf8_lossy(&down.stderr);
     assert!(
         err.contains("shoal: the relay cannot be reached: running gh directly"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_read_refused_for_a_spent_allowance_runs_gh_directly() {
+    let Some(_hosts) = HostsEntry::add() else {
+        eprintln!("skipped: cannot add a hosts entry for demo.localhost (needs root)");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    // Billing on, and the demo tenant's free plan allows no reads at all.
+    let demo = start_demo_with(
+        &dir.path().join("state"),
+        &[
+            ("SHOAL_STRIPE_SECRET_KEY", "sk_test_shoal"),
+            ("SHOAL_STRIPE_WEBHOOK_SECRET", "whsec_shoal"),
+            ("SHOAL_FREE_READS_PER_MONTH", "0"),
+        ],
+    );
+    let ca = dir.path().join("state/ca/ca.pem");
+    relay_answers(&demo, &ca, "429");
+    let cfg = dir.path().join("shoal");
+    let tenant_url = format!("https://demo.localhost:{}", demo.edge_port);
+    let out = shoal_login(&tenant_url, &fake_token(&demo.github, "octocat"), &cfg, &ca);
+    assert!(out.status.success(), "login: {}", String::from_utf8_lossy(&out.stderr));
+
+    let out = shoal_gh(&cfg, &dir.path().join("gh"), &["api", "repos/octo-org/hello-world"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("shoal: the tenant's monthly allowance of relayed reads is spent: running gh directly"),
         "{err}"
     );
 }

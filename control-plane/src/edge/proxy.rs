@@ -1,11 +1,14 @@
 //! The edge router: a request for `<slug>.<base-domain>` is streamed to that tenant's worker, with
 //! the caller's `Authorization` untouched and `X-Forwarded-Host/Proto/For` added so the worker
-//! writes links for the caller's host. Unknown tenant: 404; suspended: 402; worker not running or
+//! writes links for the caller's host. Unknown tenant: 404; suspended (by the operator or by its
+//! billing standing): 402 saying why and naming the billing page; worker not running or
 //! not answering: 503 with `retry-after`. Errors use GitHub's JSON shape, which gh and octokit show.
 
 use super::tls::edge_host;
+use crate::billing::standing::ACCOUNT_COLS;
+use crate::billing::{Account, Standing, SuspendReason, billing_page};
+use crate::config::BillingConfig;
 use crate::scheduler::ObservedState;
-use crate::tenants::TenantStatus;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri, header};
@@ -34,14 +37,15 @@ const HOP_BY_HOP: &[HeaderName] = &[
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Route {
     Unknown,
-    Suspended,
+    Suspended(SuspendReason),
     Down,
     Up(SocketAddr),
 }
 
 #[derive(sqlx::FromRow)]
 struct RouteRow {
-    status: TenantStatus,
+    #[sqlx(flatten)]
+    account: Account,
     observed_state: Option<ObservedState>,
     address: Option<String>,
 }
@@ -58,6 +62,9 @@ pub struct EdgeState {
     /// The control plane's own listener: `shoal login` and `shoal admin` reach the login exchange
     /// and the admin API through the tenant's host.
     control_plane: Option<SocketAddr>,
+    billing: BillingConfig,
+    /// Where the control plane's pages are, for the billing page named in a 402.
+    public_url: Option<url::Url>,
 }
 
 /// Paths on a tenant host that the control plane answers, not the worker (GitHub's API has no
@@ -76,7 +83,17 @@ impl EdgeState {
             client: Client::builder(TokioExecutor::new()).build(connector),
             routes: Arc::default(),
             control_plane: None,
+            billing: BillingConfig::default(),
+            public_url: None,
         }
+    }
+
+    /// Suspends by billing standing too (subscription status, grace period), naming the billing
+    /// page under `public_url` in the 402. Without it only `tenants.status` suspends.
+    pub fn with_billing(mut self, billing: BillingConfig, public_url: url::Url) -> Self {
+        self.billing = billing;
+        self.public_url = Some(public_url);
+        self
     }
 
     /// Sends `/api/v1/...` on tenant hosts (login exchange, admin API) to the control plane at `addr`.
@@ -101,16 +118,17 @@ impl EdgeState {
             return Ok(r.clone());
         }
         // Routing is the system's own lookup, by the public slug, before any tenant is known.
-        let row: Option<RouteRow> = sqlx::query_as(
-            "SELECT t.status, w.observed_state, w.address
-             FROM tenants t LEFT JOIN workers w ON w.tenant_id = t.id WHERE t.slug = $1",
-        )
-        .bind(slug)
-        .fetch_optional(&self.pool)
-        .await?;
+        let sql = format!(
+            "SELECT {ACCOUNT_COLS}, w.observed_state, w.address
+             FROM tenants t LEFT JOIN workers w ON w.tenant_id = t.id WHERE t.slug = $1"
+        );
+        let row: Option<RouteRow> = sqlx::query_as(&sql).bind(slug).fetch_optional(&self.pool).await?;
+        let now = time::OffsetDateTime::now_utc();
         let route = match row {
             None => Route::Unknown,
-            Some(r) if r.status != TenantStatus::Active => Route::Suspended,
+            Some(r) if let Standing::Suspended { reason } = r.account.standing(&self.billing, now) => {
+                Route::Suspended(reason)
+            }
             Some(RouteRow {
                 observed_state: Some(ObservedState::Running),
                 address: Some(a),
@@ -123,6 +141,20 @@ impl EdgeState {
             .unwrap_or_else(|p| p.into_inner())
             .insert(slug.to_string(), (Instant::now(), route.clone()));
         Ok(route)
+    }
+
+    /// The 402 for a suspended tenant: why, and where its admins restore it.
+    fn suspended(&self, slug: &str, reason: SuspendReason) -> Response {
+        let page = match &self.public_url {
+            Some(u) => billing_page(u, slug),
+            None => format!("/t/{slug}/billing"),
+        };
+        github_error(
+            StatusCode::PAYMENT_REQUIRED,
+            &format!(
+                "This shoal tenant is suspended: {reason}. Its data is kept; its admins can restore it on the billing page: {page}"
+            ),
+        )
     }
 
     fn forget(&self, slug: &str) {
@@ -195,12 +227,7 @@ pub async fn proxy(
         Ok(Route::Up(_) | Route::Down) if to_control_plane.is_some() => to_control_plane.expect("checked"),
         Ok(Route::Up(addr)) => addr,
         Ok(Route::Unknown) => return github_error(StatusCode::NOT_FOUND, "Not Found: no shoal tenant has this name"),
-        Ok(Route::Suspended) => {
-            return github_error(
-                StatusCode::PAYMENT_REQUIRED,
-                "This shoal tenant is suspended; its admins can restore it from the billing page.",
-            );
-        }
+        Ok(Route::Suspended(reason)) => return edge.suspended(&slug, reason),
         Ok(Route::Down) => return unavailable(),
         Err(e) => {
             tracing::error!(error = %e, "edge route lookup failed");

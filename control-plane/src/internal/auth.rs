@@ -2,8 +2,9 @@
 //! tenant's data key) must have signed this exact request within the replay window, once.
 
 use crate::Error;
+use crate::billing::Account;
+use crate::billing::standing::ACCOUNT_COLS;
 use crate::state::AppState;
-use crate::tenants::TenantStatus;
 use axum::http::{HeaderMap, Uri};
 use shoal_common::crypto::{SealedSecret, WrappedDataKey};
 use shoal_common::signing::{self, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP, HEADER_WORKER, Signature};
@@ -15,6 +16,7 @@ use uuid::Uuid;
 pub struct AuthedWorker {
     pub tenant: TenantId,
     pub worker: WorkerId,
+    /// Whether the tenant is served now (its standing, see [`crate::billing::standing`]).
     pub tenant_active: bool,
 }
 
@@ -23,7 +25,8 @@ struct WorkerRow {
     tenant_id: Uuid,
     sealed_secret: Option<Vec<u8>>,
     wrapped_data_key: Vec<u8>,
-    status: TenantStatus,
+    #[sqlx(flatten)]
+    account: Account,
 }
 
 fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -53,18 +56,16 @@ pub async fn authenticate(
         signature: header(headers, HEADER_SIGNATURE).ok_or_else(refused)?.to_string(),
     };
     // Authentication comes before we know the tenant, like a login lookup: by the worker's id.
-    let row: Option<WorkerRow> = sqlx::query_as(
-        "SELECT w.tenant_id, w.sealed_secret, t.wrapped_data_key, t.status
-         FROM workers w JOIN tenants t ON t.id = w.tenant_id WHERE w.id = $1",
-    )
-    .bind(worker)
-    .fetch_optional(&state.pool)
-    .await?;
+    let sql = format!(
+        "SELECT w.tenant_id, w.sealed_secret, t.wrapped_data_key, {ACCOUNT_COLS}
+         FROM workers w JOIN tenants t ON t.id = w.tenant_id WHERE w.id = $1"
+    );
+    let row: Option<WorkerRow> = sqlx::query_as(&sql).bind(worker).fetch_optional(&state.pool).await?;
     let Some(WorkerRow {
         tenant_id,
         sealed_secret: Some(sealed),
         wrapped_data_key: wrapped,
-        status,
+        account,
     }) = row
     else {
         return Err(refused());
@@ -76,14 +77,14 @@ pub async fn authenticate(
         .keyring
         .unwrap_key(&WrappedDataKey::from_bytes(wrapped), tenant)?;
     let secret = data_key.open_string(&SealedSecret::from_bytes(sealed), tenant, worker)?;
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    signing::verify(&secret, method, path_and_query, body, &sig, now)
-        .and_then(|()| state.replay.check(&sig, now))
+    let now = time::OffsetDateTime::now_utc();
+    signing::verify(&secret, method, path_and_query, body, &sig, now.unix_timestamp())
+        .and_then(|()| state.replay.check(&sig, now.unix_timestamp()))
         .map_err(|e| Error::Unauthorized(e.to_string()))?;
     Ok(AuthedWorker {
         tenant,
         worker: WorkerId(worker),
-        tenant_active: status == TenantStatus::Active,
+        tenant_active: account.standing(&state.config.billing, now).serves(),
     })
 }
 

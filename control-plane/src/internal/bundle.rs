@@ -3,7 +3,7 @@
 use super::auth::authenticate_long_poll;
 use crate::Error;
 use crate::state::AppState;
-use crate::tenants::bundle::{build_bundle, current_version};
+use crate::tenants::bundle::{BundleContext, build_bundle, current_version};
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri};
@@ -31,7 +31,13 @@ pub async fn get_bundle(State(state): State<AppState>, headers: HeaderMap, uri: 
         }
     }
     let upstream = state.config.github.api_url.as_str().trim_end_matches('/');
-    let bundle = build_bundle(&state.pool, &state.config.keys, worker.tenant, upstream).await?;
+    let ctx = BundleContext {
+        keys: &state.config.keys,
+        upstream,
+        billing: &state.config.billing,
+        public_url: &state.public_url,
+    };
+    let bundle = build_bundle(&state.pool, &ctx, worker.tenant).await?;
     tracing::debug!(worker.id = %worker.worker, bundle.version = bundle.version, "served bundle");
     Ok(Json(bundle).into_response())
 }

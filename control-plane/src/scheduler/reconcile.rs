@@ -1,15 +1,17 @@
 //! The reconciler: every tick, compare what Postgres wants (`workers.desired_state`, the tenant's
-//! status) with what the runtime reports, start or stop workers, and write back what it observed
-//! (`observed_state`, `address`, `last_error`, `restarts`). Only the replica holding the advisory
-//! lock reconciles; the others wait and take over if its connection goes away.
+//! standing at this tick, so a grace period ends without any event) with what the runtime
+//! reports, start or stop workers, and write back what it observed (`observed_state`, `address`,
+//! `last_error`, `restarts`). Only the replica holding the advisory lock reconciles; the others
+//! wait and take over if its connection goes away.
 //!
 //! It reads every tenant's worker row, so it runs as the schema owner (outside the tenant-scoped
 //! helper): it is the system, not a request on behalf of a tenant.
 
 use super::{DesiredState, WorkerRuntime, WorkerSpec, WorkerState};
 use crate::Error;
-use crate::config::Keys;
-use crate::tenants::TenantStatus;
+use crate::billing::Account;
+use crate::billing::standing::ACCOUNT_COLS;
+use crate::config::{BillingConfig, Keys};
 use shoal_common::crypto::{SealedSecret, WrappedDataKey};
 use shoal_common::{Secret, TenantId, WorkerId};
 use sqlx::pool::PoolConnection;
@@ -27,7 +29,8 @@ struct Row {
     tenant_id: Uuid,
     id: Uuid,
     slug: String,
-    tenant_status: TenantStatus,
+    #[sqlx(flatten)]
+    account: Account,
     desired_state: DesiredState,
     bundle_version: i64,
     sealed_secret: Option<Vec<u8>>,
@@ -40,6 +43,7 @@ pub struct Reconciler<R> {
     runtime: Arc<R>,
     keys: Arc<Keys>,
     interval: Duration,
+    billing: BillingConfig,
 }
 
 impl<R: WorkerRuntime> Reconciler<R> {
@@ -49,7 +53,15 @@ impl<R: WorkerRuntime> Reconciler<R> {
             runtime,
             keys,
             interval,
+            billing: BillingConfig::default(),
         }
+    }
+
+    /// Applies billing standing (subscription status, grace period) besides the operator's
+    /// status; without it, as with billing off, only `tenants.status` stops a worker.
+    pub fn with_billing(mut self, billing: BillingConfig) -> Self {
+        self.billing = billing;
+        self
     }
 
     /// Tries to become the reconciling replica; the lock lives as long as the returned connection.
@@ -110,18 +122,18 @@ impl<R: WorkerRuntime> Reconciler<R> {
 
     /// One pass over every worker row.
     pub async fn reconcile_once(&self) -> Result<(), Error> {
-        let rows: Vec<Row> = sqlx::query_as(
-            "SELECT w.tenant_id, w.id, t.slug, t.status AS tenant_status, w.desired_state, w.bundle_version,
+        let sql = format!(
+            "SELECT w.tenant_id, w.id, t.slug, {ACCOUNT_COLS}, w.desired_state, w.bundle_version,
                     w.sealed_secret, t.wrapped_data_key
-             FROM workers w JOIN tenants t ON t.id = w.tenant_id",
-        )
-        .fetch_all(&self.pool)
-        .await?;
+             FROM workers w JOIN tenants t ON t.id = w.tenant_id"
+        );
+        let rows: Vec<Row> = sqlx::query_as(&sql).fetch_all(&self.pool).await?;
+        let now = time::OffsetDateTime::now_utc();
         let mut wanted = HashSet::new();
         let known: HashSet<_> = rows.iter().map(|r| TenantId(r.tenant_id)).collect();
         for row in rows {
             let tenant = TenantId(row.tenant_id);
-            if row.desired_state == DesiredState::Running && row.tenant_status == TenantStatus::Active {
+            if row.desired_state == DesiredState::Running && row.account.standing(&self.billing, now).serves() {
                 wanted.insert(tenant);
                 let secret = match self.worker_secret(&row).await {
                     Ok(s) => s,

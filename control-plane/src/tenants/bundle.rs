@@ -1,8 +1,11 @@
 //! What a tenant's worker is given: its bundle (live caller-token hashes, enabled identities with
-//! their secrets opened, the policy, the token pepper and the upstream URL) and its version,
-//! which every change to one of those bumps.
+//! their secrets opened, the policy, the token pepper, the upstream URL, the plan and its monthly
+//! allowance) and its version, which every change to one of those bumps (a plan or subscription
+//! change by a trigger). The allowance's count is not a reason to bump: the worker counts its
+//! own reads on from the count it started with.
 
-use crate::config::Keys;
+use crate::billing::{self, Plan};
+use crate::config::{BillingConfig, Keys};
 use crate::db::begin_tenant;
 use crate::tenants::{data_key, policy};
 use crate::{Error, identities};
@@ -31,14 +34,26 @@ pub async fn current_version(pool: &PgPool, tenant: TenantId) -> Result<u64, Err
     Ok(v as u64)
 }
 
+/// Where the bundle's upstream and billing come from.
+pub struct BundleContext<'a> {
+    pub keys: &'a Keys,
+    /// The GitHub API base the worker calls.
+    pub upstream: &'a str,
+    pub billing: &'a BillingConfig,
+    /// The control plane's public URL (the upgrade link of a spent allowance).
+    pub public_url: &'a url::Url,
+}
+
 /// Everything the tenant's worker needs: live caller-token hashes, enabled identities with their
-/// secrets opened, the policy, the token pepper and the upstream URL.
-pub async fn build_bundle(pool: &PgPool, keys: &Keys, tenant: TenantId, upstream: &str) -> Result<Bundle, Error> {
+/// secrets opened, the policy, the token pepper, the upstream URL, the plan and its monthly
+/// allowance with the reads counted so far.
+pub async fn build_bundle(pool: &PgPool, ctx: &BundleContext<'_>, tenant: TenantId) -> Result<Bundle, Error> {
+    let keys = ctx.keys;
     let mut tx = begin_tenant(pool, tenant).await?;
     // The version is read first: the content read after it is at least that new, so a worker
     // never holds content older than the version it reports.
-    let (slug, version): (String, i64) = sqlx::query_as(
-        "SELECT t.slug, w.bundle_version FROM tenants t JOIN workers w ON w.tenant_id = t.id WHERE t.id = $1",
+    let (slug, plan, version): (String, String, i64) = sqlx::query_as(
+        "SELECT t.slug, t.plan, w.bundle_version FROM tenants t JOIN workers w ON w.tenant_id = t.id WHERE t.id = $1",
     )
     .bind(tenant.as_uuid())
     .fetch_one(&mut *tx)
@@ -78,6 +93,9 @@ pub async fn build_bundle(pool: &PgPool, keys: &Keys, tenant: TenantId, upstream
         });
     }
     let p = policy::get_policy(&mut tx).await?;
+    let plan = Plan::from_stored(&plan)?;
+    let upgrade_url = billing::billing_page(ctx.public_url, &slug);
+    let allowance = billing::allowance::monthly_allowance(&mut tx, ctx.billing, plan, upgrade_url).await?;
     tx.commit().await?;
     Ok(Bundle {
         protocol_version: protocol::PROTOCOL_VERSION,
@@ -103,6 +121,8 @@ pub async fn build_bundle(pool: &PgPool, keys: &Keys, tenant: TenantId, upstream
             wasm_module: None,
         },
         token_pepper: Secret::new(hex::encode(keys.pepper.as_bytes())),
-        upstream: upstream.to_string(),
+        upstream: ctx.upstream.to_string(),
+        plan: plan.as_str().to_string(),
+        allowance,
     })
 }

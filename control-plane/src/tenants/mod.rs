@@ -156,9 +156,27 @@ pub struct Tenant {
     /// When it was created.
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+    /// Stripe's subscription status as last applied (see [`Tenant::account`]).
+    #[serde(skip)]
+    pub subscription_status: String,
+    /// When the subscription became `past_due`.
+    #[serde(skip)]
+    pub past_due_since: Option<OffsetDateTime>,
 }
 
-const TENANT_COLS: &str = "id, slug, github_org, github_org_id, plan, status, created_at";
+impl Tenant {
+    /// What its standing is computed from.
+    pub fn account(&self) -> crate::billing::Account {
+        crate::billing::Account {
+            status: self.status,
+            subscription_status: self.subscription_status.clone(),
+            past_due_since: self.past_due_since,
+        }
+    }
+}
+
+pub(crate) const TENANT_COLS: &str =
+    "id, slug, github_org, github_org_id, plan, status, created_at, subscription_status, past_due_since";
 
 /// An org the user administers, as verified with GitHub (`/user/memberships/orgs/{org}`).
 #[derive(Debug, Clone)]
@@ -281,7 +299,8 @@ pub struct TenantWithRole {
 /// The tenants a user belongs to. Cross-tenant by nature (the dashboard), filtered by user.
 pub async fn list_tenants_for_user(pool: &PgPool, user: UserId) -> Result<Vec<TenantWithRole>, Error> {
     Ok(sqlx::query_as(
-        "SELECT t.id, t.slug, t.github_org, t.github_org_id, t.plan, t.status, t.created_at, m.role
+        "SELECT t.id, t.slug, t.github_org, t.github_org_id, t.plan, t.status, t.created_at,
+                t.subscription_status, t.past_due_since, m.role
          FROM memberships m JOIN tenants t ON t.id = m.tenant_id
          WHERE m.user_id = $1 ORDER BY t.slug",
     )

@@ -10,7 +10,7 @@ use crate::db::begin_tenant;
 use crate::github::GithubClient;
 use crate::identities;
 use crate::tenants::members;
-use crate::tenants::{self, Tenant, TenantStatus, data_key};
+use crate::tenants::{self, TENANT_COLS, Tenant, TenantStatus, data_key};
 use shoal_common::{IdentityId, UserId};
 use sqlx::PgPool;
 
@@ -176,12 +176,10 @@ pub async fn recheck_tenant_members(
 
 /// Re-checks every active tenant once; errors are logged per tenant and do not stop the others.
 pub async fn recheck_all(pool: &PgPool, keys: &Keys, github: &GithubClient) -> Result<(), Error> {
-    let all: Vec<Tenant> = sqlx::query_as(
-        "SELECT id, slug, github_org, github_org_id, plan, status, created_at FROM tenants WHERE status = $1",
-    )
-    .bind(TenantStatus::Active)
-    .fetch_all(pool)
-    .await?;
+    let all: Vec<Tenant> = sqlx::query_as(&format!("SELECT {TENANT_COLS} FROM tenants WHERE status = $1"))
+        .bind(TenantStatus::Active)
+        .fetch_all(pool)
+        .await?;
     for t in &all {
         if let Err(e) = recheck_tenant_members(pool, keys, github, t).await {
             tracing::warn!(tenant.slug = %t.slug, error = %e, "membership re-check failed");

@@ -5,13 +5,15 @@
 
 use crate::Error;
 use crate::audit::Actor;
+use crate::billing::Standing;
 use crate::db::begin_tenant;
 use crate::state::AppState;
-use crate::tenants::{self, Tenant, TenantStatus, members, sync};
+use crate::tenants::{self, Tenant, members, sync};
 use crate::tokens::{create_caller_token, validate_token_name};
 use crate::users::{User, upsert_user};
 use shoal_common::Secret;
 use std::net::IpAddr;
+use time::OffsetDateTime;
 
 /// A login request.
 pub struct LoginRequest<'a> {
@@ -47,8 +49,14 @@ pub async fn exchange(state: &AppState, ip: Option<IpAddr>, req: LoginRequest<'_
         Error::NotFound => Error::Missing(format!("there is no tenant named {:?}", req.tenant.trim())),
         e => e,
     })?;
-    if tenant.status != TenantStatus::Active {
-        return Err(Error::Forbidden(format!("the tenant {} is suspended", tenant.slug)));
+    if let Standing::Suspended { reason } = tenant
+        .account()
+        .standing(&state.config.billing, OffsetDateTime::now_utc())
+    {
+        return Err(Error::Forbidden(format!(
+            "the tenant {} is suspended: {reason}",
+            tenant.slug
+        )));
     }
     let gh_user = state.github.user(gh_token).await.map_err(|e| match e {
         Error::GithubRejected(_) => {

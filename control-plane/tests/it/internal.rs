@@ -577,3 +577,63 @@ async fn an_event_long_poll_waits_the_window_when_nothing_arrives(pool: PgPool) 
     .unwrap();
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
 }
+
+#[sqlx::test(migrator = "shoal_control_plane::db::MIGRATOR")]
+async fn a_free_bundle_counts_this_months_reads_and_an_unpaid_tenants_worker_is_refused_it(pool: PgPool) {
+    let app = TestApp::spawn_with(pool.clone(), |c| {
+        c.billing = shoal_control_plane::config::BillingConfig::on_for_tests();
+    })
+    .await;
+    let s = seed(&pool, &app.config.keys, "acme").await;
+    // Reads this month (hits included) count; last month's do not.
+    sqlx::query(
+        "INSERT INTO usage_requests_hourly (tenant_id, hour, route_class, cache_status, requests) VALUES
+           ($1, date_trunc('hour', now()), 'repos', 'HIT', 7),
+           ($1, date_trunc('hour', now()), 'repos', 'MISS', 2),
+           ($1, date_trunc('month', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' - interval '1 hour', 'repos', 'HIT', 100)",
+    )
+    .bind(s.tenant.as_uuid())
+    .execute(&pool)
+    .await
+    .unwrap();
+    let c = reqwest::Client::new();
+    let get = || {
+        signed(
+            &c,
+            reqwest::Method::GET,
+            &app.url,
+            "/internal/v1/bundle",
+            b"",
+            s.worker,
+            &s.secret,
+        )
+        .send()
+    };
+
+    let b: Bundle = get().await.unwrap().json().await.unwrap();
+    assert_eq!(b.plan, "free");
+    let allowance = b.allowance.unwrap();
+    assert_eq!((allowance.reads_per_month, allowance.reads_this_month), (50_000, 9));
+    assert_eq!((allowance.month_start.day(), allowance.month_start.hour()), (1, 0));
+    assert_eq!(allowance.upgrade_url, format!("{}/t/acme/billing", app.url));
+
+    sqlx::query("UPDATE tenants SET subscription_status = 'unpaid' WHERE id = $1")
+        .bind(s.tenant.as_uuid())
+        .execute(&pool)
+        .await
+        .unwrap();
+    let refused = get().await.unwrap();
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    sqlx::query("UPDATE tenants SET plan = 'team', subscription_status = 'active' WHERE id = $1")
+        .bind(s.tenant.as_uuid())
+        .execute(&pool)
+        .await
+        .unwrap();
+    let b: Bundle = get().await.unwrap().json().await.unwrap();
+    assert_eq!(
+        (b.plan.as_str(), b.allowance),
+        ("team", None),
+        "a metered plan is not capped"
+    );
+    assert_eq!(b.version, 7, "each billing change bumped the bundle");
+}

@@ -2,6 +2,7 @@
 
 mod api;
 mod billing;
+mod billing_enforcement;
 mod browser;
 mod demo;
 mod domain;

@@ -4,168 +4,19 @@
 //! cache hit; a revoked caller token is refused within 2 s; a kill -9'd worker serves again
 //! within 5 s; usage lands in Postgres; a suspended tenant's worker is stopped.
 
-use crate::support::workers::reconcile;
+use crate::support::workers::{add_identity, bump, curl, launcher, reconcile, seed, worker_state};
 use crate::support::{app_against, until};
-use shoal_common::crypto::DataKey;
-use shoal_common::token::{generate_token, hash_token};
-use shoal_common::{IdentityId, Secret, TenantId};
-use shoal_control_plane::config::Keys;
+use shoal_common::Secret;
 use shoal_control_plane::edge::proxy::{EdgeState, router as edge_router};
 use shoal_control_plane::edge::serve::serve_tls;
 use shoal_control_plane::edge::tls::{DevCa, dev_server_config};
-use shoal_control_plane::scheduler::process::{Isolation, Launcher, ProcessRuntime};
+use shoal_control_plane::scheduler::process::{Isolation, ProcessRuntime};
 use shoal_fake_github::{FakeGithub, Options};
 use sqlx::PgPool;
 use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use uuid::Uuid;
-
-fn launcher(internal_url: String, usage_every_ms: u64) -> Launcher {
-    let bin = crate::support::workspace_bin("shoal-worker");
-    Arc::new(move |spec, data_dir| {
-        let mut c = tokio::process::Command::new(&bin);
-        c.arg("--control-plane")
-            .arg(&internal_url)
-            .arg("--worker-id")
-            .arg(spec.worker.to_string())
-            .arg("--data-dir")
-            .arg(data_dir)
-            .arg("--usage-every-ms")
-            .arg(usage_every_ms.to_string())
-            .env_clear()
-            .env("SHOAL_WORKER_SECRET", spec.secret.expose());
-        c
-    })
-}
-
-struct Seed {
-    tenant: TenantId,
-    token: Secret,
-    token_id: Uuid,
-    data_key: DataKey,
-}
-
-async fn seed(pool: &PgPool, keys: &Keys, pat: &str) -> Seed {
-    let tenant = TenantId::new();
-    let dk = DataKey::generate().unwrap();
-    let wrapped = keys.keyring.current().wrap(&dk, tenant).unwrap();
-    sqlx::query("INSERT INTO tenants (id, slug, github_org, github_org_id, wrapped_data_key) VALUES ($1, 'acme', 'octo-org', 1, $2)")
-        .bind(tenant.as_uuid())
-        .bind(wrapped.as_bytes())
-        .execute(pool)
-        .await
-        .unwrap();
-    sqlx::query("INSERT INTO workers (tenant_id, id) VALUES ($1, gen_random_uuid())")
-        .bind(tenant.as_uuid())
-        .execute(pool)
-        .await
-        .unwrap();
-    sqlx::query("INSERT INTO policies (tenant_id, allowed_owners, public_only) VALUES ($1, ARRAY['octo-org'], false)")
-        .bind(tenant.as_uuid())
-        .execute(pool)
-        .await
-        .unwrap();
-    let user = Uuid::new_v4();
-    sqlx::query("INSERT INTO users (id, github_id, login) VALUES ($1, 4242, 'alice')")
-        .bind(user)
-        .execute(pool)
-        .await
-        .unwrap();
-    let token = generate_token().unwrap();
-    let token_id = Uuid::new_v4();
-    sqlx::query("INSERT INTO caller_tokens (id, tenant_id, user_id, name, token_hash, display_prefix) VALUES ($1, $2, $3, 'laptop', $4, 'shoal_x')")
-        .bind(token_id)
-        .bind(tenant.as_uuid())
-        .bind(user)
-        .bind(hash_token(&keys.pepper, token.expose()).as_bytes().to_vec())
-        .execute(pool)
-        .await
-        .unwrap();
-    let identity = IdentityId::new();
-    let sealed = dk.seal(pat.as_bytes(), tenant, identity.as_uuid()).unwrap();
-    sqlx::query("INSERT INTO identities (id, tenant_id, kind, name, sealed_secret) VALUES ($1, $2, 'pat', 'bot', $3)")
-        .bind(identity.as_uuid())
-        .bind(tenant.as_uuid())
-        .bind(sealed.as_bytes())
-        .execute(pool)
-        .await
-        .unwrap();
-    Seed {
-        tenant,
-        token,
-        token_id,
-        data_key: dk,
-    }
-}
-
-async fn add_identity(pool: &PgPool, s: &Seed, pat: &str) {
-    let identity = IdentityId::new();
-    let sealed = s.data_key.seal(pat.as_bytes(), s.tenant, identity.as_uuid()).unwrap();
-    sqlx::query(
-        "INSERT INTO identities (id, tenant_id, kind, name, sealed_secret) VALUES ($1, $2, 'pat', 'second', $3)",
-    )
-    .bind(identity.as_uuid())
-    .bind(s.tenant.as_uuid())
-    .bind(sealed.as_bytes())
-    .execute(pool)
-    .await
-    .unwrap();
-    bump(pool, s.tenant).await;
-}
-
-async fn bump(pool: &PgPool, tenant: TenantId) {
-    sqlx::query("UPDATE workers SET bundle_version = bundle_version + 1 WHERE tenant_id = $1")
-        .bind(tenant.as_uuid())
-        .execute(pool)
-        .await
-        .unwrap();
-}
-
-async fn worker_state(pool: &PgPool, tenant: TenantId) -> (String, Option<String>) {
-    sqlx::query_as("SELECT observed_state, address FROM workers WHERE tenant_id = $1")
-        .bind(tenant.as_uuid())
-        .fetch_one(pool)
-        .await
-        .unwrap()
-}
-
-/// curl through the edge; returns (status, X-Shoal-Cache).
-fn curl(ca: &Path, port: u16, token: &str, path: &str) -> (String, String) {
-    let out = Command::new("curl")
-        .args([
-            "-sS",
-            "--max-time",
-            "10",
-            "-o",
-            "/dev/null",
-            "-D",
-            "-",
-            "-w",
-            "%{http_code}",
-            "--cacert",
-        ])
-        .arg(ca)
-        .arg("--resolve")
-        .arg(format!("acme.localhost:{port}:127.0.0.1"))
-        .arg("-H")
-        .arg(format!("Authorization: token {token}"))
-        .arg(format!("https://acme.localhost:{port}{path}"))
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "curl: {}", String::from_utf8_lossy(&out.stderr));
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    let cache = text
-        .lines()
-        .find_map(|l| {
-            l.to_ascii_lowercase()
-                .strip_prefix("x-shoal-cache:")
-                .map(|v| v.trim().to_ascii_uppercase())
-        })
-        .unwrap_or_default();
-    (text.lines().last().unwrap_or("").to_string(), cache)
-}
 
 #[sqlx::test(migrator = "shoal_control_plane::db::MIGRATOR")]
 async fn a_tenant_is_served_end_to_end_by_a_scheduled_worker(pool: PgPool) {

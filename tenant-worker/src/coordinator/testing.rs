@@ -13,7 +13,12 @@ use std::sync::Arc;
 pub type Ids<'a> = [(&'a str, Option<&'a str>, &'a [&'a str])];
 
 pub fn tenant(ids: &Ids<'_>) -> Tenant {
-    let b = Bundle {
+    Tenant::from_bundle(&bundle(ids)).unwrap()
+}
+
+/// A bundle pooling `ids`, with no caller tokens.
+pub fn bundle(ids: &Ids<'_>) -> Bundle {
+    Bundle {
         protocol_version: PROTOCOL_VERSION,
         version: 1,
         tenant: TenantRef {
@@ -37,8 +42,9 @@ pub fn tenant(ids: &Ids<'_>) -> Tenant {
         policy: Policy::default(),
         token_pepper: Secret::new("00".repeat(32)),
         upstream: "http://x".into(),
-    };
-    Tenant::from_bundle(&b).unwrap()
+        plan: String::new(),
+        allowance: None,
+    }
 }
 
 /// GitHub's headers for a core answer.

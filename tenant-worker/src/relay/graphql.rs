@@ -45,6 +45,7 @@ async fn handle(w: &Arc<Worker>, req: Request) -> Result<Response, Error> {
     let (parts, body) = req.into_parts();
     let tenant = w.tenant();
     let caller = super::auth::authenticate(&tenant, &parts, w.clock.now_ms())?;
+    let reservation = w.allowance.reserve(w.clock.now_ms())?;
     let body = axum::body::to_bytes(body, MAX_BODY_BYTES)
         .await
         .map_err(|_| Error::BadRequest(format!("the GraphQL body is larger than {MAX_BODY_BYTES} bytes")))?;
@@ -61,6 +62,7 @@ async fn handle(w: &Arc<Worker>, req: Request) -> Result<Response, Error> {
     if c.reads_viewer() {
         if c.viewer_login_only && !caller.user_login.is_empty() {
             w.stats.served(caller.id, "graphql", CacheStatus::Bypass);
+            reservation.keep();
             return Ok(viewer_login(&c, &caller.user_login));
         }
         return Err(Error::FallbackLocal(
@@ -101,6 +103,7 @@ async fn handle(w: &Arc<Worker>, req: Request) -> Result<Response, Error> {
     };
     let served = w.fetcher.lookup_as(spec, w.fetcher.want(&parts.headers)).await?;
     w.stats.served(caller.id, "graphql", served.status);
+    reservation.keep();
     tracing::debug!(
         route.kind = "graphql",
         cache = served.status.as_str(),

@@ -48,6 +48,7 @@ async fn handle(w: &Arc<Worker>, parts: &Parts) -> Result<Response, Error> {
         Route::RateLimit => return Ok(local::rate_limit(w)),
         Route::Relay(info) => info,
     };
+    let reservation = w.allowance.reserve(w.clock.now_ms())?;
     let info = policy::admit_rest(&tenant, &w.knowledge, &w.fetcher, info, &mut n, &caller.user_login).await?;
     let accept = match parts.headers.get(header::ACCEPT).map(|v| v.to_str()) {
         // `gh api` sends an empty Accept; GitHub reads it as the default.
@@ -70,6 +71,7 @@ async fn handle(w: &Arc<Worker>, parts: &Parts) -> Result<Response, Error> {
         None => w.fetcher.lookup_as(spec, want).await?,
     };
     w.stats.served(caller.id, kind, served.status);
+    reservation.keep();
     tracing::debug!(
         route.kind = kind,
         status = served.entry.status,

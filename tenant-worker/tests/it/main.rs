@@ -1,6 +1,7 @@
 //! Integration tests of the worker: the real server on loopback, the fake GitHub upstream,
 //! exact upstream counts.
 
+mod allowance;
 mod apps;
 mod cache;
 mod coordinator;

@@ -14,6 +14,7 @@ mod tokens;
 
 use crate::Error;
 use crate::access::{TenantAdmin, TenantMember};
+use crate::billing::Standing;
 use crate::http::{Layout, PageError, form_result};
 use crate::state::AppState;
 use askama::Template;
@@ -96,6 +97,8 @@ pub struct TenantNav {
     pub is_admin: bool,
     /// Which tab is open.
     pub active: &'static str,
+    /// While a failed payment's grace period runs: when it ends (the banner on every page).
+    pub grace_until: Option<String>,
 }
 
 impl TenantNav {
@@ -106,6 +109,14 @@ impl TenantNav {
             host: state.tenant_host(&member.tenant.slug),
             is_admin: member.role.is_admin(),
             active,
+            grace_until: match member
+                .tenant
+                .account()
+                .standing(&state.config.billing, OffsetDateTime::now_utc())
+            {
+                Standing::Grace { until } => Some(until.when()),
+                _ => None,
+            },
         }
     }
 }

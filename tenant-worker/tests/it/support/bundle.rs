@@ -112,6 +112,8 @@ impl Env {
             policy,
             token_pepper: Secret::new(hex::encode(pepper.as_bytes())),
             upstream: gh.url(),
+            plan: String::new(),
+            allowance: None,
         };
         let clock = ManualClock::new();
         let worker = Worker::new(settings, &bundle, clock.clone() as Arc<dyn Clock>)
