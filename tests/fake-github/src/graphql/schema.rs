@@ -1,10 +1,18 @@
-//! The subset of GitHub's GraphQL schema that `gh` 2.23 uses for `pr list/view`, `issue
-//! list/view`, `release view` and `auth status`, with GitHub's type, field and enum names.
+//! The subset of GitHub's GraphQL schema that `gh` 2.23 uses for the everyday reads (issue 14's
+//! list, recorded in `tests/gh-2.23-requests.json`), with GitHub's type, field and enum names and
+//! types (checked against GitHub's published schema). Areas with their own file: `commits` (commits,
+//! checks and statuses), `labels`.
 
 use std::sync::Arc;
 
 use async_graphql::{Context, Enum, ErrorExtensions, InputObject, Interface, Object, SimpleObject, Union};
 use base64::Engine;
+
+mod commits;
+mod labels;
+
+pub use commits::*;
+pub use labels::*;
 
 use crate::derived;
 use crate::render::{self, Urls};
@@ -49,6 +57,10 @@ gh_scalar!(
     "An RFC 3986, RFC 3987, and RFC 6570 (level 4) compliant URI string."
 );
 gh_scalar!(GitObjectID, "A Git object ID.");
+gh_scalar!(
+    GitTimestamp,
+    "An ISO-8601 encoded date string. Unlike the DateTime type, GitTimestamp is not converted in UTC."
+);
 
 fn dt(t: time::OffsetDateTime) -> DateTime {
     DateTime(render::ts(t))
@@ -137,7 +149,7 @@ macro_rules! connection {
             /// Total items.
             pub total_count: i32,
             /// This page.
-            pub nodes: Vec<$node>,
+            pub nodes: Option<Vec<Option<$node>>>,
             /// Paging.
             pub page_info: PageInfo,
         }
@@ -153,7 +165,7 @@ macro_rules! connection {
                 let (nodes, page_info, total_count) = slice(all, first, after, last, before);
                 $name {
                     total_count,
-                    nodes,
+                    nodes: Some(nodes.into_iter().map(Some).collect()),
                     page_info,
                 }
             }
@@ -161,7 +173,67 @@ macro_rules! connection {
     };
 }
 
-connection!(PullRequestConnection, PullRequest, "Pull requests.");
+/// A connection whose page is also given as `edges` (each node with its cursor).
+macro_rules! connection_with_edges {
+    ($name:ident, $node:ty, $edge:ident, $doc:literal) => {
+        #[doc = $doc]
+        #[derive(SimpleObject)]
+        pub struct $name {
+            /// Total items.
+            pub total_count: i32,
+            /// This page.
+            pub nodes: Option<Vec<Option<$node>>>,
+            /// This page, with cursors.
+            pub edges: Option<Vec<Option<$edge>>>,
+            /// Paging.
+            pub page_info: PageInfo,
+        }
+
+        /// A node and its cursor.
+        #[derive(SimpleObject)]
+        pub struct $edge {
+            /// The node.
+            pub node: Option<$node>,
+            /// Its cursor.
+            pub cursor: String,
+        }
+
+        impl $name {
+            fn of(
+                all: Vec<$node>,
+                first: Option<i32>,
+                after: Option<String>,
+                last: Option<i32>,
+                before: Option<String>,
+            ) -> Self {
+                let (nodes, page_info, total_count) = slice(all, first, after, last, before);
+                let start = page_info
+                    .start_cursor
+                    .as_deref()
+                    .and_then(decode_cursor)
+                    .unwrap_or(0);
+                let edges = nodes
+                    .iter()
+                    .enumerate()
+                    .map(|(k, node)| {
+                        Some($edge {
+                            node: Some(node.clone()),
+                            cursor: cursor(start + k),
+                        })
+                    })
+                    .collect();
+                $name {
+                    total_count,
+                    nodes: Some(nodes.into_iter().map(Some).collect()),
+                    edges: Some(edges),
+                    page_info,
+                }
+            }
+        }
+    };
+}
+
+connection_with_edges!(PullRequestConnection, PullRequest, PullRequestEdge, "Pull requests.");
 connection!(IssueConnection, Issue, "Issues.");
 connection!(LabelConnection, Label, "Labels.");
 connection!(UserConnection, User, "Users.");
@@ -504,7 +576,7 @@ impl User {
         let (nodes, page_info, total_count) = slice(orgs, first, after, None, None);
         OrganizationConnection {
             total_count,
-            nodes,
+            nodes: Some(nodes.into_iter().map(Some).collect()),
             page_info,
         }
     }
@@ -516,7 +588,7 @@ pub struct OrganizationConnection {
     /// Total.
     pub total_count: i32,
     /// Page.
-    pub nodes: Vec<Organization>,
+    pub nodes: Option<Vec<Option<Organization>>>,
     /// Paging.
     pub page_info: PageInfo,
 }
@@ -710,18 +782,18 @@ pub struct Label {
 }
 
 fn labels_of(w: &World, i: &Item) -> Vec<Label> {
-    i.labels
-        .iter()
-        .map(|name| {
-            let l = derived::label(w.seed, name);
-            Label {
-                id: gid("Label", l.id),
-                name: l.name,
-                description: Some(l.description),
-                color: l.color,
-            }
-        })
-        .collect()
+    i.labels.iter().map(|name| label_node(w.seed, name)).collect()
+}
+
+/// The label called `name`.
+fn label_node(seed: u64, name: &str) -> Label {
+    let l = derived::label(seed, name);
+    Label {
+        id: gid("Label", l.id),
+        name: l.name,
+        description: Some(l.description),
+        color: l.color,
+    }
 }
 
 fn association(s: &str) -> CommentAuthorAssociation {
@@ -758,7 +830,7 @@ pub struct IssueComment {
     /// Why hidden.
     pub minimized_reason: Option<String>,
     /// Reactions.
-    pub reaction_groups: Vec<ReactionGroup>,
+    pub reaction_groups: Option<Vec<ReactionGroup>>,
     /// URL.
     pub url: URI,
     /// Whether the viewer wrote it.
@@ -811,206 +883,9 @@ impl PullRequestReview {
     async fn commit(&self) -> Option<Commit> {
         Some(Commit::bare(&self.review.commit_id))
     }
-    async fn reaction_groups(&self) -> Vec<ReactionGroup> {
-        Vec::new()
+    async fn reaction_groups(&self) -> Option<Vec<ReactionGroup>> {
+        Some(Vec::new())
     }
-}
-
-/// A commit (only what gh reads).
-#[derive(Clone)]
-pub struct Commit {
-    oid: String,
-    repo: Option<usize>,
-    message: String,
-    date: Option<time::OffsetDateTime>,
-}
-
-impl Commit {
-    fn bare(oid: &str) -> Commit {
-        Commit {
-            oid: oid.to_string(),
-            repo: None,
-            message: String::new(),
-            date: None,
-        }
-    }
-}
-
-#[Object]
-impl Commit {
-    async fn oid(&self) -> GitObjectID {
-        GitObjectID(self.oid.clone())
-    }
-    async fn abbreviated_oid(&self) -> String {
-        self.oid.chars().take(7).collect()
-    }
-    async fn message(&self) -> String {
-        self.message.clone()
-    }
-    async fn message_headline(&self) -> String {
-        self.message.lines().next().unwrap_or_default().to_string()
-    }
-    async fn committed_date(&self) -> Option<DateTime> {
-        self.date.map(dt)
-    }
-    async fn authored_date(&self) -> Option<DateTime> {
-        self.date.map(dt)
-    }
-    async fn status_check_rollup(&self, ctx: &Context<'_>) -> Option<StatusCheckRollup> {
-        let g = gctx(ctx);
-        let w = g.sh.world();
-        let repo = &w.repos[self.repo?];
-        let runs = derived::check_runs(w.seed, &self.oid);
-        let failing = runs.iter().any(|r| r.conclusion == "failure");
-        Some(StatusCheckRollup {
-            state: if failing {
-                StatusState::Failure
-            } else {
-                StatusState::Success
-            },
-            runs: runs
-                .into_iter()
-                .map(|run| {
-                    StatusCheckRollupContext::CheckRun(CheckRun {
-                        details_url: render::check_run_html_url(&g.urls, repo, run.id),
-                        run,
-                    })
-                })
-                .collect(),
-        })
-    }
-}
-
-/// Combined checks of a commit.
-pub struct StatusCheckRollup {
-    state: StatusState,
-    runs: Vec<StatusCheckRollupContext>,
-}
-
-#[Object]
-impl StatusCheckRollup {
-    async fn state(&self) -> StatusState {
-        self.state
-    }
-    async fn contexts(
-        &self,
-        first: Option<i32>,
-        after: Option<String>,
-        last: Option<i32>,
-    ) -> StatusCheckRollupContextConnection {
-        StatusCheckRollupContextConnection::of(self.runs.clone(), first, after, last, None)
-    }
-}
-
-/// A check run or a commit status.
-#[derive(Union, Clone)]
-pub enum StatusCheckRollupContext {
-    /// A check run.
-    CheckRun(CheckRun),
-    /// A legacy status.
-    StatusContext(StatusContext),
-}
-
-/// A legacy commit status (never produced by the fake; present for the schema).
-#[derive(SimpleObject, Clone)]
-#[graphql(complex)]
-pub struct StatusContext {
-    /// Context name.
-    pub context: String,
-    /// State.
-    pub state: StatusState,
-    /// Target URL.
-    pub target_url: Option<URI>,
-    /// Created.
-    pub created_at: DateTime,
-    /// Description.
-    pub description: Option<String>,
-}
-
-#[async_graphql::ComplexObject]
-impl StatusContext {
-    async fn is_required(
-        &self,
-        _pull_request_id: Option<async_graphql::ID>,
-        _pull_request_number: Option<i32>,
-    ) -> bool {
-        false
-    }
-}
-
-/// A check run.
-#[derive(Clone)]
-pub struct CheckRun {
-    run: derived::CheckRun,
-    details_url: String,
-}
-
-#[Object]
-impl CheckRun {
-    async fn name(&self) -> String {
-        self.run.name.to_string()
-    }
-    async fn status(&self) -> CheckStatusState {
-        CheckStatusState::Completed
-    }
-    async fn conclusion(&self) -> Option<CheckConclusionState> {
-        Some(if self.run.conclusion == "failure" {
-            CheckConclusionState::Failure
-        } else {
-            CheckConclusionState::Success
-        })
-    }
-    async fn started_at(&self) -> Option<DateTime> {
-        Some(dt(self.run.started_at))
-    }
-    async fn completed_at(&self) -> Option<DateTime> {
-        Some(dt(self.run.completed_at))
-    }
-    async fn details_url(&self) -> Option<URI> {
-        Some(URI(self.details_url.clone()))
-    }
-    async fn is_required(
-        &self,
-        _pull_request_id: Option<async_graphql::ID>,
-        _pull_request_number: Option<i32>,
-    ) -> bool {
-        false
-    }
-    async fn check_suite(&self) -> Option<CheckSuite> {
-        Some(CheckSuite {
-            workflow_run: Some(WorkflowRun {
-                workflow: Workflow { name: "CI".into() },
-            }),
-        })
-    }
-}
-
-/// A check suite.
-#[derive(SimpleObject)]
-pub struct CheckSuite {
-    /// The workflow run behind it.
-    pub workflow_run: Option<WorkflowRun>,
-}
-
-/// A workflow run.
-#[derive(SimpleObject)]
-pub struct WorkflowRun {
-    /// Its workflow.
-    pub workflow: Workflow,
-}
-
-/// A workflow.
-#[derive(SimpleObject)]
-pub struct Workflow {
-    /// Name.
-    pub name: String,
-}
-
-/// A commit in a pull request.
-#[derive(SimpleObject, Clone)]
-pub struct PullRequestCommit {
-    /// The commit.
-    pub commit: Commit,
 }
 
 /// A file changed by a pull request.
@@ -1194,6 +1069,21 @@ impl PullRequest {
     async fn maintainer_can_modify(&self) -> bool {
         false
     }
+    async fn merge_state_status(&self, ctx: &Context<'_>) -> MergeStateStatus {
+        with_item(ctx, self.repo, self.number, |_, _, _, i| match pull_parts(i) {
+            Some((.., true)) => MergeStateStatus::Draft,
+            Some(_) if i.open => MergeStateStatus::Clean,
+            _ => MergeStateStatus::Unknown,
+        })
+        .unwrap_or(MergeStateStatus::Unknown)
+    }
+    async fn base_ref(&self, ctx: &Context<'_>) -> Option<Ref> {
+        Some(Ref {
+            name: gctx(ctx).sh.world().repos[self.repo].default_branch.clone(),
+            prefix: "refs/heads/".into(),
+            branch_protection_rule: None,
+        })
+    }
     async fn mergeable(&self, ctx: &Context<'_>) -> MergeableState {
         if self.with(ctx, |_, _, _, i| i.open) {
             MergeableState::Mergeable
@@ -1225,12 +1115,7 @@ impl PullRequest {
             .with(ctx, |_, w, r, i| derived::pull_commits(w.seed, r, i))
             .into_iter()
             .map(|c| PullRequestCommit {
-                commit: Commit {
-                    oid: c.sha,
-                    repo: Some(self.repo),
-                    message: c.message,
-                    date: Some(c.date),
-                },
+                commit: Commit::of_pull(self.repo, c),
             })
             .collect();
         PullRequestCommitConnection::of(all, first, after, last, before)
@@ -1240,25 +1125,27 @@ impl PullRequest {
         ctx: &Context<'_>,
         first: Option<i32>,
         after: Option<String>,
-    ) -> PullRequestChangedFileConnection {
-        let all = self
-            .changed_files_of(ctx)
-            .into_iter()
-            .map(|f| PullRequestChangedFile {
-                path: f.filename,
-                additions: f.additions as i32,
-                deletions: f.deletions as i32,
-            })
-            .collect();
-        PullRequestChangedFileConnection::of(all, first, after, None, None)
+    ) -> Option<PullRequestChangedFileConnection> {
+        Some({
+            let all = self
+                .changed_files_of(ctx)
+                .into_iter()
+                .map(|f| PullRequestChangedFile {
+                    path: f.filename,
+                    additions: f.additions as i32,
+                    deletions: f.deletions as i32,
+                })
+                .collect();
+            PullRequestChangedFileConnection::of(all, first, after, None, None)
+        })
     }
     async fn review_requests(
         &self,
         first: Option<i32>,
         after: Option<String>,
         last: Option<i32>,
-    ) -> ReviewRequestConnection {
-        ReviewRequestConnection::of(Vec::new(), first, after, last, None)
+    ) -> Option<ReviewRequestConnection> {
+        Some(ReviewRequestConnection::of(Vec::new(), first, after, last, None))
     }
     async fn reviews(
         &self,
@@ -1267,22 +1154,40 @@ impl PullRequest {
         after: Option<String>,
         last: Option<i32>,
         before: Option<String>,
-    ) -> PullRequestReviewConnection {
-        PullRequestReviewConnection::of(self.with(ctx, reviews_of), first, after, last, before)
+    ) -> Option<PullRequestReviewConnection> {
+        Some(PullRequestReviewConnection::of(
+            self.with(ctx, reviews_of),
+            first,
+            after,
+            last,
+            before,
+        ))
     }
     async fn latest_reviews(
         &self,
         ctx: &Context<'_>,
         first: Option<i32>,
         after: Option<String>,
-    ) -> PullRequestReviewConnection {
-        PullRequestReviewConnection::of(self.with(ctx, reviews_of), first, after, None, None)
+    ) -> Option<PullRequestReviewConnection> {
+        Some(PullRequestReviewConnection::of(
+            self.with(ctx, reviews_of),
+            first,
+            after,
+            None,
+            None,
+        ))
     }
     async fn assignees(&self, first: Option<i32>, after: Option<String>) -> UserConnection {
         UserConnection::of(Vec::new(), first, after, None, None)
     }
-    async fn labels(&self, ctx: &Context<'_>, first: Option<i32>, after: Option<String>) -> LabelConnection {
-        LabelConnection::of(self.with(ctx, |_, w, _, i| labels_of(w, i)), first, after, None, None)
+    async fn labels(&self, ctx: &Context<'_>, first: Option<i32>, after: Option<String>) -> Option<LabelConnection> {
+        Some(LabelConnection::of(
+            self.with(ctx, |_, w, _, i| labels_of(w, i)),
+            first,
+            after,
+            None,
+            None,
+        ))
     }
     async fn project_cards(&self, first: Option<i32>, after: Option<String>) -> ProjectCardConnection {
         ProjectCardConnection::of(Vec::new(), first, after, None, None)
@@ -1303,8 +1208,8 @@ impl PullRequest {
     ) -> IssueCommentConnection {
         IssueCommentConnection::of(self.with(ctx, comments_of), first, after, last, before)
     }
-    async fn reaction_groups(&self) -> Vec<ReactionGroup> {
-        Vec::new()
+    async fn reaction_groups(&self) -> Option<Vec<ReactionGroup>> {
+        Some(Vec::new())
     }
 }
 
@@ -1333,7 +1238,7 @@ fn comments_of(g: &GqlCtx, w: &World, r: &Repo, i: &Item) -> Vec<IssueComment> {
             includes_created_edit: false,
             is_minimized: false,
             minimized_reason: None,
-            reaction_groups: Vec::new(),
+            reaction_groups: Some(Vec::new()),
             url: URI(render::comment_html_url(&g.urls, r, i, c.id)),
         })
         .collect()
@@ -1407,8 +1312,14 @@ impl Issue {
     async fn assignees(&self, first: Option<i32>, after: Option<String>) -> UserConnection {
         UserConnection::of(Vec::new(), first, after, None, None)
     }
-    async fn labels(&self, ctx: &Context<'_>, first: Option<i32>, after: Option<String>) -> LabelConnection {
-        LabelConnection::of(self.with(ctx, |_, w, _, i| labels_of(w, i)), first, after, None, None)
+    async fn labels(&self, ctx: &Context<'_>, first: Option<i32>, after: Option<String>) -> Option<LabelConnection> {
+        Some(LabelConnection::of(
+            self.with(ctx, |_, w, _, i| labels_of(w, i)),
+            first,
+            after,
+            None,
+            None,
+        ))
     }
     async fn project_cards(&self, first: Option<i32>, after: Option<String>) -> ProjectCardConnection {
         ProjectCardConnection::of(Vec::new(), first, after, None, None)
@@ -1429,8 +1340,8 @@ impl Issue {
     ) -> IssueCommentConnection {
         IssueCommentConnection::of(self.with(ctx, comments_of), first, after, last, before)
     }
-    async fn reaction_groups(&self) -> Vec<ReactionGroup> {
-        Vec::new()
+    async fn reaction_groups(&self) -> Option<Vec<ReactionGroup>> {
+        Some(Vec::new())
     }
     async fn repository(&self) -> Repository {
         Repository { idx: self.repo }
@@ -1521,6 +1432,8 @@ pub struct Ref {
     pub name: String,
     /// Prefix, e.g. `refs/heads/`.
     pub prefix: String,
+    /// The rule protecting it (none in the fake).
+    pub branch_protection_rule: Option<BranchProtectionRule>,
 }
 
 /// A repository.
@@ -1634,6 +1547,7 @@ impl Repository {
         Some(Ref {
             name: gctx(ctx).sh.world().repos[self.idx].default_branch.clone(),
             prefix: "refs/heads/".into(),
+            branch_protection_rule: None,
         })
     }
     #[allow(clippy::too_many_arguments)]
@@ -1757,6 +1671,23 @@ impl Repository {
                 "Could not resolve to an issue or pull request with the number of {number}."
             ))),
         }
+    }
+    #[allow(clippy::too_many_arguments)]
+    async fn labels(
+        &self,
+        ctx: &Context<'_>,
+        query: Option<String>,
+        order_by: Option<LabelOrder>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> Option<LabelConnection> {
+        Some({
+            let w = gctx(ctx).sh.world();
+            let all = repo_labels(&w, &w.repos[self.idx], query.as_deref(), order_by.as_ref());
+            LabelConnection::of(all, first, after, last, before)
+        })
     }
     async fn release(&self, ctx: &Context<'_>, tag_name: String) -> Option<Release> {
         let w = gctx(ctx).sh.world();
@@ -1895,9 +1826,21 @@ impl Query {
             })
             .collect();
         let (nodes, page_info, total) = slice(all, first, after, last, before);
+        let start = page_info.start_cursor.as_deref().and_then(decode_cursor).unwrap_or(0);
+        let edges = nodes
+            .iter()
+            .enumerate()
+            .map(|(k, node)| {
+                Some(SearchResultItemEdge {
+                    node: Some(node.clone()),
+                    cursor: cursor(start + k),
+                })
+            })
+            .collect();
         SearchResultItemConnection {
             issue_count: total,
-            nodes,
+            nodes: Some(nodes.into_iter().map(Some).collect()),
+            edges: Some(edges),
             page_info,
         }
     }
@@ -1947,8 +1890,8 @@ impl Query {
         Ok(out)
     }
     /// The caller's GraphQL rate limit, including this query's cost.
-    async fn rate_limit(&self, ctx: &Context<'_>, _dry_run: Option<bool>) -> RateLimit {
-        gctx(ctx).rate.clone()
+    async fn rate_limit(&self, ctx: &Context<'_>, _dry_run: Option<bool>) -> Option<RateLimit> {
+        Some(gctx(ctx).rate.clone())
     }
 }
 
@@ -1966,7 +1909,7 @@ pub enum SearchType {
 }
 
 /// A search hit.
-#[derive(Union)]
+#[derive(Union, Clone)]
 pub enum SearchResultItem {
     /// An issue.
     Issue(Issue),
@@ -1980,9 +1923,20 @@ pub struct SearchResultItemConnection {
     /// Issues and pulls found.
     pub issue_count: i32,
     /// This page.
-    pub nodes: Vec<SearchResultItem>,
+    pub nodes: Option<Vec<Option<SearchResultItem>>>,
+    /// This page, with cursors.
+    pub edges: Option<Vec<Option<SearchResultItemEdge>>>,
     /// Paging.
     pub page_info: PageInfo,
+}
+
+/// A search hit and its cursor.
+#[derive(SimpleObject)]
+pub struct SearchResultItemEdge {
+    /// The hit.
+    pub node: Option<SearchResultItem>,
+    /// Its cursor.
+    pub cursor: String,
 }
 
 /// An object with a global id.
