@@ -76,6 +76,14 @@ pub struct Classified {
     pub viewer_typename: bool,
     /// The points GitHub is expected to charge for [`Self::executed`] (see [`super::cost`]).
     pub cost: u64,
+    /// Fields below the root named `viewer...` (`viewerPermission`, `viewerDidAuthor`, ...):
+    /// their answer describes whoever sends the query, so a pooled identity's must never reach a
+    /// caller (see [`Self::viewer_did_author_derivable`]).
+    pub viewer_fields: BTreeSet<String>,
+    /// Every `viewerDidAuthor` sits, unaliased, beside an unaliased `author { login }`, and no
+    /// other field answers under the keys `viewerDidAuthor`, `author` or `login`: the relay can
+    /// set each one from the author's login for the caller.
+    pub viewer_did_author_derivable: bool,
 }
 
 /// A root field and its arguments (variables substituted; JSON as the server would see them).
@@ -199,6 +207,8 @@ pub fn classify(body: &[u8]) -> Result<Classified, GraphqlError> {
         root_fields: BTreeSet::new(),
         root_calls: Vec::new(),
         vars: &resolved,
+        viewer_fields: BTreeSet::new(),
+        did_author_derivable: true,
     };
     walk.root(selection_set)?;
     let cost = super::cost::estimate(selection_set, &fragments, &resolved);
@@ -232,6 +242,8 @@ pub fn classify(body: &[u8]) -> Result<Classified, GraphqlError> {
         viewer_login_merged,
         viewer_typename,
         cost,
+        viewer_fields: walk.viewer_fields,
+        viewer_did_author_derivable: walk.did_author_derivable,
     })
 }
 
@@ -440,6 +452,8 @@ struct Walk<'f, 'a> {
     root_fields: BTreeSet<String>,
     root_calls: Vec<RootCall>,
     vars: &'f serde_json::Map<String, serde_json::Value>,
+    viewer_fields: BTreeSet<String>,
+    did_author_derivable: bool,
 }
 
 impl<'f, 'a> Walk<'f, 'a> {
@@ -450,9 +464,23 @@ impl<'f, 'a> Walk<'f, 'a> {
     }
 
     fn walk(&mut self, set: &SelectionSet<'a, String>, at_root: bool) -> Result<(), GraphqlError> {
+        if !at_root && field_in(set, "viewerDidAuthor").is_some() {
+            let author_login = field_in(set, "author").is_some_and(|a| field_in(&a.selection_set, "login").is_some());
+            self.did_author_derivable &= author_login;
+        }
         for item in &set.items {
             match item {
                 Selection::Field(f) => {
+                    let keyed = ["viewerDidAuthor", "author", "login"];
+                    if let Some(alias) = &f.alias
+                        && alias != &f.name
+                        && (keyed.contains(&alias.as_str()) || keyed.contains(&f.name.as_str()))
+                    {
+                        self.did_author_derivable = false;
+                    }
+                    if !at_root && f.name.starts_with("viewer") {
+                        self.viewer_fields.insert(f.name.clone());
+                    }
                     if at_root {
                         self.root_fields.insert(f.name.clone());
                         let args = f
@@ -489,6 +517,17 @@ impl<'f, 'a> Walk<'f, 'a> {
         }
         Ok(())
     }
+}
+
+/// The unaliased field `name` directly in `set`.
+fn field_in<'s, 'a>(
+    set: &'s SelectionSet<'a, String>,
+    name: &str,
+) -> Option<&'s graphql_parser::query::Field<'a, String>> {
+    set.items.iter().find_map(|i| match i {
+        Selection::Field(f) if f.name == name && f.alias.is_none() => Some(f),
+        _ => None,
+    })
 }
 
 /// Deepest nesting of brackets outside strings and comments; cheap and never recursive.
@@ -590,6 +629,26 @@ mod tests {
         // A nested field called viewer (not the root one) is not identity-dependent by itself.
         let nested = run("{ repository(owner: \"o\", name: \"r\") { viewerPermission } }").unwrap();
         assert!(nested.is_poolable_read());
+    }
+
+    #[test]
+    fn viewer_fields_below_the_root_are_named_and_did_author_is_derivable_only_beside_author_login() {
+        let c = run("{ repository(owner: \"o\", name: \"r\") { viewerPermission issue(number: 1) { ...C } } } fragment C on Issue { comments(first: 1) { nodes { author { login } viewerDidAuthor } } }").unwrap();
+        assert_eq!(
+            c.viewer_fields.iter().collect::<Vec<_>>(),
+            ["viewerDidAuthor", "viewerPermission"]
+        );
+        assert!(c.viewer_did_author_derivable);
+        for q in [
+            "{ node(id: \"x\") { ...on IssueComment { viewerDidAuthor } } }",
+            "{ node(id: \"x\") { ...on IssueComment { viewerDidAuthor author { name } } } }",
+            "{ node(id: \"x\") { ...on IssueComment { viewerDidAuthor author: editor { login } } } }",
+            "{ node(id: \"x\") { ...on IssueComment { mine: viewerDidAuthor author { login } } } }",
+            "{ node(id: \"x\") { ...on IssueComment { viewerDidAuthor: isMinimized author { login } } } }",
+        ] {
+            assert!(!run(q).unwrap().viewer_did_author_derivable, "{q}");
+        }
+        assert!(run("{ rateLimit { cost } }").unwrap().viewer_fields.is_empty());
     }
 
     #[test]

@@ -1,50 +1,11 @@
 //! `@me` in searches is the caller, never the pooled identity: resolved to the caller's login
 //! before the pool sends it, so each caller's answer is cached apart.
 
-use crate::support::bundle::{Env, pat};
+use crate::support::bundle::{Env, env_with_callers, send};
 use serde_json::{Value, json};
-use shoal_common::CallerTokenId;
-use shoal_common::protocol::CallerTokenEntry;
-use shoal_common::token::{Pepper, generate_token, hash_token};
 
 const REST: &str = "/search/issues?q=repo%3Aocto-org%2Fhello-world+author%3A%40me";
 const GRAPHQL: &str = "query S($q: String!) { search(query: $q, type: ISSUE, first: 100) { issueCount nodes { ...on Issue { author { login } } ...on PullRequest { author { login } } } } }";
-
-/// A worker pooling octocat's token, with callers logged in as `logins` (their tokens, in order).
-async fn env_with_callers(logins: &[&str]) -> (Env, Vec<String>) {
-    let env = Env::start(|gh| vec![pat("bot", &gh.add_token("octocat"))]).await;
-    let pepper = Pepper::new(hex::decode(env.bundle.token_pepper.expose()).unwrap()).unwrap();
-    let mut next = env.bundle.clone();
-    next.version += 1;
-    let mut tokens = Vec::new();
-    for login in logins {
-        let token = generate_token().unwrap();
-        next.caller_tokens.push(CallerTokenEntry {
-            id: CallerTokenId::new(),
-            hash: hash_token(&pepper, token.expose()).to_hex(),
-            name: format!("{login}'s laptop"),
-            user_login: login.to_string(),
-            expires_at: None,
-        });
-        tokens.push(token.expose().to_string());
-    }
-    env.relay.worker.swap_bundle(&next).unwrap();
-    (env, tokens)
-}
-
-/// Sends `rb` as the caller holding `token`: status, `X-Shoal-Cache` and the JSON body.
-async fn send(rb: reqwest::RequestBuilder, token: &str) -> (u16, String, Value) {
-    let r = rb
-        .header("authorization", format!("token {token}"))
-        .send()
-        .await
-        .unwrap();
-    let cache = r
-        .headers()
-        .get("x-shoal-cache")
-        .map(|v| v.to_str().unwrap().to_string());
-    (r.status().as_u16(), cache.unwrap_or_default(), r.json().await.unwrap())
-}
 
 async fn rest(env: &Env, token: &str) -> (u16, String, Value) {
     send(env.client.get(format!("{}{REST}", env.relay.url())), token).await
