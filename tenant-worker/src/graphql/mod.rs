@@ -7,4 +7,6 @@ mod classify;
 mod cost;
 pub mod viewer;
 
-pub use classify::{Classified, GraphqlError, Operation, RootCall, classify, rewrite_search_texts};
+pub use classify::{
+    Classified, GraphqlError, Operation, RootCall, classify, rewrite_filter_by_users, rewrite_search_texts,
+};

@@ -1,8 +1,9 @@
 //! The GraphQL handler (`POST /graphql`, `POST /api/graphql`): authenticate the caller, classify
 //! the body with a real parser, refuse what must stay with the caller's own gh (`fallback_local`:
 //! mutations, subscriptions, `viewer` beyond its login, `viewer...` fields other than
-//! `viewerDidAuthor`), answer `viewer { login }` and `viewerDidAuthor` for the caller, resolve `@me` in searches to that login, admit the roots under the tenant's
-//! rules ([`crate::policy`]), and serve the query through the fetcher ([`crate::fetch::graphql`]).
+//! `viewerDidAuthor`), answer `viewer { login }` and `viewerDidAuthor` for the caller, resolve
+//! `@me` in searches and `filterBy` to that login, admit the roots under the tenant's rules
+//! ([`crate::policy`]), and serve the query through the fetcher ([`crate::fetch::graphql`]).
 
 use crate::cache::relay_etag;
 use crate::error::Error;
@@ -49,7 +50,12 @@ async fn handle(w: &Arc<Worker>, req: Request) -> Result<Response, Error> {
         .await
         .map_err(|_| Error::BadRequest(format!("the GraphQL body is larger than {MAX_BODY_BYTES} bytes")))?;
     let mut c = classify(&body).map_err(|e| Error::BadRequest(e.to_string()))?;
+    let mut body = body;
     if let Some(resolved) = policy::resolve_me_graphql(&body, &c.root_calls, &caller.user_login)? {
+        body = resolved.into();
+        c = classify(&body).map_err(|e| Error::BadRequest(e.to_string()))?;
+    }
+    if let Some(resolved) = policy::resolve_me_filter_by(&body, &caller.user_login)? {
         c = classify(&resolved).map_err(|e| Error::BadRequest(e.to_string()))?;
     }
     tracing::debug!(key = &c.cache_key[..12], roots = ?c.root_fields, op = ?c.operation_name, "graphql request");

@@ -1,5 +1,5 @@
-//! `@me` in searches is the caller, never the pooled identity: resolved to the caller's login
-//! before the pool sends it, so each caller's answer is cached apart.
+//! `@me` in searches and in `issues(filterBy:)` is the caller, never the pooled identity: resolved
+//! to the caller's login before the pool sends it, so each caller's answer is cached apart.
 
 use crate::support::bundle::{Env, env_with_callers, send};
 use serde_json::{Value, json};
@@ -80,4 +80,26 @@ async fn a_caller_whose_login_is_unknown_searching_for_me_falls_back() {
     let (status, _, body) = graphql(&env, &tokens[0]).await;
     assert_eq!((status, &body["shoal"]), (403, &json!("fallback_local")), "{body}");
     assert_eq!(env.gh.stats().calls, 0);
+}
+
+#[tokio::test]
+async fn created_by_me_in_filter_by_is_each_callers_own_login() {
+    let (env, tokens) = env_with_callers(&["mojombo", "defunkt", ""]).await;
+    let q = "query I($f: IssueFilters) { repository(owner: \"octo-org\", name: \"hello-world\") { issues(first: 100, filterBy: $f) { nodes { author { login } } } } }";
+    let body = json!({"query": q, "variables": {"f": {"createdBy": "@me"}}});
+    let url = format!("{}/graphql", env.relay.url());
+    for (login, token) in ["mojombo", "defunkt"].iter().zip(&tokens) {
+        let (status, cache, answer) = send(env.client.post(&url).json(&body), token).await;
+        assert_eq!((status, cache.as_str()), (200, "MISS"), "{answer}");
+        let authors: Vec<String> = answer["data"]["repository"]["issues"]["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["author"]["login"].as_str().unwrap().to_string())
+            .collect();
+        assert_only_by(&authors, login);
+    }
+    let (status, _, answer) = send(env.client.post(&url).json(&body), &tokens[2]).await;
+    assert_eq!((status, &answer["shoal"]), (403, &json!("fallback_local")), "{answer}");
+    assert_eq!(env.gh.stats().by_resource["graphql"].calls, 2);
 }
