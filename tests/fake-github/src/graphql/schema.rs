@@ -185,6 +185,18 @@ macro_rules! connection {
     };
 }
 
+/// The `edges` of a page: each node with its cursor.
+fn edges<N: Clone, E>(nodes: &[N], page: &PageInfo, edge: impl Fn(Option<N>, String) -> E) -> Option<Vec<Option<E>>> {
+    let start = page.start_cursor.as_deref().and_then(decode_cursor).unwrap_or(0);
+    Some(
+        nodes
+            .iter()
+            .enumerate()
+            .map(|(k, n)| Some(edge(Some(n.clone()), cursor(start + k))))
+            .collect(),
+    )
+}
+
 /// A connection whose page is also given as `edges` (each node with its cursor).
 macro_rules! connection_with_edges {
     ($name:ident, $node:ty, $edge:ident, $doc:literal) => {
@@ -219,25 +231,10 @@ macro_rules! connection_with_edges {
                 before: Option<String>,
             ) -> Self {
                 let (nodes, page_info, total_count) = slice(all, first, after, last, before);
-                let start = page_info
-                    .start_cursor
-                    .as_deref()
-                    .and_then(decode_cursor)
-                    .unwrap_or(0);
-                let edges = nodes
-                    .iter()
-                    .enumerate()
-                    .map(|(k, node)| {
-                        Some($edge {
-                            node: Some(node.clone()),
-                            cursor: cursor(start + k),
-                        })
-                    })
-                    .collect();
                 $name {
                     total_count,
+                    edges: edges(&nodes, &page_info, |node, cursor| $edge { node, cursor }),
                     nodes: Some(nodes.into_iter().map(Some).collect()),
-                    edges: Some(edges),
                     page_info,
                 }
             }
@@ -955,21 +952,10 @@ impl Query {
             })
             .collect();
         let (nodes, page_info, total) = slice(all, first, after, last, before);
-        let start = page_info.start_cursor.as_deref().and_then(decode_cursor).unwrap_or(0);
-        let edges = nodes
-            .iter()
-            .enumerate()
-            .map(|(k, node)| {
-                Some(SearchResultItemEdge {
-                    node: Some(node.clone()),
-                    cursor: cursor(start + k),
-                })
-            })
-            .collect();
         SearchResultItemConnection {
             issue_count: total,
+            edges: edges(&nodes, &page_info, |node, cursor| SearchResultItemEdge { node, cursor }),
             nodes: Some(nodes.into_iter().map(Some).collect()),
-            edges: Some(edges),
             page_info,
         }
     }
