@@ -17,6 +17,8 @@ const READS: &[(&str, &[&str])] = &[
     ("run", &["list", "view"]),
     ("release", &["list", "view"]),
     ("repo", &["view"]),
+    ("label", &["list"]),
+    ("workflow", &["list", "view"]),
 ];
 
 /// Flags of `gh api` that add a body (and switch the method to POST).
@@ -44,6 +46,8 @@ pub fn classify(args: &[String]) -> Verdict {
                 return Verdict::Passthrough("not a read command");
             };
             match args.get(1) {
+                // `gh repo view` names its repository as an argument; it has no `-R`.
+                Some(sub) if cmd == "repo" && sub == "view" => Verdict::Read { takes_repo: false },
                 Some(sub) if subs.contains(&sub.as_str()) => Verdict::Read { takes_repo: true },
                 _ => Verdict::Passthrough("not a read command"),
             }
@@ -52,6 +56,15 @@ pub fn classify(args: &[String]) -> Verdict {
 }
 
 fn classify_api(args: &[String]) -> Verdict {
+    // The relay classifies GraphQL bodies itself: a mutation is refused (`fallback_local`) before
+    // anything is sent, and the shim then runs it with the user's own gh.
+    if args
+        .iter()
+        .find(|a| !a.starts_with('-'))
+        .is_some_and(|e| e == "graphql")
+    {
+        return Verdict::Read { takes_repo: false };
+    }
     let mut method: Option<String> = None;
     let mut i = 0;
     while i < args.len() {
@@ -75,12 +88,6 @@ fn classify_api(args: &[String]) -> Verdict {
             method = Some(m.to_string());
         }
         i += 1;
-    }
-    let endpoint = args.iter().find(|a| !a.starts_with('-'));
-    if endpoint.is_some_and(|e| e == "graphql") {
-        // The relay classifies GraphQL bodies itself and answers fallback_local for mutations;
-        // gh api graphql always needs -f query=..., which is caught above as a body.
-        return Verdict::Passthrough("gh api graphql");
     }
     match method.as_deref().map(str::to_ascii_uppercase).as_deref() {
         None | Some("GET") | Some("HEAD") => Verdict::Read { takes_repo: false },
@@ -131,11 +138,13 @@ mod tests {
             "run view 99 --log",
             "release view v1.0.0",
             "release list",
-            "repo view",
+            "label list",
+            "workflow list",
         ] {
             assert_eq!(v(cmd), Verdict::Read { takes_repo: true }, "{cmd}");
         }
         assert_eq!(v("search issues bug"), Verdict::Read { takes_repo: false });
+        assert_eq!(v("repo view o/r"), Verdict::Read { takes_repo: false });
         assert_eq!(v("api repos/o/r/pulls"), Verdict::Read { takes_repo: false });
         assert_eq!(
             v("api --paginate repos/o/r/issues"),
@@ -143,6 +152,10 @@ mod tests {
         );
         assert_eq!(v("api -X GET repos/o/r"), Verdict::Read { takes_repo: false });
         assert_eq!(v("api --method=head repos/o/r"), Verdict::Read { takes_repo: false });
+        assert_eq!(
+            v("api graphql -f query={viewer{login}}"),
+            Verdict::Read { takes_repo: false }
+        );
     }
 
     #[test]
@@ -163,7 +176,9 @@ mod tests {
             "api repos/o/r/issues -Ftitle=x",
             "api repos/o/r/issues --raw-field=title=x",
             "api --input body.json repos/o/r/issues",
-            "api graphql -f query={viewer{login}}",
+            "api -f query={viewer{login}} graphql",
+            "label create bug",
+            "workflow run ci.yml",
             "api --hostname github.com repos/o/r",
             "pr view 1 --web",
             "search nothing",

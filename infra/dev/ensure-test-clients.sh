@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the real API clients the end-to-end tests drive, when missing: @octokit/rest (npm,
 # into $HOME/.cache/shoal-npm) and PyGithub (PyPI, into $HOME/.cache/shoal-py), outside the clone;
+# GitHub's published GraphQL schema (npm @octokit/graphql-schema), which the fake's is checked against;
 # and kubernetes-validate (PyPI, into $HOME/.cache/shoal-k8s-validate) for make k8s-check.
 set -euo pipefail
 npm_dir="$HOME/.cache/shoal-npm"
@@ -8,6 +9,11 @@ if [[ ! -d "$npm_dir/node_modules/@octokit/rest" ]]; then
   echo "ensure-test-clients: npm install @octokit/rest" >&2
   mkdir -p "$npm_dir"
   (cd "$npm_dir" && npm install --silent --no-audit --no-fund @octokit/rest@21 >/dev/null)
+fi
+if [[ ! -f "$npm_dir/node_modules/@octokit/graphql-schema/schema.graphql" ]]; then
+  echo "ensure-test-clients: npm install @octokit/graphql-schema" >&2
+  mkdir -p "$npm_dir"
+  (cd "$npm_dir" && npm install --silent --no-audit --no-fund @octokit/graphql-schema@15 >/dev/null)
 fi
 # PyGithub (PyPI, into $HOME/.cache/shoal-py; tests put it on PYTHONPATH).
 py_dir="$HOME/.cache/shoal-py"

@@ -76,6 +76,14 @@ pub struct Classified {
     pub viewer_typename: bool,
     /// The points GitHub is expected to charge for [`Self::executed`] (see [`super::cost`]).
     pub cost: u64,
+    /// Fields below the root named `viewer...` (`viewerPermission`, `viewerDidAuthor`, ...):
+    /// their answer describes whoever sends the query, so a pooled identity's must never reach a
+    /// caller (see [`Self::viewer_did_author_derivable`]).
+    pub viewer_fields: BTreeSet<String>,
+    /// Every `viewerDidAuthor` sits, unaliased, beside an unaliased `author { login }`, and no
+    /// other field answers under the keys `viewerDidAuthor`, `author` or `login`: the relay can
+    /// set each one from the author's login for the caller.
+    pub viewer_did_author_derivable: bool,
 }
 
 /// A root field and its arguments (variables substituted; JSON as the server would see them).
@@ -199,6 +207,8 @@ pub fn classify(body: &[u8]) -> Result<Classified, GraphqlError> {
         root_fields: BTreeSet::new(),
         root_calls: Vec::new(),
         vars: &resolved,
+        viewer_fields: BTreeSet::new(),
+        did_author_derivable: true,
     };
     walk.root(selection_set)?;
     let cost = super::cost::estimate(selection_set, &fragments, &resolved);
@@ -232,6 +242,8 @@ pub fn classify(body: &[u8]) -> Result<Classified, GraphqlError> {
         viewer_login_merged,
         viewer_typename,
         cost,
+        viewer_fields: walk.viewer_fields,
+        viewer_did_author_derivable: walk.did_author_derivable,
     })
 }
 
@@ -250,8 +262,36 @@ fn parse(query: &str) -> Result<Document<'_, String>, GraphqlError> {
 /// with `rewrite` (`None` leaves a text as it is). `None` when nothing changed.
 pub fn rewrite_search_texts(
     body: &[u8],
+    rewrite: impl FnMut(&str) -> Option<String>,
+) -> Result<Option<Vec<u8>>, GraphqlError> {
+    rewrite_arguments(body, "search", &["query"], rewrite)
+}
+
+/// Rewrites the user filters of every `filterBy:` argument (`assignee`, `createdBy`, `mentioned`,
+/// as `issues(filterBy:)` takes them), in the literal object or its variables, with `rewrite`.
+/// `None` when nothing changed.
+pub fn rewrite_filter_by_users(
+    body: &[u8],
+    rewrite: impl FnMut(&str) -> Option<String>,
+) -> Result<Option<Vec<u8>>, GraphqlError> {
+    rewrite_arguments(
+        body,
+        "",
+        &["filterBy.assignee", "filterBy.createdBy", "filterBy.mentioned"],
+        rewrite,
+    )
+}
+
+/// Rewrites string values at `paths` (`arg` or `arg.key`) of the arguments of fields named
+/// `field` (any field when empty), wherever the document gives them: literally, as a variable, or
+/// inside a variable's object. The document is re-printed only when a literal changed.
+fn rewrite_arguments(
+    body: &[u8],
+    field: &str,
+    paths: &[&str],
     mut rewrite: impl FnMut(&str) -> Option<String>,
 ) -> Result<Option<Vec<u8>>, GraphqlError> {
+    use graphql_parser::query::Value as V;
     let mut req: serde_json::Value = serde_json::from_slice(body).map_err(|_| GraphqlError::BadBody)?;
     let query = req
         .get("query")
@@ -260,18 +300,59 @@ pub fn rewrite_search_texts(
         .to_string();
     let mut doc = parse(&query)?;
     let mut literal_changed = false;
-    let mut variables = BTreeSet::new();
+    // Variables holding a value at a path: (variable, key within it, if the path has one).
+    let mut variables: BTreeSet<(String, Option<String>)> = BTreeSet::new();
     for def in &mut doc.definitions {
         let set = match def {
             Definition::Operation(op) => selection_set_mut(op),
             Definition::Fragment(f) => &mut f.selection_set,
         };
-        rewrite_searches_in(set, &mut rewrite, &mut literal_changed, &mut variables);
+        for_each_field_mut(set, &mut |f| {
+            if !field.is_empty() && f.name != field {
+                return;
+            }
+            for (name, value) in &mut f.arguments {
+                for path in paths {
+                    let (arg, key) = match path.split_once('.') {
+                        Some((a, k)) => (a, Some(k)),
+                        None => (*path, None),
+                    };
+                    if name != arg {
+                        continue;
+                    }
+                    let target = match (key, &mut *value) {
+                        (None, v) => Some(v),
+                        (Some(k), V::Object(o)) => o.get_mut(k),
+                        (Some(k), V::Variable(var)) => {
+                            variables.insert((var.clone(), Some(k.to_string())));
+                            None
+                        }
+                        _ => None,
+                    };
+                    match target {
+                        Some(V::String(text)) => {
+                            if let Some(new) = rewrite(text) {
+                                *text = new;
+                                literal_changed = true;
+                            }
+                        }
+                        Some(V::Variable(var)) => {
+                            variables.insert((var.clone(), None));
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        });
     }
     let mut changed = literal_changed;
     if let Some(vars) = req.get_mut("variables").and_then(serde_json::Value::as_object_mut) {
-        for name in &variables {
-            if let Some(serde_json::Value::String(text)) = vars.get_mut(name)
+        for (name, key) in &variables {
+            let slot = match key {
+                None => vars.get_mut(name),
+                Some(k) => vars.get_mut(name).and_then(|v| v.get_mut(k)),
+            };
+            if let Some(serde_json::Value::String(text)) = slot
                 && let Some(new) = rewrite(text)
             {
                 *text = new;
@@ -288,40 +369,21 @@ pub fn rewrite_search_texts(
     serde_json::to_vec(&req).map(Some).map_err(|_| GraphqlError::BadBody)
 }
 
-/// Rewrites `search` fields' literal `query` texts in `set` (and below), and collects the
-/// variables that give one.
-fn rewrite_searches_in(
-    set: &mut SelectionSet<'_, String>,
-    rewrite: &mut impl FnMut(&str) -> Option<String>,
-    literal_changed: &mut bool,
-    variables: &mut BTreeSet<String>,
+/// Calls `f` on every field of `set` and below (fragment definitions are walked by the caller).
+fn for_each_field_mut<'a>(
+    set: &mut SelectionSet<'a, String>,
+    f: &mut impl FnMut(&mut graphql_parser::query::Field<'a, String>),
 ) {
-    use graphql_parser::query::Value as V;
     for item in &mut set.items {
         let inner = match item {
-            Selection::Field(f) => {
-                if f.name == "search" {
-                    for (name, value) in &mut f.arguments {
-                        match value {
-                            V::String(text) if name == "query" => {
-                                if let Some(new) = rewrite(text) {
-                                    *text = new;
-                                    *literal_changed = true;
-                                }
-                            }
-                            V::Variable(var) if name == "query" => {
-                                variables.insert(var.clone());
-                            }
-                            _ => {}
-                        }
-                    }
-                }
-                &mut f.selection_set
+            Selection::Field(field) => {
+                f(field);
+                &mut field.selection_set
             }
             Selection::InlineFragment(i) => &mut i.selection_set,
             Selection::FragmentSpread(_) => continue,
         };
-        rewrite_searches_in(inner, rewrite, literal_changed, variables);
+        for_each_field_mut(inner, f);
     }
 }
 
@@ -440,6 +502,8 @@ struct Walk<'f, 'a> {
     root_fields: BTreeSet<String>,
     root_calls: Vec<RootCall>,
     vars: &'f serde_json::Map<String, serde_json::Value>,
+    viewer_fields: BTreeSet<String>,
+    did_author_derivable: bool,
 }
 
 impl<'f, 'a> Walk<'f, 'a> {
@@ -450,9 +514,23 @@ impl<'f, 'a> Walk<'f, 'a> {
     }
 
     fn walk(&mut self, set: &SelectionSet<'a, String>, at_root: bool) -> Result<(), GraphqlError> {
+        if !at_root && field_in(set, "viewerDidAuthor").is_some() {
+            let author_login = field_in(set, "author").is_some_and(|a| field_in(&a.selection_set, "login").is_some());
+            self.did_author_derivable &= author_login;
+        }
         for item in &set.items {
             match item {
                 Selection::Field(f) => {
+                    let keyed = ["viewerDidAuthor", "author", "login"];
+                    if let Some(alias) = &f.alias
+                        && alias != &f.name
+                        && (keyed.contains(&alias.as_str()) || keyed.contains(&f.name.as_str()))
+                    {
+                        self.did_author_derivable = false;
+                    }
+                    if !at_root && f.name.starts_with("viewer") {
+                        self.viewer_fields.insert(f.name.clone());
+                    }
                     if at_root {
                         self.root_fields.insert(f.name.clone());
                         let args = f
@@ -489,6 +567,17 @@ impl<'f, 'a> Walk<'f, 'a> {
         }
         Ok(())
     }
+}
+
+/// The unaliased field `name` directly in `set`.
+fn field_in<'s, 'a>(
+    set: &'s SelectionSet<'a, String>,
+    name: &str,
+) -> Option<&'s graphql_parser::query::Field<'a, String>> {
+    set.items.iter().find_map(|i| match i {
+        Selection::Field(f) if f.name == name && f.alias.is_none() => Some(f),
+        _ => None,
+    })
 }
 
 /// Deepest nesting of brackets outside strings and comments; cheap and never recursive.
@@ -593,6 +682,26 @@ mod tests {
     }
 
     #[test]
+    fn viewer_fields_below_the_root_are_named_and_did_author_is_derivable_only_beside_author_login() {
+        let c = run("{ repository(owner: \"o\", name: \"r\") { viewerPermission issue(number: 1) { ...C } } } fragment C on Issue { comments(first: 1) { nodes { author { login } viewerDidAuthor } } }").unwrap();
+        assert_eq!(
+            c.viewer_fields.iter().collect::<Vec<_>>(),
+            ["viewerDidAuthor", "viewerPermission"]
+        );
+        assert!(c.viewer_did_author_derivable);
+        for q in [
+            "{ node(id: \"x\") { ...on IssueComment { viewerDidAuthor } } }",
+            "{ node(id: \"x\") { ...on IssueComment { viewerDidAuthor author { name } } } }",
+            "{ node(id: \"x\") { ...on IssueComment { viewerDidAuthor author: editor { login } } } }",
+            "{ node(id: \"x\") { ...on IssueComment { mine: viewerDidAuthor author { login } } } }",
+            "{ node(id: \"x\") { ...on IssueComment { viewerDidAuthor: isMinimized author { login } } } }",
+        ] {
+            assert!(!run(q).unwrap().viewer_did_author_derivable, "{q}");
+        }
+        assert!(run("{ rateLimit { cost } }").unwrap().viewer_fields.is_empty());
+    }
+
+    #[test]
     fn undefined_and_cyclic_fragments_are_errors() {
         assert!(matches!(run("{ ...Missing }"), Err(GraphqlError::UnknownFragment(_))));
         let cyclic = "query { ...A } fragment A on Query { ...B } fragment B on Query { ...A }";
@@ -670,6 +779,34 @@ mod tests {
             Ok(None)
         );
         assert_eq!(rewrite_search_texts(b"{}", upper), Err(GraphqlError::BadBody));
+    }
+
+    #[test]
+    fn filter_by_users_are_rewritten_literal_variable_and_inside_a_variable() {
+        let me = |t: &str| t.eq_ignore_ascii_case("@me").then(|| "alice".to_string());
+        let q = "query I($a: String, $f: IssueFilters) { repository(owner: \"o\", name: \"r\") {
+            x: issues(first: 1, filterBy: {assignee: \"@me\", states: OPEN}) { totalCount }
+            y: issues(first: 1, filterBy: {createdBy: $a}) { totalCount }
+            z: issues(first: 1, filterBy: $f) { totalCount }
+            w: issues(first: 1, labels: [\"@me\"]) { totalCount } } }";
+        let vars = json!({"a": "@ME", "f": {"mentioned": "@me", "labels": ["@me"]}});
+        let out = rewrite_filter_by_users(&body(q, None, vars), me).unwrap().unwrap();
+        let req: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(
+            req["variables"],
+            json!({"a": "alice", "f": {"mentioned": "alice", "labels": ["@me"]}})
+        );
+        let text = req["query"].as_str().unwrap();
+        assert!(
+            text.contains("assignee: \"alice\"") && text.contains("labels: [\"@me\"]"),
+            "{text}"
+        );
+        let none = body(
+            "{ repository(owner: \"o\", name: \"r\") { issues(first: 1, filterBy: {assignee: \"bob\"}) { totalCount } } }",
+            None,
+            json!({}),
+        );
+        assert_eq!(rewrite_filter_by_users(&none, me), Ok(None));
     }
 
     #[test]

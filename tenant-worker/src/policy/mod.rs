@@ -203,6 +203,19 @@ pub fn resolve_me_graphql(body: &[u8], calls: &[RootCall], login: &str) -> Resul
         .map_err(|e| Error::BadRequest(e.to_string()))
 }
 
+/// Rewrites `filterBy: {assignee|createdBy|mentioned: "@me"}` of a GraphQL body (literal or from
+/// variables) to `login`, so a pooled identity never answers for itself: the new body, or `None`
+/// when no filter names `@me`.
+pub fn resolve_me_filter_by(body: &[u8], login: &str) -> Result<Option<Vec<u8>>, Error> {
+    let resolved =
+        crate::graphql::rewrite_filter_by_users(body, |v| v.eq_ignore_ascii_case("@me").then(|| login.to_string()))
+            .map_err(|e| Error::BadRequest(e.to_string()))?;
+    if resolved.is_some() {
+        login_for_me(login)?;
+    }
+    Ok(resolved)
+}
+
 /// `text` with every `@me` qualifier value (`author:@me`, `-assignee:"@me"`...) replaced by
 /// `login`; `None` when it has none.
 pub fn resolve_me(text: &str, login: &str) -> Result<Option<String>, Error> {

@@ -1,14 +1,15 @@
 //! The GraphQL handler (`POST /graphql`, `POST /api/graphql`): authenticate the caller, classify
 //! the body with a real parser, refuse what must stay with the caller's own gh (`fallback_local`:
-//! mutations, subscriptions, `viewer` beyond its login), answer `viewer { login }` with the
-//! caller's login, resolve `@me` in searches to that login, admit the roots under the tenant's
-//! rules ([`crate::policy`]), and serve the query through the fetcher ([`crate::fetch::graphql`]).
+//! mutations, subscriptions, `viewer` beyond its login, `viewer...` fields other than
+//! `viewerDidAuthor`), answer `viewer { login }` and `viewerDidAuthor` for the caller, resolve
+//! `@me` in searches and `filterBy` to that login, admit the roots under the tenant's rules
+//! ([`crate::policy`]), and serve the query through the fetcher ([`crate::fetch::graphql`]).
 
 use crate::cache::relay_etag;
 use crate::error::Error;
 use crate::fetch::Served;
 use crate::fetch::graphql::GraphqlSpec;
-use crate::graphql::{Classified, Operation, classify};
+use crate::graphql::{Classified, Operation, classify, viewer};
 use crate::headers;
 use crate::policy;
 use crate::route::{Freshness, Resource};
@@ -50,7 +51,12 @@ async fn handle(w: &Arc<Worker>, req: Request) -> Result<Response, Error> {
         .await
         .map_err(|_| Error::BadRequest(format!("the GraphQL body is larger than {MAX_BODY_BYTES} bytes")))?;
     let mut c = classify(&body).map_err(|e| Error::BadRequest(e.to_string()))?;
+    let mut body = body;
     if let Some(resolved) = policy::resolve_me_graphql(&body, &c.root_calls, &caller.user_login)? {
+        body = resolved.into();
+        c = classify(&body).map_err(|e| Error::BadRequest(e.to_string()))?;
+    }
+    if let Some(resolved) = policy::resolve_me_filter_by(&body, &caller.user_login)? {
         c = classify(&resolved).map_err(|e| Error::BadRequest(e.to_string()))?;
     }
     tracing::debug!(key = &c.cache_key[..12], roots = ?c.root_fields, op = ?c.operation_name, "graphql request");
@@ -68,6 +74,9 @@ async fn handle(w: &Arc<Worker>, req: Request) -> Result<Response, Error> {
         return Err(Error::FallbackLocal(
             "this query reads viewer, whose answer depends on who asks; send it with your own credentials".into(),
         ));
+    }
+    if let Some(why) = viewer::refusal(&c, &caller.user_login) {
+        return Err(Error::FallbackLocal(why));
     }
     if c.viewer_login_merged && caller.user_login.is_empty() {
         return Err(Error::FallbackLocal(
@@ -111,10 +120,24 @@ async fn handle(w: &Arc<Worker>, req: Request) -> Result<Response, Error> {
         key = &c.cache_key[..12],
         "graphql request answered"
     );
-    let viewer = c
-        .viewer_login_merged
-        .then(|| viewer_json(&caller.user_login, c.viewer_typename));
-    Ok(respond(w, &served, viewer))
+    let for_caller = ForCaller {
+        viewer: c
+            .viewer_login_merged
+            .then(|| viewer_json(&caller.user_login, c.viewer_typename)),
+        did_author: c
+            .viewer_fields
+            .contains("viewerDidAuthor")
+            .then_some(caller.user_login.as_str()),
+    };
+    Ok(respond(w, &served, &for_caller))
+}
+
+/// What of a pooled answer is made the caller's own before it is sent.
+struct ForCaller<'a> {
+    /// `viewer`, added to `data` when the query asked for it beside pooled fields.
+    viewer: Option<Value>,
+    /// The caller's login, when `viewerDidAuthor` must be answered for them.
+    did_author: Option<&'a str>,
 }
 
 fn viewer_json(login: &str, typename: bool) -> Value {
@@ -134,22 +157,27 @@ fn viewer_login(c: &Classified, login: &str) -> Response {
     resp
 }
 
-/// The answer for the caller; `viewer` (the caller's own) is added to `data` when the query
-/// asked for it beside pooled fields.
-fn respond(w: &Worker, served: &Served, viewer: Option<Value>) -> Response {
+/// The answer for the caller, made theirs as [`ForCaller`] says.
+fn respond(w: &Worker, served: &Served, for_caller: &ForCaller<'_>) -> Response {
     let e = &served.entry;
     let mut etag = e.relay_etag.clone();
-    let body = match viewer {
-        Some(viewer) => {
-            let mut v: Value = serde_json::from_slice(&e.body).unwrap_or(Value::Null);
-            if let Some(data) = v.get_mut("data").and_then(Value::as_object_mut) {
-                data.insert("viewer".into(), viewer);
-            }
-            let bytes = Bytes::from(serde_json::to_vec(&v).unwrap_or_default());
-            etag = relay_etag(e.status, "graphql", &bytes);
-            bytes
+    let body = if for_caller.viewer.is_some() || for_caller.did_author.is_some() {
+        let mut v: Value = serde_json::from_slice(&e.body).unwrap_or(Value::Null);
+        if let Some(viewer) = &for_caller.viewer
+            && let Some(data) = v.get_mut("data").and_then(Value::as_object_mut)
+        {
+            data.insert("viewer".into(), viewer.clone());
         }
-        None => e.body.clone(),
+        if let Some(login) = for_caller.did_author
+            && let Some(data) = v.get_mut("data")
+        {
+            viewer::answer_did_author(data, login);
+        }
+        let bytes = Bytes::from(serde_json::to_vec(&v).unwrap_or_default());
+        etag = relay_etag(e.status, "graphql", &bytes);
+        bytes
+    } else {
+        e.body.clone()
     };
     let mut resp = Response::new(Body::from(body));
     *resp.status_mut() = StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_GATEWAY);

@@ -19,3 +19,4 @@ mod secrets;
 mod support;
 mod token_free;
 mod usage;
+mod viewer_fields;

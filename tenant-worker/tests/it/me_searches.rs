@@ -1,50 +1,11 @@
-//! `@me` in searches is the caller, never the pooled identity: resolved to the caller's login
-//! before the pool sends it, so each caller's answer is cached apart.
+//! `@me` in searches and in `issues(filterBy:)` is the caller, never the pooled identity: resolved
+//! to the caller's login before the pool sends it, so each caller's answer is cached apart.
 
-use crate::support::bundle::{Env, pat};
+use crate::support::bundle::{Env, env_with_callers, send};
 use serde_json::{Value, json};
-use shoal_common::CallerTokenId;
-use shoal_common::protocol::CallerTokenEntry;
-use shoal_common::token::{Pepper, generate_token, hash_token};
 
 const REST: &str = "/search/issues?q=repo%3Aocto-org%2Fhello-world+author%3A%40me";
 const GRAPHQL: &str = "query S($q: String!) { search(query: $q, type: ISSUE, first: 100) { issueCount nodes { ...on Issue { author { login } } ...on PullRequest { author { login } } } } }";
-
-/// A worker pooling octocat's token, with callers logged in as `logins` (their tokens, in order).
-async fn env_with_callers(logins: &[&str]) -> (Env, Vec<String>) {
-    let env = Env::start(|gh| vec![pat("bot", &gh.add_token("octocat"))]).await;
-    let pepper = Pepper::new(hex::decode(env.bundle.token_pepper.expose()).unwrap()).unwrap();
-    let mut next = env.bundle.clone();
-    next.version += 1;
-    let mut tokens = Vec::new();
-    for login in logins {
-        let token = generate_token().unwrap();
-        next.caller_tokens.push(CallerTokenEntry {
-            id: CallerTokenId::new(),
-            hash: hash_token(&pepper, token.expose()).to_hex(),
-            name: format!("{login}'s laptop"),
-            user_login: login.to_string(),
-            expires_at: None,
-        });
-        tokens.push(token.expose().to_string());
-    }
-    env.relay.worker.swap_bundle(&next).unwrap();
-    (env, tokens)
-}
-
-/// Sends `rb` as the caller holding `token`: status, `X-Shoal-Cache` and the JSON body.
-async fn send(rb: reqwest::RequestBuilder, token: &str) -> (u16, String, Value) {
-    let r = rb
-        .header("authorization", format!("token {token}"))
-        .send()
-        .await
-        .unwrap();
-    let cache = r
-        .headers()
-        .get("x-shoal-cache")
-        .map(|v| v.to_str().unwrap().to_string());
-    (r.status().as_u16(), cache.unwrap_or_default(), r.json().await.unwrap())
-}
 
 async fn rest(env: &Env, token: &str) -> (u16, String, Value) {
     send(env.client.get(format!("{}{REST}", env.relay.url())), token).await
@@ -119,4 +80,26 @@ async fn a_caller_whose_login_is_unknown_searching_for_me_falls_back() {
     let (status, _, body) = graphql(&env, &tokens[0]).await;
     assert_eq!((status, &body["shoal"]), (403, &json!("fallback_local")), "{body}");
     assert_eq!(env.gh.stats().calls, 0);
+}
+
+#[tokio::test]
+async fn created_by_me_in_filter_by_is_each_callers_own_login() {
+    let (env, tokens) = env_with_callers(&["mojombo", "defunkt", ""]).await;
+    let q = "query I($f: IssueFilters) { repository(owner: \"octo-org\", name: \"hello-world\") { issues(first: 100, filterBy: $f) { nodes { author { login } } } } }";
+    let body = json!({"query": q, "variables": {"f": {"createdBy": "@me"}}});
+    let url = format!("{}/graphql", env.relay.url());
+    for (login, token) in ["mojombo", "defunkt"].iter().zip(&tokens) {
+        let (status, cache, answer) = send(env.client.post(&url).json(&body), token).await;
+        assert_eq!((status, cache.as_str()), (200, "MISS"), "{answer}");
+        let authors: Vec<String> = answer["data"]["repository"]["issues"]["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["author"]["login"].as_str().unwrap().to_string())
+            .collect();
+        assert_only_by(&authors, login);
+    }
+    let (status, _, answer) = send(env.client.post(&url).json(&body), &tokens[2]).await;
+    assert_eq!((status, &answer["shoal"]), (403, &json!("fallback_local")), "{answer}");
+    assert_eq!(env.gh.stats().by_resource["graphql"].calls, 2);
 }

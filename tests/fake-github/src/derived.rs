@@ -188,6 +188,34 @@ pub fn check_runs(seed: u64, sha: &str) -> Vec<CheckRun> {
         .collect()
 }
 
+/// A commit status (the legacy statuses API) on a commit.
+#[derive(Debug, Clone)]
+pub struct Status {
+    /// Context name.
+    pub context: &'static str,
+    /// `success` or `failure`.
+    pub state: &'static str,
+    /// Description.
+    pub description: &'static str,
+    /// When it was set.
+    pub created_at: OffsetDateTime,
+}
+
+/// The commit statuses of a commit: a coverage report on about half of them.
+pub fn statuses(seed: u64, sha: &str) -> Vec<Status> {
+    let h = hash_str(seed, &format!("{sha}#status"));
+    if h.is_multiple_of(2) {
+        return Vec::new();
+    }
+    let failing = h.is_multiple_of(5);
+    vec![Status {
+        context: "ci/coverage",
+        state: if failing { "failure" } else { "success" },
+        description: if failing { "Coverage dropped" } else { "Coverage kept" },
+        created_at: epoch() + Duration::seconds((h % 10_000_000) as i64 + 120),
+    }]
+}
+
 /// A job of a workflow run.
 #[derive(Debug, Clone)]
 pub struct Job {

@@ -28,6 +28,7 @@ pub mod stats;
 mod tls;
 mod web;
 pub mod world;
+mod zip;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

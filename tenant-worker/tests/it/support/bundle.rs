@@ -1,6 +1,7 @@
 //! The harness for the GraphQL, App and token-free tests: the bundle is built here, so App
 //! identities and tenant policy (token-free reads) can be set, and the worker gets a manual clock.
 
+use serde_json::Value;
 use shoal_common::protocol::{
     Bundle, CallerTokenEntry, Credential, IdentityEntry, PROTOCOL_VERSION, Policy, TenantRef,
 };
@@ -184,3 +185,39 @@ impl Env {
 
 /// The relay's default GraphQL TTL.
 pub const GRAPHQL_TTL_SECS: u64 = shoal_worker::relay::graphql::DEFAULT_TTL_SECS;
+
+/// A worker pooling octocat's token, with callers logged in as `logins` (their tokens, in order).
+pub async fn env_with_callers(logins: &[&str]) -> (Env, Vec<String>) {
+    let env = Env::start(|gh| vec![pat("bot", &gh.add_token("octocat"))]).await;
+    let pepper = Pepper::new(hex::decode(env.bundle.token_pepper.expose()).unwrap()).unwrap();
+    let mut next = env.bundle.clone();
+    next.version += 1;
+    let mut tokens = Vec::new();
+    for login in logins {
+        let token = generate_token().unwrap();
+        next.caller_tokens.push(CallerTokenEntry {
+            id: CallerTokenId::new(),
+            hash: hash_token(&pepper, token.expose()).to_hex(),
+            name: format!("{login}'s laptop"),
+            user_login: login.to_string(),
+            expires_at: None,
+        });
+        tokens.push(token.expose().to_string());
+    }
+    env.relay.worker.swap_bundle(&next).unwrap();
+    (env, tokens)
+}
+
+/// Sends `rb` as the caller holding `token`: status, `X-Shoal-Cache` and the JSON body.
+pub async fn send(rb: reqwest::RequestBuilder, token: &str) -> (u16, String, Value) {
+    let r = rb
+        .header("authorization", format!("token {token}"))
+        .send()
+        .await
+        .unwrap();
+    let cache = r
+        .headers()
+        .get("x-shoal-cache")
+        .map(|v| v.to_str().unwrap().to_string());
+    (r.status().as_u16(), cache.unwrap_or_default(), r.json().await.unwrap())
+}

@@ -1,10 +1,30 @@
-//! The subset of GitHub's GraphQL schema that `gh` 2.23 uses for `pr list/view`, `issue
-//! list/view`, `release view` and `auth status`, with GitHub's type, field and enum names.
+//! The subset of GitHub's GraphQL schema that `gh` 2.23 uses for the everyday reads (issue 14's
+//! list, recorded in `tests/gh-2.23-requests.json`), with GitHub's type, field and enum names and
+//! types (checked against GitHub's published schema). This file holds the shared pieces (scalars,
+//! connections, enums, users and organisations) and the root `Query`; each area has its own file:
+//! `repository`, `pull_requests`, `issues`, `commits` (commits, checks and statuses), `labels`,
+//! `releases`, `search`.
 
 use std::sync::Arc;
 
 use async_graphql::{Context, Enum, ErrorExtensions, InputObject, Interface, Object, SimpleObject, Union};
 use base64::Engine;
+
+mod commits;
+mod issues;
+mod labels;
+mod pull_requests;
+mod releases;
+mod repository;
+mod search;
+
+pub use commits::*;
+pub use issues::*;
+pub use labels::*;
+pub use pull_requests::*;
+pub use releases::*;
+pub use repository::*;
+pub use search::*;
 
 use crate::derived;
 use crate::render::{self, Urls};
@@ -49,6 +69,10 @@ gh_scalar!(
     "An RFC 3986, RFC 3987, and RFC 6570 (level 4) compliant URI string."
 );
 gh_scalar!(GitObjectID, "A Git object ID.");
+gh_scalar!(
+    GitTimestamp,
+    "An ISO-8601 encoded date string. Unlike the DateTime type, GitTimestamp is not converted in UTC."
+);
 
 fn dt(t: time::OffsetDateTime) -> DateTime {
     DateTime(render::ts(t))
@@ -137,7 +161,7 @@ macro_rules! connection {
             /// Total items.
             pub total_count: i32,
             /// This page.
-            pub nodes: Vec<$node>,
+            pub nodes: Option<Vec<Option<$node>>>,
             /// Paging.
             pub page_info: PageInfo,
         }
@@ -153,7 +177,7 @@ macro_rules! connection {
                 let (nodes, page_info, total_count) = slice(all, first, after, last, before);
                 $name {
                     total_count,
-                    nodes,
+                    nodes: Some(nodes.into_iter().map(Some).collect()),
                     page_info,
                 }
             }
@@ -161,7 +185,64 @@ macro_rules! connection {
     };
 }
 
-connection!(PullRequestConnection, PullRequest, "Pull requests.");
+/// The `edges` of a page: each node with its cursor.
+fn edges<N: Clone, E>(nodes: &[N], page: &PageInfo, edge: impl Fn(Option<N>, String) -> E) -> Option<Vec<Option<E>>> {
+    let start = page.start_cursor.as_deref().and_then(decode_cursor).unwrap_or(0);
+    Some(
+        nodes
+            .iter()
+            .enumerate()
+            .map(|(k, n)| Some(edge(Some(n.clone()), cursor(start + k))))
+            .collect(),
+    )
+}
+
+/// A connection whose page is also given as `edges` (each node with its cursor).
+macro_rules! connection_with_edges {
+    ($name:ident, $node:ty, $edge:ident, $doc:literal) => {
+        #[doc = $doc]
+        #[derive(SimpleObject)]
+        pub struct $name {
+            /// Total items.
+            pub total_count: i32,
+            /// This page.
+            pub nodes: Option<Vec<Option<$node>>>,
+            /// This page, with cursors.
+            pub edges: Option<Vec<Option<$edge>>>,
+            /// Paging.
+            pub page_info: PageInfo,
+        }
+
+        /// A node and its cursor.
+        #[derive(SimpleObject)]
+        pub struct $edge {
+            /// The node.
+            pub node: Option<$node>,
+            /// Its cursor.
+            pub cursor: String,
+        }
+
+        impl $name {
+            fn of(
+                all: Vec<$node>,
+                first: Option<i32>,
+                after: Option<String>,
+                last: Option<i32>,
+                before: Option<String>,
+            ) -> Self {
+                let (nodes, page_info, total_count) = slice(all, first, after, last, before);
+                $name {
+                    total_count,
+                    edges: edges(&nodes, &page_info, |node, cursor| $edge { node, cursor }),
+                    nodes: Some(nodes.into_iter().map(Some).collect()),
+                    page_info,
+                }
+            }
+        }
+    };
+}
+
+connection_with_edges!(PullRequestConnection, PullRequest, PullRequestEdge, "Pull requests.");
 connection!(IssueConnection, Issue, "Issues.");
 connection!(LabelConnection, Label, "Labels.");
 connection!(UserConnection, User, "Users.");
@@ -504,7 +585,7 @@ impl User {
         let (nodes, page_info, total_count) = slice(orgs, first, after, None, None);
         OrganizationConnection {
             total_count,
-            nodes,
+            nodes: Some(nodes.into_iter().map(Some).collect()),
             page_info,
         }
     }
@@ -516,7 +597,7 @@ pub struct OrganizationConnection {
     /// Total.
     pub total_count: i32,
     /// Page.
-    pub nodes: Vec<Organization>,
+    pub nodes: Option<Vec<Option<Organization>>>,
     /// Paging.
     pub page_info: PageInfo,
 }
@@ -710,18 +791,18 @@ pub struct Label {
 }
 
 fn labels_of(w: &World, i: &Item) -> Vec<Label> {
-    i.labels
-        .iter()
-        .map(|name| {
-            let l = derived::label(w.seed, name);
-            Label {
-                id: gid("Label", l.id),
-                name: l.name,
-                description: Some(l.description),
-                color: l.color,
-            }
-        })
-        .collect()
+    i.labels.iter().map(|name| label_node(w.seed, name)).collect()
+}
+
+/// The label called `name`.
+fn label_node(seed: u64, name: &str) -> Label {
+    let l = derived::label(seed, name);
+    Label {
+        id: gid("Label", l.id),
+        name: l.name,
+        description: Some(l.description),
+        color: l.color,
+    }
 }
 
 fn association(s: &str) -> CommentAuthorAssociation {
@@ -732,307 +813,6 @@ fn association(s: &str) -> CommentAuthorAssociation {
         "CONTRIBUTOR" => CommentAuthorAssociation::Contributor,
         _ => CommentAuthorAssociation::None,
     }
-}
-
-/// An issue or pull request comment.
-#[derive(SimpleObject, Clone)]
-#[graphql(complex)]
-pub struct IssueComment {
-    /// Id.
-    pub id: async_graphql::ID,
-    /// Database id.
-    pub database_id: Option<i64>,
-    /// Author.
-    #[graphql(skip)]
-    pub author_login: String,
-    /// Association.
-    pub author_association: CommentAuthorAssociation,
-    /// Markdown body.
-    pub body: String,
-    /// Created.
-    pub created_at: DateTime,
-    /// Edited at creation.
-    pub includes_created_edit: bool,
-    /// Hidden.
-    pub is_minimized: bool,
-    /// Why hidden.
-    pub minimized_reason: Option<String>,
-    /// Reactions.
-    pub reaction_groups: Vec<ReactionGroup>,
-    /// URL.
-    pub url: URI,
-    /// Whether the viewer wrote it.
-    pub viewer_did_author: bool,
-}
-
-#[async_graphql::ComplexObject]
-impl IssueComment {
-    async fn author(&self, ctx: &Context<'_>) -> Option<Actor> {
-        let w = gctx(ctx).sh.world();
-        Some(Actor::User(User::of(&w, &self.author_login)))
-    }
-}
-
-/// A pull request review.
-#[derive(Clone)]
-pub struct PullRequestReview {
-    review: derived::Review,
-    association: CommentAuthorAssociation,
-}
-
-#[Object]
-impl PullRequestReview {
-    async fn id(&self) -> async_graphql::ID {
-        gid("PullRequestReview", self.review.id)
-    }
-    async fn database_id(&self) -> Option<i64> {
-        Some(self.review.id as i64)
-    }
-    async fn author(&self, ctx: &Context<'_>) -> Option<Actor> {
-        let w = gctx(ctx).sh.world();
-        Some(Actor::User(User::of(&w, self.review.reviewer)))
-    }
-    async fn author_association(&self) -> CommentAuthorAssociation {
-        self.association
-    }
-    async fn submitted_at(&self) -> Option<DateTime> {
-        Some(dt(self.review.submitted_at))
-    }
-    async fn body(&self) -> String {
-        self.review.body.clone()
-    }
-    async fn state(&self) -> PullRequestReviewState {
-        match self.review.state {
-            "APPROVED" => PullRequestReviewState::Approved,
-            "CHANGES_REQUESTED" => PullRequestReviewState::ChangesRequested,
-            _ => PullRequestReviewState::Commented,
-        }
-    }
-    async fn commit(&self) -> Option<Commit> {
-        Some(Commit::bare(&self.review.commit_id))
-    }
-    async fn reaction_groups(&self) -> Vec<ReactionGroup> {
-        Vec::new()
-    }
-}
-
-/// A commit (only what gh reads).
-#[derive(Clone)]
-pub struct Commit {
-    oid: String,
-    repo: Option<usize>,
-    message: String,
-    date: Option<time::OffsetDateTime>,
-}
-
-impl Commit {
-    fn bare(oid: &str) -> Commit {
-        Commit {
-            oid: oid.to_string(),
-            repo: None,
-            message: String::new(),
-            date: None,
-        }
-    }
-}
-
-#[Object]
-impl Commit {
-    async fn oid(&self) -> GitObjectID {
-        GitObjectID(self.oid.clone())
-    }
-    async fn abbreviated_oid(&self) -> String {
-        self.oid.chars().take(7).collect()
-    }
-    async fn message(&self) -> String {
-        self.message.clone()
-    }
-    async fn message_headline(&self) -> String {
-        self.message.lines().next().unwrap_or_default().to_string()
-    }
-    async fn committed_date(&self) -> Option<DateTime> {
-        self.date.map(dt)
-    }
-    async fn authored_date(&self) -> Option<DateTime> {
-        self.date.map(dt)
-    }
-    async fn status_check_rollup(&self, ctx: &Context<'_>) -> Option<StatusCheckRollup> {
-        let g = gctx(ctx);
-        let w = g.sh.world();
-        let repo = &w.repos[self.repo?];
-        let runs = derived::check_runs(w.seed, &self.oid);
-        let failing = runs.iter().any(|r| r.conclusion == "failure");
-        Some(StatusCheckRollup {
-            state: if failing {
-                StatusState::Failure
-            } else {
-                StatusState::Success
-            },
-            runs: runs
-                .into_iter()
-                .map(|run| {
-                    StatusCheckRollupContext::CheckRun(CheckRun {
-                        details_url: render::check_run_html_url(&g.urls, repo, run.id),
-                        run,
-                    })
-                })
-                .collect(),
-        })
-    }
-}
-
-/// Combined checks of a commit.
-pub struct StatusCheckRollup {
-    state: StatusState,
-    runs: Vec<StatusCheckRollupContext>,
-}
-
-#[Object]
-impl StatusCheckRollup {
-    async fn state(&self) -> StatusState {
-        self.state
-    }
-    async fn contexts(
-        &self,
-        first: Option<i32>,
-        after: Option<String>,
-        last: Option<i32>,
-    ) -> StatusCheckRollupContextConnection {
-        StatusCheckRollupContextConnection::of(self.runs.clone(), first, after, last, None)
-    }
-}
-
-/// A check run or a commit status.
-#[derive(Union, Clone)]
-pub enum StatusCheckRollupContext {
-    /// A check run.
-    CheckRun(CheckRun),
-    /// A legacy status.
-    StatusContext(StatusContext),
-}
-
-/// A legacy commit status (never produced by the fake; present for the schema).
-#[derive(SimpleObject, Clone)]
-#[graphql(complex)]
-pub struct StatusContext {
-    /// Context name.
-    pub context: String,
-    /// State.
-    pub state: StatusState,
-    /// Target URL.
-    pub target_url: Option<URI>,
-    /// Created.
-    pub created_at: DateTime,
-    /// Description.
-    pub description: Option<String>,
-}
-
-#[async_graphql::ComplexObject]
-impl StatusContext {
-    async fn is_required(
-        &self,
-        _pull_request_id: Option<async_graphql::ID>,
-        _pull_request_number: Option<i32>,
-    ) -> bool {
-        false
-    }
-}
-
-/// A check run.
-#[derive(Clone)]
-pub struct CheckRun {
-    run: derived::CheckRun,
-    details_url: String,
-}
-
-#[Object]
-impl CheckRun {
-    async fn name(&self) -> String {
-        self.run.name.to_string()
-    }
-    async fn status(&self) -> CheckStatusState {
-        CheckStatusState::Completed
-    }
-    async fn conclusion(&self) -> Option<CheckConclusionState> {
-        Some(if self.run.conclusion == "failure" {
-            CheckConclusionState::Failure
-        } else {
-            CheckConclusionState::Success
-        })
-    }
-    async fn started_at(&self) -> Option<DateTime> {
-        Some(dt(self.run.started_at))
-    }
-    async fn completed_at(&self) -> Option<DateTime> {
-        Some(dt(self.run.completed_at))
-    }
-    async fn details_url(&self) -> Option<URI> {
-        Some(URI(self.details_url.clone()))
-    }
-    async fn is_required(
-        &self,
-        _pull_request_id: Option<async_graphql::ID>,
-        _pull_request_number: Option<i32>,
-    ) -> bool {
-        false
-    }
-    async fn check_suite(&self) -> Option<CheckSuite> {
-        Some(CheckSuite {
-            workflow_run: Some(WorkflowRun {
-                workflow: Workflow { name: "CI".into() },
-            }),
-        })
-    }
-}
-
-/// A check suite.
-#[derive(SimpleObject)]
-pub struct CheckSuite {
-    /// The workflow run behind it.
-    pub workflow_run: Option<WorkflowRun>,
-}
-
-/// A workflow run.
-#[derive(SimpleObject)]
-pub struct WorkflowRun {
-    /// Its workflow.
-    pub workflow: Workflow,
-}
-
-/// A workflow.
-#[derive(SimpleObject)]
-pub struct Workflow {
-    /// Name.
-    pub name: String,
-}
-
-/// A commit in a pull request.
-#[derive(SimpleObject, Clone)]
-pub struct PullRequestCommit {
-    /// The commit.
-    pub commit: Commit,
-}
-
-/// A file changed by a pull request.
-#[derive(SimpleObject, Clone)]
-pub struct PullRequestChangedFile {
-    /// Path.
-    pub path: String,
-    /// Added lines.
-    pub additions: i32,
-    /// Removed lines.
-    pub deletions: i32,
-}
-
-/// A release asset (never produced; present for the schema).
-#[derive(SimpleObject, Clone)]
-pub struct ReleaseAsset {
-    /// Name.
-    pub name: String,
-    /// Size in bytes.
-    pub size: i32,
-    /// Download URL.
-    pub url: URI,
 }
 
 /// Runs `f` on issue or pull `number` of repo `repo` (`None` if it does not exist; nodes are
@@ -1073,729 +853,6 @@ fn item_association(w: &World, r: &Repo, i: &Item) -> CommentAuthorAssociation {
 
 fn item_url(g: &GqlCtx, r: &Repo, i: &Item) -> URI {
     URI(render::item_html_url(&g.urls, r, i))
-}
-
-/// A pull request.
-#[derive(Clone)]
-pub struct PullRequest {
-    repo: usize,
-    number: u64,
-}
-
-impl PullRequest {
-    fn with<T: Default>(&self, ctx: &Context<'_>, f: impl FnOnce(&GqlCtx, &World, &Repo, &Item) -> T) -> T {
-        with_item(ctx, self.repo, self.number, f).unwrap_or_default()
-    }
-
-    /// Runs `f` on the pull's head sha, base sha, head ref, merged and draft flags.
-    fn parts<T: Default>(&self, ctx: &Context<'_>, f: impl FnOnce(&str, &str, &str, bool, bool) -> T) -> T {
-        self.with(ctx, |_, _, _, i| {
-            pull_parts(i)
-                .map(|(h, b, r, m, d)| f(h, b, r, m, d))
-                .unwrap_or_default()
-        })
-    }
-
-    fn changed_files_of(&self, ctx: &Context<'_>) -> Vec<derived::FileChange> {
-        self.with(ctx, |_, w, r, i| derived::pull_files(w.seed, r, i))
-    }
-}
-
-#[Object]
-impl PullRequest {
-    async fn id(&self, ctx: &Context<'_>) -> async_graphql::ID {
-        self.with(ctx, |_, _, _, i| gid("PullRequest", i.id))
-    }
-    async fn database_id(&self, ctx: &Context<'_>) -> Option<i64> {
-        self.with(ctx, |_, _, _, i| Some(i.id as i64))
-    }
-    async fn number(&self) -> i32 {
-        self.number as i32
-    }
-    async fn title(&self, ctx: &Context<'_>) -> String {
-        self.with(ctx, |_, _, _, i| i.title.clone())
-    }
-    async fn body(&self, ctx: &Context<'_>) -> String {
-        self.with(ctx, |_, _, _, i| i.body.clone())
-    }
-    async fn state(&self, ctx: &Context<'_>) -> PullRequestState {
-        let (open, merged) = self.with(ctx, |_, _, _, i| (i.open, pull_parts(i).is_some_and(|p| p.3)));
-        match (open, merged) {
-            (true, _) => PullRequestState::Open,
-            (false, true) => PullRequestState::Merged,
-            _ => PullRequestState::Closed,
-        }
-    }
-    async fn closed(&self, ctx: &Context<'_>) -> bool {
-        self.with(ctx, |_, _, _, i| !i.open)
-    }
-    async fn merged(&self, ctx: &Context<'_>) -> bool {
-        self.parts(ctx, |_, _, _, merged, _| merged)
-    }
-    async fn url(&self, ctx: &Context<'_>) -> URI {
-        self.with(ctx, |g, _, r, i| item_url(g, r, i))
-    }
-    async fn head_ref_name(&self, ctx: &Context<'_>) -> String {
-        self.parts(ctx, |_, _, head_ref, _, _| head_ref.to_string())
-    }
-    async fn head_ref_oid(&self, ctx: &Context<'_>) -> GitObjectID {
-        self.parts(ctx, |head_sha, _, _, _, _| GitObjectID(head_sha.to_string()))
-    }
-    async fn base_ref_name(&self, ctx: &Context<'_>) -> String {
-        self.with(ctx, |_, _, r, _| r.default_branch.clone())
-    }
-    async fn base_ref_oid(&self, ctx: &Context<'_>) -> GitObjectID {
-        self.parts(ctx, |_, base_sha, _, _, _| GitObjectID(base_sha.to_string()))
-    }
-    async fn head_repository_owner(&self, ctx: &Context<'_>) -> Option<RepositoryOwner> {
-        let w = gctx(ctx).sh.world();
-        Some(owner_of(&w, &w.repos[self.repo].owner))
-    }
-    async fn head_repository(&self) -> Option<Repository> {
-        Some(Repository { idx: self.repo })
-    }
-    async fn base_repository(&self) -> Option<Repository> {
-        Some(Repository { idx: self.repo })
-    }
-    async fn repository(&self) -> Repository {
-        Repository { idx: self.repo }
-    }
-    async fn is_cross_repository(&self) -> bool {
-        false
-    }
-    async fn is_draft(&self, ctx: &Context<'_>) -> bool {
-        self.parts(ctx, |_, _, _, _, draft| draft)
-    }
-    async fn created_at(&self, ctx: &Context<'_>) -> DateTime {
-        self.with(ctx, |_, _, _, i| dt(i.created_at))
-    }
-    async fn updated_at(&self, ctx: &Context<'_>) -> DateTime {
-        self.with(ctx, |_, _, _, i| dt(i.updated_at))
-    }
-    async fn closed_at(&self, ctx: &Context<'_>) -> Option<DateTime> {
-        self.with(ctx, |_, _, _, i| i.closed_at.map(dt))
-    }
-    async fn merged_at(&self, ctx: &Context<'_>) -> Option<DateTime> {
-        self.with(ctx, |_, _, _, i| {
-            pull_parts(i)
-                .is_some_and(|p| p.3)
-                .then_some(i.closed_at)
-                .flatten()
-                .map(dt)
-        })
-    }
-    async fn author(&self, ctx: &Context<'_>) -> Option<Actor> {
-        self.with(ctx, |_, w, _, i| item_author(w, i))
-    }
-    async fn author_association(&self, ctx: &Context<'_>) -> CommentAuthorAssociation {
-        with_item(ctx, self.repo, self.number, |_, w, r, i| item_association(w, r, i))
-            .unwrap_or(CommentAuthorAssociation::None)
-    }
-    async fn maintainer_can_modify(&self) -> bool {
-        false
-    }
-    async fn mergeable(&self, ctx: &Context<'_>) -> MergeableState {
-        if self.with(ctx, |_, _, _, i| i.open) {
-            MergeableState::Mergeable
-        } else {
-            MergeableState::Unknown
-        }
-    }
-    async fn additions(&self, ctx: &Context<'_>) -> i32 {
-        self.changed_files_of(ctx).iter().map(|f| f.additions).sum::<u64>() as i32
-    }
-    async fn deletions(&self, ctx: &Context<'_>) -> i32 {
-        self.changed_files_of(ctx).iter().map(|f| f.deletions).sum::<u64>() as i32
-    }
-    async fn changed_files(&self, ctx: &Context<'_>) -> i32 {
-        self.changed_files_of(ctx).len() as i32
-    }
-    async fn review_decision(&self) -> Option<PullRequestReviewDecision> {
-        None
-    }
-    async fn commits(
-        &self,
-        ctx: &Context<'_>,
-        first: Option<i32>,
-        after: Option<String>,
-        last: Option<i32>,
-        before: Option<String>,
-    ) -> PullRequestCommitConnection {
-        let all = self
-            .with(ctx, |_, w, r, i| derived::pull_commits(w.seed, r, i))
-            .into_iter()
-            .map(|c| PullRequestCommit {
-                commit: Commit {
-                    oid: c.sha,
-                    repo: Some(self.repo),
-                    message: c.message,
-                    date: Some(c.date),
-                },
-            })
-            .collect();
-        PullRequestCommitConnection::of(all, first, after, last, before)
-    }
-    async fn files(
-        &self,
-        ctx: &Context<'_>,
-        first: Option<i32>,
-        after: Option<String>,
-    ) -> PullRequestChangedFileConnection {
-        let all = self
-            .changed_files_of(ctx)
-            .into_iter()
-            .map(|f| PullRequestChangedFile {
-                path: f.filename,
-                additions: f.additions as i32,
-                deletions: f.deletions as i32,
-            })
-            .collect();
-        PullRequestChangedFileConnection::of(all, first, after, None, None)
-    }
-    async fn review_requests(
-        &self,
-        first: Option<i32>,
-        after: Option<String>,
-        last: Option<i32>,
-    ) -> ReviewRequestConnection {
-        ReviewRequestConnection::of(Vec::new(), first, after, last, None)
-    }
-    async fn reviews(
-        &self,
-        ctx: &Context<'_>,
-        first: Option<i32>,
-        after: Option<String>,
-        last: Option<i32>,
-        before: Option<String>,
-    ) -> PullRequestReviewConnection {
-        PullRequestReviewConnection::of(self.with(ctx, reviews_of), first, after, last, before)
-    }
-    async fn latest_reviews(
-        &self,
-        ctx: &Context<'_>,
-        first: Option<i32>,
-        after: Option<String>,
-    ) -> PullRequestReviewConnection {
-        PullRequestReviewConnection::of(self.with(ctx, reviews_of), first, after, None, None)
-    }
-    async fn assignees(&self, first: Option<i32>, after: Option<String>) -> UserConnection {
-        UserConnection::of(Vec::new(), first, after, None, None)
-    }
-    async fn labels(&self, ctx: &Context<'_>, first: Option<i32>, after: Option<String>) -> LabelConnection {
-        LabelConnection::of(self.with(ctx, |_, w, _, i| labels_of(w, i)), first, after, None, None)
-    }
-    async fn project_cards(&self, first: Option<i32>, after: Option<String>) -> ProjectCardConnection {
-        ProjectCardConnection::of(Vec::new(), first, after, None, None)
-    }
-    async fn project_items(&self, first: Option<i32>, after: Option<String>) -> ProjectV2ItemConnection {
-        ProjectV2ItemConnection::of(Vec::new(), first, after, None, None)
-    }
-    async fn milestone(&self) -> Option<Milestone> {
-        None
-    }
-    async fn comments(
-        &self,
-        ctx: &Context<'_>,
-        first: Option<i32>,
-        after: Option<String>,
-        last: Option<i32>,
-        before: Option<String>,
-    ) -> IssueCommentConnection {
-        IssueCommentConnection::of(self.with(ctx, comments_of), first, after, last, before)
-    }
-    async fn reaction_groups(&self) -> Vec<ReactionGroup> {
-        Vec::new()
-    }
-}
-
-fn reviews_of(_: &GqlCtx, w: &World, r: &Repo, i: &Item) -> Vec<PullRequestReview> {
-    derived::reviews(w.seed, r, i)
-        .into_iter()
-        .map(|review| PullRequestReview {
-            association: association(w.author_association(r, review.reviewer)),
-            review,
-        })
-        .collect()
-}
-
-fn comments_of(g: &GqlCtx, w: &World, r: &Repo, i: &Item) -> Vec<IssueComment> {
-    let me = g.caller.token.as_ref().map(|t| t.login.to_ascii_lowercase());
-    derived::comments(i)
-        .into_iter()
-        .map(|c| IssueComment {
-            id: gid("IssueComment", c.id),
-            database_id: Some(c.id as i64),
-            viewer_did_author: me.as_deref() == Some(c.author.to_ascii_lowercase().as_str()),
-            author_login: c.author.to_string(),
-            author_association: association(w.author_association(r, c.author)),
-            body: c.body,
-            created_at: dt(c.created_at),
-            includes_created_edit: false,
-            is_minimized: false,
-            minimized_reason: None,
-            reaction_groups: Vec::new(),
-            url: URI(render::comment_html_url(&g.urls, r, i, c.id)),
-        })
-        .collect()
-}
-
-/// An issue.
-#[derive(Clone)]
-pub struct Issue {
-    repo: usize,
-    number: u64,
-}
-
-impl Issue {
-    fn with<T: Default>(&self, ctx: &Context<'_>, f: impl FnOnce(&GqlCtx, &World, &Repo, &Item) -> T) -> T {
-        with_item(ctx, self.repo, self.number, f).unwrap_or_default()
-    }
-}
-
-#[Object]
-impl Issue {
-    async fn id(&self, ctx: &Context<'_>) -> async_graphql::ID {
-        self.with(ctx, |_, _, _, i| gid("Issue", i.id))
-    }
-    async fn database_id(&self, ctx: &Context<'_>) -> Option<i64> {
-        self.with(ctx, |_, _, _, i| Some(i.id as i64))
-    }
-    async fn number(&self) -> i32 {
-        self.number as i32
-    }
-    async fn title(&self, ctx: &Context<'_>) -> String {
-        self.with(ctx, |_, _, _, i| i.title.clone())
-    }
-    async fn body(&self, ctx: &Context<'_>) -> String {
-        self.with(ctx, |_, _, _, i| i.body.clone())
-    }
-    async fn state(&self, ctx: &Context<'_>) -> IssueState {
-        if self.with(ctx, |_, _, _, i| i.open) {
-            IssueState::Open
-        } else {
-            IssueState::Closed
-        }
-    }
-    async fn state_reason(&self, ctx: &Context<'_>) -> Option<IssueStateReason> {
-        self.with(ctx, |_, _, _, i| (!i.open).then_some(IssueStateReason::Completed))
-    }
-    async fn closed(&self, ctx: &Context<'_>) -> bool {
-        self.with(ctx, |_, _, _, i| !i.open)
-    }
-    async fn url(&self, ctx: &Context<'_>) -> URI {
-        self.with(ctx, |g, _, r, i| item_url(g, r, i))
-    }
-    async fn created_at(&self, ctx: &Context<'_>) -> DateTime {
-        self.with(ctx, |_, _, _, i| dt(i.created_at))
-    }
-    async fn updated_at(&self, ctx: &Context<'_>) -> DateTime {
-        self.with(ctx, |_, _, _, i| dt(i.updated_at))
-    }
-    async fn closed_at(&self, ctx: &Context<'_>) -> Option<DateTime> {
-        self.with(ctx, |_, _, _, i| i.closed_at.map(dt))
-    }
-    async fn author(&self, ctx: &Context<'_>) -> Option<Actor> {
-        self.with(ctx, |_, w, _, i| item_author(w, i))
-    }
-    async fn author_association(&self, ctx: &Context<'_>) -> CommentAuthorAssociation {
-        with_item(ctx, self.repo, self.number, |_, w, r, i| item_association(w, r, i))
-            .unwrap_or(CommentAuthorAssociation::None)
-    }
-    async fn is_pinned(&self) -> Option<bool> {
-        Some(false)
-    }
-    async fn assignees(&self, first: Option<i32>, after: Option<String>) -> UserConnection {
-        UserConnection::of(Vec::new(), first, after, None, None)
-    }
-    async fn labels(&self, ctx: &Context<'_>, first: Option<i32>, after: Option<String>) -> LabelConnection {
-        LabelConnection::of(self.with(ctx, |_, w, _, i| labels_of(w, i)), first, after, None, None)
-    }
-    async fn project_cards(&self, first: Option<i32>, after: Option<String>) -> ProjectCardConnection {
-        ProjectCardConnection::of(Vec::new(), first, after, None, None)
-    }
-    async fn project_items(&self, first: Option<i32>, after: Option<String>) -> ProjectV2ItemConnection {
-        ProjectV2ItemConnection::of(Vec::new(), first, after, None, None)
-    }
-    async fn milestone(&self) -> Option<Milestone> {
-        None
-    }
-    async fn comments(
-        &self,
-        ctx: &Context<'_>,
-        first: Option<i32>,
-        after: Option<String>,
-        last: Option<i32>,
-        before: Option<String>,
-    ) -> IssueCommentConnection {
-        IssueCommentConnection::of(self.with(ctx, comments_of), first, after, last, before)
-    }
-    async fn reaction_groups(&self) -> Vec<ReactionGroup> {
-        Vec::new()
-    }
-    async fn repository(&self) -> Repository {
-        Repository { idx: self.repo }
-    }
-}
-
-/// Issue or pull request by number.
-#[derive(Union)]
-pub enum IssueOrPullRequest {
-    /// An issue.
-    Issue(Issue),
-    /// A pull request.
-    PullRequest(PullRequest),
-}
-
-/// A release.
-#[derive(Clone)]
-pub struct Release {
-    repo: usize,
-    id: u64,
-}
-
-impl Release {
-    fn with<T: Default>(
-        &self,
-        ctx: &Context<'_>,
-        f: impl FnOnce(&GqlCtx, &World, &Repo, &crate::world::Release) -> T,
-    ) -> T {
-        let g = gctx(ctx);
-        let w = g.sh.world();
-        let r = &w.repos[self.repo];
-        r.releases
-            .iter()
-            .find(|x| x.id == self.id)
-            .map(|x| f(g, &w, r, x))
-            .unwrap_or_default()
-    }
-}
-
-#[Object]
-impl Release {
-    async fn id(&self) -> async_graphql::ID {
-        gid("Release", self.id)
-    }
-    async fn database_id(&self) -> Option<i64> {
-        Some(self.id as i64)
-    }
-    async fn name(&self, ctx: &Context<'_>) -> Option<String> {
-        Some(self.with(ctx, |_, _, _, x| x.name.clone()))
-    }
-    async fn tag_name(&self, ctx: &Context<'_>) -> String {
-        self.with(ctx, |_, _, _, x| x.tag.clone())
-    }
-    async fn description(&self, ctx: &Context<'_>) -> Option<String> {
-        Some(self.with(ctx, |_, _, _, x| x.body.clone()))
-    }
-    async fn is_draft(&self) -> bool {
-        false
-    }
-    async fn is_prerelease(&self, ctx: &Context<'_>) -> bool {
-        self.with(ctx, |_, _, _, x| x.prerelease)
-    }
-    async fn is_latest(&self, ctx: &Context<'_>) -> bool {
-        let w = gctx(ctx).sh.world();
-        w.repos[self.repo].releases.first().is_some_and(|x| x.id == self.id)
-    }
-    async fn created_at(&self, ctx: &Context<'_>) -> DateTime {
-        self.with(ctx, |_, _, _, x| dt(x.created_at))
-    }
-    async fn published_at(&self, ctx: &Context<'_>) -> Option<DateTime> {
-        Some(self.with(ctx, |_, _, _, x| dt(x.published_at)))
-    }
-    async fn url(&self, ctx: &Context<'_>) -> URI {
-        self.with(ctx, |g, _, r, x| URI(render::release_html_url(&g.urls, r, x)))
-    }
-    async fn author(&self, ctx: &Context<'_>) -> Option<User> {
-        self.with(ctx, |_, w, _, x| Some(User::of(w, &x.author)))
-    }
-    async fn release_assets(&self, first: Option<i32>, after: Option<String>) -> ReleaseAssetConnection {
-        ReleaseAssetConnection::of(Vec::new(), first, after, None, None)
-    }
-}
-
-/// A git ref.
-#[derive(SimpleObject)]
-pub struct Ref {
-    /// Name.
-    pub name: String,
-    /// Prefix, e.g. `refs/heads/`.
-    pub prefix: String,
-}
-
-/// A repository.
-#[derive(Clone)]
-pub struct Repository {
-    idx: usize,
-}
-
-fn filter_items(r: &Repo, pulls: bool, open_states: Option<&[bool]>, merged_only: Option<bool>) -> Vec<u64> {
-    r.items
-        .iter()
-        .filter(|i| i.is_pull() == pulls)
-        .filter(|i| {
-            let merged = matches!(i.kind, ItemKind::Pull { merged: true, .. });
-            match (open_states, merged_only) {
-                (None, _) => true,
-                (Some(states), m) => states
-                    .iter()
-                    .any(|&open| open == i.open && (open || m.is_none_or(|mm| mm == merged))),
-            }
-        })
-        .map(|i| i.number)
-        .collect()
-}
-
-fn order(r: &Repo, numbers: &mut [u64], ord: Option<&IssueOrder>) {
-    let field = ord.map_or(IssueOrderField::CreatedAt, |o| o.field);
-    let desc = ord.is_none_or(|o| o.direction == OrderDirection::Desc);
-    numbers.sort_by_key(|n| {
-        let i = r.item(*n);
-        match field {
-            IssueOrderField::CreatedAt => i.map(|i| i.created_at.unix_timestamp()).unwrap_or(0),
-            IssueOrderField::UpdatedAt => i.map(|i| i.updated_at.unix_timestamp()).unwrap_or(0),
-            IssueOrderField::Comments => i.map(|i| i.comments as i64).unwrap_or(0),
-        }
-    });
-    if desc {
-        numbers.reverse();
-    }
-}
-
-#[Object]
-impl Repository {
-    async fn id(&self, ctx: &Context<'_>) -> async_graphql::ID {
-        gid("Repository", gctx(ctx).sh.world().repos[self.idx].id)
-    }
-    async fn database_id(&self, ctx: &Context<'_>) -> Option<i64> {
-        Some(gctx(ctx).sh.world().repos[self.idx].id as i64)
-    }
-    async fn name(&self, ctx: &Context<'_>) -> String {
-        gctx(ctx).sh.world().repos[self.idx].name.clone()
-    }
-    async fn name_with_owner(&self, ctx: &Context<'_>) -> String {
-        gctx(ctx).sh.world().repos[self.idx].full_name()
-    }
-    async fn owner(&self, ctx: &Context<'_>) -> RepositoryOwner {
-        let w = gctx(ctx).sh.world();
-        owner_of(&w, &w.repos[self.idx].owner)
-    }
-    async fn is_private(&self, ctx: &Context<'_>) -> bool {
-        gctx(ctx).sh.world().repos[self.idx].private
-    }
-    async fn is_archived(&self) -> bool {
-        false
-    }
-    async fn is_fork(&self) -> bool {
-        false
-    }
-    async fn has_issues_enabled(&self) -> bool {
-        true
-    }
-    async fn has_wiki_enabled(&self) -> bool {
-        false
-    }
-    async fn description(&self, ctx: &Context<'_>) -> Option<String> {
-        Some(gctx(ctx).sh.world().repos[self.idx].description.clone())
-    }
-    async fn url(&self, ctx: &Context<'_>) -> URI {
-        let g = gctx(ctx);
-        URI(format!("{}/{}", g.urls.web, g.sh.world().repos[self.idx].full_name()))
-    }
-    async fn created_at(&self, ctx: &Context<'_>) -> DateTime {
-        dt(gctx(ctx).sh.world().repos[self.idx].created_at)
-    }
-    async fn updated_at(&self, ctx: &Context<'_>) -> DateTime {
-        dt(gctx(ctx).sh.world().repos[self.idx].updated_at)
-    }
-    async fn pushed_at(&self, ctx: &Context<'_>) -> Option<DateTime> {
-        Some(dt(gctx(ctx).sh.world().repos[self.idx].pushed_at))
-    }
-    async fn stargazer_count(&self) -> i32 {
-        0
-    }
-    async fn fork_count(&self) -> i32 {
-        0
-    }
-    async fn viewer_permission(&self, ctx: &Context<'_>) -> Option<RepositoryPermission> {
-        let g = gctx(ctx);
-        let w = g.sh.world();
-        let r = &w.repos[self.idx];
-        let login = g.caller.token.as_ref().map(|t| t.login.to_ascii_lowercase())?;
-        let role = w.org(&r.owner).and_then(|o| o.members.get(&login).copied());
-        Some(match role {
-            Some(crate::world::Role::Admin) => RepositoryPermission::Admin,
-            Some(crate::world::Role::Member) => RepositoryPermission::Write,
-            None if r.owner.eq_ignore_ascii_case(&login) => RepositoryPermission::Admin,
-            None => RepositoryPermission::Read,
-        })
-    }
-    async fn default_branch_ref(&self, ctx: &Context<'_>) -> Option<Ref> {
-        Some(Ref {
-            name: gctx(ctx).sh.world().repos[self.idx].default_branch.clone(),
-            prefix: "refs/heads/".into(),
-        })
-    }
-    #[allow(clippy::too_many_arguments)]
-    async fn pull_requests(
-        &self,
-        ctx: &Context<'_>,
-        states: Option<Vec<PullRequestState>>,
-        labels: Option<Vec<String>>,
-        head_ref_name: Option<String>,
-        base_ref_name: Option<String>,
-        order_by: Option<IssueOrder>,
-        first: Option<i32>,
-        after: Option<String>,
-        last: Option<i32>,
-        before: Option<String>,
-    ) -> PullRequestConnection {
-        let w = gctx(ctx).sh.world();
-        let r = &w.repos[self.idx];
-        let open_states: Option<Vec<bool>> = states
-            .as_ref()
-            .map(|s| s.iter().map(|x| *x == PullRequestState::Open).collect());
-        let merged_only = states.as_ref().and_then(|s| {
-            let m = s.contains(&PullRequestState::Merged);
-            let c = s.contains(&PullRequestState::Closed);
-            match (m, c) {
-                (true, false) => Some(true),
-                (false, true) => Some(false),
-                _ => None,
-            }
-        });
-        let mut nums = filter_items(r, true, open_states.as_deref(), merged_only);
-        nums.retain(|n| {
-            let Some(i) = r.item(*n) else { return false };
-            let ItemKind::Pull { head_ref, .. } = &i.kind else {
-                return false;
-            };
-            head_ref_name.as_ref().is_none_or(|h| h == head_ref)
-                && base_ref_name.as_ref().is_none_or(|b| *b == r.default_branch)
-                && labels.as_ref().is_none_or(|ls| ls.iter().all(|l| i.labels.contains(l)))
-        });
-        order(r, &mut nums, order_by.as_ref());
-        let all = nums
-            .into_iter()
-            .map(|number| PullRequest { repo: self.idx, number })
-            .collect();
-        PullRequestConnection::of(all, first, after, last, before)
-    }
-    async fn pull_request(&self, ctx: &Context<'_>, number: i32) -> async_graphql::Result<Option<PullRequest>> {
-        let w = gctx(ctx).sh.world();
-        let r = &w.repos[self.idx];
-        match r.item(number as u64) {
-            Some(i) if i.is_pull() => Ok(Some(PullRequest {
-                repo: self.idx,
-                number: number as u64,
-            })),
-            _ => Err(not_found(format!(
-                "Could not resolve to a PullRequest with the number of {number}."
-            ))),
-        }
-    }
-    #[allow(clippy::too_many_arguments)]
-    async fn issues(
-        &self,
-        ctx: &Context<'_>,
-        states: Option<Vec<IssueState>>,
-        labels: Option<Vec<String>>,
-        filter_by: Option<IssueFilters>,
-        order_by: Option<IssueOrder>,
-        first: Option<i32>,
-        after: Option<String>,
-        last: Option<i32>,
-        before: Option<String>,
-    ) -> IssueConnection {
-        let w = gctx(ctx).sh.world();
-        let r = &w.repos[self.idx];
-        let states = states.or_else(|| filter_by.as_ref().and_then(|f| f.states.clone()));
-        let open_states: Option<Vec<bool>> = states.map(|s| s.iter().map(|x| *x == IssueState::Open).collect());
-        let mut nums = filter_items(r, false, open_states.as_deref(), None);
-        let labels = labels.or_else(|| filter_by.as_ref().and_then(|f| f.labels.clone()));
-        let author = filter_by.as_ref().and_then(|f| f.created_by.clone());
-        nums.retain(|n| {
-            let Some(i) = r.item(*n) else { return false };
-            labels.as_ref().is_none_or(|ls| ls.iter().all(|l| i.labels.contains(l)))
-                && author.as_ref().is_none_or(|a| a.eq_ignore_ascii_case(&i.author))
-        });
-        order(r, &mut nums, order_by.as_ref());
-        let all = nums
-            .into_iter()
-            .map(|number| Issue { repo: self.idx, number })
-            .collect();
-        IssueConnection::of(all, first, after, last, before)
-    }
-    async fn issue(&self, ctx: &Context<'_>, number: i32) -> async_graphql::Result<Option<Issue>> {
-        let w = gctx(ctx).sh.world();
-        match w.repos[self.idx].item(number as u64) {
-            Some(i) if !i.is_pull() => Ok(Some(Issue {
-                repo: self.idx,
-                number: number as u64,
-            })),
-            _ => Err(not_found(format!(
-                "Could not resolve to an Issue with the number of {number}."
-            ))),
-        }
-    }
-    async fn issue_or_pull_request(
-        &self,
-        ctx: &Context<'_>,
-        number: i32,
-    ) -> async_graphql::Result<Option<IssueOrPullRequest>> {
-        let w = gctx(ctx).sh.world();
-        match w.repos[self.idx].item(number as u64) {
-            Some(i) if i.is_pull() => Ok(Some(IssueOrPullRequest::PullRequest(PullRequest {
-                repo: self.idx,
-                number: number as u64,
-            }))),
-            Some(_) => Ok(Some(IssueOrPullRequest::Issue(Issue {
-                repo: self.idx,
-                number: number as u64,
-            }))),
-            None => Err(not_found(format!(
-                "Could not resolve to an issue or pull request with the number of {number}."
-            ))),
-        }
-    }
-    async fn release(&self, ctx: &Context<'_>, tag_name: String) -> Option<Release> {
-        let w = gctx(ctx).sh.world();
-        w.repos[self.idx]
-            .releases
-            .iter()
-            .find(|x| x.tag == tag_name)
-            .map(|x| Release {
-                repo: self.idx,
-                id: x.id,
-            })
-    }
-    async fn latest_release(&self, ctx: &Context<'_>) -> Option<Release> {
-        let w = gctx(ctx).sh.world();
-        w.repos[self.idx].releases.first().map(|x| Release {
-            repo: self.idx,
-            id: x.id,
-        })
-    }
-    async fn releases(
-        &self,
-        ctx: &Context<'_>,
-        first: Option<i32>,
-        after: Option<String>,
-        last: Option<i32>,
-        before: Option<String>,
-        _order_by: Option<ReleaseOrder>,
-    ) -> ReleaseConnection {
-        let w = gctx(ctx).sh.world();
-        let all = w.repos[self.idx]
-            .releases
-            .iter()
-            .map(|x| Release {
-                repo: self.idx,
-                id: x.id,
-            })
-            .collect();
-        ReleaseConnection::of(all, first, after, last, before)
-    }
 }
 
 /// A GraphQL error with GitHub's `type` (moved to the top level of the error by the server).
@@ -1897,7 +954,8 @@ impl Query {
         let (nodes, page_info, total) = slice(all, first, after, last, before);
         SearchResultItemConnection {
             issue_count: total,
-            nodes,
+            edges: edges(&nodes, &page_info, |node, cursor| SearchResultItemEdge { node, cursor }),
+            nodes: Some(nodes.into_iter().map(Some).collect()),
             page_info,
         }
     }
@@ -1947,42 +1005,9 @@ impl Query {
         Ok(out)
     }
     /// The caller's GraphQL rate limit, including this query's cost.
-    async fn rate_limit(&self, ctx: &Context<'_>, _dry_run: Option<bool>) -> RateLimit {
-        gctx(ctx).rate.clone()
+    async fn rate_limit(&self, ctx: &Context<'_>, _dry_run: Option<bool>) -> Option<RateLimit> {
+        Some(gctx(ctx).rate.clone())
     }
-}
-
-/// What `search` looks for.
-#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
-pub enum SearchType {
-    /// Issues and pull requests.
-    Issue,
-    /// Repositories (not implemented: no results).
-    Repository,
-    /// Users (not implemented: no results).
-    User,
-    /// Discussions (not implemented: no results).
-    Discussion,
-}
-
-/// A search hit.
-#[derive(Union)]
-pub enum SearchResultItem {
-    /// An issue.
-    Issue(Issue),
-    /// A pull request.
-    PullRequest(PullRequest),
-}
-
-/// Search results.
-#[derive(SimpleObject)]
-pub struct SearchResultItemConnection {
-    /// Issues and pulls found.
-    pub issue_count: i32,
-    /// This page.
-    pub nodes: Vec<SearchResultItem>,
-    /// Paging.
-    pub page_info: PageInfo,
 }
 
 /// An object with a global id.

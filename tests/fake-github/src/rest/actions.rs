@@ -4,8 +4,9 @@ use serde_json::json;
 
 use super::{Ctx, Reply, repo_link};
 use crate::error::FakeError;
-use crate::render;
+use crate::rest::reply::Payload;
 use crate::world::{Repo, Run, World};
+use crate::{derived, render, zip};
 
 fn find_run(r: &Repo, id: u64) -> Result<&Run, FakeError> {
     r.runs.iter().find(|x| x.id == id).ok_or(FakeError::NotFound)
@@ -50,6 +51,42 @@ pub fn run_jobs(r: &Repo, id: u64, ctx: &Ctx<'_>) -> Result<Reply, FakeError> {
 pub fn run_artifacts(r: &Repo, id: u64) -> Result<Reply, FakeError> {
     find_run(r, id)?;
     Ok(Reply::json(json!({"total_count": 0, "artifacts": []})))
+}
+
+/// `GET /repos/{owner}/{repo}/actions/runs/{id}/logs`: a zip with one file per job and one per
+/// step (`<job>/<step number>_<step name>.txt`, the layout `gh run view --log` reads). GitHub
+/// redirects to a storage URL; the fake answers the archive itself. A run still in progress has
+/// no logs yet (404, as GitHub).
+pub fn run_logs(r: &Repo, id: u64) -> Result<Reply, FakeError> {
+    let x = find_run(r, id)?;
+    if x.status != "completed" {
+        return Err(FakeError::NotFound);
+    }
+    let mut files = Vec::new();
+    for (k, job) in derived::jobs(x).into_iter().enumerate() {
+        let at = |t: time::OffsetDateTime| render::ts(t).replace('Z', ".0000000Z");
+        let steps = [
+            ("Set up job".to_string(), job.started_at),
+            (format!("Run {}", job.name), job.started_at + time::Duration::seconds(5)),
+        ];
+        let mut whole = String::new();
+        for (n, (step, t)) in steps.iter().enumerate() {
+            let text = format!(
+                "{} {step} for {} of run {}\n{} done\n",
+                at(*t),
+                job.name,
+                x.id,
+                at(*t + time::Duration::seconds(1))
+            );
+            whole.push_str(&text);
+            files.push((format!("{}/{}_{step}.txt", job.name, n + 1), text));
+        }
+        files.push((format!("{k}_{}.txt", job.name), whole));
+    }
+    Ok(Reply {
+        body: Payload::Raw(zip::stored(&files), "application/zip"),
+        ..Reply::json(serde_json::Value::Null)
+    })
 }
 
 /// `GET /repos/{owner}/{repo}/actions/workflows`.

@@ -87,6 +87,7 @@ fn handle_repo(w: &World, r: &Repo, sub: &RepoRoute<'_>, ctx: &Ctx<'_>) -> Resul
         RepoRoute::Run(id) => actions::run(w, r, *id, ctx),
         RepoRoute::RunJobs(id) => actions::run_jobs(r, *id, ctx),
         RepoRoute::RunArtifacts(id) => actions::run_artifacts(r, *id),
+        RepoRoute::RunLogs(id) => actions::run_logs(r, *id),
         RepoRoute::Workflows => Ok(actions::workflows(r, ctx)),
         RepoRoute::Workflow(key) => actions::workflow(r, key, ctx),
         RepoRoute::Releases => Ok(releases::list(w, r, ctx)),

@@ -70,6 +70,8 @@ pub fn search_items(w: &World, caller: &Caller, q: &str) -> Vec<(usize, u64)> {
             }
             Some(("author", v)) => author = Some(v.to_ascii_lowercase()),
             Some(("label", v)) => labels.push(v.trim_matches('"').to_string()),
+            // Nothing in the fake has an assignee or a review request.
+            Some(("assignee" | "review-requested" | "team-review-requested", _)) => return Vec::new(),
             Some(_) => {}
             None => words.push(tok.to_ascii_lowercase()),
         }

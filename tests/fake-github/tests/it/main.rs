@@ -5,6 +5,7 @@ mod conditional;
 mod contract;
 mod faults;
 mod gh_cli;
+mod github_schema;
 mod graphql;
 mod limits;
 mod oauth;
