@@ -71,7 +71,7 @@ impl Application {
             .with_expiry(Expiry::OnInactivity(time::Duration::hours(12)))
             .with_signed(cookie_key(&config.keys.pepper));
         let (closing, closing_rx) = watch::channel(false);
-        let state = AppState::new(pool.clone(), Arc::new(config.clone()), public_url, closing_rx);
+        let state = AppState::new(pool.clone(), Arc::new(config.clone()), public_url, closing_rx)?;
         let public = Router::new()
             .merge(web::routes())
             .merge(oauth::routes())
@@ -134,12 +134,15 @@ impl Application {
 async fn security_headers(req: Request<axum::body::Body>, next: Next) -> Response {
     let mut resp = next.run(req).await;
     let h = resp.headers_mut();
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-        ),
-    );
+    // A page may widen form-action itself (the billing page posts forms that lead to Stripe).
+    if !h.contains_key(header::CONTENT_SECURITY_POLICY) {
+        h.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(
+                "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+            ),
+        );
+    }
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
