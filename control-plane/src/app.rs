@@ -3,6 +3,7 @@
 //! one [`AppState`], behind sessions and security headers, and runs the background tasks
 //! (membership re-checks, the expired-session sweeper, the scheduler).
 
+use crate::billing::{Stripe, meter};
 use crate::config::Config;
 use crate::github::GithubClient;
 use crate::http::session::{SESSION_COOKIE, cookie_key};
@@ -72,6 +73,7 @@ impl Application {
             .with_signed(cookie_key(&config.keys.pepper));
         let (closing, closing_rx) = watch::channel(false);
         let state = AppState::new(pool.clone(), Arc::new(config.clone()), public_url, closing_rx)?;
+        let stripe = state.stripe.clone();
         let public = Router::new()
             .merge(web::routes())
             .merge(oauth::routes())
@@ -89,7 +91,7 @@ impl Application {
             router,
             closing,
             scheduler: spawn_scheduler(config, &pool, internal_url).await,
-            tasks: spawn_background(config, pool),
+            tasks: spawn_background(config, pool, stripe),
         })
     }
 
@@ -188,9 +190,19 @@ async fn spawn_scheduler(
     Some((stop, tokio::spawn(reconciler.run(stop_rx))))
 }
 
-/// The control plane's own loops: membership re-checks and the expired-session sweeper.
-fn spawn_background(config: &Config, pool: sqlx::PgPool) -> Vec<JoinHandle<()>> {
+/// The control plane's own loops: membership re-checks, the expired-session sweeper and, with
+/// billing on, metered overage reporting.
+fn spawn_background(config: &Config, pool: sqlx::PgPool, stripe: Option<Stripe>) -> Vec<JoinHandle<()>> {
     let mut tasks: Vec<_> = spawn_membership_recheck(config, pool.clone()).into_iter().collect();
+    if let Some(stripe) = stripe {
+        let billing = &config.billing;
+        tasks.push(tokio::spawn(meter::run(
+            pool.clone(),
+            stripe,
+            billing.meter_event_name.clone(),
+            billing.meter_every,
+        )));
+    }
     tasks.push(tokio::spawn(async move {
         use tower_sessions::ExpiredDeletion;
         let store = PostgresStore::new(pool);

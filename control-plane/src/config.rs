@@ -162,6 +162,12 @@ pub struct BillingConfig {
     pub stripe_webhook_secret: Option<Secret>,
     /// `SHOAL_STRIPE_API_BASE`: default `https://api.stripe.com` (tests point it at a fake).
     pub stripe_api_base: Url,
+    /// `SHOAL_STRIPE_METER_EVENT`: the Billing Meter's event name overage is reported under
+    /// (default `shoal_reads`).
+    pub meter_event_name: String,
+    /// `SHOAL_STRIPE_METER_EVERY_SECS`: how often overage is enqueued and the outbox drained
+    /// (default 60).
+    pub meter_every: Duration,
 }
 
 impl Default for BillingConfig {
@@ -170,6 +176,8 @@ impl Default for BillingConfig {
             stripe_secret_key: None,
             stripe_webhook_secret: None,
             stripe_api_base: Url::parse(STRIPE_API_BASE).expect("static URL"),
+            meter_event_name: "shoal_reads".into(),
+            meter_every: Duration::from_secs(60),
         }
     }
 }
@@ -203,6 +211,8 @@ impl BillingConfig {
             stripe_secret_key,
             stripe_webhook_secret,
             stripe_api_base: env_url("SHOAL_STRIPE_API_BASE", STRIPE_API_BASE)?,
+            meter_event_name: env("SHOAL_STRIPE_METER_EVENT").unwrap_or_else(|| "shoal_reads".into()),
+            meter_every: Duration::from_secs(env_u64("SHOAL_STRIPE_METER_EVERY_SECS", 60)?.max(1)),
         })
     }
 }

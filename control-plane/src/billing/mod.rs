@@ -5,6 +5,7 @@
 pub mod account;
 pub mod caps;
 pub mod checkout;
+pub mod meter;
 pub mod plans;
 pub mod stripe;
 pub mod webhook;

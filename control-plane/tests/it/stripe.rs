@@ -27,6 +27,7 @@ async fn billed(pool: PgPool) -> Billed {
         stripe_secret_key: Some(Secret::new(stripe.secret_key())),
         stripe_webhook_secret: Some(Secret::new(stripe.webhook_secret())),
         stripe_api_base: url::Url::parse(&stripe.url()).unwrap(),
+        ..BillingConfig::default()
     };
     let (app, gh, alice) = octo_tenant_and(pool, |c| c.billing = billing).await;
     stripe.set_webhook_url(&format!("{}/webhooks/stripe", app.url));
@@ -359,4 +360,134 @@ async fn with_billing_off_the_page_says_so_and_webhooks_are_400(pool: PgPool) {
     assert!(html.contains("Billing is not configured"), "{html}");
     assert_eq!(post_webhook(&app, "{}", Some("t=1,v1=00".into())).await.0, 400);
     assert_eq!(billing_events(&pool).await, 0);
+}
+
+/// Two paid tenants (`meter-a`, `meter-b`) with customers at the fake, and reads two hours ago
+/// 7 and 9 over the team allowance of 2,000,000. Returns the expected (identifier, value) pairs.
+async fn overage_two_hours_ago(pool: &PgPool) -> Vec<(String, String)> {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = shoal_control_plane::Config::for_tests(dir.path().to_path_buf()).keys;
+    let admin = crate::support::user(pool, "meter-admin").await;
+    let mut expected = Vec::new();
+    for (slug, over) in [("meter-a", 7_i64), ("meter-b", 9)] {
+        let t = crate::support::tenant(pool, &keys, &admin, slug, &format!("{slug}-org")).await;
+        sqlx::query(
+            "UPDATE tenants SET plan = 'team', subscription_status = 'active', stripe_customer_id = $2 WHERE id = $1",
+        )
+        .bind(t.id.as_uuid())
+        .bind(format!("cus_{slug}"))
+        .execute(pool)
+        .await
+        .unwrap();
+        let hour: String = sqlx::query_scalar(
+            "INSERT INTO usage_requests_hourly (tenant_id, hour, route_class, cache_status, requests)
+             VALUES ($1, date_trunc('hour', now()) - interval '2 hours', 'repo', 'HIT', $2)
+             RETURNING to_char(hour AT TIME ZONE 'UTC', 'YYYYMMDDHH24')",
+        )
+        .bind(t.id.as_uuid())
+        .bind(2_000_000 + over)
+        .fetch_one(pool)
+        .await
+        .unwrap();
+        expected.push((format!("shoal-{}-{hour}", t.id), over.to_string()));
+    }
+    expected.sort();
+    expected
+}
+
+fn accepted(stripe: &FakeStripe) -> Vec<(String, String)> {
+    let mut got: Vec<_> = stripe
+        .meter_events()
+        .events
+        .into_iter()
+        .map(|e| {
+            assert_eq!(e.event_name, "shoal_reads");
+            (e.identifier, e.value)
+        })
+        .collect();
+    got.sort();
+    got
+}
+
+async fn unsent(pool: &PgPool) -> i64 {
+    count(pool, "SELECT count(*) FROM billing_meter_outbox WHERE sent_at IS NULL").await
+}
+
+/// The real `shoal-control-plane` binary on the test database, billing through `stripe` and
+/// reporting overage every second.
+fn control_plane_process(pool: &PgPool, stripe: &FakeStripe, dir: &std::path::Path) -> std::process::Child {
+    let mut url = url::Url::parse(&std::env::var("DATABASE_URL").unwrap()).unwrap();
+    url.set_path(pool.connect_options().get_database().unwrap());
+    std::process::Command::new(env!("CARGO_BIN_EXE_shoal-control-plane"))
+        .env("DATABASE_URL", url.as_str())
+        .env("SHOAL_STATE_DIR", dir)
+        .env("SHOAL_LISTEN", "127.0.0.1:0")
+        .env("SHOAL_EDGE_LISTEN", "127.0.0.1:0")
+        .env("SHOAL_SCHEDULER", "off")
+        .env("SHOAL_MEMBERSHIP_RECHECK_SECS", "0")
+        .env("SHOAL_STRIPE_SECRET_KEY", stripe.secret_key())
+        .env("SHOAL_STRIPE_WEBHOOK_SECRET", stripe.webhook_secret())
+        .env("SHOAL_STRIPE_API_BASE", stripe.url())
+        .env("SHOAL_STRIPE_METER_EVERY_SECS", "1")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+#[sqlx::test(migrator = "shoal_control_plane::db::MIGRATOR")]
+async fn overage_is_reported_once_per_tenant_hour_across_a_kill_9_mid_report(pool: PgPool) {
+    let stripe = FakeStripe::start(Options::default()).await;
+    let expected = overage_two_hours_ago(&pool).await;
+    let dir = tempfile::tempdir().unwrap();
+
+    stripe.hold_meter_responses(true);
+    let mut first = control_plane_process(&pool, &stripe, dir.path());
+    crate::support::until(60, "the first report reaches Stripe", async || {
+        (stripe.meter_events().received >= 1).then_some(())
+    })
+    .await;
+    first.kill().unwrap();
+    first.wait().unwrap();
+    assert_eq!(stripe.meter_events().received, 1);
+    assert_eq!(unsent(&pool).await, 2, "the report in flight was never marked sent");
+
+    stripe.hold_meter_responses(false);
+    let mut second = control_plane_process(&pool, &stripe, dir.path());
+    crate::support::until(60, "the outbox drains", async || {
+        (unsent(&pool).await == 0).then_some(())
+    })
+    .await;
+    second.kill().unwrap();
+    second.wait().unwrap();
+
+    assert_eq!(accepted(&stripe), expected, "exactly one meter event per tenant-hour");
+    assert_eq!(
+        stripe.meter_events().received,
+        3,
+        "the interrupted report was sent again, deduplicated"
+    );
+    assert_eq!(count(&pool, "SELECT count(*) FROM billing_meter_outbox").await, 2);
+}
+
+#[sqlx::test(migrator = "shoal_control_plane::db::MIGRATOR")]
+async fn two_replicas_draining_at_once_never_send_a_row_twice(pool: PgPool) {
+    use shoal_control_plane::billing::{Stripe, meter};
+    let fake = FakeStripe::start(Options::default()).await;
+    let expected = overage_two_hours_ago(&pool).await;
+    assert_eq!(meter::enqueue(&pool).await.unwrap(), 2);
+    assert_eq!(meter::enqueue(&pool).await.unwrap(), 0, "enqueueing again adds nothing");
+    let config = BillingConfig {
+        stripe_secret_key: Some(Secret::new(fake.secret_key())),
+        stripe_api_base: url::Url::parse(&fake.url()).unwrap(),
+        ..BillingConfig::default()
+    };
+    let stripe = Stripe::from_config(&config).unwrap().unwrap();
+    let (a, b) = tokio::join!(
+        meter::drain(&pool, &stripe, "shoal_reads"),
+        meter::drain(&pool, &stripe, "shoal_reads")
+    );
+    assert_eq!(a.unwrap() + b.unwrap(), 2);
+    assert_eq!(fake.meter_events().received, 2, "no row was sent twice");
+    assert_eq!(accepted(&fake), expected);
 }

@@ -72,6 +72,11 @@ pub async fn serve(
         (status, body, events)
     };
     crate::deliver::deliver(&sh, events).await;
+    if uri.path() == "/v1/billing/meter_events" {
+        while sh.lock().hold_meter_responses {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
     (status, axum::Json(body)).into_response()
 }
 

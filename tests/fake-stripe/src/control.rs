@@ -28,6 +28,7 @@ pub fn router() -> Router<Arc<Shared>> {
         .route("/_fake/events/{id}/resend", post(resend))
         .route("/_fake/deliveries", get(deliveries))
         .route("/_fake/meter_events", get(meter_events))
+        .route("/_fake/meter_events/hold", post(hold_meter_events))
 }
 
 #[derive(Debug, Deserialize)]
@@ -93,4 +94,14 @@ async fn deliveries(State(sh): State<Arc<Shared>>) -> Json<Value> {
 
 async fn meter_events(State(sh): State<Arc<Shared>>) -> Json<Value> {
     Json(json!(sh.lock().meter))
+}
+
+#[derive(Debug, Deserialize)]
+struct HoldIn {
+    hold: bool,
+}
+
+async fn hold_meter_events(State(sh): State<Arc<Shared>>, Json(h): Json<HoldIn>) -> StatusCode {
+    sh.lock().hold_meter_responses = h.hold;
+    StatusCode::NO_CONTENT
 }

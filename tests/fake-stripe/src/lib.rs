@@ -205,6 +205,12 @@ impl FakeStripe {
         self.shared.lock().deliveries.clone()
     }
 
+    /// While `hold` is set, meter-event calls are recorded but left unanswered, so a caller can
+    /// be stopped mid-report.
+    pub fn hold_meter_responses(&self, hold: bool) {
+        self.shared.lock().hold_meter_responses = hold;
+    }
+
     /// What the meter-event endpoint received.
     pub fn meter_events(&self) -> MeterEvents {
         self.shared.lock().meter.clone()

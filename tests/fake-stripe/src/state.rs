@@ -88,6 +88,8 @@ pub struct State {
     pub webhook_url: Option<String>,
     pub mode: DeliveryMode,
     pub deliveries: Vec<Delivery>,
+    /// While set, meter-event calls are recorded but not answered (a caller stuck mid-report).
+    pub hold_meter_responses: bool,
 }
 
 /// Seconds since the Unix epoch.
@@ -126,6 +128,7 @@ impl State {
             webhook_url: None,
             mode: DeliveryMode::default(),
             deliveries: Vec::new(),
+            hold_meter_responses: false,
         }
     }
 
