@@ -70,13 +70,12 @@ impl Account {
         format!("{n} of {cap}")
     }
 
-    /// Paid plans above the current one, for the Upgrade buttons.
+    /// The paid plans offered through Checkout: all of them unless a subscription is live, whose
+    /// plan is changed in the customer portal instead (a second Checkout would bill twice).
     pub fn upgrades(&self) -> Vec<Plan> {
-        let rank = |p: Plan| Plan::ALL.iter().position(|q| *q == p);
-        let live = matches!(self.status.as_str(), "active" | "trialing" | "past_due");
-        Plan::ALL
-            .into_iter()
-            .filter(|p| *p != Plan::Free && (!live || rank(*p) > rank(self.plan)))
-            .collect()
+        if matches!(self.status.as_str(), "active" | "trialing" | "past_due") {
+            return Vec::new();
+        }
+        Plan::ALL.into_iter().filter(|p| *p != Plan::Free).collect()
     }
 }

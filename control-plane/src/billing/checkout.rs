@@ -67,6 +67,17 @@ pub async fn start_checkout(state: &AppState, admin: &TenantAdmin, plan: Plan) -
     if plan == Plan::Free {
         return Err(Error::BadRequest("choose team or business to upgrade".into()));
     }
+    let mut tx = begin_tenant(&state.pool, admin.tenant.id).await?;
+    let status: String = sqlx::query_scalar("SELECT subscription_status FROM tenants WHERE id = $1")
+        .bind(admin.tenant.id.as_uuid())
+        .fetch_one(&mut *tx)
+        .await?;
+    drop(tx);
+    if matches!(status.as_str(), "active" | "trialing" | "past_due") {
+        return Err(Error::Conflict(
+            "this tenant already has a subscription; change its plan under Manage billing".into(),
+        ));
+    }
     let customer = ensure_customer(state, admin).await?;
     let back = billing_url(state, admin);
     let url = stripe(state)?

@@ -175,7 +175,17 @@ async fn free_to_checkout_to_webhook_makes_team_active_and_raises_the_caps(pool:
         html.contains("<strong>team</strong>") && html.contains("2 of 10") && html.contains(r#"id="manage-billing""#),
         "{html}"
     );
-    assert!(!html.contains(r#"id="upgrade-team""#) && html.contains(r#"id="upgrade-business""#));
+    assert!(
+        !html.contains(r#"id="upgrade-"#),
+        "a live subscription changes plan in the portal, not a second Checkout: {html}"
+    );
+    let csrf = b.alice.csrf("/t/octo/billing").await;
+    let again = b
+        .alice
+        .post_form("/t/octo/billing/checkout", &[("csrf", &csrf), ("plan", "business")])
+        .await;
+    assert_eq!(location(&again), "/t/octo/billing");
+    assert_eq!(b.stripe.checkout_sessions().len(), 1, "no second Checkout session");
 }
 
 #[sqlx::test(migrator = "shoal_control_plane::db::MIGRATOR")]
