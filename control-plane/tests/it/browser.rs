@@ -79,6 +79,15 @@ struct Shots {
 }
 
 impl Shots {
+    /// An empty `$CARGO_TARGET_TMPDIR/<name>/`: only this run's screenshots, since an earlier run
+    /// may have named them differently.
+    fn fresh(name: &str) -> Self {
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Shots { dir, n: 0 }
+    }
+
     async fn take(&mut self, c: &Client, name: &str) {
         self.n += 1;
         let png = c.screenshot().await.unwrap();
@@ -115,6 +124,25 @@ async fn click_to(c: &Client, locator: Locator<'_>, path: &str, marker: &str) {
     }
 }
 
+/// From the landing page: signs in (the fake GitHub approves alice) and creates the tenant `octo`,
+/// with screenshots when `shots` is given.
+async fn sign_in_and_create_octo(c: &Client, mut shots: Option<&mut Shots>) {
+    click_to(c, Locator::Id("sign-in"), "/", "Signed in as alice").await;
+    if let Some(s) = shots.as_deref_mut() {
+        s.take(c, "dashboard-empty").await;
+    }
+    click_to(c, Locator::Id("new-tenant"), "/tenants/new", "Subdomain").await;
+    fill(c, "#slug", "octo").await;
+    if let Some(s) = shots.as_deref_mut() {
+        s.take(c, "create-tenant").await;
+    }
+    let submit = "#create-tenant button[type=submit]";
+    click_to(c, Locator::Css(submit), "/t/octo", "Tenant octo created").await;
+    if let Some(s) = shots {
+        s.take(c, "tenant-overview").await;
+    }
+}
+
 #[sqlx::test(migrator = "shoal_control_plane::db::MIGRATOR")]
 async fn an_admin_signs_in_creates_a_tenant_adds_an_identity_and_creates_then_revokes_a_token_in_chromium(
     pool: PgPool,
@@ -124,27 +152,15 @@ async fn an_admin_signs_in_creates_a_tenant_adds_an_identity_and_creates_then_re
     gh.set_oauth_approver("alice");
     let bot_pat = gh.add_token("octo-bot");
 
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("browser-screenshots");
-    // Only this run's screenshots: an earlier run may have named them differently.
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let mut shots = Shots { dir: dir.clone(), n: 0 };
+    let mut shots = Shots::fresh("browser-screenshots");
+    let dir = shots.dir.clone();
     let (_driver, webdriver) = start_chromedriver().await;
     let c = connect(&webdriver).await;
 
     // Sign in.
     c.goto(&app.url).await.unwrap();
     shots.take(&c, "landing").await;
-    click_to(&c, Locator::Id("sign-in"), "/", "Signed in as alice").await;
-    shots.take(&c, "dashboard-empty").await;
-
-    // Create the org tenant.
-    click_to(&c, Locator::Id("new-tenant"), "/tenants/new", "Subdomain").await;
-    fill(&c, "#slug", "octo").await;
-    shots.take(&c, "create-tenant").await;
-    let submit = "#create-tenant button[type=submit]";
-    click_to(&c, Locator::Css(submit), "/t/octo", "Tenant octo created").await;
-    shots.take(&c, "tenant-overview").await;
+    sign_in_and_create_octo(&c, Some(&mut shots)).await;
 
     // Add a PAT identity.
     c.goto(&format!("{}/t/octo/identities", app.url)).await.unwrap();
@@ -273,10 +289,8 @@ async fn an_admin_upgrades_through_the_fake_stripe_checkout_page_in_chromium(poo
     gh.add_org_member("octo-org", "alice", "admin");
     gh.set_oauth_approver("alice");
 
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("browser-screenshots-billing");
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let mut shots = Shots { dir: dir.clone(), n: 0 };
+    let mut shots = Shots::fresh("browser-screenshots-billing");
+    let dir = shots.dir.clone();
     let (_driver, webdriver) = start_chromedriver().await;
     let c = connect(&webdriver).await;
 
@@ -284,16 +298,7 @@ async fn an_admin_upgrades_through_the_fake_stripe_checkout_page_in_chromium(poo
     click_to(&c, Locator::Id("pricing-link"), "/pricing", "then metered overage").await;
     shots.take(&c, "pricing").await;
     c.goto(&app.url).await.unwrap();
-    click_to(&c, Locator::Id("sign-in"), "/", "Signed in as alice").await;
-    click_to(&c, Locator::Id("new-tenant"), "/tenants/new", "Subdomain").await;
-    fill(&c, "#slug", "octo").await;
-    click_to(
-        &c,
-        Locator::Css("#create-tenant button[type=submit]"),
-        "/t/octo",
-        "Tenant octo created",
-    )
-    .await;
+    sign_in_and_create_octo(&c, None).await;
 
     click_to(&c, Locator::Id("nav-billing"), "/t/octo/billing", "Upgrade to team").await;
     assert!(text_of(&c, "#plan").await.contains("free"));

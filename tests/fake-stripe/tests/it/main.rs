@@ -54,6 +54,22 @@ fn client(fake: &FakeStripe, key: &str) -> Client {
     ClientBuilder::new(key).url(format!("{}/", fake.url())).build().unwrap()
 }
 
+/// A new customer's open Checkout session for one `price`.
+async fn new_checkout(c: &Client, price: &str, success_url: &str) -> stripe_checkout::CheckoutSession {
+    let customer = CreateCustomer::new().send(c).await.unwrap();
+    let mut line = CreateCheckoutSessionLineItems::new();
+    line.price = Some(price.into());
+    line.quantity = Some(1);
+    CreateCheckoutSession::new()
+        .mode(CheckoutSessionMode::Subscription)
+        .customer(customer.id.as_str())
+        .line_items(vec![line])
+        .success_url(success_url)
+        .send(c)
+        .await
+        .unwrap()
+}
+
 /// Every delivered event, parsed and verified by the real webhook code.
 fn events(fake: &FakeStripe, got: &Received) -> Vec<stripe_webhook::Event> {
     got.lock()
@@ -202,29 +218,18 @@ async fn a_wrong_api_key_is_refused_with_401_in_stripes_error_shape() {
 async fn an_idempotency_key_replays_the_first_answer_and_refuses_other_parameters() {
     let fake = FakeStripe::start(Options::default()).await;
     let c = client(&fake, &fake.secret_key());
-    let key = || RequestStrategy::Idempotent(stripe::IdempotencyKey::new("customer-t1").unwrap());
-    let first = CreateCustomer::new()
-        .name("t1")
-        .customize()
-        .request_strategy(key())
-        .send(&c)
-        .await
-        .unwrap();
-    let second = CreateCustomer::new()
-        .name("t1")
-        .customize()
-        .request_strategy(key())
-        .send(&c)
-        .await
-        .unwrap();
+    let create = async |name: &str| {
+        let key = stripe::IdempotencyKey::new("customer-t1").unwrap();
+        CreateCustomer::new()
+            .name(name)
+            .customize()
+            .request_strategy(RequestStrategy::Idempotent(key))
+            .send(&c)
+            .await
+    };
+    let (first, second) = (create("t1").await.unwrap(), create("t1").await.unwrap());
     assert_eq!(first.id, second.id);
-    let other = CreateCustomer::new()
-        .name("t2")
-        .customize()
-        .request_strategy(key())
-        .send(&c)
-        .await
-        .unwrap_err();
+    let other = create("t2").await.unwrap_err();
     match other {
         StripeError::Stripe(e, 400) => assert_eq!(e.type_.as_str(), "idempotency_error"),
         e => panic!("expected idempotency_error, got {e:?}"),
@@ -266,18 +271,7 @@ async fn delivery_switches_duplicate_and_reverse_events() {
         out_of_order: true,
     });
     let c = client(&fake, &fake.secret_key());
-    let customer = CreateCustomer::new().send(&c).await.unwrap();
-    let mut line = CreateCheckoutSessionLineItems::new();
-    line.price = Some("price_shoal_business".into());
-    line.quantity = Some(1);
-    let session = CreateCheckoutSession::new()
-        .mode(CheckoutSessionMode::Subscription)
-        .customer(customer.id.as_str())
-        .line_items(vec![line])
-        .success_url("http://app.test/ok")
-        .send(&c)
-        .await
-        .unwrap();
+    let session = new_checkout(&c, "price_shoal_business", "http://app.test/ok").await;
     fake.complete_checkout(session.id.as_str()).await.unwrap();
     let types: Vec<String> = events(&fake, &got)
         .iter()
@@ -302,18 +296,7 @@ async fn delivery_switches_duplicate_and_reverse_events() {
 async fn the_hosted_checkout_page_pays_and_returns_to_the_success_url() {
     let fake = FakeStripe::start(Options::default()).await;
     let c = client(&fake, &fake.secret_key());
-    let customer = CreateCustomer::new().send(&c).await.unwrap();
-    let mut line = CreateCheckoutSessionLineItems::new();
-    line.price = Some("price_shoal_team".into());
-    line.quantity = Some(1);
-    let session = CreateCheckoutSession::new()
-        .mode(CheckoutSessionMode::Subscription)
-        .customer(customer.id.as_str())
-        .line_items(vec![line])
-        .success_url("http://app.test/ok?s={CHECKOUT_SESSION_ID}")
-        .send(&c)
-        .await
-        .unwrap();
+    let session = new_checkout(&c, "price_shoal_team", "http://app.test/ok?s={CHECKOUT_SESSION_ID}").await;
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
