@@ -224,8 +224,11 @@ async fn unsigned_forged_expired_and_unparsable_webhooks_are_400_and_change_noth
     assert_eq!(sub(&pool).await, before);
     assert_eq!(before.plan, "free");
 
-    let (status, _) = post_webhook(&b.app, &body, Some(shoal_fake_stripe::signature(&body, &secret, now()))).await;
-    assert_eq!(status, 200);
+    // While Stripe rolls the secret it sends a v1 per secret: any one matching passes.
+    let rolled = shoal_fake_stripe::signature(&body, "whsec_old", now());
+    let current = shoal_fake_stripe::signature(&body, &secret, now());
+    let both = format!("{rolled},{}", current.split_once(',').unwrap().1);
+    assert_eq!(post_webhook(&b.app, &body, Some(both)).await.0, 200);
     assert_eq!(sub(&pool).await.plan, "team", "the same body, validly signed, applies");
 }
 
@@ -500,4 +503,25 @@ async fn two_replicas_draining_at_once_never_send_a_row_twice(pool: PgPool) {
     assert_eq!(a.unwrap() + b.unwrap(), 2);
     assert_eq!(fake.meter_events().received, 2, "no row was sent twice");
     assert_eq!(accepted(&fake), expected);
+}
+
+#[sqlx::test(migrator = "shoal_control_plane::db::MIGRATOR")]
+async fn the_billing_page_shows_this_months_reads_against_the_allowance_to_admins_only(pool: PgPool) {
+    let b = billed(pool.clone()).await;
+    sqlx::query(
+        "INSERT INTO usage_requests_hourly (tenant_id, hour, route_class, cache_status, requests)
+         SELECT id, date_trunc('hour', now()), r.route, r.status, r.n FROM tenants,
+                (VALUES ('pulls', 'HIT', 1200), ('pulls', 'MISS', 34)) r(route, status, n)
+         WHERE slug = 'octo'",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let (_, html) = b.alice.get_text("/t/octo/billing").await;
+    assert!(html.contains("1,234 of 50,000"), "{html}");
+    assert!(html.contains("1 of 5"), "members against the free cap: {html}");
+
+    let bob = crate::support::sign_in(&b.app, &b.gh, "bob").await;
+    let (status, _) = bob.get_text("/t/octo/billing").await;
+    assert_eq!(status, 403);
 }
