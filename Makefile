@@ -13,10 +13,10 @@ run:
 	cargo build -p shoal-control-plane -p shoal-worker --bins
 	$(BIN)/shoal-control-plane
 
-## The same, offline: a fake GitHub and a seeded tenant `demo` (state under .shoal/demo).
+## The same, offline: a fake GitHub, a fake Stripe and a seeded tenant `demo` (state under .shoal/demo).
 demo:
 	@infra/dev/ensure-deps.sh
-	cargo build -p shoal-control-plane -p shoal-worker -p shoal-fake-github --bins
+	cargo build -p shoal-control-plane -p shoal-worker -p shoal-fake-github -p shoal-fake-stripe --bins
 	$(BIN)/shoal-control-plane demo
 
 ## fmt, clippy, every test against a real PostgreSQL (DATABASE_URL, default in .cargo/config.toml),

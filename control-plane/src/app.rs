@@ -3,6 +3,7 @@
 //! one [`AppState`], behind sessions and security headers, and runs the background tasks
 //! (membership re-checks, the expired-session sweeper, the scheduler).
 
+use crate::billing::{Stripe, meter};
 use crate::config::{Config, SchedulerConfig};
 use crate::github::GithubClient;
 use crate::http::session::{SESSION_COOKIE, cookie_key};
@@ -74,7 +75,8 @@ impl Application {
             .with_expiry(Expiry::OnInactivity(time::Duration::hours(12)))
             .with_signed(cookie_key(&config.keys.pepper));
         let (closing, closing_rx) = watch::channel(false);
-        let state = AppState::new(pool.clone(), Arc::new(config.clone()), public_url.clone(), closing_rx);
+        let state = AppState::new(pool.clone(), Arc::new(config.clone()), public_url.clone(), closing_rx)?;
+        let stripe = state.stripe.clone();
         let public = Router::new()
             .merge(web::routes())
             .merge(oauth::routes())
@@ -92,7 +94,7 @@ impl Application {
             router,
             closing,
             scheduler: spawn_scheduler(config, &pool, internal_url).await?,
-            tasks: spawn_background(config, pool),
+            tasks: spawn_background(config, pool, stripe),
             public_url,
         })
     }
@@ -138,12 +140,15 @@ impl Application {
 async fn security_headers(req: Request<axum::body::Body>, next: Next) -> Response {
     let mut resp = next.run(req).await;
     let h = resp.headers_mut();
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-        ),
-    );
+    // A page may widen form-action itself (the billing page posts forms that lead to Stripe).
+    if !h.contains_key(header::CONTENT_SECURITY_POLICY) {
+        h.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(
+                "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+            ),
+        );
+    }
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
@@ -210,9 +215,19 @@ fn spawn_reconciler<R: WorkerRuntime>(config: &Config, pool: &sqlx::PgPool, runt
     (stop, tokio::spawn(reconciler.run(stop_rx)))
 }
 
-/// The control plane's own loops: membership re-checks and the expired-session sweeper.
-fn spawn_background(config: &Config, pool: sqlx::PgPool) -> Vec<JoinHandle<()>> {
+/// The control plane's own loops: membership re-checks, the expired-session sweeper and, with
+/// billing on, metered overage reporting.
+fn spawn_background(config: &Config, pool: sqlx::PgPool, stripe: Option<Stripe>) -> Vec<JoinHandle<()>> {
     let mut tasks: Vec<_> = spawn_membership_recheck(config, pool.clone()).into_iter().collect();
+    if let Some(stripe) = stripe {
+        let billing = &config.billing;
+        tasks.push(tokio::spawn(meter::run(
+            pool.clone(),
+            stripe,
+            billing.meter_event_name.clone(),
+            billing.meter_every,
+        )));
+    }
     tasks.push(tokio::spawn(async move {
         use tower_sessions::ExpiredDeletion;
         let store = PostgresStore::new(pool);

@@ -370,6 +370,12 @@ pub struct BillingConfig {
     /// `SHOAL_FREE_READS_PER_MONTH`: replaces the free plan's monthly allowance (tests and trials);
     /// unset: the plans table's.
     pub free_reads_per_month: Option<u64>,
+    /// `SHOAL_STRIPE_METER_EVENT`: the Billing Meter's event name overage is reported under
+    /// (default `shoal_reads`).
+    pub meter_event_name: String,
+    /// `SHOAL_STRIPE_METER_EVERY_SECS`: how often overage is enqueued and the outbox drained
+    /// (default 60).
+    pub meter_every: Duration,
 }
 
 impl Default for BillingConfig {
@@ -380,6 +386,8 @@ impl Default for BillingConfig {
             stripe_api_base: Url::parse(STRIPE_API_BASE).expect("static URL"),
             grace: time::Duration::days(DEFAULT_GRACE_DAYS),
             free_reads_per_month: None,
+            meter_event_name: "shoal_reads".into(),
+            meter_every: Duration::from_secs(60),
         }
     }
 }
@@ -432,12 +440,22 @@ impl BillingConfig {
                 ))
             })?),
         };
+        let meter_every_secs = match lookup("SHOAL_STRIPE_METER_EVERY_SECS") {
+            None => 60,
+            Some(v) => v.trim().parse().map_err(|_| {
+                Error::Config(format!(
+                    "SHOAL_STRIPE_METER_EVERY_SECS must be a whole number of seconds, got {v:?}"
+                ))
+            })?,
+        };
         Ok(Self {
             stripe_secret_key,
             stripe_webhook_secret,
             stripe_api_base: url_from("SHOAL_STRIPE_API_BASE", STRIPE_API_BASE, &lookup)?,
             grace: time::Duration::days(grace_days as i64),
             free_reads_per_month,
+            meter_event_name: lookup("SHOAL_STRIPE_METER_EVENT").unwrap_or_else(|| "shoal_reads".into()),
+            meter_every: Duration::from_secs(meter_every_secs.max(1)),
         })
     }
 }

@@ -1,10 +1,12 @@
 //! `shoal-control-plane demo`: the whole product offline. It starts the fake GitHub
-//! (`shoal-fake-github`, next to this executable or `SHOAL_FAKE_GITHUB_BIN`), points the control
-//! plane at it, and seeds a tenant `demo` for the org `octo-org` with its admin `octocat`, one
-//! pooled identity and a caller token, which it prints (`caller token: shoal_...`).
+//! (`shoal-fake-github`, next to this executable or `SHOAL_FAKE_GITHUB_BIN`) and the fake Stripe
+//! (`shoal-fake-stripe`, or `SHOAL_FAKE_STRIPE_BIN`, its webhooks sent back here), points the
+//! control plane at them, and seeds a tenant `demo` for the org `octo-org` with its admin `octocat`, one
+//! pooled identity and a caller token, which it prints (`caller token: shoal_...`). The tenant starts every run
+//! on the free plan.
 
 use crate::audit::Actor;
-use crate::config::Config;
+use crate::config::{BillingConfig, Config};
 use crate::github::GithubClient;
 use crate::identities::{self, NewPat};
 use crate::service::{self, Seeder};
@@ -19,21 +21,24 @@ const ORG: &str = "octo-org";
 const ADMIN: &str = "octocat";
 const BOT: &str = "octo-bot";
 const SLUG: &str = "demo";
+/// The API key `shoal-fake-stripe` accepts by default.
+const FAKE_STRIPE_KEY: &str = "sk_test_fake_shoal";
+/// The secret `shoal-fake-stripe` signs webhooks with by default.
+const FAKE_STRIPE_WEBHOOK_SECRET: &str = "whsec_fake_shoal";
 
 fn demo_err(msg: impl std::fmt::Display) -> Error {
     Error::Config(format!("demo: {msg}"))
 }
 
-/// Starts the fake GitHub and returns it (killed on drop) with its URL.
-async fn start_fake_github() -> Result<(tokio::process::Child, String), Error> {
-    let bin = std::env::var_os("SHOAL_FAKE_GITHUB_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            std::env::current_exe()
-                .ok()
-                .and_then(|e| e.parent().map(|d| d.join("shoal-fake-github")))
-                .unwrap_or_default()
-        });
+/// Starts a fake (`shoal-fake-github`, `shoal-fake-stripe`): the binary named by `bin_env`, or
+/// `name` next to this executable. Returns it (killed on drop) with its URL.
+async fn start_fake(bin_env: &str, name: &str) -> Result<(tokio::process::Child, String), Error> {
+    let bin = std::env::var_os(bin_env).map(PathBuf::from).unwrap_or_else(|| {
+        std::env::current_exe()
+            .ok()
+            .and_then(|e| e.parent().map(|d| d.join(name)))
+            .unwrap_or_default()
+    });
     let mut child = tokio::process::Command::new(&bin)
         .args(["--listen", "127.0.0.1:0"])
         .stdout(std::process::Stdio::piped())
@@ -41,19 +46,19 @@ async fn start_fake_github() -> Result<(tokio::process::Child, String), Error> {
         .spawn()
         .map_err(|e| {
             demo_err(format!(
-                "cannot start {} ({e}); build it with `cargo build -p shoal-fake-github`",
+                "cannot start {} ({e}); build it with `cargo build -p {name}`",
                 bin.display()
             ))
         })?;
     let stdout = child
         .stdout
         .take()
-        .ok_or_else(|| demo_err("no stdout from the fake GitHub"))?;
+        .ok_or_else(|| demo_err(format!("no stdout from {name}")))?;
     let mut lines = tokio::io::BufReader::new(stdout).lines();
     let first = lines.next_line().await.map_err(demo_err)?.unwrap_or_default();
     let url = first
         .strip_prefix("listening on ")
-        .ok_or_else(|| demo_err(format!("unexpected first line from the fake GitHub: {first:?}")))?
+        .ok_or_else(|| demo_err(format!("unexpected first line from {name}: {first:?}")))?
         .to_string();
     // Keep draining its stdout so it never blocks on a full pipe.
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
@@ -73,7 +78,7 @@ async fn fake_post(
         .await
         .map_err(demo_err)?;
     if !resp.status().is_success() {
-        return Err(demo_err(format!("fake GitHub {path} answered {}", resp.status())));
+        return Err(demo_err(format!("{base}{path} answered {}", resp.status())));
     }
     Ok(resp.json().await.unwrap_or(serde_json::Value::Null))
 }
@@ -88,7 +93,7 @@ async fn new_pat(http: &reqwest::Client, base: &str, login: &str) -> Result<Secr
 
 /// Creates (once) the demo tenant, gives it an identity the running fake GitHub knows, and mints a
 /// fresh caller token.
-async fn seed(pool: sqlx::PgPool, config: Arc<Config>, fake: String) -> Result<Vec<String>, Error> {
+async fn seed(pool: sqlx::PgPool, config: Arc<Config>, fake: String, stripe: String) -> Result<Vec<String>, Error> {
     let http = reqwest::Client::new();
     let github = GithubClient::new(&config.github);
     let admin_token = new_pat(&http, &fake, ADMIN).await?;
@@ -118,6 +123,16 @@ async fn seed(pool: sqlx::PgPool, config: Arc<Config>, fake: String) -> Result<V
     let bot = new_pat(&http, &fake, BOT).await?;
     let account = identities::validate_pat(&github, &bot).await?;
     let mut tx = db::begin_tenant(&pool, tenant.id).await?;
+    // The fake Stripe is new on every run too and knows no earlier customer: back to free.
+    sqlx::query(
+        "UPDATE tenants SET plan = 'free', subscription_status = 'none', stripe_customer_id = NULL,
+             stripe_subscription_id = NULL, subscription_applied_at = NULL, past_due_since = NULL,
+             current_period_end = NULL
+         WHERE id = $1",
+    )
+    .bind(tenant.id.as_uuid())
+    .execute(&mut *tx)
+    .await?;
     for old in identities::list_identities(&mut tx).await? {
         identities::delete_identity(&mut tx, Actor::system(), old.id).await?;
     }
@@ -136,6 +151,7 @@ async fn seed(pool: sqlx::PgPool, config: Arc<Config>, fake: String) -> Result<V
     tx.commit().await?;
     Ok(vec![
         format!("github (fake) on {fake}"),
+        format!("stripe (fake) on {stripe}"),
         format!("tenant {} at https://{}", tenant.slug, config.tenant_host(&tenant.slug)),
         format!("caller token: {}", token.expose()),
         format!("admin token: {}", admin_token.expose()),
@@ -144,7 +160,8 @@ async fn seed(pool: sqlx::PgPool, config: Arc<Config>, fake: String) -> Result<V
 
 /// Runs the demo until Ctrl-C.
 pub async fn run(state_dir: PathBuf) -> Result<(), Error> {
-    let (_fake, fake_url) = start_fake_github().await?;
+    let (_fake, fake_url) = start_fake("SHOAL_FAKE_GITHUB_BIN", "shoal-fake-github").await?;
+    let (_stripe, stripe_url) = start_fake("SHOAL_FAKE_STRIPE_BIN", "shoal-fake-stripe").await?;
     let http = reqwest::Client::new();
     let client_secret = hex::encode(shoal_common::token::generate_token()?.expose().as_bytes());
     fake_post(
@@ -170,6 +187,30 @@ pub async fn run(state_dir: PathBuf) -> Result<(), Error> {
     config.github.web_url = fake;
     config.github.client_id = Some("shoal-demo".into());
     config.github.client_secret = Some(Secret::new(client_secret));
-    let seeder: Seeder = Box::new(move |pool, config| Box::pin(seed(pool, config, fake_url)));
+    config.billing = BillingConfig {
+        stripe_secret_key: Some(Secret::new(FAKE_STRIPE_KEY)),
+        stripe_webhook_secret: Some(Secret::new(FAKE_STRIPE_WEBHOOK_SECRET)),
+        stripe_api_base: url::Url::parse(&stripe_url).map_err(demo_err)?,
+        ..BillingConfig::default()
+    };
+    let seeder: Seeder = Box::new(move |pool, config| {
+        Box::pin(async move {
+            let webhook = config
+                .public_url
+                .as_ref()
+                .ok_or_else(|| demo_err("no public URL to receive Stripe's webhooks at"))?
+                .join("webhooks/stripe")
+                .map_err(demo_err)?;
+            let http = reqwest::Client::new();
+            fake_post(
+                &http,
+                &stripe_url,
+                "/_fake/webhook",
+                serde_json::json!({ "url": webhook.as_str() }),
+            )
+            .await?;
+            seed(pool, config, fake_url, stripe_url).await
+        })
+    });
     service::run(config, Some(seeder)).await
 }

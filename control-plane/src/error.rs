@@ -60,6 +60,9 @@ pub enum Error {
     Session(#[from] tower_sessions::session::Error),
     #[error("tls: {0}")]
     Tls(String),
+    /// Stripe could not be reached or refused a call.
+    #[error("stripe: {0}")]
+    Stripe(String),
 }
 
 impl Error {
@@ -75,7 +78,7 @@ impl Error {
             Error::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             Error::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Error::GithubRejected(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            Error::Github(_) => StatusCode::BAD_GATEWAY,
+            Error::Github(_) | Error::Stripe(_) => StatusCode::BAD_GATEWAY,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -84,6 +87,7 @@ impl Error {
     pub fn public_message(&self) -> String {
         match self {
             Error::Github(_) => "GitHub could not be reached or answered unexpectedly; try again".into(),
+            Error::Stripe(_) => "Stripe could not be reached or answered unexpectedly; try again".into(),
             e if e.status().is_server_error() => "internal error".into(),
             e => e.to_string(),
         }

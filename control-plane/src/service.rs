@@ -78,7 +78,11 @@ pub async fn run(mut config: Config, seeder: Option<Seeder>) -> Result<(), Error
         ));
     }
     if let Some(seed) = seeder {
-        for line in seed(pool.clone(), Arc::new(config.clone())).await? {
+        let mut seen = config.clone();
+        if seen.public_url.is_none() {
+            seen.public_url = url::Url::parse(&format!("http://{web_addr}/")).ok();
+        }
+        for line in seed(pool.clone(), Arc::new(seen)).await? {
             announce(&line);
         }
     }

@@ -3,6 +3,7 @@
 //! APIs and use cases can all take it.
 
 use crate::Error;
+use crate::billing::Stripe;
 use crate::config::Config;
 use crate::github::GithubClient;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
@@ -32,6 +33,8 @@ pub struct AppState {
     pub closing: watch::Receiver<bool>,
     /// Notified whenever a webhook event is stored, so change-feed long polls answer at once.
     pub webhook_stored: Arc<Notify>,
+    /// The Stripe client; `None` with billing off.
+    pub stripe: Option<Stripe>,
 }
 
 impl AppState {
@@ -40,9 +43,10 @@ impl AppState {
         config: Arc<Config>,
         public_url: Url,
         closing: watch::Receiver<bool>,
-    ) -> Self {
+    ) -> Result<Self, Error> {
         let per_minute = NonZeroU32::new(config.login_attempts_per_minute).unwrap_or(NonZeroU32::MIN);
-        Self {
+        Ok(Self {
+            stripe: Stripe::from_config(&config.billing)?,
             github: GithubClient::new(&config.github),
             pool,
             config,
@@ -51,7 +55,7 @@ impl AppState {
             replay: Arc::default(),
             closing,
             webhook_stored: Arc::default(),
-        }
+        })
     }
 
     /// Counts one login attempt from `ip`; refuses when the address is over its quota.

@@ -78,9 +78,7 @@ impl IntoResponse for Error {
             Error::MethodNotRelayed(_)
             | Error::FallbackLocal(_)
             | Error::PoolUnavailable(_)
-            | Error::AllowanceSpent { .. } => {
-                ErrorBody::fallback_local(message)
-            }
+            | Error::AllowanceSpent { .. } => ErrorBody::fallback_local(message),
             _ => ErrorBody::new(message),
         };
         let mut resp = (status, axum::Json(body)).into_response();

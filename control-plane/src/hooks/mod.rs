@@ -1,6 +1,9 @@
-//! GitHub's deliveries to shoal: `POST /webhooks/github/{slug}`, verified and stored by
+//! Deliveries to shoal. GitHub's: `POST /webhooks/github/{slug}`, verified and stored by
 //! [`crate::webhooks::receive`] and answered at once (the work happens after, off this request),
-//! well within GitHub's 10 s. A body without a valid `X-Hub-Signature-256` is a 401.
+//! well within GitHub's 10 s. A body without a valid `X-Hub-Signature-256` is a 401. Stripe's:
+//! `POST /webhooks/stripe` ([`stripe`]).
+
+mod stripe;
 
 use crate::Error;
 use crate::state::AppState;
@@ -20,6 +23,7 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/webhooks/github/{slug}", post(receive_webhook))
+        .route("/webhooks/stripe", post(stripe::receive_stripe_webhook))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
 }
 

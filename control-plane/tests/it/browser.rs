@@ -1,10 +1,15 @@
 //! A real browser through the admin's first session: headless Chromium over WebDriver
 //! (chromedriver) against the real server and the fake GitHub: sign in -> create org tenant ->
 //! add identity -> create caller token -> revoke, with a screenshot of each page (laptop width,
-//! then phone width) under `$CARGO_TARGET_TMPDIR/browser-screenshots/`.
+//! then phone width) under `$CARGO_TARGET_TMPDIR/browser-screenshots/`; and an upgrade against the
+//! fake Stripe: pricing -> billing -> Upgrade -> the fake Checkout page -> Pay -> back with the plan
+//! shown, screenshots under `$CARGO_TARGET_TMPDIR/browser-screenshots-billing/`.
 
 use crate::support::app_with_github;
+use crate::support::github::app_with_github_and;
 use fantoccini::{Client, ClientBuilder, Locator};
+use shoal_control_plane::config::BillingConfig;
+use shoal_fake_stripe::FakeStripe;
 use sqlx::PgPool;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -74,6 +79,15 @@ struct Shots {
 }
 
 impl Shots {
+    /// An empty `$CARGO_TARGET_TMPDIR/<name>/`: only this run's screenshots, since an earlier run
+    /// may have named them differently.
+    fn fresh(name: &str) -> Self {
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Shots { dir, n: 0 }
+    }
+
     async fn take(&mut self, c: &Client, name: &str) {
         self.n += 1;
         let png = c.screenshot().await.unwrap();
@@ -110,6 +124,25 @@ async fn click_to(c: &Client, locator: Locator<'_>, path: &str, marker: &str) {
     }
 }
 
+/// From the landing page: signs in (the fake GitHub approves alice) and creates the tenant `octo`,
+/// with screenshots when `shots` is given.
+async fn sign_in_and_create_octo(c: &Client, mut shots: Option<&mut Shots>) {
+    click_to(c, Locator::Id("sign-in"), "/", "Signed in as alice").await;
+    if let Some(s) = shots.as_deref_mut() {
+        s.take(c, "dashboard-empty").await;
+    }
+    click_to(c, Locator::Id("new-tenant"), "/tenants/new", "Subdomain").await;
+    fill(c, "#slug", "octo").await;
+    if let Some(s) = shots.as_deref_mut() {
+        s.take(c, "create-tenant").await;
+    }
+    let submit = "#create-tenant button[type=submit]";
+    click_to(c, Locator::Css(submit), "/t/octo", "Tenant octo created").await;
+    if let Some(s) = shots {
+        s.take(c, "tenant-overview").await;
+    }
+}
+
 #[sqlx::test(migrator = "shoal_control_plane::db::MIGRATOR")]
 async fn an_admin_signs_in_creates_a_tenant_adds_an_identity_and_creates_then_revokes_a_token_in_chromium(
     pool: PgPool,
@@ -119,27 +152,15 @@ async fn an_admin_signs_in_creates_a_tenant_adds_an_identity_and_creates_then_re
     gh.set_oauth_approver("alice");
     let bot_pat = gh.add_token("octo-bot");
 
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("browser-screenshots");
-    // Only this run's screenshots: an earlier run may have named them differently.
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let mut shots = Shots { dir: dir.clone(), n: 0 };
+    let mut shots = Shots::fresh("browser-screenshots");
+    let dir = shots.dir.clone();
     let (_driver, webdriver) = start_chromedriver().await;
     let c = connect(&webdriver).await;
 
     // Sign in.
     c.goto(&app.url).await.unwrap();
     shots.take(&c, "landing").await;
-    click_to(&c, Locator::Id("sign-in"), "/", "Signed in as alice").await;
-    shots.take(&c, "dashboard-empty").await;
-
-    // Create the org tenant.
-    click_to(&c, Locator::Id("new-tenant"), "/tenants/new", "Subdomain").await;
-    fill(&c, "#slug", "octo").await;
-    shots.take(&c, "create-tenant").await;
-    let submit = "#create-tenant button[type=submit]";
-    click_to(&c, Locator::Css(submit), "/t/octo", "Tenant octo created").await;
-    shots.take(&c, "tenant-overview").await;
+    sign_in_and_create_octo(&c, Some(&mut shots)).await;
 
     // Add a PAT identity.
     c.goto(&format!("{}/t/octo/identities", app.url)).await.unwrap();
@@ -249,6 +270,62 @@ async fn an_admin_signs_in_creates_a_tenant_adds_an_identity_and_creates_then_re
         c.goto(&format!("{}{path}", app.url)).await.unwrap();
         shots.take(&c, name).await;
     }
+    c.close().await.unwrap();
+    eprintln!("screenshots in {}", dir.display());
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), shots.n);
+}
+
+#[sqlx::test(migrator = "shoal_control_plane::db::MIGRATOR")]
+async fn an_admin_upgrades_through_the_fake_stripe_checkout_page_in_chromium(pool: PgPool) {
+    let stripe = FakeStripe::start(shoal_fake_stripe::Options::default()).await;
+    let billing = BillingConfig {
+        stripe_secret_key: Some(shoal_common::Secret::new(stripe.secret_key())),
+        stripe_webhook_secret: Some(shoal_common::Secret::new(stripe.webhook_secret())),
+        stripe_api_base: url::Url::parse(&stripe.url()).unwrap(),
+        ..BillingConfig::default()
+    };
+    let (app, gh) = app_with_github_and(pool.clone(), |c| c.billing = billing).await;
+    stripe.set_webhook_url(&format!("{}/webhooks/stripe", app.url));
+    gh.add_org_member("octo-org", "alice", "admin");
+    gh.set_oauth_approver("alice");
+
+    let mut shots = Shots::fresh("browser-screenshots-billing");
+    let dir = shots.dir.clone();
+    let (_driver, webdriver) = start_chromedriver().await;
+    let c = connect(&webdriver).await;
+
+    c.goto(&app.url).await.unwrap();
+    click_to(&c, Locator::Id("pricing-link"), "/pricing", "then metered overage").await;
+    shots.take(&c, "pricing").await;
+    c.goto(&app.url).await.unwrap();
+    sign_in_and_create_octo(&c, None).await;
+
+    click_to(&c, Locator::Id("nav-billing"), "/t/octo/billing", "Upgrade to team").await;
+    assert!(text_of(&c, "#plan").await.contains("free"));
+    shots.take(&c, "billing-free").await;
+    c.find(Locator::Id("upgrade-team"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !c
+        .current_url()
+        .await
+        .unwrap()
+        .as_str()
+        .starts_with(&format!("{}/c/pay/", stripe.url()))
+    {
+        assert!(Instant::now() < deadline, "never reached the fake Checkout page");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(text_of(&c, "h1").await.contains("shoal_team"));
+    shots.take(&c, "fake-checkout").await;
+    click_to(&c, Locator::Id("pay"), "/t/octo/billing/success", "Thank you").await;
+    assert!(text_of(&c, "#plan").await.contains("team"));
+    assert_eq!(text_of(&c, "#status").await, "active");
+    shots.take(&c, "billing-team").await;
     c.close().await.unwrap();
     eprintln!("screenshots in {}", dir.display());
     assert_eq!(std::fs::read_dir(&dir).unwrap().count(), shots.n);

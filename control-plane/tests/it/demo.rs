@@ -26,13 +26,17 @@ fn run_demo(dir: &Path) {
             "SHOAL_FAKE_GITHUB_BIN",
             crate::support::workspace_bin("shoal-fake-github"),
         )
+        .env(
+            "SHOAL_FAKE_STRIPE_BIN",
+            crate::support::workspace_bin("shoal-fake-stripe"),
+        )
         .env("SHOAL_WORKER_BIN", crate::support::workspace_bin("shoal-worker"))
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let (mut web, mut edge, mut ca, mut token) = (None, None, None, None);
+    let (mut web, mut edge, mut ca, mut token, mut stripe) = (None, None, None, None, None);
     while token.is_none() {
         let line = lines
             .next()
@@ -44,12 +48,18 @@ fn run_demo(dir: &Path) {
             edge = Some(v.to_string());
         } else if let Some(v) = line.strip_prefix("ca at ") {
             ca = Some(v.to_string());
+        } else if let Some(v) = line.strip_prefix("stripe (fake) on ") {
+            stripe = Some(v.to_string());
         } else if let Some(v) = line.strip_prefix("caller token: ") {
             token = Some(v.to_string());
         }
     }
     let (web, edge, ca, token) = (web.unwrap(), edge.unwrap(), ca.unwrap(), token.unwrap());
     assert!(token.starts_with("shoal_"));
+    assert!(
+        stripe.is_some_and(|s| s.starts_with("http://127.0.0.1:")),
+        "the demo starts the fake Stripe"
+    );
     assert!(Path::new(&ca).is_file());
     let port = edge.rsplit_once(':').unwrap().1.to_string();
 

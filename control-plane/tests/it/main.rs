@@ -18,5 +18,6 @@ mod protocol;
 mod rls;
 mod scheduler;
 mod signup_e2e;
+mod stripe;
 mod support;
 mod webhooks;

@@ -1,11 +1,13 @@
 //! Pages inside one tenant (`/t/{slug}/...`), one module per page: [`overview`], [`members`],
-//! caller [`tokens`], [`identities`], [`policy`], admin [`api_tokens`] and the [`audit`] log.
+//! caller [`tokens`], [`identities`], [`policy`], admin [`api_tokens`], the [`audit`] log and
+//! [`billing`].
 //! Every page takes a [`TenantMember`] (non-members get a 404); admin actions turn it into a
 //! [`TenantAdmin`], so a member gets a clear "admins only". Each handler calls one use case of
 //! the domain, the same one the admin API calls.
 
 mod api_tokens;
 mod audit;
+mod billing;
 mod identities;
 mod members;
 mod overview;
@@ -58,6 +60,11 @@ pub(super) fn routes() -> Router<AppState> {
         )
         .route("/t/{slug}/api-tokens/{id}/revoke", post(api_tokens::revoke_admin_token))
         .route("/t/{slug}/audit", get(audit::list_audit))
+        .route("/t/{slug}/billing", get(billing::get_billing))
+        .route("/t/{slug}/billing/success", get(billing::get_billing_success))
+        .route("/t/{slug}/billing/cancel", get(billing::get_billing_cancel))
+        .route("/t/{slug}/billing/checkout", post(billing::create_checkout))
+        .route("/t/{slug}/billing/portal", post(billing::create_portal))
 }
 
 /// Formats times for pages, in UTC.
