@@ -6,7 +6,7 @@
 //! on the free plan.
 
 use crate::audit::Actor;
-use crate::config::{BillingConfig, Config};
+use crate::config::Config;
 use crate::github::GithubClient;
 use crate::identities::{self, NewPat};
 use crate::service::{self, Seeder};
@@ -187,12 +187,10 @@ pub async fn run(state_dir: PathBuf) -> Result<(), Error> {
     config.github.web_url = fake;
     config.github.client_id = Some("shoal-demo".into());
     config.github.client_secret = Some(Secret::new(client_secret));
-    config.billing = BillingConfig {
-        stripe_secret_key: Some(Secret::new(FAKE_STRIPE_KEY)),
-        stripe_webhook_secret: Some(Secret::new(FAKE_STRIPE_WEBHOOK_SECRET)),
-        stripe_api_base: url::Url::parse(&stripe_url).map_err(demo_err)?,
-        ..BillingConfig::default()
-    };
+    // Billing against the fake Stripe; the grace period and allowance stay as configured.
+    config.billing.stripe_secret_key = Some(Secret::new(FAKE_STRIPE_KEY));
+    config.billing.stripe_webhook_secret = Some(Secret::new(FAKE_STRIPE_WEBHOOK_SECRET));
+    config.billing.stripe_api_base = url::Url::parse(&stripe_url).map_err(demo_err)?;
     let seeder: Seeder = Box::new(move |pool, config| {
         Box::pin(async move {
             let webhook = config
