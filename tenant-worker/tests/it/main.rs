@@ -18,3 +18,4 @@ mod secrets;
 mod support;
 mod token_free;
 mod usage;
+mod webhooks;
