@@ -204,6 +204,37 @@ async fn a_rotated_secret_keeps_working_for_24_hours_and_no_secret_reaches_the_a
     }));
 }
 
+/// The text of the policy page's webhook mode.
+async fn mode_of(member: &Browser, slug: &str) -> String {
+    let (_, html) = member.get_text(&format!("/t/{slug}/policy")).await;
+    let at = html.find("id=\"webhook-mode\">").expect("the page shows the mode");
+    html[at..at + html[at..].find("</dd>").unwrap()].to_string()
+}
+
+#[sqlx::test(migrator = "shoal_control_plane::db::MIGRATOR")]
+async fn the_policy_page_shows_the_webhook_live_after_a_delivery_and_ttl_only_an_hour_later(pool: PgPool) {
+    let (app, _gh, alice) = octo_tenant(pool.clone()).await;
+    let secret = secret_of(&alice, "octo").await;
+    let mode = mode_of(&alice, "octo").await;
+    assert!(mode.contains("TTL only") && mode.contains("No delivery yet"), "{mode}");
+    let ping = r#"{"zen":"Keep it logically awesome."}"#;
+    assert_eq!(deliver(&app, "octo", "ping", "p-1", ping, Some(&secret)).await, 200);
+    let mode = mode_of(&alice, "octo").await;
+    assert!(
+        mode.contains("Webhook live") && mode.contains("Last delivery: 20"),
+        "{mode}"
+    );
+    sqlx::query("UPDATE webhook_events SET received_at = now() - interval '61 minutes'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let mode = mode_of(&alice, "octo").await;
+    assert!(
+        mode.contains("TTL only") && mode.contains("Last delivery: 20"),
+        "{mode}"
+    );
+}
+
 /// The whole path with real processes: a signed delivery through the webhook URL reaches the
 /// tenant's scheduled `shoal-worker` over the change feed within a second, and a worker killed with
 /// -9 while a burst arrives resumes after the cursor it kept in its data dir, missing and doubling
