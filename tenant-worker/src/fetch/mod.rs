@@ -208,9 +208,10 @@ impl Fetcher {
         }
     }
 
-    /// What the client asks for in `headers`; a fresh ask is counted in the stats.
+    /// What the client asks for in `headers` (`Cache-Control`, or the fresh marker on its token);
+    /// a fresh ask is counted in the stats.
     pub fn want(&self, headers: &HeaderMap) -> Want {
-        if headers::wants_fresh(headers) {
+        if headers::wants_fresh(headers) || crate::relay::auth::fresh_marked(headers) {
             self.stats.fresh();
             Want::Fresh
         } else {

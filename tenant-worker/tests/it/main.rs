@@ -6,6 +6,7 @@ mod cache;
 mod coordinator;
 mod disk_cache;
 mod fresh;
+mod fresh_gh;
 mod gh_cli;
 mod graphql;
 mod me_searches;
