@@ -1,12 +1,17 @@
 //! The gh shim: reads run the real gh against the tenant's relay; everything else, and any read
 //! the relay hands back (`fallback_local`) or cannot serve because it is unreachable, runs the
 //! real gh untouched with the user's own auth. gh's stdout and exit code are passed through.
+//!
+//! `shoal gh --fresh ...` (or `SHOAL_FRESH=1`) asks the relay for fresh answers (revalidated now,
+//! free when unchanged, never a HIT): `gh api` gets `-H 'Cache-Control: no-cache'`; the other
+//! commands cannot add headers, so gh is given the caller token with
+//! [`shoal_common::github::FRESH_MARKER`] appended, which the relay reads as the same request.
 
 use crate::classify::{Verdict, classify, has_repo_flag, with_repo};
 use crate::config::{Login, config_dir};
 use crate::{real_gh, remote};
 use anyhow::{Context, Result, bail};
-use shoal_common::github::FALLBACK_LOCAL;
+use shoal_common::github::{FALLBACK_LOCAL, FRESH_MARKER};
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -58,8 +63,26 @@ fn run_untouched(gh: &Path, args: &[String]) -> Result<i32> {
     Ok(exit_code(status))
 }
 
+/// The command line without a leading `--fresh`, and whether a fresh answer was asked for (that
+/// flag, or `SHOAL_FRESH` set to anything but empty or `0`).
+pub fn take_fresh(mut args: Vec<String>, env: Option<&std::ffi::OsStr>) -> (Vec<String>, bool) {
+    let flag = args.first().is_some_and(|a| a == "--fresh");
+    if flag {
+        args.remove(0);
+    }
+    let from_env = env.is_some_and(|v| !v.is_empty() && v != "0");
+    (args, flag || from_env)
+}
+
+/// `gh api` arguments asking the relay for a fresh answer.
+pub fn fresh_api_args(mut args: Vec<String>) -> Vec<String> {
+    args.splice(1..1, ["-H".to_string(), "Cache-Control: no-cache".to_string()]);
+    args
+}
+
 /// Runs one gh command line; returns the exit code to exit with.
 pub fn run(args: Vec<String>) -> Result<i32> {
+    let (args, fresh) = take_fresh(args, std::env::var_os("SHOAL_FRESH").as_deref());
     let me = std::env::current_exe().context("cannot find the shoal executable")?;
     let Some(gh) = real_gh::find(std::env::var_os("PATH").as_deref(), &me) else {
         bail!(
@@ -94,10 +117,16 @@ pub fn run(args: Vec<String>) -> Result<i32> {
         }
     }
 
+    let mut token = login.token.expose().to_string();
+    if fresh && args[0] == "api" {
+        relayed = fresh_api_args(relayed);
+    } else if fresh {
+        token.push_str(FRESH_MARKER);
+    }
     let mut cmd = Command::new(&gh);
     cmd.args(&relayed)
         .env("GH_HOST", &login.host)
-        .env("GH_ENTERPRISE_TOKEN", login.token.expose())
+        .env("GH_ENTERPRISE_TOKEN", &token)
         .env("GH_NO_UPDATE_NOTIFIER", "1")
         .env_remove("GITHUB_ENTERPRISE_TOKEN")
         .stderr(Stdio::piped());
@@ -120,6 +149,21 @@ pub fn run(args: Vec<String>) -> Result<i32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fresh_is_asked_with_a_leading_flag_or_the_environment() {
+        let a = |s: &str| s.split(' ').map(str::to_string).collect::<Vec<_>>();
+        assert_eq!(take_fresh(a("--fresh pr view 1"), None), (a("pr view 1"), true));
+        assert_eq!(take_fresh(a("pr view 1"), Some("1".as_ref())), (a("pr view 1"), true));
+        assert_eq!(take_fresh(a("pr view 1"), Some("0".as_ref())), (a("pr view 1"), false));
+        assert_eq!(take_fresh(a("pr view 1"), None), (a("pr view 1"), false));
+        // Only a leading flag is the shim's: a later one belongs to gh.
+        assert_eq!(take_fresh(a("pr view --fresh"), None), (a("pr view --fresh"), false));
+        assert_eq!(
+            fresh_api_args(a("api repos/o/r")),
+            vec!["api", "-H", "Cache-Control: no-cache", "repos/o/r"]
+        );
+    }
 
     #[test]
     fn fallback_is_recognised_from_gh_errors() {

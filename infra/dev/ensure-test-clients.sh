@@ -28,3 +28,11 @@ if [[ ! -d "$k8s_dir/kubernetes_validate" ]]; then
   echo "ensure-test-clients: pip install kubernetes-validate" >&2
   python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore --target "$k8s_dir" 'kubernetes-validate>=1.33,<2' >/dev/null
 fi
+# GitHub's webhook payload schemas and a JSON-schema validator (npm, into $HOME/.cache/shoal-webhooks):
+# the fake GitHub's webhook deliveries are checked against them.
+hooks_dir="$HOME/.cache/shoal-webhooks"
+if [[ ! -f "$hooks_dir/node_modules/@octokit/webhooks-schemas/schema.json" || ! -d "$hooks_dir/node_modules/ajv-formats" ]]; then
+  echo "ensure-test-clients: npm install @octokit/webhooks-schemas ajv ajv-formats" >&2
+  mkdir -p "$hooks_dir"
+  (cd "$hooks_dir" && npm install --silent --no-audit --no-fund @octokit/webhooks-schemas@7.6.1 ajv@8 ajv-formats@3 >/dev/null)
+fi

@@ -1,12 +1,17 @@
 //! The upstream economy: a team's working hours replayed against the fake GitHub on a simulated
 //! clock. 20 callers each poll the same 50 PRs (the PR and its check runs), the workflow runs
 //! list and the issue list every 30-120 s, while the fake mutates 3 PRs per simulated minute.
-//! Three ways: direct to the fake (each caller with its own token), through the worker with
-//! revalidation off (TTL-only), and through the worker as built. Reports upstream calls and
-//! charged units, the ratios, and whether any caller read a PR older than its TTL allows.
+//! Four ways: direct to the fake (each caller with its own token), through the worker with
+//! revalidation off (TTL-only), through the worker as built, and through the worker with the
+//! tenant's webhook live ("shoal + webhooks": a ping at start, and each mutation delivered as a
+//! `pull_request` event in the same simulated second, as the change feed does within a second).
+//! Reports upstream calls and charged units, the ratios, whether any caller read a PR older than
+//! its TTL allows, and the staleness of each mutation: the seconds from it until no caller reads
+//! the old revision any more (0 when none did), p50, p99 and max over all mutations.
 //!
 //! `cargo bench -p shoal-worker --bench economy` (SHOAL_ECONOMY_HOURS: simulated hours, default 2).
 
+use shoal_common::protocol::WebhookEvent;
 use shoal_fake_github::{FakeGithub, Limits, Options, Size};
 use shoal_worker::clock::ManualClock;
 use shoal_worker::config::Config;
@@ -71,6 +76,33 @@ struct Outcome {
     charged: u64,
     not_modified: u64,
     late_reads: u64,
+    /// Seconds each mutation stayed visible as the old revision to some caller, sorted.
+    staleness: Vec<u64>,
+}
+
+/// One PR mutation and the last simulated second a caller still read the revision before it.
+struct Mutation {
+    number: u64,
+    revision: u64,
+    at: u64,
+    last_stale_read: Option<u64>,
+}
+
+fn percentile(sorted: &[u64], p: f64) -> u64 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    let i = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted[i]
+}
+
+fn webhook(name: &str, number: Option<u64>) -> WebhookEvent {
+    WebhookEvent {
+        event: name.into(),
+        repository: Some(REPO.into()),
+        number,
+        ..WebhookEvent::default()
+    }
 }
 
 fn revision_of(body: &str) -> u64 {
@@ -115,7 +147,7 @@ async fn run(mode: &str, hours: u64) -> anyhow::Result<Outcome> {
     // Where requests go and with which token.
     let dir = tempfile::tempdir()?;
     let clock = ManualClock::new();
-    let (base, tokens, _running) = if mode == "direct" {
+    let (base, tokens, running) = if mode == "direct" {
         let tokens: Vec<String> = (0..CALLERS).map(|i| gh.add_token(&format!("caller{i}"))).collect();
         (gh.url(), tokens, None)
     } else {
@@ -146,6 +178,13 @@ async fn run(mode: &str, hours: u64) -> anyhow::Result<Outcome> {
         let running = shoal_worker::serve(w, listen).await?;
         (running.url(), vec![caller; CALLERS], Some(running))
     };
+    let webhooks = running
+        .as_ref()
+        .filter(|_| mode == "shoal + webhooks")
+        .map(|r| r.worker.clone());
+    if let Some(w) = &webhooks {
+        w.on_webhook_event(&webhook("ping", None)).await;
+    }
     gh.reset_stats();
 
     let mut rng = Rng(0xC0FFEE);
@@ -154,6 +193,7 @@ async fn run(mode: &str, hours: u64) -> anyhow::Result<Outcome> {
     let mut touched: HashMap<u64, (u64, u64)> = HashMap::new();
     let mut requests = 0u64;
     let mut late_reads = 0u64;
+    let mut mutations: Vec<Mutation> = Vec::new();
     let sem = Arc::new(tokio::sync::Semaphore::new(CONCURRENCY));
     for (t, event) in schedule(hours) {
         if t > now {
@@ -167,6 +207,15 @@ async fn run(mode: &str, hours: u64) -> anyhow::Result<Outcome> {
                     gh.touch(REPO, &format!("pulls/{}", pr.number));
                     let rev = touched.get(&pr.number).map_or(1, |(_, r)| r + 1);
                     touched.insert(pr.number, (now, rev));
+                    mutations.push(Mutation {
+                        number: pr.number,
+                        revision: rev,
+                        at: now,
+                        last_stale_read: None,
+                    });
+                    if let Some(w) = &webhooks {
+                        w.on_webhook_event(&webhook("pull_request", Some(pr.number))).await;
+                    }
                 }
             }
             Event::Poll { caller } => {
@@ -201,13 +250,22 @@ async fn run(mode: &str, hours: u64) -> anyhow::Result<Outcome> {
                         {
                             late_reads += 1;
                         }
+                        for m in mutations.iter_mut().filter(|m| m.number == n && m.revision > seen) {
+                            m.last_stale_read = Some(now);
+                        }
                     }
                 }
             }
         }
     }
     let s = gh.stats();
+    let mut staleness: Vec<u64> = mutations
+        .iter()
+        .map(|m| m.last_stale_read.map_or(0, |t| t - m.at))
+        .collect();
+    staleness.sort_unstable();
     Ok(Outcome {
+        staleness,
         requests,
         calls: s.calls,
         charged: s.charged,
@@ -227,11 +285,11 @@ async fn main() -> anyhow::Result<()> {
     );
     println!();
     println!(
-        "| mode | requests | upstream calls | charged units | 304s | units vs direct | units vs TTL-only | late reads |"
+        "| mode | requests | upstream calls | charged units | 304s | units vs direct | units vs TTL-only | late reads | staleness p50 / p99 / max (s) |"
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     let mut rows = Vec::new();
-    for mode in ["direct", "ttl-only", "shoal"] {
+    for mode in ["direct", "ttl-only", "shoal", "shoal + webhooks"] {
         let o = run(mode, hours).await?;
         rows.push((mode, o));
     }
@@ -239,15 +297,25 @@ async fn main() -> anyhow::Result<()> {
     let ttl = rows[1].1.charged.max(1) as f64;
     for (mode, o) in &rows {
         println!(
-            "| {mode} | {} | {} | {} | {} | {:.2}% | {:.1}% | {} |",
+            "| {mode} | {} | {} | {} | {} | {:.2}% | {:.1}% | {} | {} / {} / {} |",
             o.requests,
             o.calls,
             o.charged,
             o.not_modified,
             o.charged as f64 / direct * 100.0,
             o.charged as f64 / ttl * 100.0,
-            o.late_reads
+            o.late_reads,
+            percentile(&o.staleness, 0.5),
+            percentile(&o.staleness, 0.99),
+            o.staleness.last().copied().unwrap_or(0),
         );
     }
+    let (shoal, hooks) = (&rows[2].1, &rows[3].1);
+    println!();
+    println!(
+        "shoal + webhooks vs shoal: {:.1}x fewer upstream calls, units {:.2}x",
+        shoal.calls as f64 / hooks.calls.max(1) as f64,
+        hooks.charged as f64 / shoal.charged.max(1) as f64
+    );
     Ok(())
 }

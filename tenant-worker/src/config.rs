@@ -54,6 +54,9 @@ pub struct Config {
     /// How requests wait when no identity has budget now but one will soon.
     #[serde(default)]
     pub pacing: PacingConfig,
+    /// How webhook events change freshness.
+    #[serde(default)]
+    pub webhooks: WebhooksConfig,
     /// Learn each identity's GitHub account with `GET /user` at start when `account` is not set.
     #[serde(default = "yes")]
     pub discover_accounts: bool,
@@ -131,6 +134,29 @@ impl Default for PacingConfig {
         Self {
             max_wait_secs: default_max_wait(),
             max_waiters: default_max_waiters(),
+        }
+    }
+}
+
+/// `[webhooks]`: freshness when the tenant forwards GitHub's webhooks (see `cache::invalidate`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhooksConfig {
+    /// TTL of the route classes events cover while the tenant's webhook is live (an event or a
+    /// ping in the last hour), in seconds; a class whose own TTL is longer keeps it.
+    #[serde(default = "default_covered_ttl")]
+    pub covered_ttl_secs: u64,
+    /// How long after an invalidation GitHub may still confirm the old representation (a 304 to
+    /// the old ETag): answers within it leave the entry revalidating on each read. In ms.
+    #[serde(default = "default_stale_window")]
+    pub stale_window_ms: u64,
+}
+
+impl Default for WebhooksConfig {
+    fn default() -> Self {
+        Self {
+            covered_ttl_secs: default_covered_ttl(),
+            stale_window_ms: default_stale_window(),
         }
     }
 }
@@ -240,6 +266,12 @@ fn default_max_entry_bytes() -> u64 {
 fn default_stale_max() -> u64 {
     6 * 3600
 }
+fn default_covered_ttl() -> u64 {
+    600
+}
+fn default_stale_window() -> u64 {
+    crate::cache::DEFAULT_INVALIDATION_WINDOW_MS
+}
 
 /// Process settings that are not part of the tenant's bundle.
 #[derive(Debug, Clone)]
@@ -265,6 +297,10 @@ pub struct Settings {
     pub web_base: Option<String>,
     /// Raw-content host for token-free file reads; `None`: derived from the upstream.
     pub raw_base: Option<String>,
+    /// TTL of covered route classes while the tenant's webhook is live, in ms.
+    pub covered_ttl_ms: u64,
+    /// How long after an invalidation a confirming answer leaves the entry stale, in ms.
+    pub stale_window_ms: u64,
 }
 
 impl Settings {
@@ -302,6 +338,8 @@ impl Settings {
             max_upstream_queue: 4096,
             web_base: c.web_base.as_ref().map(|u| u.trim_end_matches('/').to_string()),
             raw_base: c.raw_base.as_ref().map(|u| u.trim_end_matches('/').to_string()),
+            covered_ttl_ms: c.webhooks.covered_ttl_secs.saturating_mul(1000),
+            stale_window_ms: c.webhooks.stale_window_ms,
         }
     }
 }

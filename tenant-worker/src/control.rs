@@ -185,8 +185,8 @@ pub async fn follow_events(worker: Arc<Worker>, cp: Arc<ControlPlane>, cursor_fi
     loop {
         match cp.events(cursor).await {
             Ok(page) => {
-                for e in page.events.iter().filter(|e| e.event != "ping") {
-                    worker.on_webhook_event(e);
+                for e in &page.events {
+                    worker.on_webhook_event(e).await;
                 }
                 if cursor != Some(page.next) {
                     cursor = Some(page.next);

@@ -38,7 +38,8 @@ impl Worker {
         let cache = match &settings.cache_dir {
             Some(dir) => Cache::with_disk(max, max_entry, dir, &tenant.upstream).await?,
             None => Cache::new(max, max_entry),
-        };
+        }
+        .with_invalidation_window(settings.stale_window_ms);
         let tenant = Arc::new(CurrentTenant::new(tenant));
         let stats = Arc::new(Stats::default());
         let knowledge = Arc::new(Knowledge::default());
@@ -67,12 +68,20 @@ impl Worker {
         self.tenant.get()
     }
 
-    /// Takes in one webhook event from the change feed: the seam where cache invalidation goes.
-    /// For now it is counted per repository.
-    pub fn on_webhook_event(&self, e: &WebhookEvent) {
+    /// Takes in one webhook event from the change feed: a ping or an event keeps the tenant's
+    /// webhook live (longer TTLs where events cover a route), and an event makes stale the cache
+    /// entries it touches.
+    pub async fn on_webhook_event(&self, e: &WebhookEvent) {
+        let now = self.clock.now_ms();
+        self.fetcher.webhook_seen(now);
+        if e.event == "ping" {
+            tracing::debug!(webhook.cursor = e.cursor, webhook.delivery = %e.delivery_id, "webhook ping");
+            return;
+        }
         self.stats.webhook_event(e.repository.as_deref());
+        let touched = self.fetcher.cache.invalidate(e, now).await;
         tracing::debug!(webhook.cursor = e.cursor, webhook.event = %e.event, webhook.delivery = %e.delivery_id,
-            repository = e.repository.as_deref().unwrap_or_default(), "webhook event");
+            repository = e.repository.as_deref().unwrap_or_default(), touched, "webhook event");
     }
 
     /// Replaces the bundle (new caller tokens, identities, policy) without dropping the cache.

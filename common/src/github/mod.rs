@@ -63,9 +63,30 @@ pub fn credential(header: &str) -> Option<&str> {
     }
 }
 
+/// Appended to a caller token by `shoal gh --fresh` (or `SHOAL_FRESH=1`): the relay then serves
+/// every request made with it as if it carried `Cache-Control: no-cache` (revalidated now, never
+/// a HIT). gh cannot add headers to its own commands, but it sends the token it is given as is.
+/// The marker grants nothing: the token before it is checked as always.
+pub const FRESH_MARKER: &str = "+fresh";
+
+/// The caller token of a credential and whether it carries [`FRESH_MARKER`].
+pub fn split_fresh(credential: &str) -> (&str, bool) {
+    match credential.strip_suffix(FRESH_MARKER) {
+        Some(token) => (token, true),
+        None => (credential, false),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_fresh_marker_is_split_off_the_token() {
+        assert_eq!(split_fresh("shoal_abc+fresh"), ("shoal_abc", true));
+        assert_eq!(split_fresh("shoal_abc"), ("shoal_abc", false));
+        assert_eq!(split_fresh("shoal_abc+fresh+fresh"), ("shoal_abc+fresh", true));
+    }
 
     #[test]
     fn credential_reads_token_and_bearer_in_any_case() {

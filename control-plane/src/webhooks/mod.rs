@@ -44,7 +44,15 @@ pub struct WebhookSettings {
     pub url: String,
     /// The current secret, for admins only.
     pub secret: Option<Secret>,
+    /// When the last delivery (an event or a ping) arrived, UTC.
+    pub last_delivery: Option<String>,
+    /// Whether one arrived within [`LIVE_WITHIN`]: the tenant's worker then caches the routes
+    /// events cover longer, since a change arrives as an event.
+    pub live: bool,
 }
+
+/// How recent the last delivery must be for the webhook to count as live (the worker's rule).
+pub const LIVE_WITHIN: &str = "1 hour";
 
 /// The webhook's URL and, for an admin, its current secret (generated on first use).
 pub async fn settings(state: &AppState, member: &TenantMember) -> Result<WebhookSettings, Error> {
@@ -56,10 +64,21 @@ pub async fn settings(state: &AppState, member: &TenantMember) -> Result<Webhook
         }
         Role::Member => None,
     };
+    let (last_delivery, live): (Option<String>, bool) = sqlx::query_as(
+        "SELECT to_char(max(received_at) AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS \"UTC\"'),
+                COALESCE(max(received_at) > now() - $2::interval, false)
+         FROM webhook_events WHERE tenant_id = $1",
+    )
+    .bind(tx.tenant().as_uuid())
+    .bind(LIVE_WITHIN)
+    .fetch_one(&mut *tx)
+    .await?;
     tx.commit().await?;
     Ok(WebhookSettings {
         url: url(state, &member.tenant.slug),
         secret,
+        last_delivery,
+        live,
     })
 }
 

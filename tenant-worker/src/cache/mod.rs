@@ -2,17 +2,25 @@
 //! bounded by bytes (moka with a weigher). Each entry keeps the upstream validators per identity
 //! (GitHub's ETags differ per token) and `Last-Modified`, plus the relay's own ETag for clients
 //! ([`entry`]). With a directory, entries are also kept on disk ([`disk`]) and loaded back at start.
+//! Webhook events make entries stale through an index from repository to keys ([`invalidate`]).
 
 pub mod disk;
 pub mod entry;
+pub mod invalidate;
 pub mod rebase;
 pub mod singleflight;
 
 pub use entry::{Entry, relay_etag};
+use invalidate::Index;
+use shoal_common::protocol::WebhookEvent;
 use std::path::Path;
 use std::sync::Arc;
 
 type Store = moka::future::Cache<Arc<str>, Arc<Entry>>;
+
+/// How long after an invalidation GitHub may still confirm the old representation (a 304 to the
+/// old ETag, the old body), by default.
+pub const DEFAULT_INVALIDATION_WINDOW_MS: u64 = 5_000;
 
 /// The byte-bounded store.
 #[derive(Clone)]
@@ -20,16 +28,27 @@ pub struct Cache {
     store: Store,
     max_entry_bytes: u64,
     disk: Option<disk::Disk>,
+    index: Arc<Index>,
+    window_ms: u64,
 }
 
 impl Cache {
     /// A cache holding at most `max_bytes`, refusing entries above `max_entry_bytes`.
     pub fn new(max_bytes: u64, max_entry_bytes: u64) -> Self {
+        let index = Arc::new(Index::default());
         Self {
-            store: Self::builder(max_bytes).build(),
+            store: Self::builder(max_bytes, index.clone(), None).build(),
             max_entry_bytes,
             disk: None,
+            index,
+            window_ms: DEFAULT_INVALIDATION_WINDOW_MS,
         }
+    }
+
+    /// Sets how long after an invalidation an answer confirming an entry still leaves it stale.
+    pub fn with_invalidation_window(mut self, window_ms: u64) -> Self {
+        self.window_ms = window_ms;
+        self
     }
 
     /// A cache that also keeps its entries under `dir` (see [`disk`]), starting with the entries
@@ -46,18 +65,13 @@ impl Cache {
         let loaded = tokio::task::spawn_blocking(move || disk::load(&dir, &up, max_bytes, max_entry_bytes))
             .await
             .unwrap_or_default();
-        let evicted = d.clone();
-        let store = Self::builder(max_bytes)
-            .eviction_listener(move |key, _, cause| {
-                // A replacement was written to the same file.
-                if cause != moka::notification::RemovalCause::Replaced {
-                    evicted.remove((*key).clone());
-                }
-            })
-            .build();
+        let index = Arc::new(Index::default());
+        let store = Self::builder(max_bytes, index.clone(), Some(d.clone())).build();
         let count = loaded.len();
         for (key, entry) in loaded {
-            store.insert(key, Arc::new(entry)).await;
+            let entry = Arc::new(entry);
+            store.insert(key.clone(), entry.clone()).await;
+            index.add(&key, &entry);
         }
         store.run_pending_tasks().await;
         tracing::info!(entries = count, "cache loaded from disk");
@@ -65,13 +79,28 @@ impl Cache {
             store,
             max_entry_bytes,
             disk: Some(d),
+            index,
+            window_ms: DEFAULT_INVALIDATION_WINDOW_MS,
         })
     }
 
-    fn builder(max_bytes: u64) -> moka::future::CacheBuilder<Arc<str>, Arc<Entry>, Store> {
+    fn builder(
+        max_bytes: u64,
+        index: Arc<Index>,
+        disk: Option<disk::Disk>,
+    ) -> moka::future::CacheBuilder<Arc<str>, Arc<Entry>, Store> {
         moka::future::Cache::builder()
             .max_capacity(max_bytes)
             .weigher(|k: &Arc<str>, v: &Arc<Entry>| v.weight().saturating_add(k.len() as u32))
+            .eviction_listener(move |key, entry, cause| {
+                // A replacement is indexed and written to the same file by `insert`.
+                if cause != moka::notification::RemovalCause::Replaced {
+                    index.remove(&key, &entry);
+                    if let Some(d) = &disk {
+                        d.remove((*key).clone());
+                    }
+                }
+            })
     }
 
     /// Waits until every entry stored so far is on disk (at once without a disk tier).
@@ -87,15 +116,49 @@ impl Cache {
     }
 
     /// Stores an entry; returns false (and stores nothing) when it is above the size cap.
+    ///
+    /// Right after an event GitHub may still confirm the old representation, so an answer obtained
+    /// before or within the invalidation window of its key's last invalidation is stored stale:
+    /// each read revalidates until the window has passed.
     pub async fn insert(&self, key: Arc<str>, entry: Arc<Entry>) -> bool {
         if entry.body.len() as u64 > self.max_entry_bytes {
             return false;
         }
+        let entry = match self.index.invalidated_at(&key) {
+            Some(at) if entry.ttl_ms > 0 && entry.validated_ms < at.saturating_add(self.window_ms) => Arc::new(Entry {
+                ttl_ms: 0,
+                ..(*entry).clone()
+            }),
+            _ => entry,
+        };
+        self.put(key, entry).await;
+        true
+    }
+
+    async fn put(&self, key: Arc<str>, entry: Arc<Entry>) {
         if let Some(d) = &self.disk {
             d.write(key.clone(), entry.clone());
         }
-        self.store.insert(key, entry).await;
-        true
+        self.store.insert(key.clone(), entry.clone()).await;
+        self.index.add(&key, &entry);
+    }
+
+    /// Makes stale the entries `e` touches (see [`invalidate::makes_stale`]), so their next read
+    /// revalidates; returns how many keys it touched.
+    pub async fn invalidate(&self, e: &WebhookEvent, now_ms: u64) -> usize {
+        let keys = self.index.invalidate(e, now_ms);
+        for key in &keys {
+            if let Some(old) = self.store.get(key).await
+                && old.is_fresh(now_ms)
+            {
+                let stale = Entry {
+                    ttl_ms: now_ms.saturating_sub(old.validated_ms),
+                    ..(*old).clone()
+                };
+                self.put(key.clone(), Arc::new(stale)).await;
+            }
+        }
+        keys.len()
     }
 
     /// Entry count and weighted size (approximate until pending tasks run).

@@ -16,6 +16,7 @@ pub mod token_free;
 
 use crate::cache::Cache;
 use crate::cache::Entry;
+use crate::cache::invalidate;
 use crate::cache::singleflight::Flights;
 use crate::clock::Clock;
 use crate::config::Settings;
@@ -33,7 +34,7 @@ use shoal_common::IdentityId;
 use shoal_common::protocol::CacheStatus;
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::sync::{Semaphore, SemaphorePermit};
 
@@ -149,7 +150,12 @@ pub struct Fetcher {
     witnesses: Witnesses,
     slots: Semaphore,
     waiting: AtomicUsize,
+    /// When the tenant's webhook last delivered an event or a ping (Unix ms; 0: never).
+    webhook_seen_ms: AtomicU64,
 }
+
+/// How long after its last event or ping a tenant's webhook counts as live.
+pub const WEBHOOK_LIVE_MS: u64 = 3_600_000;
 
 impl Fetcher {
     /// A fetcher over `cache`, calling GitHub within `settings`' timeout and concurrency.
@@ -175,12 +181,37 @@ impl Fetcher {
             cache,
             flights: Flights::default(),
             witnesses: Witnesses::default(),
+            webhook_seen_ms: AtomicU64::new(0),
         }
     }
 
-    /// What the client asks for in `headers`; a fresh ask is counted in the stats.
+    /// Notes that the tenant's webhook delivered an event or a ping at `now_ms`.
+    pub(crate) fn webhook_seen(&self, now_ms: u64) {
+        self.webhook_seen_ms.fetch_max(now_ms, Ordering::Relaxed);
+    }
+
+    /// Whether the tenant's webhook delivered an event or a ping within [`WEBHOOK_LIVE_MS`].
+    pub fn webhooks_live(&self) -> bool {
+        let seen = self.webhook_seen_ms.load(Ordering::Relaxed);
+        seen > 0 && self.clock.now_ms() < seen.saturating_add(WEBHOOK_LIVE_MS)
+    }
+
+    /// `ttl_ms` for the entry under `key`, lengthened to the covered TTL while the webhook is
+    /// live when events cover what the key shows ([`invalidate::Cover::is_covered`]): a change
+    /// then arrives as an event and makes the entry stale.
+    pub(crate) fn covered_ttl_ms(&self, key: &str, ttl_ms: u64) -> u64 {
+        let covered = invalidate::cover_of(key).is_some_and(|(_, c)| c.is_covered());
+        if covered && self.webhooks_live() {
+            ttl_ms.max(self.settings.covered_ttl_ms)
+        } else {
+            ttl_ms
+        }
+    }
+
+    /// What the client asks for in `headers` (`Cache-Control`, or the fresh marker on its token);
+    /// a fresh ask is counted in the stats.
     pub fn want(&self, headers: &HeaderMap) -> Want {
-        if headers::wants_fresh(headers) {
+        if headers::wants_fresh(headers) || crate::relay::auth::fresh_marked(headers) {
             self.stats.fresh();
             Want::Fresh
         } else {

@@ -55,6 +55,15 @@ impl FetchSpec {
             .unwrap_or(false)
     }
 
+    /// How long an answer of class `freshness` under this key stays fresh.
+    fn ttl_ms(&self, f: &Fetcher, tenant: &Tenant, freshness: Freshness) -> u64 {
+        let ttl = f.ttl_ms(tenant, freshness.as_str(), freshness.default_ttl_secs());
+        match freshness {
+            Freshness::NotFound => ttl,
+            _ => f.covered_ttl_ms(&self.key, ttl),
+        }
+    }
+
     /// The validator `identity` can revalidate `cached` with, and which path that is.
     fn validator(
         &self,
@@ -217,6 +226,8 @@ impl Read for FetchSpec {
                 };
                 let mut e = (*old).clone();
                 e.validated_ms = now;
+                // An invalidation shortened the old TTL.
+                e.ttl_ms = self.ttl_ms(f, tenant, e.freshness);
                 if let Some(etag) = etag {
                     e.etags.retain(|(i, _)| *i != id);
                     e.etags.push((id, etag));
@@ -259,7 +270,7 @@ impl Read for FetchSpec {
                         headers: hdrs,
                         body,
                         validated_ms: now,
-                        ttl_ms: f.ttl_ms(tenant, freshness.as_str(), freshness.default_ttl_secs()),
+                        ttl_ms: self.ttl_ms(f, tenant, freshness),
                         freshness,
                         last_modified,
                         etags,

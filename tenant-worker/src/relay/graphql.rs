@@ -5,6 +5,7 @@
 //! `@me` in searches and `filterBy` to that login, admit the roots under the tenant's rules
 //! ([`crate::policy`]), and serve the query through the fetcher ([`crate::fetch::graphql`]).
 
+use crate::cache::invalidate::GRAPHQL_KEY;
 use crate::cache::relay_etag;
 use crate::error::Error;
 use crate::fetch::Served;
@@ -85,10 +86,18 @@ async fn handle(w: &Arc<Worker>, req: Request) -> Result<Response, Error> {
         ));
     }
     let scope = policy::admit_graphql(&tenant, &w.knowledge, &w.fetcher, &c.root_calls).await?;
+    // The repository it reads (if one) is in the key, for invalidation by its events.
+    let key: Arc<str> = format!(
+        "{GRAPHQL_KEY}{}\n{}",
+        scope.repo.as_deref().unwrap_or_default().to_ascii_lowercase(),
+        c.cache_key
+    )
+    .into();
     let ttl_ms = if c.is_introspection() {
         w.fetcher.ttl_ms(&tenant, "introspection", INTROSPECTION_TTL_SECS)
     } else {
-        w.fetcher.ttl_ms(&tenant, "graphql", DEFAULT_TTL_SECS)
+        w.fetcher
+            .covered_ttl_ms(&key, w.fetcher.ttl_ms(&tenant, "graphql", DEFAULT_TTL_SECS))
     };
     // Only the operation that runs goes upstream, re-printed from the parse.
     let mut upstream_body = json!({ "query": c.executed, "variables": c.variables });
@@ -97,7 +106,7 @@ async fn handle(w: &Arc<Worker>, req: Request) -> Result<Response, Error> {
     }
     let body = Bytes::from(serde_json::to_vec(&upstream_body).map_err(|_| Error::Internal)?);
     let spec = GraphqlSpec {
-        key: format!("POST /graphql\n{}", c.cache_key).into(),
+        key,
         body,
         owner: scope.owner,
         repo: scope.repo,

@@ -7,7 +7,7 @@ use shoal_fake_github::tls_front;
 use tokio::process::Command;
 
 /// Waits (with a deadline) until the relay has no upstream call in flight.
-async fn settle(env: &Env) {
+pub(crate) async fn settle(env: &Env) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while env.stats()["in_flight"] != 0 {
         assert!(std::time::Instant::now() < deadline, "upstream calls still in flight");
@@ -15,7 +15,7 @@ async fn settle(env: &Env) {
     }
 }
 
-fn which_gh() -> Option<std::path::PathBuf> {
+pub(crate) fn which_gh() -> Option<std::path::PathBuf> {
     std::env::var_os("PATH")?
         .to_str()?
         .split(':')

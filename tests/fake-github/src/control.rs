@@ -95,7 +95,7 @@ struct TouchIn {
 }
 
 async fn touch(State(sh): State<Arc<Shared>>, Json(t): Json<TouchIn>) -> Result<StatusCode, FakeError> {
-    if sh.world_mut().touch(&t.repo, &t.path) {
+    if crate::webhooks::touch(&sh, &t.repo, &t.path) {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(FakeError::NotFound)

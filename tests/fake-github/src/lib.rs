@@ -27,6 +27,7 @@ pub mod state;
 pub mod stats;
 mod tls;
 mod web;
+pub mod webhooks;
 pub mod world;
 mod zip;
 
@@ -131,6 +132,7 @@ use state::{Shared, TokenKind};
 fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .merge(control::router())
+        .merge(webhooks::router())
         .route("/login/oauth/authorize", get(oauth::authorize))
         .route("/login/oauth/access_token", post(oauth::access_token))
         .fallback(api::serve)
@@ -222,12 +224,29 @@ impl FakeGithub {
     }
 
     /// Changes a resource so its body, ETag and Last-Modified change: `what` is `pulls/N`,
-    /// `issues/N`, or empty for the repo itself. Panics when the repo or item does not exist.
+    /// `issues/N`, or empty for the repo itself, and delivers the matching webhook event to the
+    /// owner's registered hooks. Panics when the repo or item does not exist.
     pub fn touch(&self, repo: &str, what: &str) {
         assert!(
-            self.shared.world_mut().touch(repo, what),
+            webhooks::touch(&self.shared, repo, what),
             "touch: no {what:?} in {repo:?}"
         );
+    }
+
+    /// Registers a webhook for `org` (GitHub then sends it a `ping`); changes made through the
+    /// control API to the org's repos are delivered to `url` signed with `secret`.
+    pub fn register_hook(&self, org: &str, url: &str, secret: &str) -> u64 {
+        let hook = webhooks::HookIn {
+            org: org.into(),
+            url: url.into(),
+            secret: secret.into(),
+        };
+        webhooks::register(&self.shared, hook).expect("register_hook: no such org or a bad URL")
+    }
+
+    /// Every webhook delivery so far, oldest first, with the status its receiver answered.
+    pub fn deliveries(&self) -> Vec<webhooks::Delivery> {
+        self.shared.hooks.deliveries()
     }
 
     /// Forces a secondary limit on a token: every call answers `status` (403 or 429) with

@@ -228,6 +228,8 @@ pub struct Shared {
     /// Buckets and stats.
     pub meter: Mutex<Meter>,
     counter: AtomicU64,
+    /// Registered webhooks and their deliveries.
+    pub hooks: crate::webhooks::Hooks,
 }
 
 /// SHA-256 of a token: the key of the token table.
@@ -248,6 +250,7 @@ impl Shared {
             auth: RwLock::new(Auth::default()),
             meter: Mutex::new(Meter::default()),
             counter: AtomicU64::new(1),
+            hooks: Default::default(),
         }
     }
 

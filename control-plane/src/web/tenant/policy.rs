@@ -28,6 +28,8 @@ struct PolicyPage {
     webhook_events: String,
     /// Admins only.
     webhook_secret: Option<String>,
+    webhook_last: Option<String>,
+    webhook_live: bool,
 }
 
 pub(super) async fn get_policy(
@@ -52,6 +54,8 @@ pub(super) async fn get_policy(
         webhook_url: webhook.url,
         webhook_events: webhooks::EVENTS.join(", "),
         webhook_secret: webhook.secret.map(|s| s.expose().to_string()),
+        webhook_last: webhook.last_delivery,
+        webhook_live: webhook.live,
     }
     .into_response())
 }

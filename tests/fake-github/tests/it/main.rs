@@ -12,6 +12,7 @@ mod oauth;
 mod openapi;
 mod pagination;
 mod rest;
+mod webhooks;
 
 use shoal_fake_github::{FakeGithub, Limits, Options};
 
