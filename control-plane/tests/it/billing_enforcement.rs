@@ -397,3 +397,68 @@ async fn with_billing_off_a_free_tenant_is_never_capped(pool: PgPool) {
     stop.send(true).unwrap();
     reconciler.await.unwrap();
 }
+
+/// The whole payment lifecycle driven by the fake Stripe's signed webhooks, end to end: free ->
+/// Checkout -> `team` active and serving; payment fails -> past_due, still serving through the
+/// grace period; the grace ends -> worker stopped, 402 at the edge; paying -> serving again.
+#[sqlx::test(migrator = "shoal_control_plane::db::MIGRATOR")]
+async fn a_failed_payment_runs_through_grace_to_suspension_and_paying_through_stripe_resumes(pool: PgPool) {
+    use shoal_control_plane::billing::{Plan, Stripe};
+    use shoal_fake_stripe::FakeStripe;
+
+    let stripe = FakeStripe::start(shoal_fake_stripe::Options::default()).await;
+    let billing = BillingConfig {
+        stripe_secret_key: Some(shoal_common::Secret::new(stripe.secret_key())),
+        stripe_webhook_secret: Some(shoal_common::Secret::new(stripe.webhook_secret())),
+        stripe_api_base: url::Url::parse(&stripe.url()).unwrap(),
+        grace: time::Duration::seconds(4),
+        ..BillingConfig::default()
+    };
+    let env = Env::start(pool.clone(), billing.clone(), "free").await;
+    stripe.set_webhook_url(&format!("{}/webhooks/stripe", env.app.url));
+    let (stop, reconciler) = env.reconcile();
+    env.serving(20).await;
+
+    // What the billing page's Upgrade does, then the customer pays on Stripe's page.
+    let client = Stripe::from_config(&billing).unwrap().unwrap();
+    let tenant = env.seed.tenant;
+    let customer = client.create_customer(tenant, "acme").await.unwrap();
+    env.set(&format!("stripe_customer_id = '{customer}'")).await;
+    let url = client
+        .checkout_url(tenant, &customer, Plan::Team, "https://x/ok", "https://x/cancel")
+        .await
+        .unwrap();
+    let sub = stripe.complete_checkout(url.rsplit('/').next().unwrap()).await.unwrap();
+    let state = async || -> (String, String) {
+        sqlx::query_as("SELECT plan, subscription_status FROM tenants WHERE id = $1")
+            .bind(tenant.as_uuid())
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+    };
+    assert_eq!(state().await, ("team".into(), "active".into()));
+    env.serving(5).await;
+    let pid = env.runtime.pid(tenant).await.unwrap();
+
+    stripe.fail_payment(&sub).await.unwrap();
+    assert_eq!(state().await.1, "past_due");
+    assert_eq!(env.read(REPO).await.status, "200", "served through the grace period");
+    let refused = env.suspended(pid, 15).await;
+    assert!(
+        refused.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("grace period is over"),
+        "{}",
+        refused.json()
+    );
+
+    stripe.pay(&sub).await.unwrap();
+    assert_eq!(state().await, ("team".into(), "active".into()));
+    let paid_at = Instant::now();
+    env.serving(5).await;
+    assert!(paid_at.elapsed() < Duration::from_secs(5));
+
+    stop.send(true).unwrap();
+    reconciler.await.unwrap();
+}
