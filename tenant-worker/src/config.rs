@@ -499,10 +499,10 @@ impl Config {
                 search_allowed: self.search_allowed,
                 token_free_reads: self.token_free_reads,
                 ttl_overrides: self.ttl,
-                wasm_module: None,
             },
             token_pepper: Secret::new(hex::encode(pepper.as_bytes())),
             upstream: self.upstream.trim_end_matches('/').to_string(),
+            policy_module: None,
         };
         Ok((settings, bundle))
     }

@@ -301,6 +301,7 @@ impl UsageTracker {
             requests,
             upstream,
             identity_health,
+            policy_module: Default::default(),
         };
         self.served = served;
         self.spend = spend;

@@ -241,6 +241,7 @@ mod tests {
             },
             token_pepper: Secret::new(hex::encode(pepper.as_bytes())),
             upstream: "http://x/".into(),
+            policy_module: None,
         }
     }
 

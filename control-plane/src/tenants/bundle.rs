@@ -100,9 +100,9 @@ pub async fn build_bundle(pool: &PgPool, keys: &Keys, tenant: TenantId, upstream
             search_allowed: p.search_allowed,
             token_free_reads: p.token_free_reads,
             ttl_overrides: p.ttl_overrides,
-            wasm_module: None,
         },
         token_pepper: Secret::new(hex::encode(keys.pepper.as_bytes())),
         upstream: upstream.to_string(),
+        policy_module: None,
     })
 }

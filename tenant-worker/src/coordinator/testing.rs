@@ -37,6 +37,7 @@ pub fn tenant(ids: &Ids<'_>) -> Tenant {
         policy: Policy::default(),
         token_pepper: Secret::new("00".repeat(32)),
         upstream: "http://x".into(),
+        policy_module: None,
     };
     Tenant::from_bundle(&b).unwrap()
 }

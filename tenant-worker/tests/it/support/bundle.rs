@@ -112,6 +112,7 @@ impl Env {
             policy,
             token_pepper: Secret::new(hex::encode(pepper.as_bytes())),
             upstream: gh.url(),
+            policy_module: None,
         };
         let clock = ManualClock::new();
         let worker = Worker::new(settings, &bundle, clock.clone() as Arc<dyn Clock>)
