@@ -42,6 +42,19 @@ pub struct PolicyModule {
     pub on_failure: OnFailure,
 }
 
+impl PolicyModule {
+    /// The bundle entry of a binary module.
+    pub fn from_binary(binary: &[u8], on_failure: OnFailure) -> Self {
+        use base64::Engine as _;
+        use sha2::Digest as _;
+        Self {
+            sha256: hex::encode(sha2::Sha256::digest(binary)),
+            wasm_base64: base64::engine::general_purpose::STANDARD.encode(binary),
+            on_failure,
+        }
+    }
+}
+
 impl std::fmt::Debug for PolicyModule {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PolicyModule")

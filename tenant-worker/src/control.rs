@@ -301,7 +301,7 @@ impl UsageTracker {
             requests,
             upstream,
             identity_health,
-            policy_module: Default::default(),
+            policy_module: worker.stats.policy_module.take(),
         };
         self.served = served;
         self.spend = spend;

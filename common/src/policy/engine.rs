@@ -16,6 +16,9 @@ pub const FUEL_YIELD_INTERVAL: u64 = 20_000;
 pub const EPOCH_TICK: Duration = Duration::from_millis(1);
 /// Ticks a call may run for: the wall-clock backstop is 4 to 5 ms.
 pub const EPOCH_DEADLINE_TICKS: u64 = 5;
+/// Times the deadline is pushed back for a call that has used under a quarter of its fuel (it
+/// was waiting for a CPU, not computing): at most 55 ms of wall time in all.
+pub const MAX_DEADLINE_EXTENSIONS: u32 = 10;
 /// Most linear memory a module may have.
 pub const MAX_MEMORY_BYTES: usize = 16 << 20;
 /// Largest binary module accepted.

@@ -68,11 +68,6 @@ pub fn to_binary(source: &[u8]) -> Result<Vec<u8>, LoadError> {
     Ok(binary)
 }
 
-/// Hex SHA-256 of a binary module.
-pub fn sha256_hex(binary: &[u8]) -> String {
-    hex::encode(Sha256::digest(binary))
-}
-
 impl Program {
     /// Validates and compiles `source` (`.wat` or `.wasm`).
     pub fn load(source: &[u8]) -> Result<Self, LoadError> {
@@ -114,7 +109,7 @@ impl Program {
             return Err(LoadError::UnknownVersion(version));
         }
         Ok(Self {
-            sha256: sha256_hex(binary),
+            sha256: hex::encode(Sha256::digest(binary)),
             pre,
             fuel: FUEL_PER_CALL,
         })

@@ -3,11 +3,11 @@
 //! and the memory cap. Every way a call can fail becomes a [`Failure`], never a panic.
 
 use super::abi::{self, Decision, ENTRY};
-use super::engine::{EPOCH_DEADLINE_TICKS, FUEL_YIELD_INTERVAL};
+use super::engine::{EPOCH_DEADLINE_TICKS, FUEL_YIELD_INTERVAL, MAX_DEADLINE_EXTENSIONS};
 use super::host::HostState;
 use super::{Facts, Program};
 use std::sync::Arc;
-use wasmtime::{Store, Trap};
+use wasmtime::{Store, Trap, UpdateDeadline};
 
 /// How a call failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -79,6 +79,19 @@ impl Program {
         let mut store = Store::new(self.pre.module().engine(), HostState::new(facts));
         store.limiter(|s| s);
         store.set_epoch_deadline(EPOCH_DEADLINE_TICKS);
+        let fuel = self.fuel;
+        let mut extensions = 0;
+        store.epoch_deadline_callback(move |ctx| {
+            // A call that used little of its fuel by the deadline was mostly off the CPU (a busy
+            // machine), not busy itself: give it a little longer before calling it a timeout.
+            let used = fuel.saturating_sub(ctx.get_fuel().unwrap_or(0));
+            extensions += 1;
+            Ok(if used < fuel / 4 && extensions <= MAX_DEADLINE_EXTENSIONS {
+                UpdateDeadline::Continue(EPOCH_DEADLINE_TICKS)
+            } else {
+                UpdateDeadline::Interrupt
+            })
+        });
         let setup = store
             .set_fuel(self.fuel)
             .and_then(|()| store.fuel_async_yield_interval(Some(FUEL_YIELD_INTERVAL)));

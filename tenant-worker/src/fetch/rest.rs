@@ -30,6 +30,8 @@ pub struct FetchSpec {
     pub accept: String,
     pub api_version: Option<String>,
     pub info: RouteInfo,
+    /// The tenant's policy module's TTL for this read, in seconds (0: do not cache).
+    pub ttl_override_secs: Option<u32>,
 }
 
 impl FetchSpec {
@@ -43,7 +45,14 @@ impl FetchSpec {
             accept,
             api_version,
             info,
+            ttl_override_secs: None,
         }
+    }
+
+    /// The same read with the policy module's TTL, if it set one.
+    pub fn with_ttl_override(mut self, secs: Option<u32>) -> Self {
+        self.ttl_override_secs = secs;
+        self
     }
 
     /// Whether this reads the repository object itself (`/repos/{owner}/{repo}`).
@@ -252,6 +261,10 @@ impl Read for FetchSpec {
                 } else {
                     self.info.freshness
                 };
+                let ttl_ms = match self.ttl_override_secs {
+                    Some(secs) if resp.status == 200 => u64::from(secs) * 1000,
+                    _ => f.ttl_ms(tenant, freshness.as_str(), freshness.default_ttl_secs()),
+                };
                 let e = Arc::new(
                     Entry {
                         status: resp.status,
@@ -259,7 +272,7 @@ impl Read for FetchSpec {
                         headers: hdrs,
                         body,
                         validated_ms: now,
-                        ttl_ms: f.ttl_ms(tenant, freshness.as_str(), freshness.default_ttl_secs()),
+                        ttl_ms,
                         freshness,
                         last_modified,
                         etags,
@@ -269,7 +282,9 @@ impl Read for FetchSpec {
                     .prebuild()
                     .rebase_links(&tenant.upstream),
                 );
-                let stored = f.cache.insert(self.key.clone(), e.clone()).await;
+                // The policy module's TTL 0 means "do not cache"; a tenant TTL of 0 still keeps a validator.
+                let uncached = resp.status == 200 && self.ttl_override_secs == Some(0);
+                let stored = !uncached && f.cache.insert(self.key.clone(), e.clone()).await;
                 let status = if stored { CacheStatus::Miss } else { CacheStatus::Bypass };
                 Ok(Served { entry: e, status })
             }

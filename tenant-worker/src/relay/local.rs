@@ -69,6 +69,7 @@ pub fn stats_json(w: &Worker) -> serde_json::Value {
         "requests": w.stats.requests_json(),
         "revalidations": w.stats.revalidations_json(),
         "webhook_events": w.stats.webhook_events(),
+        "policy_module": w.stats.policy_module.json(),
         "upstream": totals,
         "identities": identities,
         "cache": { "entries": entries, "bytes": bytes },
