@@ -4,7 +4,7 @@
 
 use crate::config::Keys;
 use crate::db::begin_tenant;
-use crate::tenants::{data_key, policy};
+use crate::tenants::{data_key, policy, policy_module};
 use crate::{Error, identities};
 use shoal_common::protocol::{self, Bundle, CallerTokenEntry, Credential, IdentityEntry, Policy, TenantRef};
 use shoal_common::{CallerTokenId, Secret, TenantId};
@@ -78,6 +78,7 @@ pub async fn build_bundle(pool: &PgPool, keys: &Keys, tenant: TenantId, upstream
         });
     }
     let p = policy::get_policy(&mut tx).await?;
+    let policy_module = policy_module::for_bundle(&mut tx).await?;
     tx.commit().await?;
     Ok(Bundle {
         protocol_version: protocol::PROTOCOL_VERSION,
@@ -103,6 +104,6 @@ pub async fn build_bundle(pool: &PgPool, keys: &Keys, tenant: TenantId, upstream
         },
         token_pepper: Secret::new(hex::encode(keys.pepper.as_bytes())),
         upstream: upstream.to_string(),
-        policy_module: None,
+        policy_module,
     })
 }

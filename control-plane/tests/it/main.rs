@@ -12,6 +12,7 @@ mod flows;
 mod http;
 mod internal;
 mod migrations;
+mod policy_module;
 mod protocol;
 mod rls;
 mod scheduler;
