@@ -72,8 +72,25 @@ async fn with_deny_all_every_relayed_read_answers_403_denied_by_policy() {
     assert_eq!(env.stats()["policy_module"]["decisions"]["deny"], 3);
 }
 
+/// The AssemblyScript example's build (`infra/dev/build-policy-examples.sh`, run by `make test`).
+fn assemblyscript_owner_only() -> PolicyModule {
+    let path = example_path("assemblyscript/owner-only.wasm");
+    let binary = std::fs::read(&path)
+        .unwrap_or_else(|e| panic!("{path}: {e}; build it with infra/dev/build-policy-examples.sh (make deps)"));
+    PolicyModule::from_binary(&binary, OnFailure::Serve)
+}
+
 #[tokio::test]
-async fn owner_only_denies_an_owner_the_tenant_settings_allow() {
+async fn owner_only_in_wat_denies_an_owner_the_tenant_settings_allow() {
+    owner_only_denies_an_owner_the_tenant_settings_allow(example("owner-only.wat")).await;
+}
+
+#[tokio::test]
+async fn owner_only_in_assemblyscript_denies_an_owner_the_tenant_settings_allow() {
+    owner_only_denies_an_owner_the_tenant_settings_allow(assemblyscript_owner_only()).await;
+}
+
+async fn owner_only_denies_an_owner_the_tenant_settings_allow(module: PolicyModule) {
     let policy = shoal_common::protocol::Policy {
         allowed_owners: vec!["octo-org".into(), "acme-corp".into()],
         search_allowed: true,
@@ -83,7 +100,7 @@ async fn owner_only_denies_an_owner_the_tenant_settings_allow() {
         vec![pat("bot", &gh.add_token("hubot"))]
     })
     .await;
-    swap(&env, Some(example("owner-only.wat")), "alice");
+    swap(&env, Some(module), "alice");
     let (status, _, body) = env.get("/repos/acme-corp/project-1", None).await;
     assert_eq!(status, 403);
     assert!(
@@ -129,6 +146,17 @@ async fn releases_ttl_keeps_releases_and_tags_an_hour_and_other_routes_their_own
         "HIT",
         "an hour later the release list is revalidated"
     );
+}
+
+#[tokio::test]
+async fn a_standalone_worker_loads_a_binary_module_from_its_toml() {
+    assemblyscript_owner_only();
+    let env = standalone("assemblyscript/owner-only.wasm").await;
+    assert_eq!(env.get("/repos/octo-org/hello-world").await.status(), 200);
+    let r = env.get("/search/issues?q=repo%3Aocto-org%2Fhello-world").await;
+    assert_eq!(r.status(), 403);
+    assert!(r.text().await.unwrap().contains("this relay reads octo-org only"));
+    assert_eq!(env.upstream().calls, 1);
 }
 
 #[tokio::test]
