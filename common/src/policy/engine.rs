@@ -7,7 +7,7 @@ use std::time::Duration;
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 /// Fuel per call (about one unit per WebAssembly instruction). Shopify Functions allow 11
-/// million; the examples need under 2 000, so a million leaves room for real logic while an
+/// million; the examples need under 10 000, so a million leaves room for real logic while an
 /// infinite loop is stopped in about a millisecond.
 pub const FUEL_PER_CALL: u64 = 1_000_000;
 /// Fuel between yields to the async runtime, so a long call never holds a runtime thread.
