@@ -26,6 +26,7 @@ test: deps fmt clippy nextest k8s-check
 deps:
 	@infra/dev/ensure-deps.sh --postgres
 	@infra/dev/ensure-test-clients.sh
+	@infra/dev/build-policy-examples.sh
 
 fmt:
 	cargo fmt --all --check

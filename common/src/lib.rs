@@ -8,6 +8,8 @@ pub mod error;
 pub mod github;
 pub mod ids;
 pub mod namespace;
+#[cfg(feature = "policy-wasm")]
+pub mod policy;
 pub mod protocol;
 pub mod secret;
 pub mod serve;

@@ -33,6 +33,9 @@ pub struct Bundle {
     /// reads are not capped (billing off, or a metered plan).
     #[serde(default)]
     pub allowance: Option<Allowance>,
+    /// The tenant's WebAssembly policy module, run after the tenant settings on every read.
+    #[serde(default)]
+    pub policy_module: Option<PolicyModule>,
 }
 
 /// A monthly allowance of relayed reads (cache hits included) and what is spent of it.
@@ -48,6 +51,69 @@ pub struct Allowance {
     pub month_start: OffsetDateTime,
     /// Where the tenant's admins upgrade.
     pub upgrade_url: String,
+}
+
+/// A tenant's WebAssembly policy module as the worker receives it: the module's binary (never
+/// precompiled code; the worker compiles it), its hash and what to do when it fails.
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PolicyModule {
+    /// Hex SHA-256 of the binary module: the worker compiles each hash once.
+    pub sha256: String,
+    /// Base64 of the binary module (`.wat` uploads are stored compiled to binary).
+    pub wasm_base64: String,
+    pub on_failure: OnFailure,
+}
+
+impl PolicyModule {
+    /// The bundle entry of a binary module.
+    pub fn from_binary(binary: &[u8], on_failure: OnFailure) -> Self {
+        use base64::Engine as _;
+        use sha2::Digest as _;
+        Self {
+            sha256: hex::encode(sha2::Sha256::digest(binary)),
+            wasm_base64: base64::engine::general_purpose::STANDARD.encode(binary),
+            on_failure,
+        }
+    }
+}
+
+impl std::fmt::Debug for PolicyModule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PolicyModule")
+            .field("sha256", &self.sha256)
+            .field("on_failure", &self.on_failure)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How a request is decided when the tenant's module traps, runs out of fuel or time, exceeds
+/// its memory or answers garbage.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum OnFailure {
+    /// Serve as if there were no module.
+    #[default]
+    Serve,
+    /// Answer `fallback_local`: the caller reads with their own gh.
+    FallbackLocal,
+}
+
+impl OnFailure {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OnFailure::Serve => "serve",
+            OnFailure::FallbackLocal => "fallback_local",
+        }
+    }
+
+    /// Parses [`OnFailure::as_str`]'s names.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "serve" => Some(OnFailure::Serve),
+            "fallback_local" => Some(OnFailure::FallbackLocal),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -113,9 +179,6 @@ pub struct Policy {
     /// TTL in seconds per freshness class (`immutable`, `slow`, `fast`, `list`, `graphql`, ...).
     #[serde(default)]
     pub ttl_overrides: BTreeMap<String, u64>,
-    /// Base64 of the tenant's compiled WASM policy module, if any.
-    #[serde(default)]
-    pub wasm_module: Option<String>,
 }
 
 /// What a worker reports, aggregated since its last report. Idempotent by `report_id`.
@@ -133,6 +196,38 @@ pub struct UsageReport {
     pub requests: Vec<RequestCounter>,
     pub upstream: Vec<UpstreamCounter>,
     pub identity_health: Vec<IdentityHealth>,
+    /// What the tenant's policy module did in the period.
+    #[serde(default)]
+    pub policy_module: PolicyModuleReport,
+}
+
+/// The policy module's failures and log lines since the last report.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Default)]
+pub struct PolicyModuleReport {
+    /// Hex SHA-256 of the module these are about.
+    pub sha256: Option<String>,
+    pub failures: Vec<PolicyFailureCount>,
+    /// The module's `log` lines, oldest first, truncated and rate limited.
+    pub logs: Vec<PolicyLogLine>,
+}
+
+/// How many calls failed one way, with the last failure's detail.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PolicyFailureCount {
+    /// `fuel`, `timeout`, `memory`, `trap`, `garbage` or `instantiate`.
+    pub kind: String,
+    pub count: u64,
+    pub last_detail: String,
+}
+
+/// One line a policy module logged.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PolicyLogLine {
+    /// `debug`, `info`, `warn` or `error`.
+    pub level: String,
+    pub message: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
 }
 
 /// Requests served, per caller token, route class and cache status.
@@ -320,6 +415,7 @@ mod tests {
                 month_start: OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap(),
                 upgrade_url: "https://shoal.example/t/acme/billing".into(),
             }),
+            policy_module: None,
         }
     }
 
@@ -379,6 +475,7 @@ mod tests {
                     reset: Some(now),
                 }],
             }],
+            policy_module: PolicyModuleReport::default(),
         };
         let json = serde_json::to_value(&r).unwrap();
         assert_eq!(json["requests"][0]["cache_status"], "HIT");

@@ -1,7 +1,9 @@
 //! Cache-hit throughput, side by side in one run: (a) a bare axum server answering a fixed 2 KB
 //! body (the ceiling), (b) the worker's cache-hit path for a ~2 KB GitHub response, (c) direct
-//! calls to the fake GitHub. Requests/s and p50/p99 latency at 1, 16 and 64 keep-alive
-//! connections, the ratio (b)/(a) of throughput and of p99.
+//! calls to the fake GitHub, (d) the cache-hit path of a worker running a policy module
+//! (`policy-examples/owner-only.wat`, which serves the route). Requests/s and p50/p99 latency at
+//! 1, 16 and 64 keep-alive connections, the ratio (b)/(a) of throughput and of p99, and what the
+//! module adds: (d)/(b) of throughput and (d) - (b) of p50.
 //!
 //! `cargo bench -p shoal-worker --bench throughput`
 //!
@@ -412,6 +414,7 @@ fn bare_router(body: Bytes) -> axum::Router {
 struct Servers {
     _gh: FakeGithub,
     running: shoal_worker::Running,
+    with_policy: shoal_worker::Running,
     targets: Vec<Arc<Target>>,
     path: String,
     len: usize,
@@ -463,25 +466,33 @@ async fn start_servers() -> anyhow::Result<Servers> {
         dir.path().join("id").display(),
         dir.path().join("caller").display()
     );
-    let (settings, bundle) = Config::from_toml_str(&text)?.into_parts()?;
-    let listen = settings.listen;
-    let worker = shoal_worker::Worker::new(settings, &bundle, Arc::new(SystemClock)).await?;
-    let running = shoal_worker::serve(worker, listen).await?;
-
-    // The worker's first answer is a miss; every later one must be a hit.
-    for want in ["MISS", "HIT"] {
-        let r = http
-            .get(format!("{}{path}", running.url()))
-            .header("authorization", format!("token {caller}"))
-            .send()
-            .await?;
-        let got = r
-            .headers()
-            .get("x-shoal-cache")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        anyhow::ensure!(r.status() == 200 && got == want, "worker answered {} {got}", r.status());
+    let policy = format!(
+        "policy = \"{}/policy-examples/owner-only.wat\"\n",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let mut workers = Vec::new();
+    for config in [text.clone(), policy + &text] {
+        let (settings, bundle) = Config::from_toml_str(&config)?.into_parts()?;
+        let listen = settings.listen;
+        let worker = shoal_worker::Worker::new(settings, &bundle, Arc::new(SystemClock)).await?;
+        let running = shoal_worker::serve(worker, listen).await?;
+        // The worker's first answer is a miss; every later one must be a hit.
+        for want in ["MISS", "HIT"] {
+            let r = http
+                .get(format!("{}{path}", running.url()))
+                .header("authorization", format!("token {caller}"))
+                .send()
+                .await?;
+            let got = r
+                .headers()
+                .get("x-shoal-cache")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            anyhow::ensure!(r.status() == 200 && got == want, "worker answered {} {got}", r.status());
+        }
+        workers.push(running);
     }
+    let (with_policy, running) = (workers.pop().expect("two workers"), workers.pop().expect("two workers"));
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let bare = listener.local_addr()?;
@@ -506,10 +517,17 @@ async fn start_servers() -> anyhow::Result<Servers> {
             path: path.clone(),
             authorization: Some(format!("token {token}")),
         }),
+        Arc::new(Target {
+            name: "(d) worker cache hit + policy module",
+            addr: with_policy.addr,
+            path: path.clone(),
+            authorization: Some(format!("token {caller}")),
+        }),
     ];
     Ok(Servers {
         _gh: gh,
         running,
+        with_policy,
         targets,
         path,
         len,
@@ -587,7 +605,7 @@ fn main() -> anyhow::Result<()> {
     script.as_file().write_all(WRK_SCRIPT.as_bytes())?;
 
     // SHOAL_BENCH_ONLY=b (or a,b...) measures a subset, e.g. under a profiler.
-    let only = std::env::var("SHOAL_BENCH_ONLY").unwrap_or_else(|_| "a,b,c".into());
+    let only = std::env::var("SHOAL_BENCH_ONLY").unwrap_or_else(|_| "a,b,c,d".into());
     let targets: Vec<Arc<Target>> = servers
         .targets
         .iter()
@@ -620,6 +638,8 @@ fn main() -> anyhow::Result<()> {
     println!("| target | conns | req/s | p50 ms | p99 ms | server CPU | client CPU |");
     println!("|---|---:|---:|---:|---:|---:|---:|");
     let mut summary = Vec::new();
+    let mut policy_summary = Vec::new();
+    let index = |tag: &str| targets.iter().position(|t| t.name.starts_with(tag));
     for &conns in &conn_counts {
         let mut rounds: Vec<Vec<Cell>> = (0..targets.len()).map(|_| Vec::new()).collect();
         for round in 0..=rounds_n {
@@ -657,6 +677,18 @@ fn main() -> anyhow::Result<()> {
             };
             summary.push((conns, per_round(|c| c.rps), per_round(|c| c.p99_ms), rounds[1].clone()));
         }
+        if let (Some(b), Some(d)) = (index("(b)"), index("(d)")) {
+            let median = |mut r: Vec<f64>| {
+                r.sort_by(f64::total_cmp);
+                r[r.len() / 2]
+            };
+            let pairs = || rounds[b].iter().zip(&rounds[d]);
+            policy_summary.push((
+                conns,
+                median(pairs().map(|(b, d)| d.rps / b.rps).collect()),
+                median(pairs().map(|(b, d)| (d.p50_ms - b.p50_ms) * 1000.0).collect()),
+            ));
+        }
         for (t, mut rs) in targets.iter().zip(rounds) {
             rs.sort_by(|a, b| a.rps.total_cmp(&b.rps));
             let c = rs[rs.len() / 2];
@@ -686,13 +718,27 @@ fn main() -> anyhow::Result<()> {
             }
         );
     }
-    println!("(ratios: median over rounds of (b)/(a) within a round; p99 (b): median over rounds)");
+    for (conns, rps_ratio, p50_added_us) in policy_summary {
+        println!(
+            "conns {conns:>2}: policy module: throughput (d)/(b) = {:>3.0}% (goal >= 60%: {}); p50 added {p50_added_us:.1} µs (goal < 20 µs: {})",
+            rps_ratio * 100.0,
+            if rps_ratio >= 0.6 { "met" } else { "MISSED" },
+            if p50_added_us < 20.0 { "met" } else { "MISSED" },
+        );
+    }
+    println!("(ratios: median over rounds of (b)/(a) and (d)/(b) within a round; p99 (b): median over rounds)");
     let stats = shoal_worker::relay::local::stats_json(&servers.running.worker);
     println!(
         "worker upstream calls during the run: {} (cache hits: {})",
         stats["upstream"]["calls"], stats["requests"]["hit"]
     );
+    let stats = shoal_worker::relay::local::stats_json(&servers.with_policy.worker);
+    println!(
+        "policy worker: module decisions {} failures {}",
+        stats["policy_module"]["decisions"], stats["policy_module"]["failures"]
+    );
     server_rt.block_on(async move {
+        servers.with_policy.shutdown().await;
         servers.running.shutdown().await;
     });
     Ok(())

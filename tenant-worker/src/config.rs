@@ -8,7 +8,7 @@ use crate::error::Error;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use shoal_common::protocol::{
-    Bundle, CallerTokenEntry, Credential, IdentityEntry, PROTOCOL_VERSION, Policy, TenantRef,
+    Bundle, CallerTokenEntry, Credential, IdentityEntry, OnFailure, PROTOCOL_VERSION, Policy, PolicyModule, TenantRef,
 };
 use shoal_common::token::{Pepper, hash_token};
 use shoal_common::{CallerTokenId, IdentityId, Secret, TenantId};
@@ -69,6 +69,13 @@ pub struct Config {
     /// GitHub's raw-content host for token-free file reads (derived from `upstream` when unset).
     #[serde(default)]
     pub raw_base: Option<String>,
+    /// A WebAssembly policy module (`.wasm`, or `.wat` text) run on every relayed read.
+    #[serde(default)]
+    pub policy: Option<PathBuf>,
+    /// How the requests a failing policy module could not decide are answered: `serve` (as if
+    /// there were no module) or `fallback_local`.
+    #[serde(default)]
+    pub policy_on_failure: OnFailure,
     /// Pooled identities.
     #[serde(default)]
     pub identity: Vec<IdentityConfig>,
@@ -473,6 +480,16 @@ impl Config {
                 )));
             }
         }
+        let policy_module = match &self.policy {
+            Some(path) => {
+                let source = std::fs::read(path)
+                    .map_err(|e| Error::Config(format!("policy: cannot read {}: {e}", path.display())))?;
+                let binary = shoal_common::policy::load::to_binary(&source)
+                    .map_err(|e| Error::Config(format!("policy: {}: {e}", path.display())))?;
+                Some(PolicyModule::from_binary(&binary, self.policy_on_failure))
+            }
+            None => None,
+        };
         let mut seen = std::collections::HashSet::new();
         let mut identities = Vec::new();
         for (i, idc) in self.identity.into_iter().enumerate() {
@@ -537,12 +554,12 @@ impl Config {
                 search_allowed: self.search_allowed,
                 token_free_reads: self.token_free_reads,
                 ttl_overrides: self.ttl,
-                wasm_module: None,
             },
             token_pepper: Secret::new(hex::encode(pepper.as_bytes())),
             upstream: self.upstream.trim_end_matches('/').to_string(),
             plan: String::new(),
             allowance: None,
+            policy_module,
         };
         Ok((settings, bundle))
     }

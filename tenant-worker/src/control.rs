@@ -301,6 +301,7 @@ impl UsageTracker {
             requests,
             upstream,
             identity_health,
+            policy_module: worker.stats.policy_module.take(),
         };
         self.served = served;
         self.spend = spend;

@@ -4,6 +4,7 @@
 //! Labels are identity names and resource names, never credentials.
 
 use crate::coordinator::PacingView;
+use crate::policy::wasm::report::ModuleReport;
 use crate::route::Resource;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
@@ -82,6 +83,8 @@ pub struct Stats {
     upstream: Mutex<BTreeMap<(IdentityId, Resource), Spend>>,
     /// Webhook events received from the change feed, per repository (`""` when none).
     webhook_events: Mutex<BTreeMap<String, u64>>,
+    /// What the tenant's policy module decided, how it failed, what it logged.
+    pub policy_module: ModuleReport,
 }
 
 fn status_index(s: CacheStatus) -> usize {

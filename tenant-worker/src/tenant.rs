@@ -4,6 +4,7 @@
 
 use crate::error::Error;
 use crate::github_app::{AppCredentials, AppTokenSource};
+use crate::policy::wasm::TenantModule;
 use shoal_common::protocol::{Bundle, Credential, Policy};
 use shoal_common::token::{Pepper, TokenHash, find_constant_time, hash_token};
 use shoal_common::{CallerTokenId, IdentityId, Secret, TenantId};
@@ -75,6 +76,8 @@ pub struct Tenant {
     pub policy: Policy,
     /// Upstream base URL without a trailing slash.
     pub upstream: String,
+    /// The tenant's WebAssembly policy module, compiled.
+    pub module: Option<TenantModule>,
 }
 
 impl Tenant {
@@ -148,6 +151,10 @@ impl Tenant {
                 enabled: i.enabled,
             })
             .collect();
+        let module = match &b.policy_module {
+            Some(m) => Some(TenantModule::load(m, previous.and_then(|p| p.module.as_ref()))?),
+            None => None,
+        };
         let mut policy = b.policy.clone();
         for o in &mut policy.allowed_owners {
             o.make_ascii_lowercase();
@@ -161,6 +168,7 @@ impl Tenant {
             identities,
             policy,
             upstream: b.upstream.trim_end_matches('/').to_string(),
+            module,
         })
     }
 
@@ -243,6 +251,7 @@ mod tests {
             upstream: "http://x/".into(),
             plan: String::new(),
             allowance: None,
+            policy_module: None,
         }
     }
 

@@ -13,14 +13,17 @@ use crate::state::AppState;
 use crate::tenants::Role;
 use crate::tenants::members::{self, Member, Removed};
 use crate::tenants::policy::{self, MAX_TTL_SECS, PolicySettings};
+use crate::tenants::policy_module::{self, Decided, ModuleState};
 use crate::tokens::{self, CallerToken};
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, patch};
+use axum::routing::{delete, get, patch, post, put};
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize};
+use shoal_common::protocol::OnFailure;
 use shoal_common::{CallerTokenId, IdentityId, Secret, UserId};
 use std::collections::BTreeMap;
 use time::OffsetDateTime;
@@ -53,6 +56,21 @@ pub(crate) fn routes() -> Router<AppState> {
             patch(update_identity).delete(delete_identity),
         )
         .route("/api/v1/tenants/{slug}/policy", get(get_policy).put(update_policy))
+        .route(
+            "/api/v1/tenants/{slug}/policy/module",
+            get(get_policy_module)
+                .put(upload_policy_module)
+                .layer(DefaultBodyLimit::max(policy_module::UPLOAD_BODY_LIMIT)),
+        )
+        .route(
+            "/api/v1/tenants/{slug}/policy/module/restore",
+            post(restore_policy_module),
+        )
+        .route(
+            "/api/v1/tenants/{slug}/policy/module/on-failure",
+            put(update_policy_module_on_failure),
+        )
+        .route("/api/v1/tenants/{slug}/policy/module/test", post(test_policy_module))
         .route("/api/v1/tenants/{slug}/audit", get(list_audit))
 }
 
@@ -463,6 +481,144 @@ async fn update_policy(
     Json(input): Json<PolicyIn>,
 ) -> Result<axum::Json<PolicySettings>, Error> {
     Ok(axum::Json(policy::update(&state, &admin, input.into()).await?))
+}
+
+/// The tenant's policy module: the one in force, the previous one, the failure setting, and the
+/// failures and log lines workers reported.
+#[utoipa::path(
+    get, path = "/api/v1/tenants/{slug}/policy/module", tag = "admin", params(TenantSlug),
+    responses((status = 200, description = "The policy module state.", body = ModuleState), AdminRefusals),
+)]
+async fn get_policy_module(
+    State(state): State<AppState>,
+    admin: TenantAdmin,
+) -> Result<axum::Json<ModuleState>, Error> {
+    Ok(axum::Json(policy_module::get(&state, &admin).await?))
+}
+
+/// `PUT .../policy/module`: exactly one of the two.
+#[derive(Deserialize, ToSchema)]
+struct PolicyModuleIn {
+    /// The module as WebAssembly text (`.wat`).
+    #[serde(default)]
+    wat: Option<String>,
+    /// The binary module (`.wasm`), base64.
+    #[serde(default)]
+    wasm_base64: Option<String>,
+}
+
+/// What an upload did.
+#[derive(Serialize, ToSchema)]
+struct PolicyModuleOut {
+    /// What the module decided for each sample request of the dry run.
+    dry_run: Vec<Decided>,
+    module: ModuleState,
+}
+
+/// Upload a policy module: validated, dry-run on sample requests, stored with its hash and put in
+/// force; the one before it is kept as the previous.
+#[utoipa::path(
+    put, path = "/api/v1/tenants/{slug}/policy/module", tag = "admin", params(TenantSlug),
+    request_body = PolicyModuleIn,
+    responses(
+        (status = 200, description = "Stored and in force, with the dry run's decisions.", body = PolicyModuleOut),
+        (status = 400, description = "Not a valid policy module (it says why), or neither or both of `wat` and `wasm_base64`.", body = ErrorOut),
+        (status = 413, description = "The body is over 3 MiB.", body = ErrorOut),
+        AdminRefusals,
+    ),
+)]
+async fn upload_policy_module(
+    State(state): State<AppState>,
+    admin: TenantAdmin,
+    Json(input): Json<PolicyModuleIn>,
+) -> Result<axum::Json<PolicyModuleOut>, Error> {
+    use base64::Engine as _;
+    let source = match (input.wat, input.wasm_base64) {
+        (Some(wat), None) => wat.into_bytes(),
+        (None, Some(b64)) => base64::engine::general_purpose::STANDARD
+            .decode(b64.trim())
+            .map_err(|_| Error::BadRequest("wasm_base64 is not base64".into()))?,
+        _ => return Err(Error::BadRequest("send exactly one of wat and wasm_base64".into())),
+    };
+    let dry_run = policy_module::upload(&state, &admin, &source).await?;
+    Ok(axum::Json(PolicyModuleOut {
+        dry_run,
+        module: policy_module::get(&state, &admin).await?,
+    }))
+}
+
+/// Put the previous policy module back in force.
+#[utoipa::path(
+    post, path = "/api/v1/tenants/{slug}/policy/module/restore", tag = "admin", params(TenantSlug),
+    responses(
+        (status = 200, description = "The previous module is in force.", body = ModuleState),
+        (status = 400, description = "There is no previous module.", body = ErrorOut),
+        AdminRefusals,
+    ),
+)]
+async fn restore_policy_module(
+    State(state): State<AppState>,
+    admin: TenantAdmin,
+) -> Result<axum::Json<ModuleState>, Error> {
+    Ok(axum::Json(policy_module::restore(&state, &admin).await?))
+}
+
+/// `PUT .../policy/module/on-failure`.
+#[derive(Deserialize, ToSchema)]
+struct OnFailureIn {
+    /// `serve` (as if there were no module) or `fallback_local`.
+    #[schema(value_type = String)]
+    on_failure: OnFailure,
+}
+
+/// Set how requests the module fails on are answered.
+#[utoipa::path(
+    put, path = "/api/v1/tenants/{slug}/policy/module/on-failure", tag = "admin", params(TenantSlug),
+    request_body = OnFailureIn,
+    responses(
+        (status = 200, description = "Saved.", body = ModuleState),
+        (status = 400, description = "Not `serve` or `fallback_local`.", body = ErrorOut),
+        (status = 413, description = "The body is over 64 KiB.", body = ErrorOut),
+        AdminRefusals,
+    ),
+)]
+async fn update_policy_module_on_failure(
+    State(state): State<AppState>,
+    admin: TenantAdmin,
+    Json(input): Json<OnFailureIn>,
+) -> Result<axum::Json<ModuleState>, Error> {
+    policy_module::set_on_failure(&state, &admin, input.on_failure).await?;
+    Ok(axum::Json(policy_module::get(&state, &admin).await?))
+}
+
+/// `POST .../policy/module/test`.
+#[derive(Deserialize, ToSchema)]
+struct TestRequestIn {
+    /// `GET`, `HEAD` or `POST` (GraphQL).
+    method: String,
+    /// A path such as `/repos/octo-org/hello-world/pulls/1`, `/search/issues?q=...` or `/graphql`.
+    path: String,
+}
+
+/// What the module in force decides for a method and path.
+#[utoipa::path(
+    post, path = "/api/v1/tenants/{slug}/policy/module/test", tag = "admin", params(TenantSlug),
+    request_body = TestRequestIn,
+    responses(
+        (status = 200, description = "The module's decision.", body = Decided),
+        (status = 400, description = "No module, or a bad method or path.", body = ErrorOut),
+        (status = 413, description = "The body is over 64 KiB.", body = ErrorOut),
+        AdminRefusals,
+    ),
+)]
+async fn test_policy_module(
+    State(state): State<AppState>,
+    admin: TenantAdmin,
+    Json(input): Json<TestRequestIn>,
+) -> Result<axum::Json<Decided>, Error> {
+    Ok(axum::Json(
+        policy_module::test_request(&state, &admin, &input.method, &input.path).await?,
+    ))
 }
 
 /// The latest audit rows, newest first.

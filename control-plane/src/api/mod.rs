@@ -37,6 +37,11 @@ pub const API_ROUTES: &[(&str, &str)] = &[
     ("delete", "/api/v1/tenants/{slug}/identities/{identity_id}"),
     ("get", "/api/v1/tenants/{slug}/policy"),
     ("put", "/api/v1/tenants/{slug}/policy"),
+    ("get", "/api/v1/tenants/{slug}/policy/module"),
+    ("put", "/api/v1/tenants/{slug}/policy/module"),
+    ("post", "/api/v1/tenants/{slug}/policy/module/restore"),
+    ("put", "/api/v1/tenants/{slug}/policy/module/on-failure"),
+    ("post", "/api/v1/tenants/{slug}/policy/module/test"),
     ("get", "/api/v1/tenants/{slug}/audit"),
 ];
 
@@ -66,6 +71,11 @@ pub const API_ROUTES: &[(&str, &str)] = &[
         admin::delete_identity,
         admin::get_policy,
         admin::update_policy,
+        admin::get_policy_module,
+        admin::upload_policy_module,
+        admin::restore_policy_module,
+        admin::update_policy_module_on_failure,
+        admin::test_policy_module,
         admin::list_audit,
     ),
     components(schemas(schema::ErrorOut)),

@@ -7,7 +7,7 @@
 use crate::billing::{self, Plan};
 use crate::config::{BillingConfig, Keys};
 use crate::db::begin_tenant;
-use crate::tenants::{data_key, policy};
+use crate::tenants::{data_key, policy, policy_module};
 use crate::{Error, identities};
 use shoal_common::protocol::{self, Bundle, CallerTokenEntry, Credential, IdentityEntry, Policy, TenantRef};
 use shoal_common::{CallerTokenId, Secret, TenantId};
@@ -96,6 +96,7 @@ pub async fn build_bundle(pool: &PgPool, ctx: &BundleContext<'_>, tenant: Tenant
     let plan = Plan::from_stored(&plan)?;
     let upgrade_url = billing::billing_page(ctx.public_url, &slug);
     let allowance = billing::allowance::monthly_allowance(&mut tx, ctx.billing, plan, upgrade_url).await?;
+    let policy_module = policy_module::for_bundle(&mut tx).await?;
     tx.commit().await?;
     Ok(Bundle {
         protocol_version: protocol::PROTOCOL_VERSION,
@@ -118,11 +119,11 @@ pub async fn build_bundle(pool: &PgPool, ctx: &BundleContext<'_>, tenant: Tenant
             search_allowed: p.search_allowed,
             token_free_reads: p.token_free_reads,
             ttl_overrides: p.ttl_overrides,
-            wasm_module: None,
         },
         token_pepper: Secret::new(hex::encode(keys.pepper.as_bytes())),
         upstream: ctx.upstream.to_string(),
         plan: plan.as_str().to_string(),
         allowance,
+        policy_module,
     })
 }

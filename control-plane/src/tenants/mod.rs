@@ -7,6 +7,7 @@ pub mod bundle;
 pub mod members;
 pub mod overview;
 pub mod policy;
+pub mod policy_module;
 pub mod sync;
 pub mod usage;
 

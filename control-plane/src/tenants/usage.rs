@@ -244,6 +244,7 @@ pub async fn apply_report(pool: &PgPool, tenant: TenantId, report: &UsageReport)
         .execute(&mut *tx)
         .await?;
     }
+    crate::tenants::policy_module::apply_report(&mut tx, &report.policy_module).await?;
     tx.commit().await?;
     Ok(true)
 }

@@ -304,6 +304,7 @@ async fn usage_reports_land_once_per_report_id_and_only_for_the_own_tenant(pool:
                 reset: None,
             }],
         }],
+        policy_module: Default::default(),
     };
     let body = serde_json::to_vec(&report).unwrap();
     for expected in ["applied", "duplicate"] {

@@ -14,6 +14,7 @@ mod http;
 mod internal;
 mod kubernetes;
 mod migrations;
+mod policy_module;
 mod protocol;
 mod rls;
 mod scheduler;

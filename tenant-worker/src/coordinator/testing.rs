@@ -44,6 +44,7 @@ pub fn bundle(ids: &Ids<'_>) -> Bundle {
         upstream: "http://x".into(),
         plan: String::new(),
         allowance: None,
+        policy_module: None,
     }
 }
 

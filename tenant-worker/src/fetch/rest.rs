@@ -30,6 +30,8 @@ pub struct FetchSpec {
     pub accept: String,
     pub api_version: Option<String>,
     pub info: RouteInfo,
+    /// The tenant's policy module's TTL for this read, in seconds (0: do not cache).
+    pub ttl_override_secs: Option<u32>,
 }
 
 impl FetchSpec {
@@ -43,7 +45,14 @@ impl FetchSpec {
             accept,
             api_version,
             info,
+            ttl_override_secs: None,
         }
+    }
+
+    /// The same read with the policy module's TTL, if it set one.
+    pub fn with_ttl_override(mut self, secs: Option<u32>) -> Self {
+        self.ttl_override_secs = secs;
+        self
     }
 
     /// Whether this reads the repository object itself (`/repos/{owner}/{repo}`).
@@ -58,8 +67,10 @@ impl FetchSpec {
     /// How long an answer of class `freshness` under this key stays fresh.
     fn ttl_ms(&self, f: &Fetcher, tenant: &Tenant, freshness: Freshness) -> u64 {
         let ttl = f.ttl_ms(tenant, freshness.as_str(), freshness.default_ttl_secs());
-        match freshness {
-            Freshness::NotFound => ttl,
+        match (freshness, self.ttl_override_secs) {
+            (Freshness::NotFound, _) => ttl,
+            // The tenant's policy module said how long, and it has the last word.
+            (_, Some(secs)) => u64::from(secs) * 1000,
             _ => f.covered_ttl_ms(&self.key, ttl),
         }
     }
@@ -280,7 +291,9 @@ impl Read for FetchSpec {
                     .prebuild()
                     .rebase_links(&tenant.upstream),
                 );
-                let stored = f.cache.insert(self.key.clone(), e.clone()).await;
+                // The policy module's TTL 0 means "do not cache"; a tenant TTL of 0 still keeps a validator.
+                let uncached = resp.status == 200 && self.ttl_override_secs == Some(0);
+                let stored = !uncached && f.cache.insert(self.key.clone(), e.clone()).await;
                 let status = if stored { CacheStatus::Miss } else { CacheStatus::Bypass };
                 Ok(Served { entry: e, status })
             }

@@ -5,6 +5,7 @@
 //! `fallback_local` so the shim reads with the caller's own credentials instead.
 
 pub mod knowledge;
+pub mod wasm;
 
 use crate::classify::{Normalized, RouteInfo, percent_decode_lossy};
 use crate::error::Error;

@@ -12,7 +12,7 @@ use crate::fetch::Served;
 use crate::fetch::graphql::GraphqlSpec;
 use crate::graphql::{Classified, Operation, classify, viewer};
 use crate::headers;
-use crate::policy;
+use crate::policy::{self, wasm};
 use crate::route::{Freshness, Resource};
 use crate::worker::Worker;
 use axum::body::Body;
@@ -93,12 +93,29 @@ async fn handle(w: &Arc<Worker>, req: Request) -> Result<Response, Error> {
         c.cache_key
     )
     .into();
-    let ttl_ms = if c.is_introspection() {
+    let mut ttl_ms = if c.is_introspection() {
         w.fetcher.ttl_ms(&tenant, "introspection", INTROSPECTION_TTL_SECS)
     } else {
         w.fetcher
             .covered_ttl_ms(&key, w.fetcher.ttl_ms(&tenant, "graphql", DEFAULT_TTL_SECS))
     };
+    if let Some(m) = &tenant.module {
+        let public = scope
+            .repo
+            .as_deref()
+            .and_then(|r| w.knowledge.visibility(r, w.clock.now_ms()));
+        let facts = wasm::facts::graphql(
+            &c.root_fields,
+            scope.owner.as_deref(),
+            scope.repo.as_deref(),
+            caller,
+            public,
+            ttl_ms / 1000,
+        );
+        if let Some(secs) = wasm::decide(Some(m), &w.stats.policy_module, facts).await? {
+            ttl_ms = u64::from(secs) * 1000;
+        }
+    }
     // Only the operation that runs goes upstream, re-printed from the parse.
     let mut upstream_body = json!({ "query": c.executed, "variables": c.variables });
     if let Some(name) = &c.operation_name {

@@ -70,6 +70,7 @@ pub fn stats_json(w: &Worker) -> serde_json::Value {
         "revalidations": w.stats.revalidations_json(),
         "webhook_events": w.stats.webhook_events(),
         "webhooks_live": w.fetcher.webhooks_live(),
+        "policy_module": w.stats.policy_module.json(),
         "upstream": totals,
         "identities": identities,
         "cache": { "entries": entries, "bytes": bytes },

@@ -10,7 +10,7 @@ use crate::error::Error;
 use crate::fetch::rest::FetchSpec;
 use crate::fetch::{Served, token_free};
 use crate::headers::{self, DEFAULT_ACCEPT};
-use crate::policy;
+use crate::policy::{self, wasm};
 use crate::route::Resource;
 use crate::worker::Worker;
 use axum::body::Body;
@@ -50,6 +50,21 @@ async fn handle(w: &Arc<Worker>, parts: &Parts) -> Result<Response, Error> {
     };
     let reservation = w.allowance.reserve(w.clock.now_ms())?;
     let info = policy::admit_rest(&tenant, &w.knowledge, &w.fetcher, info, &mut n, &caller.user_login).await?;
+    let ttl_override = match &tenant.module {
+        None => None,
+        Some(m) => {
+            let default_ttl = w
+                .fetcher
+                .ttl_ms(&tenant, info.freshness.as_str(), info.freshness.default_ttl_secs())
+                / 1000;
+            let public = info
+                .repo
+                .as_deref()
+                .and_then(|r| w.knowledge.visibility(r, w.clock.now_ms()));
+            let facts = wasm::facts::rest(parts.method.as_str(), &n, &info, caller, public, default_ttl);
+            wasm::decide(Some(m), &w.stats.policy_module, facts).await?
+        }
+    };
     let accept = match parts.headers.get(header::ACCEPT).map(|v| v.to_str()) {
         // `gh api` sends an empty Accept; GitHub reads it as the default.
         None => DEFAULT_ACCEPT.to_string(),
@@ -64,7 +79,7 @@ async fn handle(w: &Arc<Worker>, parts: &Parts) -> Result<Response, Error> {
     };
     let resource = info.resource;
     let kind = info.kind;
-    let spec = FetchSpec::new(n.path_and_query(), accept, api_version, info);
+    let spec = FetchSpec::new(n.path_and_query(), accept, api_version, info).with_ttl_override(ttl_override);
     let want = w.fetcher.want(&parts.headers);
     let served = match token_free::lookup(&w.fetcher, &tenant, &spec, want).await {
         Some(s) => s,

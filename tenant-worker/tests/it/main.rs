@@ -14,6 +14,7 @@ mod me_searches;
 mod node_ids;
 mod pacing;
 mod policy;
+mod policy_module;
 mod proptests;
 mod relay;
 mod secrets;

@@ -22,6 +22,7 @@ use crate::state::AppState;
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use shoal_common::Secret;
@@ -54,6 +55,17 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/t/{slug}/identities/{id}/delete", post(identities::delete_identity))
         .route("/t/{slug}/policy", get(policy::get_policy).post(policy::update_policy))
         .route("/t/{slug}/policy/webhook-secret", post(policy::rotate_webhook_secret))
+        .route(
+            "/t/{slug}/policy/module",
+            post(policy::upload_policy_module)
+                .layer(DefaultBodyLimit::max(crate::tenants::policy_module::UPLOAD_BODY_LIMIT)),
+        )
+        .route("/t/{slug}/policy/module/restore", post(policy::restore_policy_module))
+        .route(
+            "/t/{slug}/policy/module/on-failure",
+            post(policy::update_policy_module_on_failure),
+        )
+        .route("/t/{slug}/policy/module/test", post(policy::test_policy_module))
         .route(
             "/t/{slug}/api-tokens",
             get(api_tokens::list_admin_tokens).post(api_tokens::create_admin_token),

@@ -115,6 +115,7 @@ impl Env {
             upstream: gh.url(),
             plan: String::new(),
             allowance: None,
+            policy_module: None,
         };
         let clock = ManualClock::new();
         let worker = Worker::new(settings, &bundle, clock.clone() as Arc<dyn Clock>)
