@@ -1,9 +1,9 @@
 //! Billing: the plans and what each allows ([`plans`]), enforced by [`caps`]; whether a tenant is
 //! served ([`standing`]) and the monthly read allowance its worker enforces ([`allowance`]);
 //! Stripe through [`stripe`] (customers, Checkout, the portal, subscriptions, meter events), whose
-//! webhook deliveries [`webhook`] verifies and applies to the tenant.
+//! webhook deliveries [`webhook`] verifies and applies to the tenant; what the billing page shows
+//! ([`summary`]).
 
-pub mod account;
 pub mod allowance;
 pub mod caps;
 pub mod checkout;
@@ -11,6 +11,7 @@ pub mod meter;
 pub mod plans;
 pub mod standing;
 pub mod stripe;
+pub mod summary;
 pub mod webhook;
 
 pub use caps::{Capped, ensure_room};

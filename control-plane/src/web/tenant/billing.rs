@@ -7,9 +7,9 @@ use super::TenantNav;
 use super::When as _;
 use crate::Error;
 use crate::access::TenantMember;
-use crate::billing::account::{self, Account};
 use crate::billing::checkout::{open_portal, start_checkout};
 use crate::billing::plans::thousands;
+use crate::billing::summary::{self, Summary};
 use crate::billing::{Plan, PlanLimits};
 use crate::http::{Confirm, CsrfForm, Layout, PageError, form_result};
 use crate::state::AppState;
@@ -38,7 +38,7 @@ struct BillingPage {
     layout: Layout,
     nav: TenantNav,
     enabled: bool,
-    account: Account,
+    account: Summary,
     limits: PlanLimits,
     outcome: Option<&'static str>,
 }
@@ -52,10 +52,10 @@ impl BillingPage {
         )
     }
     fn identities(&self) -> String {
-        Account::against(self.account.identities, self.limits.identities)
+        Summary::against(self.account.identities, self.limits.identities)
     }
     fn members(&self) -> String {
-        Account::against(self.account.members, self.limits.members)
+        Summary::against(self.account.members, self.limits.members)
     }
     fn next_invoice(&self) -> String {
         match (self.account.status.as_str(), self.account.current_period_end) {
@@ -72,7 +72,7 @@ async fn page(
     outcome: Option<&'static str>,
 ) -> Result<Response, PageError> {
     let admin = member.admin()?;
-    let account = account::load(state, &admin).await?;
+    let account = summary::load(state, &admin).await?;
     let mut resp = BillingPage {
         layout: Layout::load(session).await?,
         nav: TenantNav::new(state, &admin, "billing"),

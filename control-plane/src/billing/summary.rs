@@ -8,9 +8,9 @@ use crate::db::begin_tenant;
 use crate::state::AppState;
 use time::OffsetDateTime;
 
-/// A tenant's billing state.
+/// A tenant's billing state as its billing page shows it.
 #[derive(Debug, Clone)]
-pub struct Account {
+pub struct Summary {
     pub plan: Plan,
     /// `none` before any subscription, else Stripe's subscription status.
     pub status: String,
@@ -38,7 +38,7 @@ struct Row {
 }
 
 /// Loads the tenant's billing state.
-pub async fn load(state: &AppState, admin: &TenantAdmin) -> Result<Account, Error> {
+pub async fn load(state: &AppState, admin: &TenantAdmin) -> Result<Summary, Error> {
     let mut tx = begin_tenant(&state.pool, admin.tenant.id).await?;
     let row: Row = sqlx::query_as(
         "SELECT t.plan, t.subscription_status, t.past_due_since, t.current_period_end,
@@ -52,7 +52,7 @@ pub async fn load(state: &AppState, admin: &TenantAdmin) -> Result<Account, Erro
     .bind(admin.tenant.id.as_uuid())
     .fetch_one(&mut *tx)
     .await?;
-    Ok(Account {
+    Ok(Summary {
         plan: Plan::from_stored(&row.plan)?,
         status: row.subscription_status,
         past_due_since: row.past_due_since,
@@ -64,7 +64,7 @@ pub async fn load(state: &AppState, admin: &TenantAdmin) -> Result<Account, Erro
     })
 }
 
-impl Account {
+impl Summary {
     /// `n of cap` for display.
     pub fn against(n: i64, cap: Cap) -> String {
         format!("{n} of {cap}")
