@@ -410,8 +410,8 @@ impl RealGh {
 /// End to end with real processes: the fake GitHub sends its webhooks to the control plane's URL
 /// for the tenant, the scheduled worker follows the feed, and a pull request updated on GitHub
 /// shows in the next `gh pr view` through the relay within a second although its TTL (20 s) has
-/// not expired; a completed check run makes the next REST check-runs read revalidate, and the
-/// next `gh pr checks` show it completed within a second where the cache had it pending.
+/// not expired; likewise a check run completing shows in the next `gh pr checks` (and REST
+/// check-runs read) within a second where the cache had it pending.
 #[sqlx::test(migrator = "shoal_control_plane::db::MIGRATOR")]
 async fn a_pull_request_updated_on_github_shows_in_the_next_gh_pr_view_within_a_second(pool: PgPool) {
     let (app, gh, alice) = octo_tenant(pool.clone()).await;

@@ -1,10 +1,11 @@
 //! Webhooks as GitHub sends them. `POST /_fake/hooks` registers a hook URL and secret for an org
 //! (GitHub then sends a `ping`); every change made through the control API to that org's repos
 //! (`/_fake/touch`: a pull request, an issue or the repo edited; `/_fake/check-runs/complete`: a
-//! check run completed, after `/_fake/check-runs/start` set it in progress) delivers the matching event to it with GitHub's headers
-//! (`X-GitHub-Event`, `X-GitHub-Delivery`, `X-Hub-Signature-256`, `User-Agent: GitHub-Hookshot/..`)
-//! and payload shape (checked against `@octokit/webhooks-schemas` in the tests). Deliveries of one
-//! hook go out in order; each is logged with the status it got (`GET /_fake/hooks/deliveries`).
+//! check run completed, with the conclusion given; `/_fake/check-runs/start` sets it in progress
+//! and sends nothing) delivers the matching event to it with GitHub's headers (`X-GitHub-Event`,
+//! `X-GitHub-Delivery`, `X-Hub-Signature-256`, `User-Agent: GitHub-Hookshot/..`) and payload shape
+//! (checked against `@octokit/webhooks-schemas` in the tests). Deliveries of one hook go out in
+//! order; each is logged with the status it got (`GET /_fake/hooks/deliveries`).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -202,8 +203,8 @@ struct CheckRunIn {
     conclusion: Option<String>,
 }
 
-/// Sets the first check run on a pull request's head commit to `in_progress` (no event: GitHub's
-/// `created` is not among the events the relay follows).
+/// Sets the first check run on a pull request's head commit to `in_progress`, sending no event
+/// (tests start a run before they read it).
 async fn start_check_run(State(sh): State<Arc<Shared>>, Json(c): Json<CheckRunIn>) -> Result<StatusCode, FakeError> {
     set_first_check_run(&sh, &c, None)?;
     Ok(StatusCode::NO_CONTENT)
