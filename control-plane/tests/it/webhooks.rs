@@ -376,6 +376,13 @@ impl RealGh {
     }
 
     async fn run(&self, args: &[&str]) -> String {
+        let (code, out) = self.run_status(args).await;
+        assert_eq!(code, 0, "gh {args:?}");
+        out
+    }
+
+    /// Its exit code and output (`gh pr checks` 2.23 exits 1 while a check is pending or failed).
+    async fn run_status(&self, args: &[&str]) -> (i32, String) {
         let out = tokio::process::Command::new(&self.bin)
             .args(args)
             .env_clear()
@@ -390,21 +397,21 @@ impl RealGh {
             .output()
             .await
             .unwrap();
+        let code = out.status.code().unwrap_or(-1);
         assert!(
-            out.status.success(),
+            [0, 1].contains(&code),
             "gh {args:?}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        (code, String::from_utf8_lossy(&out.stdout).into_owned())
     }
 }
 
 /// End to end with real processes: the fake GitHub sends its webhooks to the control plane's URL
 /// for the tenant, the scheduled worker follows the feed, and a pull request updated on GitHub
 /// shows in the next `gh pr view` through the relay within a second although its TTL (20 s) has
-/// not expired; a completed check run makes the next check-runs read revalidate (asserted with the
-/// REST read: no test on main covers `gh pr checks` through the relay yet; gh 2.23 coverage is
-/// another piece of work).
+/// not expired; likewise a check run completing shows in the next `gh pr checks` (and REST
+/// check-runs read) within a second where the cache had it pending.
 #[sqlx::test(migrator = "shoal_control_plane::db::MIGRATOR")]
 async fn a_pull_request_updated_on_github_shows_in_the_next_gh_pr_view_within_a_second(pool: PgPool) {
     let (app, gh, alice) = octo_tenant(pool.clone()).await;
@@ -486,37 +493,105 @@ async fn a_pull_request_updated_on_github_shows_in_the_next_gh_pr_view_within_a_
     assert!(after.contains("revision"), "{after}");
     assert!(elapsed < std::time::Duration::from_secs(1), "{elapsed:?}");
 
-    // A check run completing: the next read of the head's check runs is revalidated, not a HIT.
+    // A check run in progress, then completed on GitHub: `gh pr checks` and the REST read of the
+    // head's check runs show it pending, the repeats are served from the cache, and the next ones
+    // after the `check_run` event show it completed with the conclusion given.
+    let control = async |what: &str, body: serde_json::Value| {
+        let r = reqwest::Client::new()
+            .post(format!("{}/_fake/check-runs/{what}", gh.url()))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 204, "{what}");
+    };
+    control(
+        "start",
+        serde_json::json!({"repo": "octo-org/hello-world", "number": 1}),
+    )
+    .await;
+    let pr_checks = ["pr", "checks", "1", "-R", &repo];
+    let (code, pending) = real.run_status(&pr_checks).await;
+    assert_eq!(code, 1, "gh pr checks exits 1 while a check is pending: {pending}");
+    let first = pending
+        .lines()
+        .find(|l| l.contains("\tpending\t"))
+        .expect("a pending run");
+    let name = first.split('\t').next().unwrap().to_string();
+    let upstream = || gh.stats().token(&pat).totals.calls;
+    let calls = upstream();
+    assert_eq!(real.run_status(&pr_checks).await, (1, pending.clone()));
+    assert_eq!(upstream(), calls, "the repeat is served from the cache");
+
     let pr: serde_json::Value =
         serde_json::from_str(&real.run(&["api", "repos/octo-org/hello-world/pulls/1"]).await).unwrap();
-    let checks = format!(
+    let rest = format!(
         "http://{addr}/repos/octo-org/hello-world/commits/{}/check-runs",
         pr["head"]["sha"].as_str().unwrap()
     );
     let read = async || {
         let r = reqwest::Client::new()
-            .get(&checks)
+            .get(&rest)
             .header("authorization", format!("token {token}"))
             .send()
             .await
             .unwrap();
-        r.headers()["x-shoal-cache"].to_str().unwrap().to_string()
+        let cache = r.headers()["x-shoal-cache"].to_str().unwrap().to_string();
+        let body: serde_json::Value = r.json().await.unwrap();
+        let run = body["check_runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == name.as_str());
+        (
+            cache,
+            run.unwrap()["status"].clone(),
+            run.unwrap()["conclusion"].clone(),
+        )
     };
-    assert_eq!(read().await, "MISS");
-    assert_eq!(read().await, "HIT");
+    let in_progress = (serde_json::json!("in_progress"), serde_json::Value::Null);
+    assert_eq!(
+        read().await,
+        ("MISS".into(), in_progress.0.clone(), in_progress.1.clone())
+    );
+    assert_eq!(read().await, ("HIT".into(), in_progress.0, in_progress.1));
+
     let seen = events().await;
-    let r = reqwest::Client::new()
-        .post(format!("{}/_fake/check-runs/complete", gh.url()))
-        .json(&serde_json::json!({"repo": "octo-org/hello-world", "number": 1}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 204);
+    let changed = std::time::Instant::now();
+    control(
+        "complete",
+        serde_json::json!({"repo": "octo-org/hello-world", "number": 1, "conclusion": "failure"}),
+    )
+    .await;
     until(1, "the check_run event reaching the worker", async || {
         (events().await > seen).then_some(())
     })
     .await;
-    assert_eq!(read().await, "REVALIDATED");
+    let (code, done) = real.run_status(&pr_checks).await;
+    let elapsed = changed.elapsed();
+    assert_eq!(code, 1, "a failed check: {done}");
+    assert!(
+        done.lines().any(|l| l.starts_with(&format!("{name}\tfail\t"))),
+        "{name} completed with its conclusion although the TTL has not expired: {done}"
+    );
+    assert!(!done.contains("\tpending\t"), "{done}");
+    assert!(elapsed < std::time::Duration::from_secs(1), "{elapsed:?}");
+    assert_eq!(
+        read().await,
+        (
+            "MISS".into(),
+            serde_json::json!("completed"),
+            serde_json::json!("failure")
+        )
+    );
+    let event = gh
+        .deliveries()
+        .into_iter()
+        .rev()
+        .find(|d| d.event == "check_run")
+        .unwrap();
+    assert_eq!(event.payload["check_run"]["status"], "completed");
+    assert_eq!(event.payload["check_run"]["conclusion"], "failure");
     assert!(
         gh.deliveries().iter().all(|d| d.status < 300),
         "every delivery accepted"

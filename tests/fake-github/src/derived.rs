@@ -151,39 +151,56 @@ pub fn comments(i: &Item) -> Vec<Comment> {
         .collect()
 }
 
-/// A check run on a commit (always completed).
+/// A check run on a commit.
 #[derive(Debug, Clone)]
 pub struct CheckRun {
     /// Global id.
     pub id: u64,
     /// `build`, `test` or `lint`.
     pub name: &'static str,
-    /// `success` or `failure`.
-    pub conclusion: &'static str,
+    /// `success` or `failure`; `None` while in progress.
+    pub conclusion: Option<&'static str>,
     /// Start time.
     pub started_at: OffsetDateTime,
-    /// Completion time (90 seconds later).
-    pub completed_at: OffsetDateTime,
+    /// Completion time (90 seconds later); `None` while in progress.
+    pub completed_at: Option<OffsetDateTime>,
     /// The check suite it belongs to.
     pub check_suite_id: u64,
 }
 
-/// The check runs of a commit: two or three.
-pub fn check_runs(seed: u64, sha: &str) -> Vec<CheckRun> {
-    let h = hash_str(seed, sha);
+impl CheckRun {
+    /// `completed` or `in_progress`.
+    pub fn status(&self) -> &'static str {
+        if self.conclusion.is_some() {
+            "completed"
+        } else {
+            "in_progress"
+        }
+    }
+}
+
+/// The check runs of a commit: two or three, completed unless the control API set their state
+/// ([`World::check_run_states`]).
+pub fn check_runs(w: &World, sha: &str) -> Vec<CheckRun> {
+    let h = hash_str(w.seed, sha);
     let started_at = epoch() + Duration::seconds((h % 10_000_000) as i64);
     (0..(2 + h % 2))
-        .map(|k| CheckRun {
-            id: 30_000_000 + (h % 1_000_000) * 4 + k,
-            name: ["build", "test", "lint"][k as usize % 3],
-            conclusion: if (h >> k).is_multiple_of(7) {
+        .map(|k| {
+            let id = 30_000_000 + (h % 1_000_000) * 4 + k;
+            let derived = if (h >> k).is_multiple_of(7) {
                 "failure"
             } else {
                 "success"
-            },
-            started_at,
-            completed_at: started_at + Duration::seconds(90),
-            check_suite_id: 20_000_000 + h % 1_000_000,
+            };
+            let conclusion = w.check_run_states.get(&id).copied().unwrap_or(Some(derived));
+            CheckRun {
+                id,
+                name: ["build", "test", "lint"][k as usize % 3],
+                conclusion,
+                started_at,
+                completed_at: conclusion.map(|_| started_at + Duration::seconds(90)),
+                check_suite_id: 20_000_000 + h % 1_000_000,
+            }
         })
         .collect()
 }

@@ -585,7 +585,7 @@ pub fn check_run_html_url(u: &Urls, r: &Repo, id: u64) -> String {
 /// The check runs of a commit.
 pub fn check_runs(w: &World, u: &Urls, r: &Repo, sha: &str) -> Vec<Value> {
     let full = r.full_name();
-    derived::check_runs(w.seed, sha)
+    derived::check_runs(w, sha)
         .into_iter()
         .map(|x| {
             let id = x.id;
@@ -597,11 +597,12 @@ pub fn check_runs(w: &World, u: &Urls, r: &Repo, sha: &str) -> Vec<Value> {
                 "url": format!("{}/repos/{full}/check-runs/{id}", u.api),
                 "html_url": check_run_html_url(u, r, id),
                 "details_url": check_run_html_url(u, r, id),
-                "status": "completed",
+                "status": x.status(),
                 "conclusion": x.conclusion,
                 "started_at": ts(x.started_at),
-                "completed_at": ts(x.completed_at),
-                "output": {"title": format!("{} {}", x.name, x.conclusion), "summary": "Done.", "text": null,
+                "completed_at": x.completed_at.map(ts),
+                "output": {"title": format!("{} {}", x.name, x.conclusion.unwrap_or("running")),
+                           "summary": if x.conclusion.is_some() { "Done." } else { "Running." }, "text": null,
                            "annotations_count": 0, "annotations_url": format!("{}/repos/{full}/check-runs/{id}/annotations", u.api)},
                 "name": x.name,
                 "check_suite": {"id": x.check_suite_id},

@@ -1,10 +1,11 @@
 //! Webhooks as GitHub sends them. `POST /_fake/hooks` registers a hook URL and secret for an org
 //! (GitHub then sends a `ping`); every change made through the control API to that org's repos
 //! (`/_fake/touch`: a pull request, an issue or the repo edited; `/_fake/check-runs/complete`: a
-//! check run completed) delivers the matching event to it with GitHub's headers
-//! (`X-GitHub-Event`, `X-GitHub-Delivery`, `X-Hub-Signature-256`, `User-Agent: GitHub-Hookshot/..`)
-//! and payload shape (checked against `@octokit/webhooks-schemas` in the tests). Deliveries of one
-//! hook go out in order; each is logged with the status it got (`GET /_fake/hooks/deliveries`).
+//! check run completed, with the conclusion given; `/_fake/check-runs/start` sets it in progress
+//! and sends nothing) delivers the matching event to it with GitHub's headers (`X-GitHub-Event`,
+//! `X-GitHub-Delivery`, `X-Hub-Signature-256`, `User-Agent: GitHub-Hookshot/..`) and payload shape
+//! (checked against `@octokit/webhooks-schemas` in the tests). Deliveries of one hook go out in
+//! order; each is logged with the status it got (`GET /_fake/hooks/deliveries`).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -85,6 +86,7 @@ pub fn router() -> Router<Arc<Shared>> {
     Router::new()
         .route("/_fake/hooks", post(create_hook))
         .route("/_fake/hooks/deliveries", get(list_deliveries))
+        .route("/_fake/check-runs/start", post(start_check_run))
         .route("/_fake/check-runs/complete", post(complete_check_run))
 }
 
@@ -192,15 +194,35 @@ pub fn touch(sh: &Shared, full_name: &str, what: &str) -> bool {
     true
 }
 
-/// Body of `POST /_fake/check-runs/complete`: the pull request whose head's check run completes.
+/// Body of `POST /_fake/check-runs/start` and `/complete`: the pull request whose head's first
+/// check run changes, and (to complete it) its conclusion, `success` unless given.
 #[derive(Debug, Deserialize)]
-struct CompleteIn {
+struct CheckRunIn {
     repo: String,
     number: u64,
+    conclusion: Option<String>,
 }
 
-/// Delivers `check_run` `completed` for the first check run on a pull request's head commit.
-async fn complete_check_run(State(sh): State<Arc<Shared>>, Json(c): Json<CompleteIn>) -> Result<StatusCode, FakeError> {
+/// Sets the first check run on a pull request's head commit to `in_progress`, sending no event
+/// (tests start a run before they read it).
+async fn start_check_run(State(sh): State<Arc<Shared>>, Json(c): Json<CheckRunIn>) -> Result<StatusCode, FakeError> {
+    set_first_check_run(&sh, &c, None)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Completes the first check run on a pull request's head commit with the conclusion given and
+/// delivers `check_run` `completed` carrying its new state.
+async fn complete_check_run(State(sh): State<Arc<Shared>>, Json(c): Json<CheckRunIn>) -> Result<StatusCode, FakeError> {
+    let conclusion = match c.conclusion.as_deref().unwrap_or("success") {
+        "success" => "success",
+        "failure" => "failure",
+        other => {
+            return Err(FakeError::BadRequest(format!(
+                "conclusion {other:?}: success or failure"
+            )));
+        }
+    };
+    set_first_check_run(&sh, &c, Some(conclusion))?;
     let w = sh.world();
     let r = repo_of(&w, &c.repo).ok_or(FakeError::NotFound)?;
     let Some(ItemKind::Pull { head_sha, head_ref, .. }) = r.item(c.number).map(|i| &i.kind) else {
@@ -225,6 +247,21 @@ async fn complete_check_run(State(sh): State<Arc<Shared>>, Json(c): Json<Complet
     common(&w, &u, r, &mut payload);
     sh.hooks.send(&r.owner, "check_run", &webhook_shape(payload));
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Sets the state of the first check run on the head of pull `c.number` (`None`: in progress).
+fn set_first_check_run(sh: &Shared, c: &CheckRunIn, state: Option<&'static str>) -> Result<(), FakeError> {
+    let mut w = sh.world_mut();
+    let r = repo_of(&w, &c.repo).ok_or(FakeError::NotFound)?;
+    let Some(ItemKind::Pull { head_sha, .. }) = r.item(c.number).map(|i| &i.kind) else {
+        return Err(FakeError::NotFound);
+    };
+    let id = crate::derived::check_runs(&w, head_sha)
+        .first()
+        .ok_or(FakeError::NotFound)?
+        .id;
+    w.check_run_states.insert(id, state);
+    Ok(())
 }
 
 /// The REST shapes as webhooks carry them: users without `user_view_type`, repositories with

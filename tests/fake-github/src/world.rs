@@ -344,6 +344,9 @@ pub struct World {
     /// Old names of renamed repos (lowercase `owner/name`) -> repo index.
     renamed: HashMap<String, usize>,
     next_user_id: u64,
+    /// Check runs whose state the control API set (`/_fake/check-runs/..`): id to conclusion,
+    /// `None` while in progress.
+    pub check_run_states: HashMap<u64, Option<&'static str>>,
 }
 
 /// splitmix64: a tiny, good, deterministic generator.
@@ -439,6 +442,7 @@ impl World {
             by_id: HashMap::new(),
             renamed: HashMap::new(),
             next_user_id: 1,
+            check_run_states: HashMap::new(),
         };
         for login in SEEDED_USERS {
             w.ensure_user(login);

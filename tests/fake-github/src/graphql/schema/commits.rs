@@ -94,9 +94,11 @@ impl Commit {
         let g = gctx(ctx);
         let w = g.sh.world();
         let repo = &w.repos[self.repo?];
-        let runs = derived::check_runs(w.seed, &self.oid);
+        let runs = derived::check_runs(&w, &self.oid);
         let statuses = derived::statuses(w.seed, &self.oid);
-        let failing = runs.iter().any(|r| r.conclusion == "failure") || statuses.iter().any(|s| s.state == "failure");
+        let failing =
+            runs.iter().any(|r| r.conclusion == Some("failure")) || statuses.iter().any(|s| s.state == "failure");
+        let pending = runs.iter().any(|r| r.conclusion.is_none());
         let mut contexts: Vec<StatusCheckRollupContext> = runs
             .into_iter()
             .map(|run| {
@@ -127,6 +129,8 @@ impl Commit {
         Some(StatusCheckRollup {
             state: if failing {
                 StatusState::Failure
+            } else if pending {
+                StatusState::Pending
             } else {
                 StatusState::Success
             },
@@ -205,20 +209,26 @@ impl CheckRun {
         self.run.name.to_string()
     }
     async fn status(&self) -> CheckStatusState {
-        CheckStatusState::Completed
+        if self.run.conclusion.is_some() {
+            CheckStatusState::Completed
+        } else {
+            CheckStatusState::InProgress
+        }
     }
     async fn conclusion(&self) -> Option<CheckConclusionState> {
-        Some(if self.run.conclusion == "failure" {
-            CheckConclusionState::Failure
-        } else {
-            CheckConclusionState::Success
+        self.run.conclusion.map(|c| {
+            if c == "failure" {
+                CheckConclusionState::Failure
+            } else {
+                CheckConclusionState::Success
+            }
         })
     }
     async fn started_at(&self) -> Option<DateTime> {
         Some(dt(self.run.started_at))
     }
     async fn completed_at(&self) -> Option<DateTime> {
-        Some(dt(self.run.completed_at))
+        self.run.completed_at.map(dt)
     }
     async fn details_url(&self) -> Option<URI> {
         Some(URI(self.details_url.clone()))

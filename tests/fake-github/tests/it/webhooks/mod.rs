@@ -88,13 +88,22 @@ async fn changes_through_the_control_api_deliver_signed_events_that_match_github
     touch("octo-org/hello-world", "pulls/1").await;
     touch("octo-org/hello-world", "issues/2").await;
     touch("octo-org/hello-world", "").await;
+    for (what, conclusion) in [("start", None), ("complete", Some("failure"))] {
+        let r = client()
+            .post(format!("{}/_fake/check-runs/{what}", gh.url()))
+            .json(&serde_json::json!({"repo": "octo-org/hello-world", "number": 1, "conclusion": conclusion}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 204, "{what}");
+    }
     let r = client()
         .post(format!("{}/_fake/check-runs/complete", gh.url()))
-        .json(&serde_json::json!({"repo": "octo-org/hello-world", "number": 1}))
+        .json(&serde_json::json!({"repo": "octo-org/hello-world", "number": 1, "conclusion": "maybe"}))
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), 204);
+    assert_eq!(r.status(), 400, "an unknown conclusion changes nothing");
 
     let deadline = Instant::now() + Duration::from_secs(10);
     while got.lock().unwrap().len() < 5 || gh.deliveries().len() < 5 {
@@ -150,6 +159,11 @@ async fn changes_through_the_control_api_deliver_signed_events_that_match_github
     let log = gh.deliveries();
     assert_eq!(log.len(), 5);
     assert!(log.iter().all(|d| d.status == 202), "{log:?}");
+    assert_eq!(log[4].payload["check_run"]["status"], "completed");
+    assert_eq!(
+        log[4].payload["check_run"]["conclusion"], "failure",
+        "the conclusion given"
+    );
 
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/webhooks/validate.mjs");
     let out = Command::new("node")
