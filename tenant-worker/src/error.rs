@@ -53,6 +53,15 @@ pub enum Error {
 }
 
 impl Error {
+    /// No identity could be chosen: [`Error::PoolUnavailable`] when `unavailable` says why budget
+    /// is not the reason, else [`Error::PoolExhausted`].
+    pub fn no_identity(unavailable: Option<String>, retry_after_secs: u64) -> Self {
+        match unavailable {
+            Some(why) => Error::PoolUnavailable(why),
+            None => Error::PoolExhausted { retry_after_secs },
+        }
+    }
+
     fn status(&self) -> StatusCode {
         match self {
             Error::Config(_) | Error::Internal | Error::ControlPlane(_) => StatusCode::INTERNAL_SERVER_ERROR,

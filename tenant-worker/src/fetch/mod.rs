@@ -368,13 +368,7 @@ impl Fetcher {
                             status: CacheStatus::Hit,
                         });
                     }
-                    let e = match nb.unavailable {
-                        Some(why) => Error::PoolUnavailable(why),
-                        None => Error::PoolExhausted {
-                            retry_after_secs: nb.retry_after_secs,
-                        },
-                    };
-                    return self.stale_or(cached, e);
+                    return self.stale_or(cached, Error::no_identity(nb.unavailable, nb.retry_after_secs));
                 }
             };
             if permit.is_none() {
@@ -451,13 +445,7 @@ impl Fetcher {
             exclude: &exclude,
             ..read.ask()
         };
-        let e = match self.coord.unavailable(&ask) {
-            Some(why) => Error::PoolUnavailable(why),
-            None => Error::PoolExhausted {
-                retry_after_secs: retry_after,
-            },
-        };
-        self.stale_or(cached, e)
+        self.stale_or(cached, Error::no_identity(self.coord.unavailable(&ask), retry_after))
     }
 
     /// Stores an answer and, for a negative one, who has seen it (`seen` before its identity).
