@@ -88,7 +88,8 @@ pub fn verify(
     if sig.nonce.is_empty() || sig.nonce.len() > 64 {
         return Err(VerifyError::Malformed);
     }
-    if (now - sig.timestamp).abs() > REPLAY_WINDOW_SECS {
+    // abs_diff: a timestamp header near i64::MIN or MAX must not overflow the subtraction.
+    if now.abs_diff(sig.timestamp) > REPLAY_WINDOW_SECS.unsigned_abs() {
         return Err(VerifyError::Expired);
     }
     let want = mac(secret, method, path_and_query, sig.timestamp, &sig.nonce, body);
@@ -108,7 +109,7 @@ impl ReplayGuard {
     /// Records the nonce of a verified request; `Err(Replayed)` if it was already seen.
     pub fn check(&self, sig: &Signature, now: i64) -> Result<(), VerifyError> {
         let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
-        seen.retain(|_, ts| (now - *ts).abs() <= REPLAY_WINDOW_SECS);
+        seen.retain(|_, ts| now.abs_diff(*ts) <= REPLAY_WINDOW_SECS.unsigned_abs());
         if seen.insert(sig.nonce.clone(), sig.timestamp).is_some() {
             return Err(VerifyError::Replayed);
         }

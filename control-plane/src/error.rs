@@ -38,6 +38,10 @@ pub enum Error {
     /// Clashes with existing state (a taken slug, the last admin).
     #[error("{0}")]
     Conflict(String),
+    /// Well formed, but refused for what it holds (a key that is not an RSA key, a past expiry, a
+    /// module that does not load): no schema can say so, so it is not a 400.
+    #[error("{0}")]
+    Unprocessable(String),
     /// The request body is over the limit.
     #[error("the request body is too large")]
     TooLarge,
@@ -77,7 +81,7 @@ impl Error {
             Error::PlanLimit(_) => StatusCode::PAYMENT_REQUIRED,
             Error::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             Error::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            Error::GithubRejected(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Error::GithubRejected(_) | Error::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Error::Github(_) | Error::Stripe(_) => StatusCode::BAD_GATEWAY,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         }

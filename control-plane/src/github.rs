@@ -202,7 +202,7 @@ impl GithubClient {
             u64::try_from(v).map_err(|_| Error::BadRequest(format!("the {what} must be a positive number")))
         };
         let key = AppKey::new(positive(app_id, "app id")?, private_key_pem)
-            .map_err(|_| Error::BadRequest("the private key is not a valid RSA key".into()))?;
+            .map_err(|_| Error::Unprocessable("the private key is not a valid RSA key".into()))?;
         let jwt = key
             .jwt(time::OffsetDateTime::now_utc().unix_timestamp())
             .map_err(|e| Error::BadRequest(e.to_string()))?;

@@ -2,7 +2,8 @@
 # Installs the real API clients the end-to-end tests drive, when missing: @octokit/rest (npm,
 # into $HOME/.cache/shoal-npm) and PyGithub (PyPI, into $HOME/.cache/shoal-py), outside the clone;
 # GitHub's published GraphQL schema (npm @octokit/graphql-schema), which the fake's is checked against;
-# and kubernetes-validate (PyPI, into $HOME/.cache/shoal-k8s-validate) for make k8s-check.
+# kubernetes-validate (PyPI, into $HOME/.cache/shoal-k8s-validate) for make k8s-check; and
+# schemathesis (PyPI, into $HOME/.cache/shoal-schemathesis) for the admin API check.
 set -euo pipefail
 npm_dir="$HOME/.cache/shoal-npm"
 if [[ ! -d "$npm_dir/node_modules/@octokit/rest" ]]; then
@@ -35,4 +36,11 @@ if [[ ! -f "$hooks_dir/node_modules/@octokit/webhooks-schemas/schema.json" || ! 
   echo "ensure-test-clients: npm install @octokit/webhooks-schemas ajv ajv-formats" >&2
   mkdir -p "$hooks_dir"
   (cd "$hooks_dir" && npm install --silent --no-audit --no-fund @octokit/webhooks-schemas@7.6.1 ajv@8 ajv-formats@3 >/dev/null)
+fi
+# schemathesis (PyPI, into $HOME/.cache/shoal-schemathesis; the control plane's schemathesis test
+# puts it on PYTHONPATH and runs it against the admin API's OpenAPI document with every check).
+st_dir="$HOME/.cache/shoal-schemathesis"
+if [[ ! -d "$st_dir/schemathesis" ]]; then
+  echo "ensure-test-clients: pip install schemathesis" >&2
+  python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore --target "$st_dir" 'schemathesis>=4.3,<5' >/dev/null
 fi

@@ -188,9 +188,11 @@ struct CallerTokenIn {
     /// What it is for (`laptop`, `ci`).
     #[schema(schema_with = schema::name)]
     name: String,
-    /// When it stops working: in the future and within two years. Absent or null: never.
-    #[serde(default, with = "time::serde::rfc3339::option")]
-    expires_at: Option<OffsetDateTime>,
+    /// When it stops working (RFC 3339, e.g. `2027-01-31T12:00:00Z`): in the future and within
+    /// two years. Absent or null: never.
+    #[serde(default)]
+    #[schema(format = DateTime, pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$")]
+    expires_at: Option<String>,
 }
 
 /// The new caller token.
@@ -210,6 +212,7 @@ struct CallerTokenCreatedOut {
         (status = 201, description = "The token, shown once.", body = CallerTokenCreatedOut),
         (status = 400, description = "A bad name or expiry, or a body that is not a `CallerTokenIn`.", body = ErrorOut),
         (status = 413, description = "The body is over 64 KiB.", body = ErrorOut),
+        (status = 422, description = "The expiry is in the past or more than two years away.", body = ErrorOut),
         AdminRefusals,
     ),
 )]
@@ -218,7 +221,8 @@ async fn create_caller_token(
     admin: TenantAdmin,
     Json(input): Json<CallerTokenIn>,
 ) -> Result<Response, Error> {
-    let (tok, secret) = tokens::create(&state, &admin, &input.name, input.expires_at).await?;
+    let expires_at = input.expires_at.as_deref().map(parse_expiry).transpose()?;
+    let (tok, secret) = tokens::create(&state, &admin, &input.name, expires_at).await?;
     Ok((
         StatusCode::CREATED,
         axum::Json(CallerTokenCreatedOut {
@@ -283,10 +287,12 @@ enum IdentityIn {
         #[schema(schema_with = schema::name)]
         name: String,
         /// The App's id.
-        #[schema(minimum = 1)]
+        #[serde(deserialize_with = "whole_id")]
+        #[schema(minimum = 1, maximum = 9007199254740991_i64)]
         app_id: i64,
         /// The installation's id.
-        #[schema(minimum = 1)]
+        #[serde(deserialize_with = "whole_id")]
+        #[schema(minimum = 1, maximum = 9007199254740991_i64)]
         installation_id: i64,
         #[schema(schema_with = schema::private_key)]
         private_key: Secret,
@@ -333,7 +339,7 @@ impl From<IdentityIn> for NewIdentity {
         (status = 400, description = "A bad name, scopes, ids or key, or a body that is not an `IdentityIn`.", body = ErrorOut),
         (status = 402, description = "Billing is on and the tenant's plan allows no more identities; the message names the plan, the cap and the upgrade URL. Nothing is saved.", body = ErrorOut),
         (status = 413, description = "The body is over 64 KiB.", body = ErrorOut),
-        (status = 422, description = "GitHub refused the token, the App key, or knows no such installation.", body = ErrorOut),
+        (status = 422, description = "The App key is not an RSA key, or GitHub refused the token, the App key, or knows no such installation.", body = ErrorOut),
         (status = 502, description = "GitHub could not be reached.", body = ErrorOut),
         AdminRefusals,
     ),
@@ -431,6 +437,55 @@ struct PolicyIn {
     ttl_overrides: BTreeMap<String, u64>,
 }
 
+/// An expiry as the document states it: the RFC 3339 shape (else 400), then a real instant (a
+/// 31st of February or a misplaced leap second is well formed but no date: 422).
+fn parse_expiry(text: &str) -> Result<OffsetDateTime, Error> {
+    let b = text.as_bytes();
+    let digits = |r: std::ops::Range<usize>| b.get(r).is_some_and(|s| s.iter().all(u8::is_ascii_digit));
+    let shape_of_date = b.len() >= 20
+        && digits(0..4)
+        && b[4] == b'-'
+        && digits(5..7)
+        && b[7] == b'-'
+        && digits(8..10)
+        && b[10] == b'T'
+        && digits(11..13)
+        && b[13] == b':'
+        && digits(14..16)
+        && b[16] == b':'
+        && digits(17..19);
+    let mut rest = b.get(19..).unwrap_or_default();
+    if let Some(frac) = rest.strip_prefix(b".") {
+        let n = frac.iter().take_while(|c| c.is_ascii_digit()).count();
+        rest = if n == 0 { &b"!"[..] } else { &frac[n..] };
+    }
+    let offset = rest == b"Z"
+        || (rest.len() == 6
+            && matches!(rest[0], b'+' | b'-')
+            && rest[1..3].iter().all(u8::is_ascii_digit)
+            && rest[3] == b':'
+            && rest[4..6].iter().all(u8::is_ascii_digit));
+    if !(shape_of_date && offset) {
+        return Err(Error::BadRequest(
+            "expires_at must be an RFC 3339 date and time such as 2027-01-31T12:00:00Z".into(),
+        ));
+    }
+    OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+        .map_err(|e| Error::Unprocessable(format!("expires_at is not a real date and time: {e}")))
+}
+
+/// An id as a whole number: JSON Schema's `integer`, which the document states, includes `77.0`.
+fn whole_id<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    let n = serde_json::Number::deserialize(d)?;
+    n.as_i64()
+        .or_else(|| {
+            n.as_f64()
+                .filter(|f| f.fract() == 0.0 && f.abs() < 9.2e18)
+                .map(|f| f as i64)
+        })
+        .ok_or_else(|| D::Error::custom("an id is a whole number"))
+}
+
 /// TTLs in whole seconds. JSON Schema's `integer`, which the document states, includes `60.0`;
 /// serde's `u64` alone would refuse it.
 fn whole_seconds<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, u64>, D::Error> {
@@ -496,8 +551,8 @@ async fn get_policy_module(
     Ok(axum::Json(policy_module::get(&state, &admin).await?))
 }
 
-/// `PUT .../policy/module`: exactly one of the two.
-#[derive(Deserialize, ToSchema)]
+/// `PUT .../policy/module`: exactly one of the two (its schema: [`schema::policy_module_in`]).
+#[derive(Deserialize)]
 struct PolicyModuleIn {
     /// The module as WebAssembly text (`.wat`).
     #[serde(default)]
@@ -505,6 +560,18 @@ struct PolicyModuleIn {
     /// The binary module (`.wasm`), base64.
     #[serde(default)]
     wasm_base64: Option<String>,
+}
+
+impl utoipa::PartialSchema for PolicyModuleIn {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::schema::Schema::OneOf(schema::policy_module_in()).into()
+    }
+}
+
+impl ToSchema for PolicyModuleIn {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "PolicyModuleIn".into()
+    }
 }
 
 /// What an upload did.
@@ -522,8 +589,9 @@ struct PolicyModuleOut {
     request_body = PolicyModuleIn,
     responses(
         (status = 200, description = "Stored and in force, with the dry run's decisions.", body = PolicyModuleOut),
-        (status = 400, description = "Not a valid policy module (it says why), or neither or both of `wat` and `wasm_base64`.", body = ErrorOut),
+        (status = 400, description = "Neither or both of `wat` and `wasm_base64`.", body = ErrorOut),
         (status = 413, description = "The body is over 3 MiB.", body = ErrorOut),
+        (status = 422, description = "`wasm_base64` is not base64, or not a valid policy module, or its dry run failed (it says why). Nothing is stored.", body = ErrorOut),
         AdminRefusals,
     ),
 )]
@@ -537,7 +605,7 @@ async fn upload_policy_module(
         (Some(wat), None) => wat.into_bytes(),
         (None, Some(b64)) => base64::engine::general_purpose::STANDARD
             .decode(b64.trim())
-            .map_err(|_| Error::BadRequest("wasm_base64 is not base64".into()))?,
+            .map_err(|_| Error::Unprocessable("wasm_base64 is not base64".into()))?,
         _ => return Err(Error::BadRequest("send exactly one of wat and wasm_base64".into())),
     };
     let dry_run = policy_module::upload(&state, &admin, &source).await?;
@@ -552,7 +620,7 @@ async fn upload_policy_module(
     post, path = "/api/v1/tenants/{slug}/policy/module/restore", tag = "admin", params(TenantSlug),
     responses(
         (status = 200, description = "The previous module is in force.", body = ModuleState),
-        (status = 400, description = "There is no previous module.", body = ErrorOut),
+        (status = 409, description = "There is no previous module.", body = ErrorOut),
         AdminRefusals,
     ),
 )]
@@ -567,7 +635,7 @@ async fn restore_policy_module(
 #[derive(Deserialize, ToSchema)]
 struct OnFailureIn {
     /// `serve` (as if there were no module) or `fallback_local`.
-    #[schema(value_type = String)]
+    #[schema(value_type = String, pattern = "^(serve|fallback_local)$")]
     on_failure: OnFailure,
 }
 
@@ -595,8 +663,10 @@ async fn update_policy_module_on_failure(
 #[derive(Deserialize, ToSchema)]
 struct TestRequestIn {
     /// `GET`, `HEAD` or `POST` (GraphQL).
+    #[schema(pattern = "^(GET|HEAD|POST)$")]
     method: String,
     /// A path such as `/repos/octo-org/hello-world/pulls/1`, `/search/issues?q=...` or `/graphql`.
+    #[schema(pattern = "^/", max_length = 2048)]
     path: String,
 }
 
@@ -606,7 +676,8 @@ struct TestRequestIn {
     request_body = TestRequestIn,
     responses(
         (status = 200, description = "The module's decision.", body = Decided),
-        (status = 400, description = "No module, or a bad method or path.", body = ErrorOut),
+        (status = 400, description = "A bad method or path.", body = ErrorOut),
+        (status = 409, description = "No module has been uploaded.", body = ErrorOut),
         (status = 413, description = "The body is over 64 KiB.", body = ErrorOut),
         AdminRefusals,
     ),

@@ -7,7 +7,7 @@
 
 use crate::tenants::policy::{MAX_TTL_SECS, TTL_CLASSES};
 use serde::{Deserialize, Serialize};
-use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, SchemaType, Type};
+use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, OneOf, OneOfBuilder, SchemaType, Type};
 use utoipa::openapi::{Array, Object};
 use utoipa::{IntoParams, IntoResponses, ToSchema};
 
@@ -29,14 +29,14 @@ fn string() -> ObjectBuilder {
     ObjectBuilder::new().schema_type(Type::String)
 }
 
-/// A name (of a caller token, device or identity): 1 to 100 characters once trimmed, no control
-/// characters (`tokens::validate_token_name`, `identities::validate_name`).
+/// A name (of a caller token, device or identity): at most 100 characters, not blank, no control
+/// characters anywhere (`tokens::validate_token_name`, `identities::validate_name`); stored trimmed.
 pub fn name() -> Object {
     string()
         .min_length(Some(1))
         .max_length(Some(100))
         .pattern(Some(format!("^[^{CONTROL}]*[^{CONTROL}{SPACE}][^{CONTROL}]*$")))
-        .description(Some("1 to 100 characters once trimmed, no control characters."))
+        .description(Some("At most 100 characters, not blank, no control characters; stored trimmed."))
         .build()
 }
 
@@ -113,6 +113,23 @@ pub fn ttl_overrides() -> Object {
                 .maximum(Some(MAX_TTL_SECS)),
         ))
         .description(Some("Cache TTL in seconds (at most a week) per freshness class."))
+        .build()
+}
+
+/// A policy module upload: exactly one of `wat` (WebAssembly text) and `wasm_base64` (the binary
+/// module in base64), the other absent or null.
+pub fn policy_module_in() -> OneOf {
+    let branch = |one: &str, other: &str, what: &str| {
+        ObjectBuilder::new()
+            .property(one, string().description(Some(what)))
+            .required(one)
+            .property(other, ObjectBuilder::new().schema_type(Type::Null))
+            .build()
+    };
+    OneOfBuilder::new()
+        .item(branch("wat", "wasm_base64", "The module as WebAssembly text (`.wat`)."))
+        .item(branch("wasm_base64", "wat", "The binary module (`.wasm`), base64."))
+        .description(Some("Exactly one of `wat` and `wasm_base64`."))
         .build()
 }
 

@@ -201,6 +201,13 @@ fn slug_of(host_header: &str, base_domain: &str) -> Option<String> {
     host.strip_suffix(base_domain)?.strip_suffix('.').map(str::to_string)
 }
 
+/// Whether `path` is an admin API path of a tenant other than `slug` (compared as written: an
+/// escaped slug is another's too, and the control plane then never sees it).
+fn names_another_tenant(path: &str, slug: &str) -> bool {
+    path.strip_prefix("/api/v1/tenants/")
+        .is_some_and(|rest| rest.split('/').next() != Some(slug))
+}
+
 /// Every request to the edge listener.
 pub async fn proxy(
     State(edge): State<EdgeState>,
@@ -223,6 +230,12 @@ pub async fn proxy(
     let to_control_plane = edge
         .control_plane
         .filter(|_| req.uri().path().starts_with(CONTROL_PLANE_PREFIX));
+    if to_control_plane.is_some() && names_another_tenant(req.uri().path(), &slug) {
+        return github_error(
+            StatusCode::NOT_FOUND,
+            "Not Found: a tenant's host serves only that tenant's admin API",
+        );
+    }
     let addr = match edge.route(&slug).await {
         Ok(Route::Up(_) | Route::Down) if to_control_plane.is_some() => to_control_plane.expect("checked"),
         Ok(Route::Up(addr)) => addr,
@@ -287,5 +300,52 @@ mod tests {
         assert_eq!(slug_of("a.b.localhost", "localhost"), None);
         assert_eq!(slug_of("evil.com", "localhost"), None);
         assert_eq!(slug_of("acme.shoal.dev", "shoal.dev").as_deref(), Some("acme"));
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(1024))]
+
+        #[test]
+        fn any_host_header_names_at_most_one_well_formed_tenant(host in ".{0,80}", base in "[a-z]{1,8}(\\.[a-z]{2,4})?") {
+            if let Some(slug) = slug_of(&host, &base) {
+                proptest::prop_assert!(!slug.is_empty() && slug.len() <= 63, "{slug}");
+                proptest::prop_assert!(slug.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'), "{slug}");
+                proptest::prop_assert!(!slug.starts_with('-') && !slug.ends_with('-'));
+                let bare = host.rsplit_once(':').filter(|(_, p)| p.parse::<u16>().is_ok()).map_or(host.as_str(), |(h, _)| h);
+                proptest::prop_assert_eq!(bare.trim_end_matches('.').to_ascii_lowercase(), format!("{slug}.{base}"));
+            }
+            let _ = names_another_tenant(&host, "acme");
+        }
+
+        #[test]
+        fn a_tenant_host_is_found_however_it_is_written(
+            slug in "[a-z0-9]([a-z0-9-]{0,20}[a-z0-9])?",
+            upper in proptest::collection::vec(proptest::prelude::any::<bool>(), 30),
+            port in proptest::option::of(proptest::prelude::any::<u16>()),
+            dot in proptest::prelude::any::<bool>(),
+        ) {
+            let name: String = format!("{slug}.shoal.dev")
+                .chars()
+                .zip(upper.iter().cycle())
+                .map(|(c, &u)| if u { c.to_ascii_uppercase() } else { c })
+                .collect();
+            let host = format!("{name}{}{}", if dot { "." } else { "" }, port.map(|p| format!(":{p}")).unwrap_or_default());
+            proptest::prop_assert_eq!(slug_of(&host, "shoal.dev"), Some(slug.clone()));
+            // One more label in front, or another base: no tenant.
+            let nested = format!("x.{host}");
+            proptest::prop_assert_eq!(slug_of(&nested, "shoal.dev"), None);
+            proptest::prop_assert_eq!(slug_of(&host, "shoal.example"), None);
+        }
+    }
+
+    #[test]
+    fn a_tenant_host_names_only_its_own_tenant_in_admin_api_paths() {
+        assert!(!names_another_tenant("/api/v1/tenants/acme/members", "acme"));
+        assert!(!names_another_tenant("/api/v1/tenants/acme", "acme"));
+        assert!(!names_another_tenant("/api/v1/login/exchange", "acme"));
+        assert!(names_another_tenant("/api/v1/tenants/bobco/members", "acme"));
+        assert!(names_another_tenant("/api/v1/tenants/%61cme/members", "acme"));
+        assert!(names_another_tenant("/api/v1/tenants//members", "acme"));
+        assert!(names_another_tenant("/api/v1/tenants/acme-x/members", "acme"));
     }
 }

@@ -168,7 +168,7 @@ const IDENTITY_COLS: &str = "id, kind, name, app_id, installation_id, account_lo
 /// An identity's name: 1-100 characters, no control characters.
 pub fn validate_name(name: &str) -> Result<String, Error> {
     let n = name.trim();
-    if n.is_empty() || n.chars().count() > 100 || n.chars().any(char::is_control) {
+    if n.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
         return Err(Error::BadRequest(
             "give the identity a name of 1 to 100 characters".into(),
         ));
@@ -332,7 +332,7 @@ pub async fn insert_app(
     }
     // The worker signs App JWTs (RS256) with this key: refuse anything it could not use.
     if AppKey::new(0, pem).is_err() {
-        return Err(Error::BadRequest(
+        return Err(Error::Unprocessable(
             "the private key is not a valid RSA key; paste the .pem file GitHub generated for the App".into(),
         ));
     }

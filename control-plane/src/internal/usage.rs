@@ -27,6 +27,7 @@ pub async fn post_usage(
     if report.tenant != worker.tenant {
         return Err(Error::Forbidden("a worker reports only for its own tenant".into()));
     }
+    check_counts(&report)?;
 
     let status = if usage::apply_report(&state.pool, worker.tenant, &report).await? {
         "applied"
@@ -34,4 +35,23 @@ pub async fn post_usage(
         "duplicate"
     };
     Ok(Json(json!({ "status": status })))
+}
+
+/// Largest count one report may carry: far beyond any real period, and small enough that the
+/// hourly sums (`bigint`) cannot overflow, nor a count wrap negative when stored.
+const MAX_REPORT_COUNT: u64 = 1 << 40;
+
+fn check_counts(report: &UsageReport) -> Result<(), Error> {
+    let mut counts = report
+        .requests
+        .iter()
+        .map(|r| r.count)
+        .chain(report.upstream.iter().flat_map(|u| [u.calls, u.units, u.not_modified]))
+        .chain(report.policy_module.failures.iter().map(|f| f.count));
+    if counts.any(|c| c > MAX_REPORT_COUNT) {
+        return Err(Error::BadRequest(format!(
+            "a usage report's counts are at most {MAX_REPORT_COUNT}"
+        )));
+    }
+    Ok(())
 }

@@ -82,14 +82,14 @@ struct Checked {
 
 /// Validates an upload and dry-runs it on the sample requests; any failure refuses it.
 async fn check(source: &[u8]) -> Result<(Checked, Vec<Decided>), Error> {
-    let bad = |e: shoal_common::policy::LoadError| Error::BadRequest(format!("policy module refused: {e}"));
+    let bad = |e: shoal_common::policy::LoadError| Error::Unprocessable(format!("policy module refused: {e}"));
     let binary = to_binary(source).map_err(bad)?;
     let program = Program::from_binary(&binary).map_err(bad)?;
     let mut decided = Vec::new();
     for facts in sample_requests() {
         let d = run(&program, facts).await;
         if d.decision.starts_with("failed") {
-            return Err(Error::BadRequest(format!(
+            return Err(Error::Unprocessable(format!(
                 "policy module refused: its dry run on {} {}",
                 d.request, d.decision
             )));
@@ -158,7 +158,7 @@ pub async fn restore(state: &AppState, admin: &TenantAdmin) -> Result<ModuleStat
     .await?
     .rows_affected();
     if swapped == 0 {
-        return Err(Error::BadRequest(
+        return Err(Error::Conflict(
             "there is no previous policy module to restore".into(),
         ));
     }
@@ -204,15 +204,16 @@ async fn publish(
     audit::record(tx, Actor::from(admin), action, "policy", details).await
 }
 
+/// Longest path [`test_request`] takes.
+pub const MAX_TEST_PATH: usize = 2048;
+
 /// What the module in force decides for `method` and `path` (a REST path like
 /// `/repos/octo-org/x/pulls/1`, a search, or `/graphql`).
 pub async fn test_request(state: &AppState, member: &TenantMember, method: &str, path: &str) -> Result<Decided, Error> {
-    let method = method.trim().to_ascii_uppercase();
-    if !matches!(method.as_str(), "GET" | "HEAD" | "POST") {
+    if !matches!(method, "GET" | "HEAD" | "POST") {
         return Err(Error::BadRequest("the method must be GET, HEAD or POST".into()));
     }
-    let path = path.trim();
-    if !path.starts_with('/') || path.len() > 2048 {
+    if !path.starts_with('/') || path.chars().count() > MAX_TEST_PATH {
         return Err(Error::BadRequest(
             "the path must start with / (for example /repos/octo-org/hello-world/pulls/1)".into(),
         ));
@@ -228,7 +229,7 @@ pub async fn test_request(state: &AppState, member: &TenantMember, method: &str,
         .fetch_one(&mut *tx)
         .await?;
     tx.commit().await?;
-    let wasm = wasm.ok_or_else(|| Error::BadRequest("upload a policy module first".into()))?;
+    let wasm = wasm.ok_or_else(|| Error::Conflict("upload a policy module first".into()))?;
     let program = Program::from_binary(&wasm).map_err(|e| Error::BadRequest(e.to_string()))?;
     Ok(run(&program, facts_of(&method, path, &login)).await)
 }

@@ -57,8 +57,13 @@ impl CallerToken {
 
 /// A token's name: 1-100 characters after trimming, no control characters.
 pub fn validate_token_name(name: &str) -> Result<String, Error> {
+    if name.chars().any(char::is_control) {
+        return Err(Error::BadRequest(
+            "the token name cannot contain control characters".into(),
+        ));
+    }
     let n = name.trim();
-    if n.is_empty() || n.chars().count() > 100 {
+    if n.is_empty() || name.chars().count() > 100 {
         return Err(Error::BadRequest("give the token a name of 1 to 100 characters".into()));
     }
     if n.chars().any(char::is_control) {
@@ -74,10 +79,10 @@ pub fn validate_expiry(expires_at: Option<OffsetDateTime>) -> Result<Option<Offs
     if let Some(e) = expires_at {
         let now = OffsetDateTime::now_utc();
         if e <= now {
-            return Err(Error::BadRequest("the expiry must be in the future".into()));
+            return Err(Error::Unprocessable("the expiry must be in the future".into()));
         }
         if e > now + time::Duration::days(731) {
-            return Err(Error::BadRequest("the expiry must be within two years".into()));
+            return Err(Error::Unprocessable("the expiry must be within two years".into()));
         }
     }
     Ok(expires_at)

@@ -638,3 +638,80 @@ async fn a_free_bundle_counts_this_months_reads_and_an_unpaid_tenants_worker_is_
     );
     assert_eq!(b.version, 7, "each billing change bumped the bundle");
 }
+
+/// Found by the bad-input suite: a count beyond `i64::MAX` was stored wrapped (negative, lowering
+/// the tenant's usage and bill), and a timestamp header near `i64::MIN` overflowed the window check.
+#[sqlx::test(migrator = "shoal_control_plane::db::MIGRATOR")]
+async fn absurd_counts_and_timestamps_are_refused_and_change_nothing(pool: PgPool) {
+    let app = serve(&pool).await;
+    let a = seed(&pool, &app.config.keys, "acme").await;
+    let c = reqwest::Client::new();
+    let now = time::OffsetDateTime::now_utc();
+    let counter = |count| RequestCounter {
+        caller_token: None,
+        route_class: "pulls".into(),
+        cache_status: CacheStatus::Hit,
+        count,
+    };
+    let upstream = |calls, units| UpstreamCounter {
+        identity: IdentityId::new(),
+        resource: "core".into(),
+        calls,
+        units,
+        not_modified: 0,
+    };
+    for (requests, upstream) in [
+        (vec![counter(u64::MAX)], vec![]),
+        (vec![counter(1), counter(i64::MAX as u64 + 1)], vec![]),
+        (vec![], vec![upstream(1, u64::MAX)]),
+        (vec![], vec![upstream(1 << 41, 1)]),
+    ] {
+        let report = UsageReport {
+            protocol_version: PROTOCOL_VERSION,
+            report_id: Uuid::new_v4(),
+            tenant: a.tenant,
+            bundle_version: 5,
+            period_start: now,
+            period_end: now,
+            requests,
+            upstream,
+            identity_health: vec![],
+            policy_module: Default::default(),
+        };
+        let body = serde_json::to_vec(&report).unwrap();
+        let r = signed(
+            &c,
+            reqwest::Method::POST,
+            &app.url,
+            "/internal/v1/usage",
+            &body,
+            a.worker,
+            &a.secret,
+        )
+        .send()
+        .await
+        .unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+        let msg: serde_json::Value = r.json().await.unwrap();
+        assert!(msg["message"].as_str().unwrap().contains("at most"), "{msg}");
+    }
+    for table in ["usage_reports", "usage_requests_hourly", "usage_upstream_hourly"] {
+        let n: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(n, 0, "{table}");
+    }
+    for timestamp in [i64::MIN, i64::MAX] {
+        let r = c
+            .get(format!("{}/internal/v1/bundle", app.url))
+            .header(HEADER_WORKER, a.worker.to_string())
+            .header(HEADER_TIMESTAMP, timestamp.to_string())
+            .header(HEADER_NONCE, "n")
+            .header(HEADER_SIGNATURE, format!("v1={}", "00".repeat(32)))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "timestamp {timestamp}");
+    }
+}

@@ -1,6 +1,7 @@
 //! The control plane's integration tests: one binary, one module per area.
 
 mod api;
+mod bad_input;
 mod billing;
 mod billing_enforcement;
 mod browser;
@@ -12,12 +13,15 @@ mod embedded;
 mod flows;
 mod http;
 mod internal;
+mod isolation;
 mod kubernetes;
+mod leak_scan;
 mod migrations;
 mod policy_module;
 mod protocol;
 mod rls;
 mod scheduler;
+mod schemathesis;
 mod signup_e2e;
 mod stripe;
 mod support;

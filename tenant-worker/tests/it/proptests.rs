@@ -1,5 +1,6 @@
 //! Property suites (run by `make test`): the REST path normaliser and the GraphQL classifier
-//! never panic, normalised paths are canonical and safe, and no mutation is ever a read.
+//! never panic, normalised paths are canonical and safe, traversal is refused however it is
+//! spelled, and no mutation is ever a read.
 
 use proptest::prelude::*;
 use shoal_worker::classify::{classify as classify_route, normalize};
@@ -33,6 +34,55 @@ proptest! {
             prop_assert_eq!(again, n.clone());
             let _ = classify_route(&n);
         }
+    }
+
+    #[test]
+    fn traversal_and_encoded_separators_are_refused_however_they_are_spelled(
+        before in proptest::collection::vec("[a-zA-Z0-9_-]{1,8}", 0..4),
+        after in proptest::collection::vec("[a-zA-Z0-9_-]{1,8}", 0..4),
+        trick in prop_oneof![
+            Just(".."), Just("."), Just("%2e%2e"), Just("%2E%2E"), Just(".%2e"), Just("%2e."), Just("%2e"),
+            Just("a%2fb"), Just("a%2Fb"), Just("a%5cb"), Just("a%5Cb"), Just("a\\b"),
+            Just("a%00b"), Just("a%0ab"), Just("a%zz"), Just("a%2"), Just("a b"), Just("\u{e9}"),
+        ],
+        prefix in prop_oneof![Just(""), Just("/api/v3")],
+    ) {
+        let segments: Vec<&str> = std::iter::once("repos")
+            .chain(before.iter().map(String::as_str))
+            .chain([trick])
+            .chain(after.iter().map(String::as_str))
+            .collect();
+        let path = format!("{prefix}/{}", segments.join("/"));
+        prop_assert!(normalize(&path, None).is_err(), "{path} was accepted");
+    }
+
+    #[test]
+    fn credentials_in_the_query_string_are_refused(
+        key in prop_oneof![Just("access_token"), Just("client_secret"), Just("client_id")],
+        value in "[a-z0-9]{0,12}",
+        others in proptest::collection::vec("[a-z]{1,6}=[a-z0-9]{0,6}", 0..3),
+    ) {
+        let mut pairs = others.clone();
+        pairs.insert(others.len() / 2, format!("{key}={value}"));
+        prop_assert!(normalize("/repos/o/r", Some(&pairs.join("&"))).is_err());
+    }
+
+    #[test]
+    fn arbitrary_graphql_requests_are_classified_or_refused_never_a_panic(
+        text in ".{0,200}",
+        depth in 0usize..120,
+        op in proptest::option::of("[A-Za-z]{0,8}"),
+        vars_depth in 0usize..200,
+    ) {
+        let nested = format!("{}{text}{}", "{ a ".repeat(depth), " }".repeat(depth));
+        let in_repo = format!("query {{ repository(owner: \"o\", name: \"r\") {{ {text} }} }}");
+        let vars: serde_json::Value =
+            serde_json::from_str(&format!("{}1{}", "[".repeat(vars_depth), "]".repeat(vars_depth))).unwrap_or_default();
+        for q in [text.clone(), nested, in_repo] {
+            let body = serde_json::json!({"query": q, "operationName": op, "variables": {"v": vars}});
+            let _ = classify(&serde_json::to_vec(&body).unwrap());
+        }
+        let _ = classify(text.as_bytes());
     }
 
     #[test]

@@ -202,7 +202,8 @@ pub(super) async fn test_policy_module(
     CsrfForm(input): CsrfForm<TestRequestIn>,
 ) -> Result<Response, PageError> {
     admin_action(&session, member, "policy", async |admin| {
-        let d = policy_module::test_request(&state, admin, &input.method, &input.path).await?;
+        let method = input.method.trim().to_ascii_uppercase();
+        let d = policy_module::test_request(&state, admin, &method, input.path.trim()).await?;
         Ok(format!("The module decides {} → {}", d.request, d.decision))
     })
     .await

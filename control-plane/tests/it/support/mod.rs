@@ -114,3 +114,48 @@ pub async fn until<T>(secs: u64, what: &str, mut f: impl AsyncFnMut() -> Option<
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
+
+/// The page routes of `/t/{slug}/...` (templates), read from their router so a new page is
+/// covered by the tests that walk them.
+pub fn tenant_page_routes() -> Vec<String> {
+    let src = include_str!("../../../src/web/tenant/mod.rs");
+    let routes: Vec<String> = src
+        .match_indices("\"/t/{slug}")
+        .map(|(at, _)| {
+            let rest = &src[at + 1..];
+            rest[..rest.find('"').unwrap()].to_string()
+        })
+        .collect();
+    assert!(routes.len() >= 25, "found only {routes:?}");
+    routes
+}
+
+/// Every row `tenant` owns (each table with a `tenant_id`, and its `tenants` row), as text:
+/// what a refused request must leave exactly as it was (a token's `last_used_at` aside: using a
+/// token to be refused is a use).
+pub async fn tenant_rows(pool: &PgPool, tenant: shoal_common::TenantId) -> String {
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT table_name::text FROM information_schema.columns
+         WHERE table_schema = 'public' AND column_name = 'tenant_id' ORDER BY 1",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    let mut all = String::new();
+    for table in tables {
+        let rows: Option<String> = sqlx::query_scalar(&format!(
+            "SELECT string_agg((to_jsonb(t) - 'last_used_at')::text, E'\\n' ORDER BY t::text) FROM {table} t WHERE tenant_id = $1"
+        ))
+        .bind(tenant.as_uuid())
+        .fetch_one(pool)
+        .await
+        .unwrap();
+        all.push_str(&format!("{table}:\n{}\n", rows.unwrap_or_default()));
+    }
+    let row: String = sqlx::query_scalar("SELECT t::text FROM tenants t WHERE id = $1")
+        .bind(tenant.as_uuid())
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    all + &row
+}

@@ -65,11 +65,18 @@ pub struct Seed {
 
 /// Seeds [`Seed`] with `pat` as its identity.
 pub async fn seed(pool: &PgPool, keys: &Keys, pat: &str) -> Seed {
+    seed_tenant(pool, keys, "acme", ("alice", 4242), pat).await
+}
+
+/// Seeds a tenant `slug` for the org `octo-org` like [`seed`], its caller token owned by a new
+/// user `(login, github id)`.
+pub async fn seed_tenant(pool: &PgPool, keys: &Keys, slug: &str, (login, github_id): (&str, i64), pat: &str) -> Seed {
     let tenant = TenantId::new();
     let dk = DataKey::generate().unwrap();
     let wrapped = keys.keyring.current().wrap(&dk, tenant).unwrap();
-    sqlx::query("INSERT INTO tenants (id, slug, github_org, github_org_id, wrapped_data_key) VALUES ($1, 'acme', 'octo-org', 1, $2)")
+    sqlx::query("INSERT INTO tenants (id, slug, github_org, github_org_id, wrapped_data_key) VALUES ($1, $2, 'octo-org', 1, $3)")
         .bind(tenant.as_uuid())
+        .bind(slug)
         .bind(wrapped.as_bytes())
         .execute(pool)
         .await
@@ -85,8 +92,10 @@ pub async fn seed(pool: &PgPool, keys: &Keys, pat: &str) -> Seed {
         .await
         .unwrap();
     let user = Uuid::new_v4();
-    sqlx::query("INSERT INTO users (id, github_id, login) VALUES ($1, 4242, 'alice')")
+    sqlx::query("INSERT INTO users (id, github_id, login) VALUES ($1, $2, $3)")
         .bind(user)
+        .bind(github_id)
+        .bind(login)
         .execute(pool)
         .await
         .unwrap();
