@@ -36,7 +36,9 @@ pub fn name() -> Object {
         .min_length(Some(1))
         .max_length(Some(100))
         .pattern(Some(format!("^[^{CONTROL}]*[^{CONTROL}{SPACE}][^{CONTROL}]*$")))
-        .description(Some("At most 100 characters, not blank, no control characters; stored trimmed."))
+        .description(Some(
+            "At most 100 characters, not blank, no control characters; stored trimmed.",
+        ))
         .build()
 }
 

@@ -158,9 +158,7 @@ pub async fn restore(state: &AppState, admin: &TenantAdmin) -> Result<ModuleStat
     .await?
     .rows_affected();
     if swapped == 0 {
-        return Err(Error::Conflict(
-            "there is no previous policy module to restore".into(),
-        ));
+        return Err(Error::Conflict("there is no previous policy module to restore".into()));
     }
     let now = state_of(&mut tx).await?;
     publish(
@@ -231,7 +229,7 @@ pub async fn test_request(state: &AppState, member: &TenantMember, method: &str,
     tx.commit().await?;
     let wasm = wasm.ok_or_else(|| Error::Conflict("upload a policy module first".into()))?;
     let program = Program::from_binary(&wasm).map_err(|e| Error::BadRequest(e.to_string()))?;
-    Ok(run(&program, facts_of(&method, path, &login)).await)
+    Ok(run(&program, facts_of(method, path, &login)).await)
 }
 
 /// The facts the worker would give for `method path`, as far as the control plane can tell
