@@ -200,6 +200,10 @@ pub async fn receive(state: &AppState, slug: &str, d: Delivery<'_>) -> Result<Re
     let payload: serde_json::Value = serde_json::from_slice(d.body).map_err(|_| {
         Error::BadRequest("the delivery's body is not JSON (set the content type to application/json)".into())
     })?;
+    // GitHub's payloads are objects; anything else is not a delivery, however it is signed.
+    if !payload.is_object() {
+        return Err(Error::BadRequest("the delivery's body is not a JSON object".into()));
+    }
     let stored = sqlx::query(
         "INSERT INTO webhook_events (tenant_id, delivery_id, event, payload) VALUES ($1, $2, $3, $4)
          ON CONFLICT (tenant_id, delivery_id) DO NOTHING",

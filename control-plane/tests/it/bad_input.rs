@@ -283,3 +283,110 @@ async fn bad_bodies_on_every_form_are_refused_and_change_nothing(pool: PgPool) {
     // Still signed in: none of this ended the session.
     assert_eq!(alice.get_text("/t/octo").await.0, 200);
 }
+
+#[sqlx::test(migrator = "shoal_control_plane::db::MIGRATOR")]
+async fn bad_bodies_at_the_internal_api_and_the_webhook_receivers_are_4xx_and_store_nothing(pool: PgPool) {
+    use shoal_common::github::webhook::sign;
+    use shoal_common::signing::{self, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP, HEADER_WORKER};
+
+    let (app, _gh, alice) = support::octo_tenant(pool.clone()).await;
+    let tenant = shoal_control_plane::tenants::resolve(&pool, "octo").await.unwrap();
+    // The tenant's webhook secret, as its admin sees it.
+    let (_, html) = alice.get_text("/t/octo/policy").await;
+    let marker = "id=\"webhook-secret\">";
+    let at = html.find(marker).unwrap() + marker.len();
+    let hook_secret = html[at..at + html[at..].find('<').unwrap()].to_string();
+    // A worker secret for the tenant's worker row.
+    let worker: uuid::Uuid = sqlx::query_scalar("SELECT id FROM workers WHERE tenant_id = $1")
+        .bind(tenant.id.as_uuid())
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let wrapped: Vec<u8> = sqlx::query_scalar("SELECT wrapped_data_key FROM tenants WHERE id = $1")
+        .bind(tenant.id.as_uuid())
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let dk = app
+        .config
+        .keys
+        .keyring
+        .unwrap_key(&shoal_common::crypto::WrappedDataKey::from_bytes(wrapped), tenant.id)
+        .unwrap();
+    let worker_secret = shoal_common::Secret::new("worker-secret-for-bad-input");
+    let sealed = dk.seal(worker_secret.expose().as_bytes(), tenant.id, worker).unwrap();
+    sqlx::query("UPDATE workers SET sealed_secret = $2 WHERE id = $1")
+        .bind(worker)
+        .bind(sealed.as_bytes())
+        .execute(&pool)
+        .await
+        .unwrap();
+    let before = support::tenant_rows(&pool, tenant.id).await;
+    let http = reqwest::Client::new();
+
+    let big = vec![b'{'; shoal_control_plane::internal::MAX_BODY_BYTES + 1];
+    let bodies: Vec<(&str, Vec<u8>)> = vec![
+        ("malformed", b"{".to_vec()),
+        ("an array", b"[]".to_vec()),
+        ("not UTF-8", b"{\"a\": \"\xff\"}".to_vec()),
+        ("deeply nested", "[".repeat(100_000).into_bytes()),
+        (
+            "the wrong shape",
+            br#"{"protocol_version": 1, "report_id": 5}"#.to_vec(),
+        ),
+        ("oversized", big),
+    ];
+    for (what, body) in &bodies {
+        // Signed by the tenant's own worker: the signature is right, the body is not.
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let s = signing::sign(&worker_secret, "POST", "/internal/v1/usage", body, now).unwrap();
+        let r = http
+            .post(format!("{}/internal/v1/usage", app.url))
+            .header(HEADER_WORKER, worker.to_string())
+            .header(HEADER_TIMESTAMP, s.timestamp.to_string())
+            .header(HEADER_NONCE, s.nonce)
+            .header(HEADER_SIGNATURE, s.signature)
+            .header("content-type", "text/plain")
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        assert!(matches!(status, 400 | 413), "usage with {what}: {status}");
+        // Unsigned.
+        let r = http
+            .post(format!("{}/internal/v1/usage", app.url))
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert!(matches!(r.status().as_u16(), 401 | 413), "unsigned usage with {what}");
+        if *what == "the wrong shape" {
+            // An object, as GitHub's payloads are: a webhook stores it (its fields are read later).
+            continue;
+        }
+        // GitHub's webhook, signed with the tenant's secret. Found here: a signed array was stored.
+        let r = http
+            .post(format!("{}/webhooks/github/octo", app.url))
+            .header("content-type", "application/json")
+            .header("x-github-event", "push")
+            .header("x-github-delivery", format!("d-{what}"))
+            .header("x-hub-signature-256", sign(hook_secret.as_bytes(), body))
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        assert!((400..500).contains(&status), "webhook with {what}: {status}");
+        // Stripe's (billing is off here): refused whatever the body.
+        let r = http
+            .post(format!("{}/webhooks/stripe", app.url))
+            .header("stripe-signature", "t=1,v1=00")
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert!((400..500).contains(&r.status().as_u16()), "stripe webhook with {what}");
+    }
+    assert_eq!(support::tenant_rows(&pool, tenant.id).await, before);
+}
