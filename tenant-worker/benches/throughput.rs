@@ -1,9 +1,14 @@
 //! Cache-hit throughput, side by side in one run: (a) a bare axum server answering a fixed 2 KB
-//! body (the ceiling), (b) the worker's cache-hit path for a ~2 KB GitHub response, (c) direct
-//! calls to the fake GitHub, (d) the cache-hit path of a worker running a policy module
-//! (`policy-examples/owner-only.wat`, which serves the route). Requests/s and p50/p99 latency at
-//! 1, 16 and 64 keep-alive connections, the ratio (b)/(a) of throughput and of p99, and what the
-//! module adds: (d)/(b) of throughput and (d) - (b) of p50.
+//! body (the ceiling), (b) the worker's REST cache hit for a ~2 KB GitHub response, (c) direct
+//! calls to the fake GitHub, (d) the REST cache hit of a worker running a policy module
+//! (`policy-examples/owner-only.wat`, which serves the route), (e) bare axum answering 16 KB,
+//! (f) the REST cache hit for a ~16 KB response, (g) and (h) GraphQL cache hits of the bodies gh
+//! 2.23 sends for `gh pr view` (`PullRequestByNumber`) and `gh issue list` (`IssueList`), taken
+//! from the recording of the real gh (`tests/fake-github/tests/gh-2.23-requests.json`), and (i)
+//! and (j) REST cache hits of the size of (g)'s and (h)'s answers. Requests/s and p50/p99 latency
+//! at 1, 16 and 64 keep-alive connections, then the ratios with their goals: REST hit / bare axum
+//! at 2 and 16 KB (throughput and p99), GraphQL hit / REST hit of the same size, and what the
+//! module costs, (d)/(b).
 //!
 //! `cargo bench -p shoal-worker --bench throughput`
 //!
@@ -30,10 +35,11 @@
 //!   `SHOAL_BENCH_SECS` (default 1) are counted. Targets take turns within each of
 //!   `SHOAL_BENCH_ROUNDS` rounds (default 5, after one unrecorded round) so outside load hits
 //!   them alike; each cell of the table reports its median-throughput round, and each ratio is
-//!   the median over rounds of (b)/(a) within one round (they ran back to back).
+//!   the median over rounds of the ratio within one round (its two targets ran close together).
 //! - In a closed loop latency follows from throughput (Little's law: mean latency = connections /
 //!   requests per second), so at 64 connections a p99 under 2 ms needs well over 32k req/s from
-//!   the one server core; the p99 ratio (b)/(a) says how much the worker adds to the ceiling's.
+//!   the one server core; the p99 ratios (b)/(a) and (f)/(e) say how much the worker adds to
+//!   the ceiling's.
 //! - `SHOAL_BENCH_PIN=0` turns pinning off: the servers get a default (one thread per CPU)
 //!   runtime and share every CPU with the load generator, as an unpinned deployment would.
 //! - `SHOAL_BENCH_ONLY=b` (or `a,b`...) and `SHOAL_BENCH_CONNS=64` (or `1,16`...) measure a
@@ -49,23 +55,40 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 struct Target {
-    name: &'static str,
+    name: String,
     addr: SocketAddr,
     path: String,
     authorization: Option<String>,
+    /// A JSON body to `POST` (GraphQL); `GET` without.
+    body: Option<String>,
+    /// The size of the answer's body, in bytes.
+    len: usize,
 }
 
 impl Target {
     fn request(&self) -> Vec<u8> {
+        let method = if self.body.is_some() { "POST" } else { "GET" };
         let mut r = format!(
-            "GET {} HTTP/1.1\r\nhost: {}\r\naccept: application/vnd.github+json\r\nuser-agent: shoal-bench\r\n",
+            "{method} {} HTTP/1.1\r\nhost: {}\r\naccept: application/vnd.github+json\r\nuser-agent: shoal-bench\r\n",
             self.path, self.addr
         );
         if let Some(a) = &self.authorization {
             r.push_str(&format!("authorization: {a}\r\n"));
         }
-        r.push_str("\r\n");
+        if let Some(b) = &self.body {
+            r.push_str(&format!(
+                "content-type: application/json\r\ncontent-length: {}\r\n\r\n{b}",
+                b.len()
+            ));
+        } else {
+            r.push_str("\r\n");
+        }
         r.into_bytes()
+    }
+
+    /// Whether this is the target tagged `tag` (`"b"` for `(b) ...`).
+    fn is(&self, tag: &str) -> bool {
+        self.name.starts_with(&format!("({tag})"))
     }
 }
 
@@ -319,7 +342,7 @@ fn run_builtin(target: &Target, conns: usize, secs: f64, spin: bool) -> anyhow::
                 if c.done {
                     continue;
                 }
-                if let Some(l) = c.poll(target.name)? {
+                if let Some(l) = c.poll(&target.name)? {
                     if c.sent_at >= warm {
                         lat.push(l.as_nanos() as u64);
                     }
@@ -368,13 +391,22 @@ end
 "#;
 
 /// One `wrk` run (its own warm-up is the first round of each cell); wrk measures in µs.
-fn measure_wrk(target: &Target, conns: usize, secs: f64, script: &std::path::Path) -> anyhow::Result<Cell> {
+fn measure_wrk(target: &Target, conns: usize, secs: f64) -> anyhow::Result<Cell> {
+    let script = tempfile::NamedTempFile::new()?;
+    if let Some(body) = &target.body {
+        anyhow::ensure!(!body.contains("]==]"), "the body ends wrk's Lua string");
+        write!(
+            script.as_file(),
+            "wrk.method = \"POST\"\nwrk.body = [==[{body}]==]\nwrk.headers[\"content-type\"] = \"application/json\"\n"
+        )?;
+    }
+    script.as_file().write_all(WRK_SCRIPT.as_bytes())?;
     let mut cmd = std::process::Command::new("wrk");
     cmd.arg("-t1")
         .arg(format!("-c{conns}"))
         .arg(format!("-d{}s", secs.ceil() as u64))
         .arg("-s")
-        .arg(script)
+        .arg(script.path())
         .arg("-H")
         .arg("accept: application/vnd.github+json")
         .arg("-H")
@@ -416,31 +448,67 @@ struct Servers {
     running: shoal_worker::Running,
     with_policy: shoal_worker::Running,
     targets: Vec<Arc<Target>>,
-    path: String,
-    len: usize,
 }
 
-async fn start_servers() -> anyhow::Result<Servers> {
-    let gh = FakeGithub::start(Options {
-        limits: Limits {
-            core: 1_000_000_000,
-            ..Limits::default()
-        },
-        ..Options::default()
-    })
-    .await;
-    let token = gh.add_token("alice");
+/// gh 2.23's request body for the GraphQL operation `name`, as recorded from the real gh.
+fn recorded_graphql(name: &str) -> anyhow::Result<String> {
+    let recorded: Vec<serde_json::Value> =
+        serde_json::from_str(include_str!("../../tests/fake-github/tests/gh-2.23-requests.json"))?;
+    let needle = format!("query {name}(");
+    let body = recorded
+        .iter()
+        .filter_map(|r| r.get("graphql"))
+        .find(|g| g["query"].as_str().is_some_and(|q| q.contains(&needle)))
+        .ok_or_else(|| anyhow::anyhow!("no {name} in the gh 2.23 recording"))?;
+    Ok(serde_json::to_string(body)?)
+}
+
+/// Sends a request like the load generator's through reqwest; the status, `X-Shoal-Cache` and
+/// body length of the answer.
+async fn probe(http: &reqwest::Client, t: &Target) -> anyhow::Result<(u16, String, usize)> {
+    let url = format!("http://{}{}", t.addr, t.path);
+    let mut req = match &t.body {
+        Some(b) => http
+            .post(url)
+            .header("content-type", "application/json")
+            .body(b.clone()),
+        None => http.get(url),
+    };
+    req = req.header("accept", "application/vnd.github+json");
+    if let Some(a) = &t.authorization {
+        req = req.header("authorization", a);
+    }
+    let r = req.send().await?;
+    let status = r.status().as_u16();
+    let cache = r
+        .headers()
+        .get("x-shoal-cache")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    Ok((status, cache, r.bytes().await?.len()))
+}
+
+/// Among REST routes of the fake (single objects and lists of 1 to 30 items), the one whose
+/// answer is closest to `size` bytes, and its size.
+async fn rest_route_near(gh: &FakeGithub, token: &str, size: usize) -> anyhow::Result<(String, usize)> {
     let http = reqwest::Client::new();
-    // The GitHub response closest to 2 KB among a few single-object routes.
-    let mut best: Option<(String, usize)> = None;
-    for p in [
+    let mut paths: Vec<String> = [
         "/repos/octo-org/hello-world/issues/2",
         "/repos/octo-org/hello-world/issues/3",
         "/repos/octo-org/hello-world/releases/latest",
         "/repos/octo-org/hello-world/actions/runs/1",
         "/repos/octo-org/hello-world/pulls/1",
         "/repos/octo-org/hello-world",
-    ] {
+    ]
+    .map(String::from)
+    .to_vec();
+    for n in 1..=30 {
+        paths.push(format!("/repos/octo-org/hello-world/issues?per_page={n}"));
+        paths.push(format!("/repos/octo-org/hello-world/pulls?per_page={n}"));
+    }
+    let mut best: Option<(String, usize)> = None;
+    for p in paths {
         let r = http
             .get(format!("{}{p}", gh.url()))
             .header("authorization", format!("token {token}"))
@@ -450,11 +518,25 @@ async fn start_servers() -> anyhow::Result<Servers> {
             continue;
         }
         let len = r.bytes().await?.len();
-        if best.as_ref().is_none_or(|(_, l)| len.abs_diff(2048) < l.abs_diff(2048)) {
-            best = Some((p.to_string(), len));
+        if best.as_ref().is_none_or(|(_, l)| len.abs_diff(size) < l.abs_diff(size)) {
+            best = Some((p, len));
         }
     }
-    let (path, len) = best.ok_or_else(|| anyhow::anyhow!("no route answered"))?;
+    best.ok_or_else(|| anyhow::anyhow!("no route answered"))
+}
+
+async fn start_servers() -> anyhow::Result<Servers> {
+    let gh = FakeGithub::start(Options {
+        limits: Limits {
+            core: 1_000_000_000,
+            graphql: 1_000_000_000,
+            ..Limits::default()
+        },
+        ..Options::default()
+    })
+    .await;
+    let token = gh.add_token("alice");
+    let http = reqwest::Client::new();
 
     let dir = tempfile::tempdir()?;
     std::fs::write(dir.path().join("id"), &token)?;
@@ -475,62 +557,114 @@ async fn start_servers() -> anyhow::Result<Servers> {
         let (settings, bundle) = Config::from_toml_str(&config)?.into_parts()?;
         let listen = settings.listen;
         let worker = shoal_worker::Worker::new(settings, &bundle, Arc::new(SystemClock)).await?;
-        let running = shoal_worker::serve(worker, listen).await?;
-        // The worker's first answer is a miss; every later one must be a hit.
-        for want in ["MISS", "HIT"] {
-            let r = http
-                .get(format!("{}{path}", running.url()))
-                .header("authorization", format!("token {caller}"))
-                .send()
-                .await?;
-            let got = r
-                .headers()
-                .get("x-shoal-cache")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("");
-            anyhow::ensure!(r.status() == 200 && got == want, "worker answered {} {got}", r.status());
-        }
-        workers.push(running);
+        workers.push(shoal_worker::serve(worker, listen).await?);
     }
     let (with_policy, running) = (workers.pop().expect("two workers"), workers.pop().expect("two workers"));
 
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let bare = listener.local_addr()?;
-    tokio::spawn(async move { axum::serve(listener, bare_router(Bytes::from(vec![b'x'; 2048]))).await });
-
-    let targets = vec![
-        Arc::new(Target {
-            name: "(a) bare axum, 2 KB",
-            addr: bare,
-            path: "/".into(),
-            authorization: None,
-        }),
-        Arc::new(Target {
-            name: "(b) worker cache hit",
-            addr: running.addr,
-            path: path.clone(),
-            authorization: Some(format!("token {caller}")),
-        }),
-        Arc::new(Target {
-            name: "(c) fake GitHub direct",
-            addr: gh.addr(),
-            path: path.clone(),
-            authorization: Some(format!("token {token}")),
-        }),
-        Arc::new(Target {
-            name: "(d) worker cache hit + policy module",
-            addr: with_policy.addr,
-            path: path.clone(),
-            authorization: Some(format!("token {caller}")),
-        }),
-    ];
+    let bare = |len: usize| async move {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        tokio::spawn(async move { axum::serve(listener, bare_router(Bytes::from(vec![b'x'; len]))).await });
+        anyhow::Ok(addr)
+    };
+    let worker_target = |name: String, addr: SocketAddr, path: &str, body: Option<String>| Target {
+        name,
+        addr,
+        path: path.to_string(),
+        authorization: Some(format!("token {caller}")),
+        body,
+        len: 0,
+    };
+    let mut targets = Vec::new();
+    let (path2, len2) = rest_route_near(&gh, &token, 2048).await?;
+    let (path16, len16) = rest_route_near(&gh, &token, 16 * 1024).await?;
+    targets.push(Target {
+        name: "(a) bare axum, 2 KB".into(),
+        addr: bare(2048).await?,
+        path: "/".into(),
+        authorization: None,
+        body: None,
+        len: 2048,
+    });
+    targets.push(worker_target(
+        format!("(b) worker REST hit, {len2} B"),
+        running.addr,
+        &path2,
+        None,
+    ));
+    targets.push(Target {
+        name: format!("(c) fake GitHub direct, {len2} B"),
+        addr: gh.addr(),
+        path: path2.clone(),
+        authorization: Some(format!("token {token}")),
+        body: None,
+        len: len2,
+    });
+    targets.push(worker_target(
+        format!("(d) worker REST hit + policy module, {len2} B"),
+        with_policy.addr,
+        &path2,
+        None,
+    ));
+    targets.push(Target {
+        name: "(e) bare axum, 16 KB".into(),
+        addr: bare(16 * 1024).await?,
+        path: "/".into(),
+        authorization: None,
+        body: None,
+        len: 16 * 1024,
+    });
+    targets.push(worker_target(
+        format!("(f) worker REST hit, {len16} B"),
+        running.addr,
+        &path16,
+        None,
+    ));
+    for (tag, op) in [("g", "PullRequestByNumber"), ("h", "IssueList")] {
+        targets.push(worker_target(
+            format!("({tag}) worker GraphQL hit, gh {op}"),
+            running.addr,
+            "/api/graphql",
+            Some(recorded_graphql(op)?),
+        ));
+    }
+    // Every worker target's first answer is a miss; every later one must be a hit.
+    for t in targets
+        .iter_mut()
+        .filter(|t| t.addr == running.addr || t.addr == with_policy.addr)
+    {
+        for want in ["MISS", "HIT"] {
+            let (status, got, len) = probe(&http, t).await?;
+            anyhow::ensure!(status == 200 && got == want, "{} answered {status} {got}", t.name);
+            t.len = len;
+        }
+    }
+    // REST hits of the GraphQL answers' sizes, for the GraphQL/REST ratio at equal size.
+    for (tag, of) in [("i", "g"), ("j", "h")] {
+        let graphql = targets.iter().find(|t| t.is(of)).expect("GraphQL targets");
+        let (name, size) = (graphql.name.clone(), graphql.len);
+        let (path, len) = rest_route_near(&gh, &token, size).await?;
+        let mut t = worker_target(
+            format!("({tag}) worker REST hit, {len} B (size of {})", &name[..3]),
+            running.addr,
+            &path,
+            None,
+        );
+        // It may be the route of (b) or (f), already cached: only the second answer is known.
+        probe(&http, &t).await?;
+        let (status, got, _) = probe(&http, &t).await?;
+        anyhow::ensure!(status == 200 && got == "HIT", "{} answered {status} {got}", t.name);
+        t.len = len;
+        targets.push(t);
+    }
+    for t in targets.iter_mut().filter(|t| t.body.is_some()) {
+        t.name = format!("{}, {} B", t.name, t.len);
+    }
     Ok(Servers {
         _gh: gh,
         running,
         with_policy,
-        targets,
-        path,
-        len,
+        targets: targets.into_iter().map(Arc::new).collect(),
     })
 }
 
@@ -547,6 +681,63 @@ fn children_cpu_ns() -> u64 {
         let tv = |t: libc::timeval| t.tv_sec as u64 * 1_000_000_000 + t.tv_usec as u64 * 1000;
         tv(ru.ru_utime) + tv(ru.ru_stime)
     }
+}
+
+/// A ratio of two targets' figures, taken within each round, and its goal.
+struct Ratio {
+    what: &'static str,
+    num: &'static str,
+    den: &'static str,
+    /// Least throughput ratio that meets the goal.
+    goal: f64,
+    /// Connection counts the goal applies to (the ratio is printed at every count).
+    goal_conns: &'static [usize],
+}
+
+const RATIOS: &[Ratio] = &[
+    Ratio {
+        what: "REST hit 2 KB / bare axum 2 KB",
+        num: "b",
+        den: "a",
+        goal: 0.85,
+        goal_conns: &[16, 64],
+    },
+    Ratio {
+        what: "REST hit 16 KB / bare axum 16 KB",
+        num: "f",
+        den: "e",
+        goal: 0.85,
+        goal_conns: &[16, 64],
+    },
+    Ratio {
+        what: "GraphQL hit PullRequestByNumber / REST hit of its size",
+        num: "g",
+        den: "i",
+        goal: 0.80,
+        goal_conns: &[1, 16, 64],
+    },
+    Ratio {
+        what: "GraphQL hit IssueList / REST hit of its size",
+        num: "h",
+        den: "j",
+        goal: 0.80,
+        goal_conns: &[1, 16, 64],
+    },
+    Ratio {
+        what: "policy module: REST hit + module / REST hit",
+        num: "d",
+        den: "b",
+        goal: 0.60,
+        goal_conns: &[1, 16, 64],
+    },
+];
+
+/// The goal on p99 at 64 connections: the worker's no more than this times the ceiling's.
+const P99_GOAL: f64 = 1.2;
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
 }
 
 fn main() -> anyhow::Result<()> {
@@ -601,15 +792,13 @@ fn main() -> anyhow::Result<()> {
         "bench threads scheduled unevenly (could not apply SHOAL_BENCH_SCHED to all)"
     };
     let client_clock = thread_clock();
-    let script = tempfile::NamedTempFile::new()?;
-    script.as_file().write_all(WRK_SCRIPT.as_bytes())?;
 
     // SHOAL_BENCH_ONLY=b (or a,b...) measures a subset, e.g. under a profiler.
-    let only = std::env::var("SHOAL_BENCH_ONLY").unwrap_or_else(|_| "a,b,c,d".into());
+    let only = std::env::var("SHOAL_BENCH_ONLY").unwrap_or_else(|_| "a,b,c,d,e,f,g,h,i,j".into());
     let targets: Vec<Arc<Target>> = servers
         .targets
         .iter()
-        .filter(|t| only.split(',').any(|o| t.name.starts_with(&format!("({})", o.trim()))))
+        .filter(|t| only.split(',').any(|o| t.is(o.trim())))
         .cloned()
         .collect();
     let conn_counts: Vec<usize> = std::env::var("SHOAL_BENCH_CONNS")
@@ -617,9 +806,7 @@ fn main() -> anyhow::Result<()> {
         .map(|s| s.split(',').filter_map(|c| c.trim().parse().ok()).collect())
         .unwrap_or_else(|| vec![1, 16, 64]);
     println!(
-        "GitHub response: {} ({} bytes); median of {rounds_n} interleaved rounds of {secs} s; load generator: {}",
-        servers.path,
-        servers.len,
+        "median of {rounds_n} interleaved rounds of {secs} s; load generator: {}",
         match loader {
             Loader::Builtin => "built-in HTTP/1.1 client, 1 thread",
             Loader::Wrk => "wrk -t1",
@@ -634,12 +821,19 @@ fn main() -> anyhow::Result<()> {
         },
         sched
     );
+    for t in &targets {
+        let what = match &t.body {
+            Some(_) => "POST".to_string(),
+            None => format!("GET {}", t.path),
+        };
+        println!("{}: {what} -> {} bytes", t.name, t.len);
+    }
     println!();
     println!("| target | conns | req/s | p50 ms | p99 ms | server CPU | client CPU |");
     println!("|---|---:|---:|---:|---:|---:|---:|");
-    let mut summary = Vec::new();
-    let mut policy_summary = Vec::new();
-    let index = |tag: &str| targets.iter().position(|t| t.name.starts_with(tag));
+    let index = |tag: &str| targets.iter().position(|t| t.is(tag));
+    // Per ratio: (conns, median throughput ratio, median p99 ratio).
+    let mut ratios: Vec<Vec<(usize, f64, f64)>> = RATIOS.iter().map(|_| Vec::new()).collect();
     for &conns in &conn_counts {
         let mut rounds: Vec<Vec<Cell>> = (0..targets.len()).map(|_| Vec::new()).collect();
         for round in 0..=rounds_n {
@@ -653,7 +847,7 @@ fn main() -> anyhow::Result<()> {
                 );
                 let (mut c, client_busy) = match loader {
                     Loader::Builtin => measure_builtin(t, conns, secs, pin)?,
-                    Loader::Wrk => (measure_wrk(t, conns, secs, script.path())?, None),
+                    Loader::Wrk => (measure_wrk(t, conns, secs)?, None),
                 };
                 let wall = t0.elapsed().as_nanos() as f64;
                 c.busy = (
@@ -667,26 +861,17 @@ fn main() -> anyhow::Result<()> {
                 }
             }
         }
-        // Ratios are taken within each round, where (a) and (b) ran back to back, and their
+        // Ratios are taken within each round, where both targets ran close together, and their
         // median reported: steadier than the ratio of two medians from different rounds.
-        if targets.len() >= 2 && targets[0].name.starts_with("(a)") && targets[1].name.starts_with("(b)") {
-            let per_round = |f: fn(&Cell) -> f64| {
-                let mut r: Vec<f64> = rounds[0].iter().zip(&rounds[1]).map(|(a, b)| f(b) / f(a)).collect();
-                r.sort_by(f64::total_cmp);
-                r[r.len() / 2]
+        for (r, out) in RATIOS.iter().zip(ratios.iter_mut()) {
+            let (Some(n), Some(d)) = (index(r.num), index(r.den)) else {
+                continue;
             };
-            summary.push((conns, per_round(|c| c.rps), per_round(|c| c.p99_ms), rounds[1].clone()));
-        }
-        if let (Some(b), Some(d)) = (index("(b)"), index("(d)")) {
-            let median = |mut r: Vec<f64>| {
-                r.sort_by(f64::total_cmp);
-                r[r.len() / 2]
-            };
-            let pairs = || rounds[b].iter().zip(&rounds[d]);
-            policy_summary.push((
+            let pairs = || rounds[n].iter().zip(&rounds[d]);
+            out.push((
                 conns,
-                median(pairs().map(|(b, d)| d.rps / b.rps).collect()),
-                median(pairs().map(|(b, d)| (d.p50_ms - b.p50_ms) * 1000.0).collect()),
+                median(pairs().map(|(n, d)| n.rps / d.rps).collect()),
+                median(pairs().map(|(n, d)| n.p99_ms / d.p99_ms).collect()),
             ));
         }
         for (t, mut rs) in targets.iter().zip(rounds) {
@@ -704,29 +889,37 @@ fn main() -> anyhow::Result<()> {
         }
     }
     println!();
-    for (conns, rps_ratio, p99_ratio, mut b) in summary {
-        b.sort_by(|x, y| x.p99_ms.total_cmp(&y.p99_ms));
-        let b_p99 = b[b.len() / 2].p99_ms;
-        println!(
-            "conns {conns:>2}: throughput (b)/(a) = {:>3.0}% (goal >= 70%: {}); p99 (b)/(a) = {p99_ratio:.2}; p99 (b) {b_p99:.3} ms{}",
-            rps_ratio * 100.0,
-            if rps_ratio >= 0.7 { "met" } else { "MISSED" },
-            if conns == 64 {
-                format!(" (goal < 2 ms: {})", if b_p99 < 2.0 { "met" } else { "MISSED" })
+    println!("| ratio | conns | throughput | goal | p99 |");
+    println!("|---|---:|---:|---|---:|");
+    for (r, out) in RATIOS.iter().zip(&ratios) {
+        for &(conns, rps, p99) in out {
+            let goal = if r.goal_conns.contains(&conns) {
+                format!(
+                    ">= {:.0}%: {}",
+                    r.goal * 100.0,
+                    if rps >= r.goal { "met" } else { "MISSED" }
+                )
+            } else {
+                "-".into()
+            };
+            let p99_goal = if conns == 64 && (r.den == "a" || r.den == "e") {
+                format!(
+                    " (goal <= {P99_GOAL}: {})",
+                    if p99 <= P99_GOAL { "met" } else { "MISSED" }
+                )
             } else {
                 String::new()
-            }
-        );
+            };
+            println!(
+                "| ({}) / ({}): {} | {conns} | {:.0}% | {goal} | {p99:.2}x{p99_goal} |",
+                r.num,
+                r.den,
+                r.what,
+                rps * 100.0
+            );
+        }
     }
-    for (conns, rps_ratio, p50_added_us) in policy_summary {
-        println!(
-            "conns {conns:>2}: policy module: throughput (d)/(b) = {:>3.0}% (goal >= 60%: {}); p50 added {p50_added_us:.1} µs (goal < 20 µs: {})",
-            rps_ratio * 100.0,
-            if rps_ratio >= 0.6 { "met" } else { "MISSED" },
-            if p50_added_us < 20.0 { "met" } else { "MISSED" },
-        );
-    }
-    println!("(ratios: median over rounds of (b)/(a) and (d)/(b) within a round; p99 (b): median over rounds)");
+    println!("(ratios: median over rounds of the ratio within a round)");
     let stats = shoal_worker::relay::local::stats_json(&servers.running.worker);
     println!(
         "worker upstream calls during the run: {} (cache hits: {})",

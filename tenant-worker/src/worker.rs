@@ -10,7 +10,9 @@ use crate::config::Settings;
 use crate::coordinator::Coordinator;
 use crate::error::Error;
 use crate::fetch::Fetcher;
+use crate::graphql::memo::Memo;
 use crate::policy::knowledge::Knowledge;
+use crate::relay::graphql::{MEMO_BYTES, MEMO_ENTRIES, Prepared};
 use crate::stats::Stats;
 use crate::tenant::{CurrentTenant, Tenant};
 use shoal_common::protocol::{Bundle, WebhookEvent};
@@ -25,6 +27,8 @@ pub struct Worker {
     pub(crate) knowledge: Arc<Knowledge>,
     pub(crate) fetcher: Arc<Fetcher>,
     pub(crate) allowance: Allowance,
+    /// GraphQL bodies already classified, by their exact bytes and the caller's login.
+    pub(crate) graphql_memo: Memo<Prepared>,
 }
 
 impl Worker {
@@ -60,6 +64,7 @@ impl Worker {
             knowledge,
             fetcher: Arc::new(fetcher),
             allowance,
+            graphql_memo: Memo::new(MEMO_ENTRIES, MEMO_BYTES),
         }))
     }
 

@@ -274,6 +274,7 @@ fn read(path: &Path, name: &str, upstream: &str) -> Result<(Arc<str>, Entry), &'
         relay_etag,
         prebuilt: HeaderMap::new(),
         rebase: Default::default(),
+        per_caller: Default::default(),
     }
     .prebuild()
     .rebase_links(upstream);
@@ -310,6 +311,7 @@ mod tests {
                 relay_etag: relay_etag(200, "a", body.as_bytes()),
                 prebuilt: HeaderMap::new(),
                 rebase: Default::default(),
+                per_caller: Default::default(),
             }
             .prebuild(),
         )

@@ -1,6 +1,7 @@
 //! One cached (or about to be relayed) representation: status, filtered headers, body, its
 //! freshness, the upstream validators per identity and the relay's own ETag for clients.
 
+use super::per_caller::PerCaller;
 use super::rebase::Rebase;
 use crate::route::Freshness;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
@@ -28,6 +29,8 @@ pub struct Entry {
     pub prebuilt: HeaderMap,
     /// Upstream API URLs in `body`, re-rooted per caller.
     pub rebase: Rebase,
+    /// Answers made a caller's own from `body` (GraphQL's `viewer`, `viewerDidAuthor`).
+    pub per_caller: PerCaller,
 }
 
 impl Entry {

@@ -237,6 +237,7 @@ mod tests {
             relay_etag: relay_etag(200, "", b""),
             prebuilt: HeaderMap::new(),
             rebase: Default::default(),
+            per_caller: Default::default(),
         })
     }
 

@@ -7,6 +7,7 @@
 pub mod disk;
 pub mod entry;
 pub mod invalidate;
+pub mod per_caller;
 pub mod rebase;
 pub mod singleflight;
 
@@ -189,6 +190,7 @@ mod tests {
                 relay_etag: relay_etag(200, "a", body),
                 prebuilt: HeaderMap::new(),
                 rebase: Rebase::default(),
+                per_caller: Default::default(),
             }
             .prebuild(),
         )

@@ -145,6 +145,7 @@ impl Read for GraphqlSpec {
                 etags: Vec::new(),
                 prebuilt: HeaderMap::new(),
                 rebase: Default::default(),
+                per_caller: Default::default(),
             }
             .prebuild(),
         );

@@ -287,6 +287,7 @@ impl Read for FetchSpec {
                         etags,
                         prebuilt: HeaderMap::new(),
                         rebase: Default::default(),
+                        per_caller: Default::default(),
                     }
                     .prebuild()
                     .rebase_links(&tenant.upstream),
@@ -313,6 +314,7 @@ impl Read for FetchSpec {
                         etags: Vec::new(),
                         prebuilt: HeaderMap::new(),
                         rebase: Default::default(),
+                        per_caller: Default::default(),
                     }
                     .prebuild()
                     .rebase_links(&tenant.upstream),

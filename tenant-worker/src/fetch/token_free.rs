@@ -172,6 +172,7 @@ async fn fetch(
             etags: Vec::new(),
             prebuilt: axum::http::HeaderMap::new(),
             rebase: Default::default(),
+            per_caller: Default::default(),
         }
         .prebuild(),
     );

@@ -10,6 +10,7 @@ use crate::cache::relay_etag;
 use crate::error::Error;
 use crate::fetch::Served;
 use crate::fetch::graphql::GraphqlSpec;
+use crate::graphql::memo::{Memo, MemoKey};
 use crate::graphql::{Classified, Operation, classify, viewer};
 use crate::headers;
 use crate::policy::{self, wasm};
@@ -51,15 +52,8 @@ async fn handle(w: &Arc<Worker>, req: Request) -> Result<Response, Error> {
     let body = axum::body::to_bytes(body, MAX_BODY_BYTES)
         .await
         .map_err(|_| Error::BadRequest(format!("the GraphQL body is larger than {MAX_BODY_BYTES} bytes")))?;
-    let mut c = classify(&body).map_err(|e| Error::BadRequest(e.to_string()))?;
-    let mut body = body;
-    if let Some(resolved) = policy::resolve_me_graphql(&body, &c.root_calls, &caller.user_login)? {
-        body = resolved.into();
-        c = classify(&body).map_err(|e| Error::BadRequest(e.to_string()))?;
-    }
-    if let Some(resolved) = policy::resolve_me_filter_by(&body, &caller.user_login)? {
-        c = classify(&resolved).map_err(|e| Error::BadRequest(e.to_string()))?;
-    }
+    let prepared = prepare_memoised(&w.graphql_memo, &body, &caller.user_login)?;
+    let c = &prepared.classified;
     tracing::debug!(key = &c.cache_key[..12], roots = ?c.root_fields, op = ?c.operation_name, "graphql request");
     if c.operation != Operation::Query {
         return Err(Error::FallbackLocal(
@@ -70,13 +64,13 @@ async fn handle(w: &Arc<Worker>, req: Request) -> Result<Response, Error> {
         if c.viewer_login_only && !caller.user_login.is_empty() {
             w.stats.served(caller.id, "graphql", CacheStatus::Bypass);
             reservation.keep();
-            return Ok(viewer_login(&c, &caller.user_login));
+            return Ok(viewer_login(c, &caller.user_login));
         }
         return Err(Error::FallbackLocal(
             "this query reads viewer, whose answer depends on who asks; send it with your own credentials".into(),
         ));
     }
-    if let Some(why) = viewer::refusal(&c, &caller.user_login) {
+    if let Some(why) = viewer::refusal(c, &caller.user_login) {
         return Err(Error::FallbackLocal(why));
     }
     if c.viewer_login_merged && caller.user_login.is_empty() {
@@ -116,15 +110,9 @@ async fn handle(w: &Arc<Worker>, req: Request) -> Result<Response, Error> {
             ttl_ms = u64::from(secs) * 1000;
         }
     }
-    // Only the operation that runs goes upstream, re-printed from the parse.
-    let mut upstream_body = json!({ "query": c.executed, "variables": c.variables });
-    if let Some(name) = &c.operation_name {
-        upstream_body["operationName"] = json!(name);
-    }
-    let body = Bytes::from(serde_json::to_vec(&upstream_body).map_err(|_| Error::Internal)?);
     let spec = GraphqlSpec {
         key,
-        body,
+        body: prepared.upstream_body.clone(),
         owner: scope.owner,
         repo: scope.repo,
         repo_roots: scope.repo_roots,
@@ -147,23 +135,110 @@ async fn handle(w: &Arc<Worker>, req: Request) -> Result<Response, Error> {
         "graphql request answered"
     );
     let for_caller = ForCaller {
-        viewer: c
-            .viewer_login_merged
-            .then(|| viewer_json(&caller.user_login, c.viewer_typename)),
-        did_author: c
-            .viewer_fields
-            .contains("viewerDidAuthor")
-            .then_some(caller.user_login.as_str()),
+        login: &caller.user_login,
+        viewer: c.viewer_login_merged.then_some(c.viewer_typename),
+        did_author: c.viewer_fields.contains("viewerDidAuthor"),
     };
     Ok(respond(w, &served, &for_caller))
 }
 
+/// Entries of the worker's memo of prepared GraphQL bodies ([`prepare_memoised`]).
+pub const MEMO_ENTRIES: usize = 2048;
+/// Bytes the worker's memo of prepared GraphQL bodies may hold (approximately, by
+/// [`Prepared::weight`]).
+pub const MEMO_BYTES: usize = 8 << 20;
+
+/// A GraphQL body made ready for one caller: classified after `@me` (in searches and
+/// `filterBy`) is resolved to the caller's login, and the body that goes upstream if the relay
+/// serves it (the selected operation re-printed, its variables and name). Whether it is served
+/// is decided after, per request, from [`Prepared::classified`].
+#[derive(Debug, PartialEq)]
+pub struct Prepared {
+    pub classified: Classified,
+    pub upstream_body: Bytes,
+}
+
+impl Prepared {
+    /// Approximate memory held, for the memo's byte bound.
+    pub fn weight(&self) -> usize {
+        let c = &self.classified;
+        let calls: usize = c.root_calls.iter().map(|r| r.name.len() + r.key.len() + 64).sum();
+        c.executed.len() + self.upstream_body.len() * 2 + calls + c.cache_key.len() + 512
+    }
+}
+
+/// The full path: parses and classifies `body` (again after each `@me` rewrite) for the caller
+/// whose login is `login`. A function of `body` and `login` alone.
+pub fn prepare(body: &[u8], login: &str) -> Result<Prepared, Error> {
+    let bad = |e: crate::graphql::GraphqlError| Error::BadRequest(e.to_string());
+    let mut c = classify(body).map_err(bad)?;
+    let resolved_search;
+    let mut body = body;
+    if let Some(resolved) = policy::resolve_me_graphql(body, &c.root_calls, login)? {
+        resolved_search = resolved;
+        body = &resolved_search;
+        c = classify(body).map_err(bad)?;
+    }
+    if let Some(resolved) = policy::resolve_me_filter_by(body, login)? {
+        c = classify(&resolved).map_err(bad)?;
+    }
+    // Only the operation that runs goes upstream, re-printed from the parse.
+    let mut upstream = json!({ "query": c.executed, "variables": c.variables });
+    if let Some(name) = &c.operation_name {
+        upstream["operationName"] = json!(name);
+    }
+    let upstream_body = Bytes::from(serde_json::to_vec(&upstream).map_err(|_| Error::Internal)?);
+    Ok(Prepared {
+        classified: c,
+        upstream_body,
+    })
+}
+
+/// [`prepare`] through `memo`, keyed by the SHA-256 of the exact body bytes and the login: a
+/// body seen before for this login is not parsed again. The same answer as [`prepare`]; errors
+/// are never remembered, so a refused body takes the full path each time.
+pub fn prepare_memoised(memo: &Memo<Prepared>, body: &[u8], login: &str) -> Result<Arc<Prepared>, Error> {
+    let key = MemoKey::of("graphql-prepare", &[login.as_bytes(), body]);
+    memo.get_or_try_insert(key, Prepared::weight, || prepare(body, login))
+}
+
 /// What of a pooled answer is made the caller's own before it is sent.
 struct ForCaller<'a> {
-    /// `viewer`, added to `data` when the query asked for it beside pooled fields.
-    viewer: Option<Value>,
-    /// The caller's login, when `viewerDidAuthor` must be answered for them.
-    did_author: Option<&'a str>,
+    /// The caller's login.
+    login: &'a str,
+    /// `viewer { login }`, added to `data` when the query asked for it beside pooled fields;
+    /// `Some(true)` with `__typename`.
+    viewer: Option<bool>,
+    /// Whether `viewerDidAuthor` must be answered for the caller.
+    did_author: bool,
+}
+
+impl ForCaller<'_> {
+    /// Which parts are the caller's, as a bit set (0: none, the pooled answer is sent as is).
+    fn parts(&self) -> u8 {
+        let viewer = match self.viewer {
+            None => 0,
+            Some(false) => 1,
+            Some(true) => 2,
+        };
+        viewer | if self.did_author { 4 } else { 0 }
+    }
+
+    /// The pooled answer `body` made the caller's own.
+    fn apply(&self, body: &[u8]) -> Bytes {
+        let mut v: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+        if let Some(typename) = self.viewer
+            && let Some(data) = v.get_mut("data").and_then(Value::as_object_mut)
+        {
+            data.insert("viewer".into(), viewer_json(self.login, typename));
+        }
+        if self.did_author
+            && let Some(data) = v.get_mut("data")
+        {
+            viewer::answer_did_author(data, self.login);
+        }
+        Bytes::from(serde_json::to_vec(&v).unwrap_or_default())
+    }
 }
 
 fn viewer_json(login: &str, typename: bool) -> Value {
@@ -183,36 +258,28 @@ fn viewer_login(c: &Classified, login: &str) -> Response {
     resp
 }
 
-/// The answer for the caller, made theirs as [`ForCaller`] says.
+/// The answer for the caller, made theirs as [`ForCaller`] says (built once per caller and entry).
 fn respond(w: &Worker, served: &Served, for_caller: &ForCaller<'_>) -> Response {
     let e = &served.entry;
-    let mut etag = e.relay_etag.clone();
-    let body = if for_caller.viewer.is_some() || for_caller.did_author.is_some() {
-        let mut v: Value = serde_json::from_slice(&e.body).unwrap_or(Value::Null);
-        if let Some(viewer) = &for_caller.viewer
-            && let Some(data) = v.get_mut("data").and_then(Value::as_object_mut)
-        {
-            data.insert("viewer".into(), viewer.clone());
-        }
-        if let Some(login) = for_caller.did_author
-            && let Some(data) = v.get_mut("data")
-        {
-            viewer::answer_did_author(data, login);
-        }
-        let bytes = Bytes::from(serde_json::to_vec(&v).unwrap_or_default());
-        etag = relay_etag(e.status, "graphql", &bytes);
-        bytes
+    let parts = for_caller.parts();
+    let (body, etag) = if parts == 0 {
+        (e.body.clone(), None)
     } else {
-        e.body.clone()
+        let (body, etag) = e.per_caller.get_or_build(for_caller.login, parts, || {
+            let bytes = for_caller.apply(&e.body);
+            let etag = relay_etag(e.status, "graphql", &bytes);
+            (bytes, etag)
+        });
+        (body, Some(etag))
     };
     let mut resp = Response::new(Body::from(body));
     *resp.status_mut() = StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_GATEWAY);
     let h = resp.headers_mut();
-    for (k, v) in &e.headers {
-        h.insert(k.clone(), v.clone());
+    *h = e.prebuilt.clone();
+    if let Some(etag) = etag {
+        h.insert(header::ETAG, etag);
     }
-    h.insert(header::ETAG, etag);
     h.insert(headers::X_SHOAL_CACHE, HeaderValue::from_static(served.status.as_str()));
-    headers::insert_pool(h, w.coord.pool(Resource::Graphql), Resource::Graphql.as_str());
+    headers::insert_pool(h, w.coord.pool_snapshot(Resource::Graphql), Resource::Graphql.as_str());
     resp
 }

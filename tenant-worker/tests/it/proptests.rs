@@ -1,6 +1,7 @@
 //! Property suites (run by `make test`): the REST path normaliser and the GraphQL classifier
 //! never panic, normalised paths are canonical and safe, traversal is refused however it is
-//! spelled, and no mutation is ever a read.
+//! spelled, no mutation is ever a read, and the memoised GraphQL path answers exactly as the
+//! full path does.
 
 use proptest::prelude::*;
 use shoal_worker::classify::{classify as classify_route, normalize};
@@ -110,6 +111,116 @@ proptest! {
         if let Ok(c) = classify(&serde_json::to_vec(&req).unwrap()) {
             prop_assert_ne!(c.operation, Operation::Query);
             prop_assert!(!c.is_poolable_read());
+        }
+    }
+}
+
+/// gh 2.23's recorded request bodies (`gh pr view`, `gh issue list`, ...).
+fn recorded_bodies() -> Vec<String> {
+    let recorded: Vec<serde_json::Value> =
+        serde_json::from_str(include_str!("../../../tests/fake-github/tests/gh-2.23-requests.json")).unwrap();
+    recorded
+        .iter()
+        .filter_map(|r| r.get("graphql"))
+        .map(|g| g.to_string())
+        .collect()
+}
+
+/// A GraphQL body built from pieces that exercise every rule of the full path: `@me` in searches
+/// and `filterBy` (literal and variable), mutations beside the query, spread through fragments,
+/// in comments, selected or not by `operationName`, and formatting that must not matter.
+fn arb_body() -> impl Strategy<Value = String> {
+    let assignee = prop_oneof![
+        Just("\"@me\"".to_string()),
+        Just("\"bob\"".to_string()),
+        Just("$a".to_string())
+    ];
+    let search = prop_oneof![
+        Just(""),
+        Just(" s: search(query: \"is:pr author:@me\", type: ISSUE, first: 1) { issueCount }"),
+        Just(" s: search(query: $q, type: ISSUE, first: 1) { issueCount }"),
+    ];
+    let mutation = prop_oneof![
+        Just(""),
+        Just("mutation W { closeIssue(input: {issueId: \"1\"}) { clientMutationId } }"),
+        Just("mutation W { ...M } fragment M on Mutation { closeIssue(input: {issueId: \"1\"}) { clientMutationId } }"),
+        Just("# mutation W { closeIssue(input: {issueId: \"1\"}) { clientMutationId } }\n"),
+        Just("mutation { closeIssue(input: {issueId: \"1\"}) { clientMutationId } }"),
+    ];
+    let op = prop_oneof![Just(None), Just(Some("R")), Just(Some("W")), Just(Some("Nope"))];
+    let vars = (
+        proptest::option::of(prop_oneof![Just("@me"), Just("@ME"), Just("bob")]),
+        proptest::option::of(prop_oneof![Just("involves:@me"), Just("repo:octo-org/x")]),
+    );
+    (assignee, search, mutation, any::<bool>(), any::<bool>(), op, vars, any::<bool>()).prop_map(
+        |(assignee, search, mutation, via_fragment, mutation_first, op, (a, q), spaced)| {
+            let issues = format!("issues(first: 1, filterBy: {{assignee: {assignee}}}) {{ totalCount }}");
+            let read = if via_fragment {
+                format!(
+                    "query R($a: String, $q: String!) {{ ...Q{search} }} fragment Q on Query {{ repository(owner: \"octo-org\", name: \"hello-world\") {{ {issues} }} }}"
+                )
+            } else {
+                format!(
+                    "query R($a: String, $q: String!) {{ repository(owner: \"octo-org\", name: \"hello-world\") {{ {issues} }}{search} }}"
+                )
+            };
+            let mut doc = if mutation_first {
+                format!("{mutation}\n{read}")
+            } else {
+                format!("{read}\n{mutation}")
+            };
+            if spaced {
+                doc = doc.replace(' ', "  \n ");
+            }
+            let mut vars = serde_json::Map::new();
+            if let Some(a) = a {
+                vars.insert("a".into(), a.into());
+            }
+            if let Some(q) = q {
+                vars.insert("q".into(), q.into());
+            }
+            serde_json::json!({"query": doc, "operationName": op, "variables": vars}).to_string()
+        },
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// The memoised path gives exactly the full path's answer, for every body of a stream with
+    /// repeats, through a memo small enough to fill and evict, and never a read that carries a
+    /// mutation upstream.
+    #[test]
+    fn the_memoised_graphql_path_agrees_with_the_full_path(
+        pool in proptest::collection::vec(arb_body(), 1..8),
+        picks in proptest::collection::vec((any::<prop::sample::Index>(), 0..3usize), 1..40),
+        entries in 1..4usize,
+    ) {
+        use shoal_worker::graphql::memo::Memo;
+        use shoal_worker::relay::graphql::{prepare, prepare_memoised};
+        let mut pool = pool;
+        pool.extend(recorded_bodies());
+        let memo = Memo::new(entries, 1 << 20);
+        for (pick, who) in picks {
+            let body = &pool[pick.index(pool.len())];
+            let login = ["", "alice", "Bob"][who];
+            let fast = prepare_memoised(&memo, body.as_bytes(), login);
+            let full = prepare(body.as_bytes(), login);
+            match (&fast, &full) {
+                (Ok(fast), Ok(full)) => prop_assert_eq!(&**fast, full),
+                (Err(a), Err(b)) => prop_assert_eq!(format!("{a:?}"), format!("{b:?}")),
+                _ => prop_assert!(false, "memoised {fast:?} but full {full:?} for {body}"),
+            }
+            prop_assert!(memo.len() <= entries);
+            if let Ok(p) = &fast {
+                let upstream = String::from_utf8_lossy(&p.upstream_body);
+                if p.classified.operation == Operation::Query {
+                    prop_assert!(!upstream.contains("closeIssue"), "{upstream}");
+                    prop_assert!(!p.classified.root_fields.contains("closeIssue"));
+                } else {
+                    prop_assert!(!p.classified.is_poolable_read());
+                }
+            }
         }
     }
 }

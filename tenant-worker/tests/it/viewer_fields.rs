@@ -1,7 +1,7 @@
 //! Fields that describe the viewer are the caller's, never the pooled identity's: the pool
 //! (octocat's token) reads PR 1's comments, where the fake answers `viewerDidAuthor` true for
-//! octocat's own comment; each caller gets true only for their own, from one upstream call. Any
-//! other `viewer...` field hands the query back.
+//! octocat's own comment; each caller gets true only for their own, from one upstream call, on
+//! every hit. Any other `viewer...` field hands the query back.
 
 use crate::support::bundle::{env_with_callers, send};
 use serde_json::json;
@@ -45,7 +45,13 @@ async fn a_pooled_identitys_own_view_never_reaches_a_caller() {
     assert!(did_author(&direct).contains(&("octocat".into(), true)), "{direct}");
     let before = env.gh.stats().by_resource["graphql"].calls;
 
-    for (login, token, cache) in [("monalisa", &tokens[0], "MISS"), ("hubot", &tokens[1], "HIT")] {
+    // Repeats are built once per caller and entry: each still gets their own answer.
+    for (login, token, cache) in [
+        ("monalisa", &tokens[0], "MISS"),
+        ("hubot", &tokens[1], "HIT"),
+        ("monalisa", &tokens[0], "HIT"),
+        ("hubot", &tokens[1], "HIT"),
+    ] {
         let (status, served, answer) = send(env.client.post(&url).json(&body), token).await;
         assert_eq!((status, served.as_str()), (200, cache), "{answer}");
         let seen = did_author(&answer);
