@@ -15,6 +15,7 @@ mod internal;
 mod kubernetes;
 mod migrations;
 mod policy_module;
+mod process_faults;
 mod protocol;
 mod rls;
 mod scheduler;

@@ -65,31 +65,43 @@ pub struct Seed {
 
 /// Seeds [`Seed`] with `pat` as its identity.
 pub async fn seed(pool: &PgPool, keys: &Keys, pat: &str) -> Seed {
+    seed_tenant(pool, keys, "acme", "octo-org", pat).await
+}
+
+/// Seeds a tenant `slug` for the org `org` (its only allowed owner) the way [`seed`] does `acme`.
+pub async fn seed_tenant(pool: &PgPool, keys: &Keys, slug: &str, org: &str, pat: &str) -> Seed {
     let tenant = TenantId::new();
     let dk = DataKey::generate().unwrap();
     let wrapped = keys.keyring.current().wrap(&dk, tenant).unwrap();
-    sqlx::query("INSERT INTO tenants (id, slug, github_org, github_org_id, wrapped_data_key) VALUES ($1, 'acme', 'octo-org', 1, $2)")
-        .bind(tenant.as_uuid())
-        .bind(wrapped.as_bytes())
-        .execute(pool)
-        .await
-        .unwrap();
+    sqlx::query(
+        "INSERT INTO tenants (id, slug, github_org, github_org_id, wrapped_data_key) VALUES ($1, $2, $3, 1, $4)",
+    )
+    .bind(tenant.as_uuid())
+    .bind(slug)
+    .bind(org)
+    .bind(wrapped.as_bytes())
+    .execute(pool)
+    .await
+    .unwrap();
     sqlx::query("INSERT INTO workers (tenant_id, id) VALUES ($1, gen_random_uuid())")
         .bind(tenant.as_uuid())
         .execute(pool)
         .await
         .unwrap();
-    sqlx::query("INSERT INTO policies (tenant_id, allowed_owners, public_only) VALUES ($1, ARRAY['octo-org'], false)")
+    sqlx::query("INSERT INTO policies (tenant_id, allowed_owners, public_only) VALUES ($1, ARRAY[$2], false)")
         .bind(tenant.as_uuid())
+        .bind(org)
         .execute(pool)
         .await
         .unwrap();
     let user = Uuid::new_v4();
-    sqlx::query("INSERT INTO users (id, github_id, login) VALUES ($1, 4242, 'alice')")
-        .bind(user)
-        .execute(pool)
-        .await
-        .unwrap();
+    sqlx::query(
+        "INSERT INTO users (id, github_id, login) SELECT $1, coalesce(max(github_id), 4241) + 1, 'alice' FROM users",
+    )
+    .bind(user)
+    .execute(pool)
+    .await
+    .unwrap();
     let token = generate_token().unwrap();
     let token_id = Uuid::new_v4();
     sqlx::query("INSERT INTO caller_tokens (id, tenant_id, user_id, name, token_hash, display_prefix) VALUES ($1, $2, $3, 'laptop', $4, 'shoal_x')")
