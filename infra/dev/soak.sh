@@ -12,10 +12,14 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 : "${CARGO_TARGET_DIR:=$HOME/.cache/shoal-target}"
 export CARGO_TARGET_DIR
-bin="$CARGO_TARGET_DIR/debug"
+# SOAK_PROFILE=release measures optimised binaries (a release build of the workspace's binaries).
+profile="${SOAK_PROFILE:-debug}"
+bin="$CARGO_TARGET_DIR/$profile"
 secs="${SOAK_SECS:-60}"
 connections="${SOAK_CONNECTIONS:-256}"
 work="$(mktemp -d "${TMPDIR:-/tmp}/shoal-soak.XXXXXX")"
+# As root the embedded cluster runs as the postgres user, who must be able to reach its dir.
+chmod go+x "$work"
 report="$work/report.tsv"
 : > "$report"
 demo_pid=""
@@ -46,7 +50,9 @@ worker_pid() {
 }
 
 infra/dev/ensure-deps.sh --postgres --soak
-cargo build -p shoal-control-plane -p shoal-worker -p shoal-fake-github -p shoal-fake-stripe --bins
+build_flags=()
+[[ "$profile" == "release" ]] && build_flags+=(--release)
+cargo build "${build_flags[@]}" -p shoal-control-plane -p shoal-worker -p shoal-fake-github -p shoal-fake-stripe --bins
 
 echo "soak: starting the demo under $work/demo" >&2
 env -u DATABASE_URL \
@@ -113,13 +119,13 @@ end
 LUA
 
 echo "soak: wrk, $connections connections, ${secs} s through the TLS edge" >&2
-SOAK_TOKEN="$token" wrk -t2 -c"$connections" -d"${secs}s" --timeout 10s --latency -s "$work/soak.lua" \
+SOAK_TOKEN="$token" wrk -t2 -c"$connections" -d"${secs}s" --timeout 30s --latency -s "$work/soak.lua" \
   "https://demo.localhost:$port/" | tee "$work/wrk.out" >&2
 IFS=$'\t' read -r _ requests errors rps p50 p99 < <(grep '^SOAK' "$work/wrk.out")
 worker_after="$( [[ -n "$wpid" ]] && rss_mib "$wpid" || echo n/a)"
 edge_after="$(rss_mib "$demo_pid")"
 printf '%s\t0\t%s\t%s\tn/a\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
-  "TLS edge, 90% hits + misses + revalidations ($connections connections, ${secs} s)" \
+  "TLS edge ($profile build), 90% hits + misses + revalidations ($connections connections, ${secs} s)" \
   "$requests" "$errors" "$rps" "$p50" "$p99" "$worker_before" "$worker_after" "$edge_before" "$edge_after" >> "$report"
 cleanup
 demo_pid=""
