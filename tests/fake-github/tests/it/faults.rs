@@ -155,7 +155,8 @@ async fn an_exhausted_account_gets_the_primary_limit_until_its_reset() {
     let gh = fake().await;
     let t = gh.add_token("alice");
     let other = gh.add_token("alice");
-    assert!(gh.exhaust("alice", Resource::Core, 1));
+    // Resets are whole seconds: 2 s leaves at least one to see the bucket spent.
+    assert!(gh.exhaust("alice", Resource::Core, 2));
     assert!(!gh.exhaust("nobody-here", Resource::Core, 1));
     for token in [&t, &other] {
         let r = get(&gh, Some(token), REPO, &[]).await;
