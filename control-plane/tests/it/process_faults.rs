@@ -291,6 +291,9 @@ fn report_row(
     let Some(path) = std::env::var_os("SHOAL_SOAK_REPORT") else {
         return;
     };
+    // Runs that count requests rather than time them have no rate or latencies.
+    let timed = !elapsed.is_zero();
+    let or_na = |v: f64, digits: usize| if timed { format!("{v:.digits$}") } else { "n/a".into() };
     let rps = seen.requests as f64 / elapsed.as_secs_f64().max(0.001);
     let cells = [
         run,
@@ -298,9 +301,9 @@ fn report_row(
         seen.requests.to_string(),
         errors.to_string(),
         "n/a".into(),
-        format!("{rps:.0}"),
-        format!("{:.1}", seen.percentile_ms(0.5)),
-        format!("{:.1}", seen.percentile_ms(0.99)),
+        or_na(rps, 0),
+        or_na(seen.percentile_ms(0.5), 1),
+        or_na(seen.percentile_ms(0.99), 1),
         mib(worker.0),
         mib(worker.1),
         mib(edge.0),
