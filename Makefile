@@ -3,7 +3,7 @@ SHELL := /bin/bash
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/shoal-target
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: run demo test deps fmt clippy nextest k8s-check
+.PHONY: run demo test soak deps fmt clippy nextest k8s-check
 BIN = $(CARGO_TARGET_DIR)/debug
 
 ## The service: web UI, edge and one worker per tenant (embedded Postgres under .shoal/pg when
@@ -22,6 +22,11 @@ demo:
 ## fmt, clippy, every test against a real PostgreSQL (DATABASE_URL, default in .cargo/config.toml),
 ## and the Kubernetes manifests' validation.
 test: deps fmt clippy nextest k8s-check
+
+## The long reliability runs (about 10 minutes): 256 connections through the TLS edge for 60 s with
+## wrk, then the long fault runs (tests named soak_*); ends with one summary table.
+soak:
+	@infra/dev/soak.sh
 
 deps:
 	@infra/dev/ensure-deps.sh --postgres

@@ -2,11 +2,19 @@
 # Installs what shoal's `make run` needs on a fresh Debian machine (apt-packages.txt). With
 # --postgres (what `make test` passes) it also installs the test clients (apt-packages-test.txt) and
 # makes sure the system PostgreSQL answers at 127.0.0.1:5432 (starting the installed cluster, or
-# installing one with trust auth on loopback when none is installed).
+# installing one with trust auth on loopback when none is installed). With --soak (what `make soak`
+# adds) it also installs the load generator (apt-packages-soak.txt).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 want_postgres=0
-[[ "${1:-}" == "--postgres" ]] && want_postgres=1
+want_soak=0
+for arg in "$@"; do
+  case "$arg" in
+    --postgres) want_postgres=1 ;;
+    --soak) want_soak=1 ;;
+    *) echo "ensure-deps: unknown option $arg (known: --postgres, --soak)" >&2; exit 2 ;;
+  esac
+done
 
 sudo=""
 if [[ $(id -u) -ne 0 ]]; then sudo="sudo"; fi
@@ -24,6 +32,7 @@ apt_install() {
 
 lists=("$here/apt-packages.txt")
 [[ $want_postgres -eq 1 ]] && lists+=("$here/apt-packages-test.txt")
+[[ $want_soak -eq 1 ]] && lists+=("$here/apt-packages-soak.txt")
 missing=()
 while read -r pkg; do
   [[ -z "$pkg" || "$pkg" == \#* ]] && continue

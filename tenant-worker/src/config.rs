@@ -60,7 +60,9 @@ pub struct Config {
     /// Learn each identity's GitHub account with `GET /user` at start when `account` is not set.
     #[serde(default = "yes")]
     pub discover_accounts: bool,
-    /// Seconds before an upstream call is abandoned.
+    /// Seconds before an upstream call is abandoned (GitHub itself gives up on a request after
+    /// 10 s); a request waits for GitHub at most this plus the pacing wait, then is answered
+    /// STALE or 503.
     #[serde(default = "default_timeout")]
     pub upstream_timeout_secs: u64,
     /// GitHub's web host for token-free `.diff`/`.patch` reads (derived from `upstream` when unset).
@@ -214,6 +216,10 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("SHOAL_WORKER_UPSTREAM", "GitHub API base URL (upstream)"),
     ("SHOAL_WORKER_ALLOWED_OWNERS", "comma-separated owners (allowed_owners)"),
     (
+        UPSTREAM_TIMEOUT_VAR,
+        "seconds before an upstream call is abandoned (upstream_timeout_secs, default 10)",
+    ),
+    (
         "SHOAL_WORKER_IDENTITIES",
         "comma-separated id=env:NAME or id=file:/path, PAT identities",
     ),
@@ -222,6 +228,16 @@ pub const ENV_VARS: &[(&str, &str)] = &[
         "comma-separated name=env:NAME or name=file:/path, caller tokens",
     ),
 ];
+
+/// An upstream timeout in whole seconds, 1 to 300.
+pub fn parse_timeout(v: &str) -> Result<u64, Error> {
+    match v.trim().parse::<u64>() {
+        Ok(n) if (1..=300).contains(&n) => Ok(n),
+        _ => Err(Error::Config(format!(
+            "{UPSTREAM_TIMEOUT_VAR}: {v:?} is not a number of seconds from 1 to 300"
+        ))),
+    }
+}
 
 fn list(v: &str) -> impl Iterator<Item = &str> {
     v.split(',').map(str::trim).filter(|s| !s.is_empty())
@@ -262,8 +278,14 @@ fn default_max_waiters() -> usize {
     64
 }
 fn default_timeout() -> u64 {
-    30
+    DEFAULT_UPSTREAM_TIMEOUT_SECS
 }
+
+/// How long an upstream call may take by default: GitHub's own limit for an API request.
+pub const DEFAULT_UPSTREAM_TIMEOUT_SECS: u64 = 10;
+
+/// `SHOAL_WORKER_UPSTREAM_TIMEOUT_SECS`: the upstream deadline, standalone and scheduled.
+pub const UPSTREAM_TIMEOUT_VAR: &str = "SHOAL_WORKER_UPSTREAM_TIMEOUT_SECS";
 fn default_max_bytes() -> u64 {
     256 * 1024 * 1024
 }
@@ -295,6 +317,7 @@ pub struct Settings {
     /// The bounded wait for budget.
     pub pacing: Pacing,
     pub discover_accounts: bool,
+    /// Seconds before one upstream call is abandoned.
     pub upstream_timeout_secs: u64,
     /// Upstream calls allowed at once; more wait in a bounded queue.
     pub max_upstream_concurrency: usize,
@@ -427,6 +450,9 @@ impl Config {
         }
         if let Some(v) = var("SHOAL_WORKER_UPSTREAM") {
             self.upstream = v.trim().to_string();
+        }
+        if let Some(v) = var(UPSTREAM_TIMEOUT_VAR) {
+            self.upstream_timeout_secs = parse_timeout(&v)?;
         }
         if let Some(v) = var("SHOAL_WORKER_ALLOWED_OWNERS") {
             self.allowed_owners = list(&v).map(str::to_string).collect();

@@ -33,6 +33,10 @@ struct Args {
     /// Scheduled mode: how often usage is reported to the control plane, in milliseconds.
     #[arg(long, default_value_t = 10_000)]
     usage_every_ms: u64,
+    /// Scheduled mode: seconds before an upstream call is abandoned (1-300; standalone: the
+    /// file's `upstream_timeout_secs` or the same variable).
+    #[arg(long, env = "SHOAL_WORKER_UPSTREAM_TIMEOUT_SECS", value_parser = clap::value_parser!(u64).range(1..=300))]
+    upstream_timeout_secs: Option<u64>,
 }
 
 /// How long a starting worker keeps trying to fetch its first bundle.
@@ -50,6 +54,9 @@ async fn main() -> anyhow::Result<()> {
         (None, Some(cp), Some(id)) => {
             let mut settings = Settings::defaults(args.listen);
             settings.cache_dir = args.data_dir.as_ref().map(|d| d.join("cache"));
+            if let Some(secs) = args.upstream_timeout_secs {
+                settings.upstream_timeout_secs = secs;
+            }
             let cursor_file = args.data_dir.as_deref().map(events_cursor_file);
             let usage_every = Duration::from_millis(args.usage_every_ms.max(100));
             scheduled(cp, id, settings, cursor_file, usage_every).await

@@ -42,6 +42,8 @@ const UNSHARE_ARGS: &[&str] = &[
     // usage report and exits.
     "--kill-child=SIGTERM",
 ];
+/// The worker's upstream deadline in seconds, passed on to every worker when set.
+pub const UPSTREAM_TIMEOUT_VAR: &str = "SHOAL_WORKER_UPSTREAM_TIMEOUT_SECS";
 /// The prefix of a worker's first stdout line.
 pub const LISTENING_PREFIX: &str = "listening on http://";
 
@@ -80,7 +82,8 @@ impl Isolation {
 
 /// The launcher for real workers: `shoal-worker --control-plane URL --worker-id ID --listen
 /// 127.0.0.1:0 --data-dir DIR`, with the secret in `SHOAL_WORKER_SECRET` and nothing else of the
-/// control plane's environment but `PATH` and the log settings (`SHOAL_LOG`, `SHOAL_LOG_FORMAT`).
+/// control plane's environment but `PATH`, the log settings (`SHOAL_LOG`, `SHOAL_LOG_FORMAT`) and
+/// the upstream deadline (`SHOAL_WORKER_UPSTREAM_TIMEOUT_SECS`).
 pub fn worker_launcher(worker_bin: PathBuf, control_plane_url: String) -> Launcher {
     Arc::new(move |spec: &WorkerSpec, data_dir: &Path| {
         let mut c = Command::new(&worker_bin);
@@ -94,7 +97,7 @@ pub fn worker_launcher(worker_bin: PathBuf, control_plane_url: String) -> Launch
             .arg(data_dir)
             .env_clear()
             .env("SHOAL_WORKER_SECRET", spec.secret.expose());
-        for keep in ["PATH", LOG_VAR, FORMAT_VAR] {
+        for keep in ["PATH", LOG_VAR, FORMAT_VAR, UPSTREAM_TIMEOUT_VAR] {
             if let Some(v) = std::env::var_os(keep) {
                 c.env(keep, v);
             }
@@ -187,6 +190,17 @@ impl ProcessRuntime {
                 wrapped
             }
         };
+        // A replica killed with SIGKILL runs no drop: its children must not outlive it, serving
+        // from a stale bundle beside the worker the replica that takes over starts.
+        // SAFETY: prctl(2) is async-signal-safe and touches no memory of the parent.
+        unsafe {
+            cmd.pre_exec(|| {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
         let mut child = cmd
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::piped())

@@ -638,8 +638,8 @@ async fn a_caller_token_of_one_tenant_is_unknown_at_the_others_host_and_caches_s
     let (pat_a, pat_b) = (gh.add_token("octo-bot"), gh.add_token("octo-bot"));
     let app = support::app_against(pool.clone(), &gh, |_| {}).await;
     let keys = app.config.keys.clone();
-    let a = seed_tenant(&pool, &keys, "acme", ("alice", 4242), &pat_a).await;
-    let b = seed_tenant(&pool, &keys, "bobco", ("bob", 4343), &pat_b).await;
+    let a = seed_tenant(&pool, &keys, "acme", "octo-org", ("alice", 4242), &pat_a).await;
+    let b = seed_tenant(&pool, &keys, "bobco", "octo-org", ("bob", 4343), &pat_b).await;
     let dir = tempfile::tempdir().unwrap();
     let runtime = std::sync::Arc::new(ProcessRuntime::new(
         launcher(app.url.clone(), 200),

@@ -18,6 +18,7 @@ mod kubernetes;
 mod leak_scan;
 mod migrations;
 mod policy_module;
+mod process_faults;
 mod protocol;
 mod rls;
 mod scheduler;

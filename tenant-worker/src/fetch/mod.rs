@@ -244,7 +244,7 @@ impl Fetcher {
             .flights
             .run(
                 flight_key(read.key(), want),
-                move || async move { f.fetch(read, want).await },
+                move || async move { f.fetch_within_deadline(read, want).await },
                 Err(Error::Internal),
             )
             .await;
@@ -303,6 +303,32 @@ impl Fetcher {
         let p = self.slots.acquire().await;
         self.waiting.fetch_sub(1, Ordering::SeqCst);
         p.map_err(|_| Error::Internal)
+    }
+
+    /// The longest a flight waits for GitHub (an upstream slot, budget and every attempt): one
+    /// call's timeout plus the pacing wait.
+    pub fn upstream_deadline(&self) -> Duration {
+        Duration::from_secs(self.settings.upstream_timeout_secs)
+            + Duration::from_millis(self.settings.pacing.max_wait_ms)
+    }
+
+    /// [`Fetcher::fetch`] bounded by [`Fetcher::upstream_deadline`]: past it the flight is
+    /// answered from the cache (STALE) or with a 503, whatever GitHub is doing.
+    async fn fetch_within_deadline<R: Read>(self: Arc<Self>, read: R, want: Want) -> FetchResult {
+        let key = read.key().clone();
+        let deadline = self.upstream_deadline();
+        match tokio::time::timeout(deadline, self.clone().fetch(read, want)).await {
+            Ok(out) => out,
+            Err(_) => {
+                tracing::warn!(
+                    deadline_ms = deadline.as_millis() as u64,
+                    "no upstream answer within the deadline"
+                );
+                let cached = self.cache.get(&key).await;
+                let why = format!("no answer within {} s", deadline.as_secs());
+                self.stale_or(cached, Error::Upstream(why))
+            }
+        }
     }
 
     /// The upstream side of a flight.

@@ -6,6 +6,7 @@ mod apps;
 mod cache;
 mod coordinator;
 mod disk_cache;
+mod faults;
 mod fresh;
 mod fresh_gh;
 mod gh_cli;

@@ -31,6 +31,7 @@ pub fn router() -> Router<Arc<Shared>> {
         .route("/_fake/apps", post(register_gh_app))
         .route("/_fake/faults", post(set_faults).delete(clear_faults).get(get_faults))
         .route("/_fake/installations", post(create_installation))
+        .route("/_fake/rate-limit/exhaust", post(exhaust))
 }
 
 /// Body of `POST /_fake/tokens`.
@@ -273,4 +274,30 @@ async fn clear_faults(State(sh): State<Arc<Shared>>) -> StatusCode {
 
 async fn get_faults(State(sh): State<Arc<Shared>>) -> Json<crate::Faults> {
     Json(sh.meter().faults.faults.clone())
+}
+
+#[derive(Debug, Deserialize)]
+struct ExhaustIn {
+    login: String,
+    #[serde(default = "default_resource")]
+    resource: String,
+    #[serde(default = "default_retry")]
+    reset_in_secs: u64,
+}
+
+fn default_resource() -> String {
+    "core".into()
+}
+
+async fn exhaust(State(sh): State<Arc<Shared>>, Json(e): Json<ExhaustIn>) -> Result<StatusCode, FakeError> {
+    let Some(resource) = crate::Resource::parse(&e.resource) else {
+        return Err(FakeError::BadRequest(
+            "resource must be core, search, code_search or graphql".into(),
+        ));
+    };
+    if sh.exhaust(&e.login, resource, e.reset_in_secs) {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(FakeError::NotFound)
+    }
 }

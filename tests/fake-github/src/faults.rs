@@ -1,8 +1,10 @@
-//! Fault injection set over the control API: added latency, 5xx answers, connection resets.
-//! Rates are applied deterministically (a rate of 0.25 fails exactly every 4th call), so tests
-//! can assert exact counts; `fail_next` / `reset_next` fail the next N calls.
+//! Fault injection set over the control API: added latency, 5xx answers, connection resets, and
+//! GitHub unreachable for a while. Rates are applied deterministically (a rate of 0.25 fails
+//! exactly every 4th call), so tests can assert exact counts; `fail_next` / `reset_next` fail the
+//! next N calls.
 
 use serde::{Deserialize, Serialize};
+use std::time::{Duration, Instant};
 
 /// Faults applied to API calls (REST, GraphQL, installation tokens), not to `/_fake` or OAuth.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -20,6 +22,20 @@ pub struct Faults {
     pub fail_next: u32,
     /// The next N calls get their connection cut.
     pub reset_next: u32,
+    /// GitHub is down for this many milliseconds from now: new connections are closed before
+    /// anything is read and calls on open ones are cut, control API included; then it is back
+    /// by itself (or sooner with `clear_faults` in process).
+    pub down_ms: u64,
+}
+
+/// Closes a just-accepted connection before anything is read from it, as an unreachable GitHub
+/// would (the client sees its connection closed with no answer).
+pub fn refuse(stream: &mut tokio::net::TcpStream) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: shutdown(2) on a descriptor this stream owns and keeps open; it changes no memory.
+    unsafe {
+        libc::shutdown(stream.as_raw_fd(), libc::SHUT_RDWR);
+    }
 }
 
 /// What to do with one call.
@@ -40,21 +56,32 @@ pub struct FaultState {
     pub faults: Faults,
     error_acc: f64,
     reset_acc: f64,
+    down_until: Option<Instant>,
 }
 
 impl FaultState {
     /// Replaces the settings and restarts the rate accumulators.
     pub fn set(&mut self, f: Faults) {
+        let down_until = (f.down_ms > 0).then(|| Instant::now() + Duration::from_millis(f.down_ms));
         *self = FaultState {
             faults: f,
             error_acc: 0.0,
             reset_acc: 0.0,
+            down_until,
         };
+    }
+
+    /// Whether GitHub is down now (see [`Faults::down_ms`]).
+    pub fn is_down(&self) -> bool {
+        self.down_until.is_some_and(|t| Instant::now() < t)
     }
 
     /// Decides the fault for the next call.
     pub fn next(&mut self) -> Fault {
         let status = self.faults.error_status.unwrap_or(502);
+        if self.is_down() {
+            return Fault::Reset;
+        }
         if self.faults.reset_next > 0 {
             self.faults.reset_next -= 1;
             return Fault::Reset;
@@ -90,5 +117,19 @@ mod tests {
         });
         let got: Vec<bool> = (0..8).map(|_| s.next() != Fault::None).collect();
         assert_eq!(got, [false, false, false, true, false, false, false, true]);
+    }
+
+    #[test]
+    fn down_cuts_every_call_until_it_ends() {
+        let mut s = FaultState::default();
+        s.set(Faults {
+            down_ms: 60_000,
+            ..Faults::default()
+        });
+        assert!(s.is_down());
+        assert_eq!(s.next(), Fault::Reset);
+        s.set(Faults::default());
+        assert!(!s.is_down());
+        assert_eq!(s.next(), Fault::None);
     }
 }

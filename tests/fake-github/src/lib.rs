@@ -36,6 +36,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::routing::{get, post};
+use axum::serve::ListenerExt;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -163,6 +164,12 @@ impl FakeGithub {
         })?;
         let shared = Arc::new(Shared::new(opts, format!("http://{addr}")));
         let app = router(shared.clone());
+        let gate = shared.clone();
+        let listener = listener.tap_io(move |stream| {
+            if gate.meter().faults.is_down() {
+                faults::refuse(stream);
+            }
+        });
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             let serve = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
@@ -320,6 +327,13 @@ impl FakeGithub {
     /// Removes every injected fault.
     pub fn clear_faults(&self) {
         self.shared.meter().faults.set(Faults::default());
+    }
+
+    /// Spends what is left of `login`'s `resource` bucket now and moves its reset to
+    /// `reset_in_secs` from now (every identity of that account then gets GitHub's primary-limit
+    /// 403 until the reset refills it). False when the login is unknown.
+    pub fn exhaust(&self, login: &str, resource: Resource, reset_in_secs: u64) -> bool {
+        self.shared.exhaust(login, resource, reset_in_secs)
     }
 
     /// Remaining units of an account's bucket (None when the login is unknown).

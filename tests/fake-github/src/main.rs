@@ -20,13 +20,13 @@ struct Cli {
     #[arg(long, default_value = "small")]
     size: Size,
     /// Core requests per hour per account.
-    #[arg(long, default_value_t = 5000)]
+    #[arg(long, default_value_t = 5000, env = "SHOAL_FAKE_GITHUB_CORE_LIMIT")]
     core_limit: u64,
     /// Search requests per minute per account.
-    #[arg(long, default_value_t = 30)]
+    #[arg(long, default_value_t = 30, env = "SHOAL_FAKE_GITHUB_SEARCH_LIMIT")]
     search_limit: u64,
     /// GraphQL points per hour per account.
-    #[arg(long, default_value_t = 5000)]
+    #[arg(long, default_value_t = 5000, env = "SHOAL_FAKE_GITHUB_GRAPHQL_LIMIT")]
     graphql_limit: u64,
 }
 

@@ -37,6 +37,17 @@ impl Resource {
         }
     }
 
+    /// The resource GitHub names `name` (`core`, `search`, `code_search`, `graphql`).
+    pub fn parse(name: &str) -> Option<Resource> {
+        match name {
+            "core" => Some(Resource::Core),
+            "search" => Some(Resource::Search),
+            "code_search" => Some(Resource::CodeSearch),
+            "graphql" => Some(Resource::Graphql),
+            _ => None,
+        }
+    }
+
     /// Length of the window in seconds.
     pub fn window_secs(self) -> i64 {
         match self {
@@ -358,6 +369,22 @@ impl Shared {
         let limit = self.limit_for(account, resource);
         let now = OffsetDateTime::now_utc().unix_timestamp();
         f(self.meter().bucket(account, resource, limit, now))
+    }
+
+    /// Empties `login`'s bucket for `resource` until `reset_in_secs` from now; false when the login
+    /// is unknown.
+    pub fn exhaust(&self, login: &str, resource: Resource, reset_in_secs: u64) -> bool {
+        let Some(id) = self.world().user(login).map(|u| u.id) else {
+            return false;
+        };
+        let account = AccountKey::User(id);
+        let limit = self.limit_for(account, resource);
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        let mut meter = self.meter();
+        let b = meter.bucket(account, resource, limit, now);
+        b.used = b.limit;
+        b.reset = now + i64::try_from(reset_in_secs).unwrap_or(i64::MAX / 2);
+        true
     }
 
     /// Limit of a bucket for an account and resource, from the options.

@@ -65,29 +65,40 @@ pub struct Seed {
 
 /// Seeds [`Seed`] with `pat` as its identity.
 pub async fn seed(pool: &PgPool, keys: &Keys, pat: &str) -> Seed {
-    seed_tenant(pool, keys, "acme", ("alice", 4242), pat).await
+    seed_tenant(pool, keys, "acme", "octo-org", ("alice", 4242), pat).await
 }
 
-/// Seeds a tenant `slug` for the org `octo-org` like [`seed`], its caller token owned by a new
-/// user `(login, github id)`.
-pub async fn seed_tenant(pool: &PgPool, keys: &Keys, slug: &str, (login, github_id): (&str, i64), pat: &str) -> Seed {
+/// Seeds a tenant `slug` for the org `org` (its only allowed owner) the way [`seed`] does `acme`,
+/// its caller token owned by a new user `(login, github id)`.
+pub async fn seed_tenant(
+    pool: &PgPool,
+    keys: &Keys,
+    slug: &str,
+    org: &str,
+    (login, github_id): (&str, i64),
+    pat: &str,
+) -> Seed {
     let tenant = TenantId::new();
     let dk = DataKey::generate().unwrap();
     let wrapped = keys.keyring.current().wrap(&dk, tenant).unwrap();
-    sqlx::query("INSERT INTO tenants (id, slug, github_org, github_org_id, wrapped_data_key) VALUES ($1, $2, 'octo-org', 1, $3)")
-        .bind(tenant.as_uuid())
-        .bind(slug)
-        .bind(wrapped.as_bytes())
-        .execute(pool)
-        .await
-        .unwrap();
+    sqlx::query(
+        "INSERT INTO tenants (id, slug, github_org, github_org_id, wrapped_data_key) VALUES ($1, $2, $3, 1, $4)",
+    )
+    .bind(tenant.as_uuid())
+    .bind(slug)
+    .bind(org)
+    .bind(wrapped.as_bytes())
+    .execute(pool)
+    .await
+    .unwrap();
     sqlx::query("INSERT INTO workers (tenant_id, id) VALUES ($1, gen_random_uuid())")
         .bind(tenant.as_uuid())
         .execute(pool)
         .await
         .unwrap();
-    sqlx::query("INSERT INTO policies (tenant_id, allowed_owners, public_only) VALUES ($1, ARRAY['octo-org'], false)")
+    sqlx::query("INSERT INTO policies (tenant_id, allowed_owners, public_only) VALUES ($1, ARRAY[$2], false)")
         .bind(tenant.as_uuid())
+        .bind(org)
         .execute(pool)
         .await
         .unwrap();
