@@ -19,6 +19,7 @@ mod protocol;
 mod rls;
 mod scheduler;
 mod signup_e2e;
+mod sleep;
 mod stripe;
 mod support;
 mod webhooks;
