@@ -5,6 +5,7 @@ mod billing;
 mod billing_enforcement;
 mod browser;
 mod demo;
+mod density;
 mod domain;
 mod edge;
 mod edge_tls;

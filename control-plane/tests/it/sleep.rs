@@ -339,3 +339,22 @@ async fn with_the_idle_setting_at_zero_an_idle_worker_never_sleeps(pool: PgPool)
     assert!(env.sleeping().await);
     assert_eq!(env.runtime.pid(env.seed.tenant).await, None);
 }
+
+#[sqlx::test(migrator = "shoal_control_plane::db::MIGRATOR")]
+async fn the_tenant_page_says_since_when_the_worker_sleeps_and_how_often_it_was_woken(pool: PgPool) {
+    let (_app, _gh, alice) = crate::support::octo_tenant(pool.clone()).await;
+    let (status, html) = alice.get_text("/t/octo").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("0 wakes") && !html.contains("sleeping since"), "{html}");
+
+    sqlx::query(
+        "UPDATE workers SET sleeping_since = '2026-12-03 10:00:00+00', wakes = 2
+         WHERE tenant_id = (SELECT id FROM tenants WHERE slug = 'octo')",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let (_, html) = alice.get_text("/t/octo").await;
+    assert!(html.contains("sleeping since 2026-12-03 10:00 UTC"), "{html}");
+    assert!(html.contains("2 wakes"), "{html}");
+}
