@@ -52,11 +52,24 @@ struct Row {
     sleeping: bool,
     /// Served nothing (nor started) within the idle setting.
     idle: bool,
+    /// `awake_since` is set.
+    awake: bool,
 }
 
 impl Row {
     fn serves(&self, billing: &BillingConfig, now: time::OffsetDateTime) -> bool {
         self.desired_state == DesiredState::Running && self.account.standing(billing, now).serves()
+    }
+
+    /// Whether the row already records `state` of a running or starting worker (so a steady
+    /// worker costs no write per tick).
+    fn shows(&self, state: &WorkerState) -> bool {
+        let address = match state {
+            WorkerState::Running { addr } => Some(addr.to_string()),
+            WorkerState::Starting => None,
+            _ => return false,
+        };
+        self.awake && self.observed_state == state.observed() && self.address == address
     }
 }
 
@@ -72,7 +85,7 @@ fn rows_sql(filter: &str) -> String {
     format!(
         "SELECT w.tenant_id, w.id, t.slug, {ACCOUNT_COLS}, w.desired_state, w.bundle_version,
                 w.sealed_secret, t.wrapped_data_key, w.observed_state, w.address,
-                w.sleeping_since IS NOT NULL AS sleeping,
+                w.sleeping_since IS NOT NULL AS sleeping, w.awake_since IS NOT NULL AS awake,
                 COALESCE(GREATEST(w.last_served_at, w.awake_since) < now() - make_interval(secs => $1), false) AS idle
          FROM workers w JOIN tenants t ON t.id = w.tenant_id {filter}"
     )
@@ -87,9 +100,10 @@ pub struct Reconciler<R> {
     billing: BillingConfig,
     /// Stop workers idle this long; `None`: never.
     idle: Option<Duration>,
-    /// Held through each tick and while a wake decides, so a tick never stops a worker that a
-    /// wake has just started from a snapshot taken before it.
+    /// One tick at a time.
     pass: tokio::sync::Mutex<()>,
+    /// Tenants being woken: a tick working from a snapshot taken before the wake leaves them alone.
+    waking: std::sync::Mutex<HashSet<TenantId>>,
 }
 
 impl<R: WorkerRuntime> Reconciler<R> {
@@ -102,6 +116,7 @@ impl<R: WorkerRuntime> Reconciler<R> {
             billing: BillingConfig::default(),
             idle: None,
             pass: tokio::sync::Mutex::new(()),
+            waking: std::sync::Mutex::default(),
         }
     }
 
@@ -221,38 +236,53 @@ impl<R: WorkerRuntime> Reconciler<R> {
     }
 
     /// Starts a tenant's worker now (the edge cleared its sleep) and watches it until it runs,
-    /// recording each state so the edge sees the address as soon as there is one.
+    /// recording each new state so the edge sees the address as soon as there is one.
     pub async fn wake(&self, tenant: TenantId) -> Result<WorkerState, Error> {
-        let spec = {
-            let _pass = self.pass.lock().await;
-            let row: Option<Row> = sqlx::query_as(&rows_sql("WHERE w.tenant_id = $2"))
-                .bind(self.idle_secs())
-                .bind(tenant.as_uuid())
-                .fetch_optional(&self.pool)
-                .await?;
-            let Some(row) = row else {
-                return Ok(WorkerState::Stopped);
-            };
-            if row.sleeping || !row.serves(&self.billing, time::OffsetDateTime::now_utc()) {
-                return Ok(WorkerState::Stopped);
-            }
-            let spec = self.spec(&row).await?;
-            let state = self.runtime.ensure_running(&spec).await;
-            self.record(tenant, &state).await?;
-            if is_settled(&state) {
-                return Ok(state);
-            }
-            spec
+        self.set_waking(tenant, true);
+        let woken = self.watch_wake(tenant).await;
+        self.set_waking(tenant, false);
+        woken
+    }
+
+    async fn watch_wake(&self, tenant: TenantId) -> Result<WorkerState, Error> {
+        let row: Option<Row> = sqlx::query_as(&rows_sql("WHERE w.tenant_id = $2"))
+            .bind(self.idle_secs())
+            .bind(tenant.as_uuid())
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some(row) = row else {
+            return Ok(WorkerState::Stopped);
         };
+        if row.sleeping || !row.serves(&self.billing, time::OffsetDateTime::now_utc()) {
+            return Ok(WorkerState::Stopped);
+        }
+        let spec = self.spec(&row).await?;
         let deadline = Instant::now() + WAKE_WITHIN;
+        let mut last = None;
         loop {
-            tokio::time::sleep(self.runtime.wake_poll()).await;
             let state = self.runtime.ensure_running(&spec).await;
-            self.record(tenant, &state).await?;
+            if last.as_ref() != Some(&state) {
+                self.record(tenant, &state).await?;
+            }
             if is_settled(&state) || Instant::now() >= deadline {
                 return Ok(state);
             }
+            last = Some(state);
+            tokio::time::sleep(self.runtime.wake_poll()).await;
         }
+    }
+
+    fn set_waking(&self, tenant: TenantId, on: bool) {
+        let mut waking = self.waking.lock().unwrap_or_else(|p| p.into_inner());
+        if on {
+            waking.insert(tenant);
+        } else {
+            waking.remove(&tenant);
+        }
+    }
+
+    fn is_waking(&self, tenant: TenantId) -> bool {
+        self.waking.lock().unwrap_or_else(|p| p.into_inner()).contains(&tenant)
     }
 
     fn idle_secs(&self) -> Option<f64> {
@@ -284,6 +314,7 @@ impl<R: WorkerRuntime> Reconciler<R> {
         for row in rows {
             let tenant = TenantId(row.tenant_id);
             let action = match (row.serves(&self.billing, now), row.sleeping) {
+                _ if self.is_waking(tenant) => continue,
                 (true, false) if row.idle && row.observed_state == ObservedState::Running => Action::Sleep,
                 (true, false) => Action::Run,
                 _ => Action::Stop,
@@ -299,7 +330,9 @@ impl<R: WorkerRuntime> Reconciler<R> {
                         }
                     };
                     let state = self.runtime.ensure_running(&spec).await;
-                    self.record(tenant, &state).await?;
+                    if !row.shows(&state) {
+                        self.record(tenant, &state).await?;
+                    }
                 }
                 Action::Sleep => {
                     if self.mark_sleeping(tenant).await? {
@@ -331,7 +364,7 @@ impl<R: WorkerRuntime> Reconciler<R> {
         for tenant in self.runtime.tenants().await {
             if !known.contains(&tenant) {
                 self.runtime.remove(tenant).await;
-            } else if !wanted.contains(&tenant) && !put_to_sleep.contains(&tenant) {
+            } else if !wanted.contains(&tenant) && !put_to_sleep.contains(&tenant) && !self.is_waking(tenant) {
                 self.runtime.stop(tenant).await;
             }
         }
