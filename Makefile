@@ -3,7 +3,7 @@ SHELL := /bin/bash
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/shoal-target
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: run demo test soak deps fmt clippy nextest k8s-check
+.PHONY: run demo test soak deps fmt clippy nextest k8s-check bench-density
 BIN = $(CARGO_TARGET_DIR)/debug
 
 ## The service: web UI, edge and one worker per tenant (embedded Postgres under .shoal/pg when
@@ -51,3 +51,12 @@ nextest:
 k8s-check:
 	@infra/dev/ensure-test-clients.sh
 	@infra/k8s/check.sh
+
+## Density bench (not part of `make test`): the control plane binary on the process backend with
+## 1,000 sleeping tenants, a random 10% woken with one read each; prints RSS/PSS idle and awake,
+## wake latency p50/p99 and tenants per GB. BENCH_PROFILE=release measures release builds.
+BENCH_PROFILE ?= dev
+bench-density:
+	@infra/dev/ensure-deps.sh --postgres
+	cargo build --profile $(BENCH_PROFILE) -p shoal-control-plane -p shoal-worker --bins
+	cargo test --profile $(BENCH_PROFILE) -p shoal-control-plane --test it -- --ignored --exact density::density_of_sleeping_tenants --nocapture

@@ -199,6 +199,10 @@ pub struct UsageReport {
     /// What the tenant's policy module did in the period.
     #[serde(default)]
     pub policy_module: PolicyModuleReport,
+    /// When the worker last answered a request (`None`: not since it started). The control plane
+    /// lets a worker sleep once this is older than its idle setting; older workers omit it.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub last_served: Option<OffsetDateTime>,
 }
 
 /// The policy module's failures and log lines since the last report.
@@ -476,12 +480,34 @@ mod tests {
                 }],
             }],
             policy_module: PolicyModuleReport::default(),
+            last_served: Some(now),
         };
         let json = serde_json::to_value(&r).unwrap();
         assert_eq!(json["requests"][0]["cache_status"], "HIT");
         assert_eq!(json["identity_health"][0]["state"], "cooling_down");
         let back: UsageReport = serde_json::from_value(json).unwrap();
         assert_eq!(back, r);
+    }
+
+    #[test]
+    fn a_usage_report_from_a_worker_that_predates_last_served_still_parses() {
+        let now = OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap();
+        let mut json = serde_json::json!({
+            "protocol_version": PROTOCOL_VERSION,
+            "report_id": Uuid::nil(),
+            "tenant": TenantId::new(),
+            "bundle_version": 1,
+            "period_start": "2027-01-15T08:00:00Z",
+            "period_end": "2027-01-15T08:00:00Z",
+            "requests": [],
+            "upstream": [],
+            "identity_health": [],
+        });
+        let old: UsageReport = serde_json::from_value(json.clone()).unwrap();
+        assert_eq!(old.last_served, None);
+        json["last_served"] = serde_json::json!("2027-01-15T08:00:00Z");
+        let new: UsageReport = serde_json::from_value(json).unwrap();
+        assert_eq!(new.last_served, Some(now));
     }
 
     #[test]

@@ -13,7 +13,7 @@ use crate::scheduler::process::{Isolation, ProcessRuntime, worker_launcher};
 use crate::scheduler::reconcile::Reconciler;
 use crate::state::AppState;
 use crate::tenants::sync;
-use crate::{Error, api, hooks, internal, oauth, web};
+use crate::{Error, api, hooks, internal, metrics, oauth, web};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, Request, header};
@@ -85,6 +85,7 @@ impl Application {
             .layer(middleware::from_fn(security_headers))
             .layer(sessions);
         let router = public
+            .route("/metrics", axum::routing::get(metrics::get_metrics))
             .merge(internal::routes())
             .merge(hooks::routes())
             .with_state(state);
@@ -211,7 +212,8 @@ async fn spawn_scheduler(
 fn spawn_reconciler<R: WorkerRuntime>(config: &Config, pool: &sqlx::PgPool, runtime: R) -> Scheduler {
     let (stop, stop_rx) = watch::channel(false);
     let reconciler = Reconciler::new(pool.clone(), Arc::new(runtime), config.keys.clone(), RECONCILE_EVERY)
-        .with_billing(config.billing.clone());
+        .with_billing(config.billing.clone())
+        .with_idle(config.edge.worker_idle);
     (stop, tokio::spawn(reconciler.run(stop_rx)))
 }
 

@@ -65,6 +65,25 @@ pub struct EdgeConfig {
     pub worker_bin: Option<PathBuf>,
     /// `SHOAL_SCHEDULER`: which backend runs the workers.
     pub scheduler: SchedulerConfig,
+    /// `SHOAL_WORKER_IDLE_SECS` (default 3600; 0: never): a worker that served no request for this
+    /// long sleeps (is stopped, its disk cache kept) until the edge wakes it for the next request.
+    pub worker_idle: Option<Duration>,
+}
+
+/// Default of `SHOAL_WORKER_IDLE_SECS`: an hour.
+pub const DEFAULT_WORKER_IDLE_SECS: u64 = 3600;
+
+/// `SHOAL_WORKER_IDLE_SECS` as read by `lookup`: `None` for 0 (never sleep).
+fn worker_idle_from(lookup: impl Fn(&str) -> Option<String>) -> Result<Option<Duration>, Error> {
+    let secs = match lookup("SHOAL_WORKER_IDLE_SECS") {
+        None => DEFAULT_WORKER_IDLE_SECS,
+        Some(v) => v.trim().parse().map_err(|_| {
+            Error::Config(format!(
+                "SHOAL_WORKER_IDLE_SECS must be a whole number of seconds (0: workers never sleep), got {v:?}"
+            ))
+        })?,
+    };
+    Ok((secs > 0).then(|| Duration::from_secs(secs)))
 }
 
 /// `SHOAL_SCHEDULER`: `process` (default), `kubernetes`, or `off` (a replica that only serves the
@@ -315,6 +334,7 @@ impl EdgeConfig {
             tls_files,
             worker_bin: env("SHOAL_WORKER_BIN").map(PathBuf::from),
             scheduler,
+            worker_idle: worker_idle_from(env)?,
         })
     }
 
@@ -327,6 +347,7 @@ impl EdgeConfig {
             tls_files: None,
             worker_bin: None,
             scheduler: SchedulerConfig::Off,
+            worker_idle: None,
         }
     }
 }
@@ -726,6 +747,23 @@ mod tests {
                 .to_string()
                 .contains("SHOAL_STRIPE_SECRET_KEY_FILE")
         );
+    }
+
+    #[test]
+    fn workers_sleep_after_an_hour_by_default_never_with_zero_and_bad_values_are_refused() {
+        assert_eq!(worker_idle_from(lookup(&[])).unwrap(), Some(Duration::from_secs(3600)));
+        assert_eq!(
+            worker_idle_from(lookup(&[("SHOAL_WORKER_IDLE_SECS", " 90 ")])).unwrap(),
+            Some(Duration::from_secs(90))
+        );
+        assert_eq!(
+            worker_idle_from(lookup(&[("SHOAL_WORKER_IDLE_SECS", "0")])).unwrap(),
+            None
+        );
+        let msg = worker_idle_from(lookup(&[("SHOAL_WORKER_IDLE_SECS", "1h")]))
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("SHOAL_WORKER_IDLE_SECS"), "{msg}");
     }
 
     #[test]

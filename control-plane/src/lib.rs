@@ -3,7 +3,8 @@
 //! in `oauth/`, the workers' protocol in `internal/`, all over [`state::AppState`] and the request
 //! plumbing in `http/`. They call the use cases of the domain modules (`tenants/`, `identities/`,
 //! `tokens/`, `audit`), which take an [`access`] proof. `db/` holds the tenant-scoped transaction,
-//! `scheduler/` runs the workers and `edge/` routes tenant hosts to them.
+//! `scheduler/` runs the workers, `edge/` routes tenant hosts to them (waking sleeping ones) and
+//! `metrics` counts wakes and sleeps for `/metrics`.
 
 pub mod access;
 pub mod api;
@@ -20,6 +21,7 @@ pub mod hooks;
 pub mod http;
 pub mod identities;
 pub mod internal;
+pub mod metrics;
 pub mod oauth;
 pub mod scheduler;
 pub mod service;

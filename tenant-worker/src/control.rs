@@ -302,6 +302,7 @@ impl UsageTracker {
             upstream,
             identity_health,
             policy_module: worker.stats.policy_module.take(),
+            last_served: worker.stats.last_served(),
         };
         self.served = served;
         self.spend = spend;

@@ -85,6 +85,9 @@ pub struct Stats {
     webhook_events: Mutex<BTreeMap<String, u64>>,
     /// What the tenant's policy module decided, how it failed, what it logged.
     pub policy_module: ModuleReport,
+    /// Unix milliseconds of the last answer relayed to a caller (0: none yet): the control plane
+    /// lets an idle worker sleep from its usage reports.
+    last_served_ms: AtomicU64,
 }
 
 fn status_index(s: CacheStatus) -> usize {
@@ -108,6 +111,10 @@ const STATUSES: [CacheStatus; 5] = [
 impl Stats {
     /// Counts an answer relayed to `caller` on a route of class `route` (`pulls`, `graphql`, ...).
     pub fn served(&self, caller: CallerTokenId, route: &'static str, s: CacheStatus) {
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        self.last_served_ms.fetch_max(now_ms, Ordering::Relaxed);
         let i = status_index(s);
         let key = (caller, route);
         if let Some(c) = self.by_caller.read().unwrap_or_else(|p| p.into_inner()).get(&key) {
@@ -120,6 +127,14 @@ impl Stats {
             .entry(key)
             .or_default()[i]
             .fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// When the last answer was relayed to a caller; `None` before the first.
+    pub fn last_served(&self) -> Option<time::OffsetDateTime> {
+        match self.last_served_ms.load(Ordering::Relaxed) {
+            0 => None,
+            ms => time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).ok(),
+        }
     }
 
     /// Requests answered so far, per caller token, route class and cache status (nonzero only).

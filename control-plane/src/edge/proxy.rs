@@ -1,14 +1,18 @@
 //! The edge router: a request for `<slug>.<base-domain>` is streamed to that tenant's worker, with
 //! the caller's `Authorization` untouched and `X-Forwarded-Host/Proto/For` added so the worker
 //! writes links for the caller's host. Unknown tenant: 404; suspended (by the operator or by its
-//! billing standing): 402 saying why and naming the billing page; worker not running or
-//! not answering: 503 with `retry-after`. Errors use GitHub's JSON shape, which gh and octokit show.
+//! billing standing): 402 saying why and naming the billing page; sleeping (idle): woken and the
+//! request held until the worker answers (see `wake`); worker not running or not answering: 503
+//! with `retry-after`. Errors use GitHub's JSON shape, which gh and octokit show.
 
 use super::tls::edge_host;
+use super::wake::{HoldLimits, Outcome, POLL, Waits, WakeClock};
 use crate::billing::standing::ACCOUNT_COLS;
 use crate::billing::{Account, Standing, SuspendReason, billing_page};
 use crate::config::BillingConfig;
+use crate::metrics::{self, HoldRefused};
 use crate::scheduler::ObservedState;
+use crate::scheduler::reconcile::WAKE_CHANNEL;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri, header};
@@ -21,6 +25,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use uuid::Uuid;
 
 /// How long a tenant's route (status and worker address) is reused before Postgres is asked again.
 const ROUTE_TTL: Duration = Duration::from_secs(1);
@@ -38,6 +43,10 @@ const HOP_BY_HOP: &[HeaderName] = &[
 enum Route {
     Unknown,
     Suspended(SuspendReason),
+    /// Idle: its worker was stopped and is woken by the next request.
+    Asleep,
+    /// Woken moments ago; its worker is starting.
+    Waking,
     Down,
     Up(SocketAddr),
 }
@@ -48,7 +57,12 @@ struct RouteRow {
     account: Account,
     observed_state: Option<ObservedState>,
     address: Option<String>,
+    sleeping: bool,
+    waking: bool,
 }
+
+/// How long after a wake the tenant counts as waking (its requests are held, not refused).
+const WAKING_FOR_SECS: f64 = 10.0;
 
 /// What the edge needs.
 #[derive(Clone)]
@@ -65,6 +79,8 @@ pub struct EdgeState {
     billing: BillingConfig,
     /// Where the control plane's pages are, for the billing page named in a 402.
     public_url: Option<url::Url>,
+    hold: HoldLimits,
+    waits: Arc<Waits>,
 }
 
 /// Paths on a tenant host that the control plane answers, not the worker (GitHub's API has no
@@ -85,7 +101,15 @@ impl EdgeState {
             control_plane: None,
             billing: BillingConfig::default(),
             public_url: None,
+            hold: HoldLimits::default(),
+            waits: Arc::default(),
         }
+    }
+
+    /// Holds requests for a sleeping tenant within `limits` instead of the defaults (5 s, 256).
+    pub fn with_hold(mut self, limits: HoldLimits) -> Self {
+        self.hold = limits;
+        self
     }
 
     /// Suspends by billing standing too (subscription status, grace period), naming the billing
@@ -117,12 +141,23 @@ impl EdgeState {
         {
             return Ok(r.clone());
         }
+        self.lookup(slug).await
+    }
+
+    /// The route from Postgres, remembered for [`ROUTE_TTL`].
+    async fn lookup(&self, slug: &str) -> Result<Route, sqlx::Error> {
         // Routing is the system's own lookup, by the public slug, before any tenant is known.
         let sql = format!(
-            "SELECT {ACCOUNT_COLS}, w.observed_state, w.address
+            "SELECT {ACCOUNT_COLS}, w.observed_state, w.address,
+                    COALESCE(w.sleeping_since IS NOT NULL, false) AS sleeping,
+                    COALESCE(w.woken_at > now() - make_interval(secs => $2), false) AS waking
              FROM tenants t LEFT JOIN workers w ON w.tenant_id = t.id WHERE t.slug = $1"
         );
-        let row: Option<RouteRow> = sqlx::query_as(&sql).bind(slug).fetch_optional(&self.pool).await?;
+        let row: Option<RouteRow> = sqlx::query_as(&sql)
+            .bind(slug)
+            .bind(WAKING_FOR_SECS)
+            .fetch_optional(&self.pool)
+            .await?;
         let now = time::OffsetDateTime::now_utc();
         let route = match row {
             None => Route::Unknown,
@@ -132,8 +167,11 @@ impl EdgeState {
             Some(RouteRow {
                 observed_state: Some(ObservedState::Running),
                 address: Some(a),
+                sleeping: false,
                 ..
             }) => a.parse().map(Route::Up).unwrap_or(Route::Down),
+            Some(RouteRow { sleeping: true, .. }) => Route::Asleep,
+            Some(RouteRow { waking: true, .. }) => Route::Waking,
             Some(_) => Route::Down,
         };
         self.routes
@@ -141,6 +179,93 @@ impl EdgeState {
             .unwrap_or_else(|p| p.into_inner())
             .insert(slug.to_string(), (Instant::now(), route.clone()));
         Ok(route)
+    }
+
+    /// Wakes a sleeping tenant: clears its sleep and tells the scheduler to start its worker now.
+    /// `false`: it was not asleep (another request or replica woke it first).
+    async fn request_wake(&self, slug: &str) -> Result<bool, sqlx::Error> {
+        let woken: Option<Uuid> = sqlx::query_scalar(
+            "UPDATE workers w SET sleeping_since = NULL, woken_at = now(), wakes = w.wakes + 1, updated_at = now()
+             FROM tenants t WHERE t.id = w.tenant_id AND t.slug = $1 AND w.sleeping_since IS NOT NULL
+             RETURNING w.tenant_id",
+        )
+        .bind(slug)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(tenant) = woken else {
+            return Ok(false);
+        };
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(WAKE_CHANNEL)
+            .bind(tenant.to_string())
+            .execute(&self.pool)
+            .await?;
+        tracing::info!(tenant.slug = %slug, "waking a sleeping worker");
+        Ok(true)
+    }
+
+    /// Wakes the tenant if it sleeps and polls its route until its worker is routable, the
+    /// tenant changes otherwise, or the hold bound passes; reports on `tx`.
+    async fn watch_wake(self, slug: String, tx: tokio::sync::watch::Sender<Option<Outcome>>) {
+        let deadline = Instant::now() + self.hold.wait;
+        let mut clock = WakeClock::new();
+        let outcome = loop {
+            match self.lookup(&slug).await {
+                Ok(Route::Up(addr)) => {
+                    clock.up();
+                    break Outcome::Up(addr);
+                }
+                Ok(Route::Asleep) => match self.request_wake(&slug).await {
+                    Ok(true) => clock.started(),
+                    Ok(false) => {}
+                    Err(e) => tracing::warn!(tenant.slug = %slug, error = %e, "could not wake a sleeping worker"),
+                },
+                Ok(Route::Waking | Route::Down) => {}
+                Ok(Route::Unknown | Route::Suspended(_)) => break Outcome::Recheck,
+                Err(e) => tracing::warn!(tenant.slug = %slug, error = %e, "edge route lookup failed"),
+            }
+            if Instant::now() >= deadline {
+                break Outcome::TimedOut;
+            }
+            tokio::time::sleep(POLL).await;
+        };
+        let _ = tx.send(Some(outcome));
+        self.waits.finish(&slug);
+    }
+
+    /// Holds a request for a sleeping or waking tenant until its worker is routable.
+    async fn hold(&self, slug: &str) -> Result<SocketAddr, Response> {
+        let held = self.waits.join(slug, self.hold.max_held, |tx| {
+            tokio::spawn(self.clone().watch_wake(slug.to_string(), tx));
+        });
+        let Some(held) = held else {
+            return Err(unavailable_for(
+                &format!(
+                    "The relay for this tenant is waking up and already holds {} waiting requests; retry in a second.",
+                    self.hold.max_held
+                ),
+                1,
+            ));
+        };
+        match held.outcome(self.hold.wait).await {
+            Outcome::Up(addr) => Ok(addr),
+            Outcome::Recheck => match self.route(slug).await {
+                Ok(Route::Up(addr)) => Ok(addr),
+                Ok(Route::Unknown) => Err(not_a_tenant()),
+                Ok(Route::Suspended(reason)) => Err(self.suspended(slug, reason)),
+                _ => Err(unavailable()),
+            },
+            Outcome::TimedOut => {
+                metrics::global().hold_refused(HoldRefused::Timeout);
+                Err(unavailable_for(
+                    &format!(
+                        "The relay for this tenant was asleep and did not wake within {} s; retry in a few seconds.",
+                        self.hold.wait.as_secs()
+                    ),
+                    5,
+                ))
+            }
+        }
     }
 
     /// The 402 for a suspended tenant: why, and where its admins restore it.
@@ -167,13 +292,21 @@ fn github_error(status: StatusCode, message: &str) -> Response {
 }
 
 fn unavailable() -> Response {
-    let mut r = github_error(
-        StatusCode::SERVICE_UNAVAILABLE,
+    unavailable_for(
         "The relay for this tenant is starting or restarting; retry in a few seconds.",
-    );
-    r.headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        5,
+    )
+}
+
+/// A 503 saying `message`, asking to retry after `secs`.
+fn unavailable_for(message: &str, secs: u32) -> Response {
+    let mut r = github_error(StatusCode::SERVICE_UNAVAILABLE, message);
+    r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
     r
+}
+
+fn not_a_tenant() -> Response {
+    github_error(StatusCode::NOT_FOUND, "Not Found: no shoal tenant has this name")
 }
 
 fn strip_hop_by_hop(h: &mut HeaderMap) {
@@ -237,10 +370,16 @@ pub async fn proxy(
         );
     }
     let addr = match edge.route(&slug).await {
-        Ok(Route::Up(_) | Route::Down) if to_control_plane.is_some() => to_control_plane.expect("checked"),
+        Ok(Route::Up(_) | Route::Down | Route::Asleep | Route::Waking) if to_control_plane.is_some() => {
+            to_control_plane.expect("checked")
+        }
         Ok(Route::Up(addr)) => addr,
-        Ok(Route::Unknown) => return github_error(StatusCode::NOT_FOUND, "Not Found: no shoal tenant has this name"),
+        Ok(Route::Unknown) => return not_a_tenant(),
         Ok(Route::Suspended(reason)) => return edge.suspended(&slug, reason),
+        Ok(Route::Asleep | Route::Waking) => match edge.hold(&slug).await {
+            Ok(addr) => addr,
+            Err(refused) => return refused,
+        },
         Ok(Route::Down) => return unavailable(),
         Err(e) => {
             tracing::error!(error = %e, "edge route lookup failed");
@@ -249,7 +388,13 @@ pub async fn proxy(
     };
 
     let (mut parts, body) = req.into_parts();
-    let path = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let bodyless = is_bodyless(&parts);
+    let path = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/")
+        .to_string();
     let Ok(uri) = format!("http://{addr}{path}").parse::<Uri>() else {
         return github_error(StatusCode::BAD_REQUEST, "Bad request target");
     };
@@ -269,18 +414,55 @@ pub async fn proxy(
             parts.headers.insert(name, v);
         }
     }
-    match edge.client.request(Request::from_parts(parts, body)).await {
-        Ok(resp) => {
-            let (mut parts, body) = resp.into_parts();
-            strip_hop_by_hop(&mut parts.headers);
-            Response::from_parts(parts, Body::new(body))
+    let replay = bodyless.then(|| (parts.method.clone(), parts.headers.clone()));
+    let e = match edge.client.request(Request::from_parts(parts, body)).await {
+        Ok(resp) => return relay(resp),
+        Err(e) => e,
+    };
+    edge.forget(&slug);
+    // The worker went away since its route was looked up (put to sleep, restarted elsewhere): a
+    // request with no body is routed afresh once, waiting for a wake like any other.
+    if let Some((method, headers)) = replay.filter(|_| e.is_connect()) {
+        let addr = match edge.lookup(&slug).await {
+            Ok(Route::Up(a)) if a != addr => a,
+            Ok(Route::Asleep | Route::Waking) => match edge.hold(&slug).await {
+                Ok(a) => a,
+                Err(refused) => return refused,
+            },
+            _ => return unavailable(),
+        };
+        let Ok(uri) = format!("http://{addr}{path}").parse::<Uri>() else {
+            return unavailable();
+        };
+        let mut again = Request::new(Body::empty());
+        *again.method_mut() = method;
+        *again.uri_mut() = uri;
+        *again.headers_mut() = headers;
+        match edge.client.request(again).await {
+            Ok(resp) => return relay(resp),
+            Err(e) => tracing::warn!(tenant.slug = %slug, error = %e, "worker did not answer"),
         }
-        Err(e) => {
-            tracing::warn!(tenant.slug = %slug, error = %e, "worker did not answer");
-            edge.forget(&slug);
-            unavailable()
-        }
+    } else {
+        tracing::warn!(tenant.slug = %slug, error = %e, "worker did not answer");
     }
+    edge.forget(&slug);
+    unavailable()
+}
+
+/// A GET or HEAD without a body: safe to send again when the first attempt could not connect.
+fn is_bodyless(parts: &axum::http::request::Parts) -> bool {
+    let empty = match parts.headers.get(header::CONTENT_LENGTH) {
+        Some(v) => v.as_bytes() == b"0",
+        None => !parts.headers.contains_key(header::TRANSFER_ENCODING),
+    };
+    matches!(parts.method, axum::http::Method::GET | axum::http::Method::HEAD) && empty
+}
+
+/// The worker's answer, streamed back without its hop-by-hop headers.
+fn relay(resp: axum::http::Response<hyper::body::Incoming>) -> Response {
+    let (mut parts, body) = resp.into_parts();
+    strip_hop_by_hop(&mut parts.headers);
+    Response::from_parts(parts, Body::new(body))
 }
 
 /// The edge's routes: everything goes to [`proxy`].

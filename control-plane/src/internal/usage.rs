@@ -1,8 +1,10 @@
 //! `POST /internal/v1/usage`: a worker's aggregated counters, applied once per report id into
-//! the hourly tables the dashboard and billing read.
+//! the hourly tables the dashboard and billing read, and when it last served (`workers.last_served_at`,
+//! the clock the scheduler lets idle workers sleep by).
 
 use super::auth::authenticate;
 use crate::Error;
+use crate::db::begin_tenant;
 use crate::state::AppState;
 use crate::tenants::usage;
 use axum::Json;
@@ -10,7 +12,10 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, Uri};
 use serde_json::{Value, json};
+use shoal_common::TenantId;
 use shoal_common::protocol::{self, UsageReport};
+use sqlx::PgPool;
+use time::OffsetDateTime;
 
 /// Applies a usage report; a report id seen before changes nothing.
 pub async fn post_usage(
@@ -34,6 +39,9 @@ pub async fn post_usage(
     } else {
         "duplicate"
     };
+    if let Some(at) = report.last_served {
+        record_last_served(&state.pool, worker.tenant, at).await?;
+    }
     Ok(Json(json!({ "status": status })))
 }
 
@@ -54,4 +62,19 @@ fn check_counts(report: &UsageReport) -> Result<(), Error> {
         )));
     }
     Ok(())
+}
+
+/// Moves the worker's last-served time forward (never back: reports may arrive out of order), and
+/// never past now, so a worker with a fast clock cannot keep itself awake.
+async fn record_last_served(pool: &PgPool, tenant: TenantId, at: OffsetDateTime) -> Result<(), Error> {
+    let mut tx = begin_tenant(pool, tenant).await?;
+    sqlx::query(
+        "UPDATE workers SET last_served_at = GREATEST(last_served_at, LEAST($2, now()))
+         WHERE tenant_id = $1 AND last_served_at IS DISTINCT FROM GREATEST(last_served_at, LEAST($2, now()))",
+    )
+    .bind(tenant.as_uuid())
+    .bind(at)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await
 }

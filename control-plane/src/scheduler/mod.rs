@@ -1,7 +1,8 @@
 //! Keeping one worker per active tenant running. [`WorkerRuntime`] is what a backend does (the
 //! `process` backend runs children on loopback ports; the `kubernetes` backend applies a
 //! Deployment per tenant); [`reconcile`] compares what Postgres wants with what the runtime reports, under a
-//! Postgres advisory lock so only one control-plane replica acts at a time.
+//! Postgres advisory lock so only one control-plane replica acts at a time. It also lets idle
+//! workers sleep (stopped, data kept) and starts a sleeping one at once when the edge asks.
 
 pub mod kubernetes;
 pub mod process;
@@ -10,6 +11,7 @@ pub mod reconcile;
 use shoal_common::{Secret, TenantId, WorkerId};
 use std::future::Future;
 use std::net::SocketAddr;
+use std::time::Duration;
 
 /// What a worker needs to start.
 #[derive(Debug, Clone)]
@@ -127,6 +129,11 @@ pub trait WorkerRuntime: Send + Sync + 'static {
     /// Removes what the runtime keeps for a tenant that no longer exists; by default, stops it.
     fn remove(&self, tenant: TenantId) -> impl Future<Output = ()> + Send {
         self.stop(tenant)
+    }
+    /// How often a worker being woken is looked at until it runs (a wake is waited on, not
+    /// left to the next tick).
+    fn wake_poll(&self) -> Duration {
+        Duration::from_millis(5)
     }
     /// Called when this replica stops reconciling; by default stops every worker (children do not
     /// outlive their parent).

@@ -4,10 +4,16 @@
 //! `last_error`, `restarts`). Only the replica holding the advisory lock reconciles; the others
 //! wait and take over if its connection goes away.
 //!
+//! Sleep: with an idle setting, a running worker that served nothing for that long (by its usage
+//! reports' `last_served`, or since it started) is marked `sleeping_since` and stopped; it sends
+//! its last usage report as it goes and its data dir (the disk cache) is kept. The edge wakes it by
+//! clearing the mark and notifying [`WAKE_CHANNEL`]; the reconciling replica listens there and
+//! starts the worker at once, watching it until it runs instead of waiting for the next tick.
+//!
 //! It reads every tenant's worker row, so it runs as the schema owner (outside the tenant-scoped
 //! helper): it is the system, not a request on behalf of a tenant.
 
-use super::{DesiredState, WorkerRuntime, WorkerSpec, WorkerState};
+use super::{DesiredState, ObservedState, WorkerRuntime, WorkerSpec, WorkerState};
 use crate::Error;
 use crate::billing::Account;
 use crate::billing::standing::ACCOUNT_COLS;
@@ -15,14 +21,19 @@ use crate::config::{BillingConfig, Keys};
 use shoal_common::crypto::{SealedSecret, WrappedDataKey};
 use shoal_common::{Secret, TenantId, WorkerId};
 use sqlx::pool::PoolConnection;
+use sqlx::postgres::PgListener;
 use sqlx::{FromRow, PgPool, Postgres};
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use uuid::Uuid;
 
 /// `pg_try_advisory_lock` key of the scheduler ("shoal" in ASCII).
 pub const LOCK_KEY: i64 = 0x73_68_6f_61_6c;
+/// The `NOTIFY` channel the edge wakes a sleeping tenant's worker on; the payload is the tenant id.
+pub const WAKE_CHANNEL: &str = "shoal_wake";
+/// How long a woken worker is watched until it runs; after that the ticks take over.
+const WAKE_WITHIN: Duration = Duration::from_secs(10);
 
 #[derive(FromRow)]
 struct Row {
@@ -35,6 +46,49 @@ struct Row {
     bundle_version: i64,
     sealed_secret: Option<Vec<u8>>,
     wrapped_data_key: Vec<u8>,
+    observed_state: ObservedState,
+    address: Option<String>,
+    /// `sleeping_since` is set.
+    sleeping: bool,
+    /// Served nothing (nor started) within the idle setting.
+    idle: bool,
+    /// `awake_since` is set.
+    awake: bool,
+}
+
+impl Row {
+    fn serves(&self, billing: &BillingConfig, now: time::OffsetDateTime) -> bool {
+        self.desired_state == DesiredState::Running && self.account.standing(billing, now).serves()
+    }
+
+    /// Whether the row already records `state` of a running or starting worker (so a steady
+    /// worker costs no write per tick).
+    fn shows(&self, state: &WorkerState) -> bool {
+        let address = match state {
+            WorkerState::Running { addr } => Some(addr.to_string()),
+            WorkerState::Starting => None,
+            _ => return false,
+        };
+        self.awake && self.observed_state == state.observed() && self.address == address
+    }
+}
+
+/// What one tick does with a worker.
+enum Action {
+    Run,
+    Sleep,
+    Stop,
+}
+
+/// What to ask of `workers`; `$1`: the idle setting in seconds, or NULL for never.
+fn rows_sql(filter: &str) -> String {
+    format!(
+        "SELECT w.tenant_id, w.id, t.slug, {ACCOUNT_COLS}, w.desired_state, w.bundle_version,
+                w.sealed_secret, t.wrapped_data_key, w.observed_state, w.address,
+                w.sleeping_since IS NOT NULL AS sleeping, w.awake_since IS NOT NULL AS awake,
+                COALESCE(GREATEST(w.last_served_at, w.awake_since) < now() - make_interval(secs => $1), false) AS idle
+         FROM workers w JOIN tenants t ON t.id = w.tenant_id {filter}"
+    )
 }
 
 /// Reconciles workers with a runtime while it holds the scheduler lock.
@@ -44,6 +98,12 @@ pub struct Reconciler<R> {
     keys: Arc<Keys>,
     interval: Duration,
     billing: BillingConfig,
+    /// Stop workers idle this long; `None`: never.
+    idle: Option<Duration>,
+    /// One tick at a time.
+    pass: tokio::sync::Mutex<()>,
+    /// Tenants being woken: a tick working from a snapshot taken before the wake leaves them alone.
+    waking: std::sync::Mutex<HashSet<TenantId>>,
 }
 
 impl<R: WorkerRuntime> Reconciler<R> {
@@ -54,7 +114,17 @@ impl<R: WorkerRuntime> Reconciler<R> {
             keys,
             interval,
             billing: BillingConfig::default(),
+            idle: None,
+            pass: tokio::sync::Mutex::new(()),
+            waking: std::sync::Mutex::default(),
         }
+    }
+
+    /// Lets a worker that served nothing for `idle` sleep (`SHOAL_WORKER_IDLE_SECS`); `None` or
+    /// zero: never.
+    pub fn with_idle(mut self, idle: Option<Duration>) -> Self {
+        self.idle = idle.filter(|d| !d.is_zero());
+        self
     }
 
     /// Applies billing standing (subscription status, grace period) besides the operator's
@@ -79,16 +149,18 @@ impl<R: WorkerRuntime> Reconciler<R> {
         }
     }
 
-    /// Runs until `shutdown` resolves: waits for the lock, then reconciles every `interval`.
-    /// On shutdown every worker this replica started is stopped.
+    /// Runs until `shutdown` resolves: waits for the lock, then reconciles every `interval` and
+    /// wakes workers as the edge asks. On shutdown every worker this replica started is stopped.
     pub async fn run(self, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+        let this = Arc::new(self);
         let mut lock: Option<PoolConnection<Postgres>> = None;
+        let mut wakes: Option<PgListener> = None;
         loop {
             if *shutdown.borrow() {
                 break;
             }
             if lock.is_none() {
-                match self.try_lock().await {
+                match this.try_lock().await {
                     Ok(Some(conn)) => {
                         tracing::info!("this replica reconciles workers");
                         lock = Some(conn);
@@ -102,16 +174,44 @@ impl<R: WorkerRuntime> Reconciler<R> {
                 if sqlx::query("SELECT 1").execute(&mut **conn).await.is_err() {
                     tracing::warn!("lost the scheduler lock connection");
                     lock = None;
-                } else if let Err(e) = self.reconcile_once().await {
-                    tracing::warn!(error = %e, "reconcile failed");
+                    wakes = None;
+                } else {
+                    if wakes.is_none() {
+                        wakes = this.listen_for_wakes().await;
+                    }
+                    if let Err(e) = this.reconcile_once().await {
+                        tracing::warn!(error = %e, "reconcile failed");
+                    }
                 }
             }
-            tokio::select! {
-                _ = tokio::time::sleep(self.interval) => {}
-                _ = shutdown.changed() => {}
+            let tick = tokio::time::sleep(this.interval);
+            tokio::pin!(tick);
+            loop {
+                let event = tokio::select! {
+                    _ = &mut tick => None,
+                    _ = shutdown.changed() => None,
+                    woke = next_wake(&mut wakes) => Some(woke),
+                };
+                match event {
+                    None => break,
+                    Some(Ok(Some(tenant))) => {
+                        let this = this.clone();
+                        tokio::spawn(async move {
+                            if let Err(e) = this.wake(tenant).await {
+                                tracing::warn!(tenant.id = %tenant, error = %e, "wake failed");
+                            }
+                        });
+                    }
+                    Some(Ok(None)) => {}
+                    Some(Err(e)) => {
+                        // The ticks still start woken workers; listening resumes on the next one.
+                        tracing::warn!(error = %e, "lost the wake channel");
+                        wakes = None;
+                    }
+                }
             }
         }
-        self.runtime.shutdown().await;
+        this.runtime.shutdown().await;
         if let Some(mut conn) = lock {
             let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
                 .bind(LOCK_KEY)
@@ -120,50 +220,169 @@ impl<R: WorkerRuntime> Reconciler<R> {
         }
     }
 
+    async fn listen_for_wakes(&self) -> Option<PgListener> {
+        let listen = async {
+            let mut l = PgListener::connect_with(&self.pool).await?;
+            l.listen(WAKE_CHANNEL).await?;
+            Ok::<_, sqlx::Error>(l)
+        };
+        match listen.await {
+            Ok(l) => Some(l),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for wakes: sleeping workers start on the next tick");
+                None
+            }
+        }
+    }
+
+    /// Starts a tenant's worker now (the edge cleared its sleep) and watches it until it runs,
+    /// recording each new state so the edge sees the address as soon as there is one.
+    pub async fn wake(&self, tenant: TenantId) -> Result<WorkerState, Error> {
+        self.set_waking(tenant, true);
+        let woken = self.watch_wake(tenant).await;
+        self.set_waking(tenant, false);
+        woken
+    }
+
+    async fn watch_wake(&self, tenant: TenantId) -> Result<WorkerState, Error> {
+        let row: Option<Row> = sqlx::query_as(&rows_sql("WHERE w.tenant_id = $2"))
+            .bind(self.idle_secs())
+            .bind(tenant.as_uuid())
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some(row) = row else {
+            return Ok(WorkerState::Stopped);
+        };
+        if row.sleeping || !row.serves(&self.billing, time::OffsetDateTime::now_utc()) {
+            return Ok(WorkerState::Stopped);
+        }
+        let spec = self.spec(&row).await?;
+        let deadline = Instant::now() + WAKE_WITHIN;
+        let mut last = None;
+        loop {
+            let state = self.runtime.ensure_running(&spec).await;
+            if last.as_ref() != Some(&state) {
+                self.record(tenant, &state).await?;
+            }
+            if is_settled(&state) || Instant::now() >= deadline {
+                return Ok(state);
+            }
+            last = Some(state);
+            tokio::time::sleep(self.runtime.wake_poll()).await;
+        }
+    }
+
+    fn set_waking(&self, tenant: TenantId, on: bool) {
+        let mut waking = self.waking.lock().unwrap_or_else(|p| p.into_inner());
+        if on {
+            waking.insert(tenant);
+        } else {
+            waking.remove(&tenant);
+        }
+    }
+
+    fn is_waking(&self, tenant: TenantId) -> bool {
+        self.waking.lock().unwrap_or_else(|p| p.into_inner()).contains(&tenant)
+    }
+
+    fn idle_secs(&self) -> Option<f64> {
+        self.idle.map(|d| d.as_secs_f64())
+    }
+
+    async fn spec(&self, row: &Row) -> Result<WorkerSpec, Error> {
+        Ok(WorkerSpec {
+            tenant: TenantId(row.tenant_id),
+            worker: WorkerId(row.id),
+            slug: row.slug.clone(),
+            secret: self.worker_secret(row).await?,
+            bundle_version: row.bundle_version,
+        })
+    }
+
     /// One pass over every worker row.
     pub async fn reconcile_once(&self) -> Result<(), Error> {
-        let sql = format!(
-            "SELECT w.tenant_id, w.id, t.slug, {ACCOUNT_COLS}, w.desired_state, w.bundle_version,
-                    w.sealed_secret, t.wrapped_data_key
-             FROM workers w JOIN tenants t ON t.id = w.tenant_id"
-        );
-        let rows: Vec<Row> = sqlx::query_as(&sql).fetch_all(&self.pool).await?;
+        let _pass = self.pass.lock().await;
+        let rows: Vec<Row> = sqlx::query_as(&rows_sql(""))
+            .bind(self.idle_secs())
+            .fetch_all(&self.pool)
+            .await?;
         let now = time::OffsetDateTime::now_utc();
         let mut wanted = HashSet::new();
+        let mut sleepers = tokio::task::JoinSet::new();
+        let mut put_to_sleep = HashSet::new();
         let known: HashSet<_> = rows.iter().map(|r| TenantId(r.tenant_id)).collect();
         for row in rows {
             let tenant = TenantId(row.tenant_id);
-            if row.desired_state == DesiredState::Running && row.account.standing(&self.billing, now).serves() {
-                wanted.insert(tenant);
-                let secret = match self.worker_secret(&row).await {
-                    Ok(s) => s,
-                    Err(e) => {
-                        tracing::error!(tenant.slug = %row.slug, error = %e, "cannot prepare the worker secret");
-                        continue;
+            let action = match (row.serves(&self.billing, now), row.sleeping) {
+                _ if self.is_waking(tenant) => continue,
+                (true, false) if row.idle && row.observed_state == ObservedState::Running => Action::Sleep,
+                (true, false) => Action::Run,
+                _ => Action::Stop,
+            };
+            match action {
+                Action::Run => {
+                    wanted.insert(tenant);
+                    let spec = match self.spec(&row).await {
+                        Ok(s) => s,
+                        Err(e) => {
+                            tracing::error!(tenant.slug = %row.slug, error = %e, "cannot prepare the worker secret");
+                            continue;
+                        }
+                    };
+                    let state = self.runtime.ensure_running(&spec).await;
+                    if !row.shows(&state) {
+                        self.record(tenant, &state).await?;
                     }
-                };
-                let spec = WorkerSpec {
-                    tenant,
-                    worker: WorkerId(row.id),
-                    slug: row.slug.clone(),
-                    secret,
-                    bundle_version: row.bundle_version,
-                };
-                let state = self.runtime.ensure_running(&spec).await;
-                self.record(tenant, &state).await?;
-            } else {
-                self.runtime.stop(tenant).await;
-                self.record(tenant, &WorkerState::Stopped).await?;
+                }
+                Action::Sleep => {
+                    if self.mark_sleeping(tenant).await? {
+                        put_to_sleep.insert(tenant);
+                        let (runtime, pool, slug) = (self.runtime.clone(), self.pool.clone(), row.slug.clone());
+                        // The stops run side by side; the tick (and so any wake) waits for them.
+                        sleepers.spawn(async move {
+                            runtime.stop(tenant).await;
+                            tracing::info!(tenant.slug = %slug, "idle worker put to sleep");
+                            crate::metrics::global().slept();
+                            record_asleep(&pool, tenant).await
+                        });
+                    }
+                }
+                Action::Stop => {
+                    self.runtime.stop(tenant).await;
+                    // A sleeping or stopped worker's row is left alone: nothing to write each tick.
+                    if row.observed_state != ObservedState::Stopped || row.address.is_some() {
+                        self.record(tenant, &WorkerState::Stopped).await?;
+                    }
+                }
+            }
+        }
+        while let Some(done) = sleepers.join_next().await {
+            if let Ok(Err(e)) = done {
+                tracing::warn!(error = %e, "could not record a sleeping worker");
             }
         }
         for tenant in self.runtime.tenants().await {
             if !known.contains(&tenant) {
                 self.runtime.remove(tenant).await;
-            } else if !wanted.contains(&tenant) {
+            } else if !wanted.contains(&tenant) && !put_to_sleep.contains(&tenant) && !self.is_waking(tenant) {
                 self.runtime.stop(tenant).await;
             }
         }
         Ok(())
+    }
+
+    /// Marks an idle worker asleep before it is stopped, so the edge holds (and wakes it for) the
+    /// requests that arrive meanwhile instead of answering 503. `false`: someone else got there.
+    async fn mark_sleeping(&self, tenant: TenantId) -> Result<bool, Error> {
+        let marked = sqlx::query(
+            "UPDATE workers SET sleeping_since = now(), updated_at = now()
+             WHERE tenant_id = $1 AND sleeping_since IS NULL",
+        )
+        .bind(tenant.as_uuid())
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(marked == 1)
     }
 
     /// The worker's secret, created and sealed with the tenant's data key on first start.
@@ -194,19 +413,51 @@ impl<R: WorkerRuntime> Reconciler<R> {
             }
             WorkerState::Starting | WorkerState::Stopped => (None, None, None),
         };
+        // `awake_since` starts the idle clock of each run of the worker.
         sqlx::query(
             "UPDATE workers SET observed_state = $2, address = $3,
-                    last_error = COALESCE($4, last_error), restarts = COALESCE($5, restarts), updated_at = now()
+                    last_error = COALESCE($4, last_error), restarts = COALESCE($5, restarts),
+                    awake_since = CASE WHEN $6 THEN NULL ELSE COALESCE(awake_since, now()) END,
+                    updated_at = now()
              WHERE tenant_id = $1
-               AND (observed_state, address, last_error, restarts) IS DISTINCT FROM ($2, $3, COALESCE($4, last_error), COALESCE($5, restarts))",
+               AND ((observed_state, address, last_error, restarts) IS DISTINCT FROM ($2, $3, COALESCE($4, last_error), COALESCE($5, restarts))
+                    OR (awake_since IS NULL) <> $6)",
         )
         .bind(tenant.as_uuid())
         .bind(state.observed())
         .bind(addr)
         .bind(last_error)
         .bind(restarts)
+        .bind(*state == WorkerState::Stopped)
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+}
+
+/// A state a wake stops watching at.
+fn is_settled(state: &WorkerState) -> bool {
+    matches!(state, WorkerState::Running { .. } | WorkerState::Failed { .. })
+}
+
+/// Records a stopped sleeper, unless it was woken meanwhile (then the wake records its state).
+async fn record_asleep(pool: &PgPool, tenant: TenantId) -> Result<(), Error> {
+    sqlx::query(
+        "UPDATE workers SET observed_state = 'stopped', address = NULL, awake_since = NULL, updated_at = now()
+         WHERE tenant_id = $1 AND sleeping_since IS NOT NULL",
+    )
+    .bind(tenant.as_uuid())
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+async fn next_wake(listener: &mut Option<PgListener>) -> Result<Option<TenantId>, sqlx::Error> {
+    match listener {
+        Some(l) => {
+            let n = l.recv().await?;
+            Ok(n.payload().parse().ok().map(TenantId))
+        }
+        None => std::future::pending().await,
     }
 }

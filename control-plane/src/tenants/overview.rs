@@ -20,6 +20,10 @@ pub struct WorkerStatus {
     pub last_error: Option<String>,
     /// How often it was restarted.
     pub restarts: i32,
+    /// Since when it sleeps (idle; woken by the next request).
+    pub sleeping_since: Option<time::OffsetDateTime>,
+    /// How often the edge woke it.
+    pub wakes: i64,
 }
 
 impl WorkerStatus {
@@ -82,7 +86,8 @@ pub async fn get(state: &AppState, by: &TenantMember) -> Result<Overview, Error>
     .fetch_one(&mut *tx)
     .await?;
     let worker: WorkerStatus = sqlx::query_as(
-        "SELECT desired_state, observed_state, bundle_version, last_error, restarts FROM workers WHERE tenant_id = $1",
+        "SELECT desired_state, observed_state, bundle_version, last_error, restarts, sleeping_since, wakes
+         FROM workers WHERE tenant_id = $1",
     )
     .bind(t)
     .fetch_one(&mut *tx)

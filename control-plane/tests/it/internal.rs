@@ -305,6 +305,7 @@ async fn usage_reports_land_once_per_report_id_and_only_for_the_own_tenant(pool:
             }],
         }],
         policy_module: Default::default(),
+        last_served: None,
     };
     let body = serde_json::to_vec(&report).unwrap();
     for expected in ["applied", "duplicate"] {

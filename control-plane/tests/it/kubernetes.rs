@@ -420,7 +420,32 @@ async fn stop_scales_to_zero_once_and_ensure_running_scales_back_to_one() {
     rt.stop(spec.tenant).await;
     rt.stop(spec.tenant).await;
 
-    let (state, applied) = both(rt.ensure_running(&spec), api.apply_tenant(&ns, true)).await;
+    // Woken with nothing changed: only the scale goes back to one.
+    let (state, ()) = both(rt.ensure_running(&spec), api.scale(&ns, 1)).await;
+    assert_eq!(state, WorkerState::Starting);
+    let (state, _) = both(rt.ensure_running(&spec), api.next(200, |_| available(1))).await;
+    assert_eq!(
+        state,
+        WorkerState::Running {
+            addr: format!("{CLUSTER_IP}:8080").parse().unwrap()
+        }
+    );
+    api.no_more_requests(rt).await;
+}
+
+#[tokio::test]
+async fn a_tenant_woken_with_changed_objects_is_applied_again_with_one_replica() {
+    let spec = spec();
+    let ns = tenant_namespace(spec.tenant);
+    let (rt, mut api) = runtime(config(true));
+    both(rt.ensure_running(&spec), api.apply_tenant(&ns, true)).await;
+    both(rt.stop(spec.tenant), api.scale(&ns, 0)).await;
+
+    let rotated = WorkerSpec {
+        secret: Secret::new("rotated"),
+        ..spec.clone()
+    };
+    let (state, applied) = both(rt.ensure_running(&rotated), api.apply_tenant(&ns, true)).await;
     assert_eq!(applied["Deployment"]["spec"]["replicas"], json!(1));
     assert_eq!(state, WorkerState::Starting);
     api.no_more_requests(rt).await;
@@ -586,6 +611,81 @@ async fn the_reconciler_applies_a_tenant_scales_it_to_zero_on_suspension_and_del
     .await;
     done.unwrap();
     assert_eq!(observed(&pool, tenant).await, "stopped");
+    drop(reconciler);
+    api.no_more_requests(rt).await;
+}
+
+#[sqlx::test(migrator = "shoal_control_plane::db::MIGRATOR")]
+async fn an_idle_tenant_sleeps_at_zero_replicas_and_a_wake_scales_it_back_to_one(pool: PgPool) {
+    let keys = Arc::new(shoal_control_plane::config::Keys::generate());
+    let admin = crate::support::user(&pool, "alice").await;
+    let tenant = crate::support::tenant(&pool, &keys, &admin, "acme", "acme-org")
+        .await
+        .id;
+    let ns = tenant_namespace(tenant);
+    let (rt, mut api) = runtime(config(false));
+    let rt = Arc::new(rt);
+    let reconciler = Reconciler::new(pool.clone(), rt.clone(), keys, Duration::from_secs(1))
+        .with_idle(Some(Duration::from_secs(3600)));
+
+    let (done, _) = both(reconciler.reconcile_once(), async {
+        api.apply_tenant(&ns, false).await;
+        api.list_namespaces(&[tenant]).await;
+    })
+    .await;
+    done.unwrap();
+    let (done, _) = both(reconciler.reconcile_once(), async {
+        api.next(200, |_| available(1)).await;
+        api.list_namespaces(&[tenant]).await;
+    })
+    .await;
+    done.unwrap();
+    assert_eq!(observed(&pool, tenant).await, "running");
+
+    // Served nothing for two hours (by its usage reports and since it started).
+    sqlx::query(
+        "UPDATE workers SET last_served_at = now() - interval '2 hours', awake_since = now() - interval '2 hours'
+         WHERE tenant_id = $1",
+    )
+    .bind(tenant.as_uuid())
+    .execute(&pool)
+    .await
+    .unwrap();
+    let (done, ()) = both(reconciler.reconcile_once(), async {
+        api.scale(&ns, 0).await;
+        api.list_namespaces(&[tenant]).await;
+    })
+    .await;
+    done.unwrap();
+    assert_eq!(observed(&pool, tenant).await, "stopped");
+    let sleeping: bool = sqlx::query_scalar("SELECT sleeping_since IS NOT NULL FROM workers WHERE tenant_id = $1")
+        .bind(tenant.as_uuid())
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert!(sleeping);
+    // Asleep, a tick costs only the namespace list.
+    let (done, ()) = both(reconciler.reconcile_once(), api.list_namespaces(&[tenant])).await;
+    done.unwrap();
+
+    // What the edge does for the next request: clear the sleep, then the scheduler wakes it.
+    sqlx::query("UPDATE workers SET sleeping_since = NULL, woken_at = now(), wakes = wakes + 1 WHERE tenant_id = $1")
+        .bind(tenant.as_uuid())
+        .execute(&pool)
+        .await
+        .unwrap();
+    let (state, ()) = both(reconciler.wake(tenant), async {
+        api.scale(&ns, 1).await;
+        api.next(200, |_| available(1)).await;
+    })
+    .await;
+    assert_eq!(
+        state.unwrap(),
+        WorkerState::Running {
+            addr: format!("{CLUSTER_IP}:8080").parse().unwrap()
+        }
+    );
+    assert_eq!(observed(&pool, tenant).await, "running");
     drop(reconciler);
     api.no_more_requests(rt).await;
 }

@@ -2,7 +2,8 @@
 //! Secret, Service, NetworkPolicy and (when configured) disk-cache claim, all applied with
 //! server-side apply as field manager `shoal`. [`objects`] renders them, [`apply`] talks to the API
 //! server, [`status`] reads the worker's state back. Scaling to zero (suspension, and sleeping) and
-//! back to one are the backend's two operations on a worker; deleting a tenant deletes its
+//! back to one (waking, when nothing else changed) are the backend's two operations on a worker;
+//! deleting a tenant deletes its
 //! namespace. Workers outlive a control-plane replica: the next one to hold the scheduler lock
 //! adopts them.
 
@@ -18,6 +19,7 @@ use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 /// Runs tenant workers as Kubernetes Deployments.
 pub struct KubernetesRuntime {
@@ -31,11 +33,10 @@ pub struct KubernetesRuntime {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Seen {
     /// Applied with one replica; `rendered` fingerprints the objects applied.
-    Applied {
-        rendered: u64,
-        addr: SocketAddr,
-    },
-    ScaledToZero,
+    Applied { rendered: u64, addr: SocketAddr },
+    /// Scaled to zero; `applied` is what was applied before (fingerprint and address), so waking
+    /// with the same objects only scales back to one.
+    ScaledToZero { applied: Option<(u64, SocketAddr)> },
 }
 
 impl KubernetesRuntime {
@@ -55,10 +56,27 @@ impl KubernetesRuntime {
         let scaled = apply::scale_worker(&self.client, &ns, replicas).await;
         let mut seen = self.seen.lock().expect("seen lock");
         match (&scaled, replicas) {
-            (Ok(_), 0) => seen.insert(tenant, Seen::ScaledToZero),
+            (Ok(_), 0) => {
+                let applied = match seen.get(&tenant) {
+                    Some(Seen::Applied { rendered, addr }) => Some((*rendered, *addr)),
+                    Some(Seen::ScaledToZero { applied }) => *applied,
+                    None => None,
+                };
+                seen.insert(tenant, Seen::ScaledToZero { applied })
+            }
             _ => seen.remove(&tenant),
         };
         scaled
+    }
+
+    /// The address of a worker scaled to zero with exactly these objects applied.
+    fn asleep_addr(&self, tenant: TenantId, rendered: u64) -> Option<SocketAddr> {
+        match self.seen.lock().expect("seen lock").get(&tenant) {
+            Some(Seen::ScaledToZero {
+                applied: Some((r, addr)),
+            }) if *r == rendered => Some(*addr),
+            _ => None,
+        }
     }
 
     fn applied_addr(&self, tenant: TenantId, rendered: u64) -> Option<SocketAddr> {
@@ -80,6 +98,17 @@ impl KubernetesRuntime {
                 self.seen.lock().expect("seen lock").remove(&spec.tenant);
             }
             return Ok(state);
+        }
+        if let Some(addr) = self.asleep_addr(spec.tenant, rendered)
+            && apply::scale_worker(&self.client, &ns, 1).await?
+        {
+            // Woken with nothing changed: back to one replica, nothing re-applied.
+            self.seen
+                .lock()
+                .expect("seen lock")
+                .insert(spec.tenant, Seen::Applied { rendered, addr });
+            tracing::info!(tenant.id = %spec.tenant, namespace = %ns, "scaled the worker back to one");
+            return Ok(WorkerState::Starting);
         }
         let (service, deployment) = apply::apply_tenant(&self.client, &ns, &objects).await?;
         let addr = status::service_addr(&service);
@@ -137,7 +166,10 @@ impl WorkerRuntime for KubernetesRuntime {
     /// Returns once the Deployment is scaled to zero; the pod then gets SIGTERM and its grace
     /// period to send its last usage report.
     async fn stop(&self, tenant: TenantId) {
-        if self.seen.lock().expect("seen lock").get(&tenant) == Some(&Seen::ScaledToZero) {
+        if matches!(
+            self.seen.lock().expect("seen lock").get(&tenant),
+            Some(Seen::ScaledToZero { .. })
+        ) {
             return;
         }
         if let Err(e) = self.scale(tenant, 0).await {
@@ -161,6 +193,11 @@ impl WorkerRuntime for KubernetesRuntime {
             tracing::warn!(error = %e, "could not list the tenants' namespaces");
             Vec::new()
         })
+    }
+
+    /// A pod takes seconds to schedule and start: the API server is not asked every few ms.
+    fn wake_poll(&self) -> Duration {
+        Duration::from_millis(250)
     }
 
     async fn shutdown(&self) {}

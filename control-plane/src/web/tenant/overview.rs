@@ -29,6 +29,9 @@ struct OverviewPage {
     /// Why the worker last exited, when it is restarting or failed.
     worker_error: Option<String>,
     worker_restarts: i32,
+    /// `sleeping since 2026-12-03 10:00 UTC`, while the worker sleeps.
+    worker_sleeping: Option<String>,
+    worker_wakes: i64,
     /// Why no identity can serve (every enabled one quarantined).
     pool_unavailable: Option<String>,
     public_url: String,
@@ -53,6 +56,8 @@ pub(super) async fn get_overview(
         worker_observed: o.worker.observed_state,
         bundle_version: o.worker.bundle_version,
         worker_restarts: o.worker.restarts,
+        worker_sleeping: o.worker.sleeping_since.map(|t| format!("sleeping since {}", t.when())),
+        worker_wakes: o.worker.wakes,
         pool_unavailable: o.pool_unavailable(),
         tenant: member.tenant,
         members: o.members,
