@@ -678,6 +678,7 @@ async fn absurd_counts_and_timestamps_are_refused_and_change_nothing(pool: PgPoo
             upstream,
             identity_health: vec![],
             policy_module: Default::default(),
+            last_served: None,
         };
         let body = serde_json::to_vec(&report).unwrap();
         let r = signed(
