@@ -199,6 +199,26 @@ pub struct UsageReport {
     /// What the tenant's policy module did in the period.
     #[serde(default)]
     pub policy_module: PolicyModuleReport,
+    /// The repositories read most in the period, busiest first: at most [`TOP_REPOSITORIES`]
+    /// names, the rest summed under [`OTHER_REPOSITORIES`], so a tenant reading 100,000 repos
+    /// sends a bounded list. Older workers send none.
+    #[serde(default)]
+    pub top_repositories: Vec<RepositoryCounter>,
+    /// The `shoal-worker` version that sent the report; empty from older workers.
+    #[serde(default)]
+    pub worker_version: String,
+}
+
+/// How many repositories a usage report names at most.
+pub const TOP_REPOSITORIES: usize = 20;
+/// The name under which reads of repositories beyond the top ones are summed.
+pub const OTHER_REPOSITORIES: &str = "(other)";
+
+/// Reads of one repository (`owner/name`) in a report's period.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RepositoryCounter {
+    pub repository: String,
+    pub requests: u64,
 }
 
 /// The policy module's failures and log lines since the last report.
@@ -476,6 +496,11 @@ mod tests {
                 }],
             }],
             policy_module: PolicyModuleReport::default(),
+            top_repositories: vec![RepositoryCounter {
+                repository: "octo-org/hello-world".into(),
+                requests: 7,
+            }],
+            worker_version: "0.1.0".into(),
         };
         let json = serde_json::to_value(&r).unwrap();
         assert_eq!(json["requests"][0]["cache_status"], "HIT");

@@ -302,6 +302,8 @@ impl UsageTracker {
             upstream,
             identity_health,
             policy_module: worker.stats.policy_module.take(),
+            top_repositories: worker.stats.take_top_repositories(),
+            worker_version: env!("CARGO_PKG_VERSION").to_string(),
         };
         self.served = served;
         self.spend = spend;

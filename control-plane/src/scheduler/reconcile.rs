@@ -35,6 +35,7 @@ struct Row {
     bundle_version: i64,
     sealed_secret: Option<Vec<u8>>,
     wrapped_data_key: Vec<u8>,
+    restart_requested_at: Option<time::OffsetDateTime>,
 }
 
 /// Reconciles workers with a runtime while it holds the scheduler lock.
@@ -124,7 +125,7 @@ impl<R: WorkerRuntime> Reconciler<R> {
     pub async fn reconcile_once(&self) -> Result<(), Error> {
         let sql = format!(
             "SELECT w.tenant_id, w.id, t.slug, {ACCOUNT_COLS}, w.desired_state, w.bundle_version,
-                    w.sealed_secret, t.wrapped_data_key
+                    w.sealed_secret, t.wrapped_data_key, w.restart_requested_at
              FROM workers w JOIN tenants t ON t.id = w.tenant_id"
         );
         let rows: Vec<Row> = sqlx::query_as(&sql).fetch_all(&self.pool).await?;
@@ -149,6 +150,9 @@ impl<R: WorkerRuntime> Reconciler<R> {
                     secret,
                     bundle_version: row.bundle_version,
                 };
+                if let Some(asked) = row.restart_requested_at {
+                    self.restart(tenant, &row.slug, asked).await?;
+                }
                 let state = self.runtime.ensure_running(&spec).await;
                 self.record(tenant, &state).await?;
             } else {
@@ -184,6 +188,22 @@ impl<R: WorkerRuntime> Reconciler<R> {
             .execute(&self.pool)
             .await?;
         Ok(secret)
+    }
+
+    /// Carries out an admin's Restart: stops the worker (the `ensure_running` that follows starts
+    /// it again) and clears the marker it saw, counting the restart.
+    async fn restart(&self, tenant: TenantId, slug: &str, asked: time::OffsetDateTime) -> Result<(), Error> {
+        self.runtime.stop(tenant).await;
+        sqlx::query(
+            "UPDATE workers SET restart_requested_at = NULL, restarts = restarts + 1
+             WHERE tenant_id = $1 AND restart_requested_at = $2",
+        )
+        .bind(tenant.as_uuid())
+        .bind(asked)
+        .execute(&self.pool)
+        .await?;
+        tracing::info!(tenant.slug = %slug, "worker restarted on request");
+        Ok(())
     }
 
     async fn record(&self, tenant: TenantId, state: &WorkerState) -> Result<(), Error> {

@@ -1,6 +1,7 @@
 //! The web UI: account-level pages in [`home`], the public [`pricing`] page, pages inside one tenant in [`tenant`], the
 //! stylesheet and the health check. Templates live in the workspace's `web/templates/`.
 
+mod charts;
 mod home;
 mod pricing;
 mod tenant;

@@ -4,6 +4,7 @@ mod api;
 mod billing;
 mod billing_enforcement;
 mod browser;
+mod dashboard;
 mod demo;
 mod domain;
 mod edge;

@@ -237,6 +237,8 @@ async fn failures_and_log_lines_a_worker_reports_are_shown_to_the_admin(pool: Pg
                 at: now,
             }],
         },
+        top_repositories: vec![],
+        worker_version: String::new(),
     };
     shoal_control_plane::tenants::usage::apply_report(&pool, shoal_common::TenantId(tenant), &report)
         .await
