@@ -21,6 +21,7 @@ pub mod http;
 pub mod identities;
 pub mod internal;
 pub mod oauth;
+pub mod ops;
 pub mod scheduler;
 pub mod service;
 pub mod state;

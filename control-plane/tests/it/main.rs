@@ -15,6 +15,7 @@ mod http;
 mod internal;
 mod kubernetes;
 mod migrations;
+mod ops;
 mod policy_module;
 mod protocol;
 mod rls;
