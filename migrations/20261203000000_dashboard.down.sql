@@ -4,6 +4,7 @@ ALTER TABLE workers DROP COLUMN IF EXISTS version;
 ALTER TABLE workers DROP COLUMN IF EXISTS restart_requested_at;
 DROP INDEX IF EXISTS usage_requests_hourly_hour_idx;
 DROP INDEX IF EXISTS usage_upstream_hourly_hour_idx;
+DROP TABLE IF EXISTS usage_errors_hourly;
 DROP TABLE IF EXISTS usage_budget_hourly;
 DROP TABLE IF EXISTS usage_repos_hourly;
 DROP TABLE IF EXISTS usage_daily;

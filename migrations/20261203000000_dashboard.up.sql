@@ -49,6 +49,15 @@ CREATE TABLE usage_budget_hourly (
     PRIMARY KEY (tenant_id, hour, identity_id, resource)
 );
 
+-- Requests the worker answered with an error (refused, fallen back, upstream failed), per hour;
+-- not counted in usage_requests_hourly.
+CREATE TABLE usage_errors_hourly (
+    tenant_id  uuid NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+    hour       timestamptz NOT NULL,
+    errors     bigint NOT NULL DEFAULT 0,
+    PRIMARY KEY (tenant_id, hour)
+);
+
 -- Hourly rows are read by tenant and time range.
 CREATE INDEX usage_upstream_hourly_hour_idx ON usage_upstream_hourly (hour);
 CREATE INDEX usage_requests_hourly_hour_idx ON usage_requests_hourly (hour);
@@ -64,7 +73,7 @@ ALTER TABLE tenants ADD COLUMN suspended_reason text CHECK (length(suspended_rea
 -- Audit filters page by (created_at, id).
 CREATE INDEX audit_log_tenant_keyset_idx ON audit_log (tenant_id, created_at DESC, id DESC);
 
-GRANT SELECT, INSERT, UPDATE, DELETE ON usage_daily, usage_repos_hourly, usage_budget_hourly TO shoal_app;
+GRANT SELECT, INSERT, UPDATE, DELETE ON usage_daily, usage_repos_hourly, usage_budget_hourly, usage_errors_hourly TO shoal_app;
 ALTER TABLE usage_daily ENABLE ROW LEVEL SECURITY;
 CREATE POLICY tenant_isolation ON usage_daily
     USING (tenant_id = NULLIF(current_setting('shoal.tenant_id', true), '')::uuid);
@@ -73,4 +82,7 @@ CREATE POLICY tenant_isolation ON usage_repos_hourly
     USING (tenant_id = NULLIF(current_setting('shoal.tenant_id', true), '')::uuid);
 ALTER TABLE usage_budget_hourly ENABLE ROW LEVEL SECURITY;
 CREATE POLICY tenant_isolation ON usage_budget_hourly
+    USING (tenant_id = NULLIF(current_setting('shoal.tenant_id', true), '')::uuid);
+ALTER TABLE usage_errors_hourly ENABLE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON usage_errors_hourly
     USING (tenant_id = NULLIF(current_setting('shoal.tenant_id', true), '')::uuid);

@@ -136,13 +136,24 @@ pub fn render_range(v: &Value) -> String {
         n(&v["units"]),
         n(&v["units_saved"])
     );
-    let _ = writeln!(out, "\n{:<24} {:<13} {:>8} {:>8}  BUDGET LEFT", "IDENTITY", "STATE", "CALLS", "UNITS");
+    let _ = writeln!(
+        out,
+        "\n{:<24} {:<13} {:>8} {:>8}  BUDGET LEFT",
+        "IDENTITY", "STATE", "CALLS", "UNITS"
+    );
     for i in v["identities"].as_array().into_iter().flatten() {
         let budgets: Vec<String> = i["budgets"]
             .as_array()
             .into_iter()
             .flatten()
-            .map(|b| format!("{} {}/{}", b["resource"].as_str().unwrap_or("?"), n(&b["remaining"]), n(&b["limit"])))
+            .map(|b| {
+                format!(
+                    "{} {}/{}",
+                    b["resource"].as_str().unwrap_or("?"),
+                    n(&b["remaining"]),
+                    n(&b["limit"])
+                )
+            })
             .collect();
         let _ = writeln!(
             out,
@@ -151,7 +162,11 @@ pub fn render_range(v: &Value) -> String {
             i["state"].as_str().unwrap_or("-"),
             n(&i["calls"]),
             n(&i["units"]),
-            if budgets.is_empty() { "-".into() } else { budgets.join(", ") }
+            if budgets.is_empty() {
+                "-".into()
+            } else {
+                budgets.join(", ")
+            }
         );
     }
     for (title, list, key) in [
@@ -219,9 +234,19 @@ mod tests {
             "repositories": []
         });
         let t = render_range(&v);
-        assert!(t.contains("this month: 197 reads, 185 GitHub units saved, 12 spent"), "{t}");
-        assert!(t.contains("range 7d: 147 requests (130 hit, 5 revalidated, 0 stale, 12 miss, 0 bypass), hit rate 91%"), "{t}");
-        assert!(t.lines().any(|l| l.starts_with("octo bot") && l.contains("core 4990/5000")), "{t}");
+        assert!(
+            t.contains("this month: 197 reads, 185 GitHub units saved, 12 spent"),
+            "{t}"
+        );
+        assert!(
+            t.contains("range 7d: 147 requests (130 hit, 5 revalidated, 0 stale, 12 miss, 0 bypass), hit rate 91%"),
+            "{t}"
+        );
+        assert!(
+            t.lines()
+                .any(|l| l.starts_with("octo bot") && l.contains("core 4990/5000")),
+            "{t}"
+        );
         assert!(t.lines().any(|l| l.starts_with("bob") && l.ends_with("106")), "{t}");
         assert!(!t.contains("REPOSITORY"), "{t}");
     }

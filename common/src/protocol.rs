@@ -207,6 +207,10 @@ pub struct UsageReport {
     /// The `shoal-worker` version that sent the report; empty from older workers.
     #[serde(default)]
     pub worker_version: String,
+    /// Requests answered with an error (refused, fallen back, upstream failed) in the period;
+    /// they are not in `requests`. Older workers send none.
+    #[serde(default)]
+    pub errors: u64,
 }
 
 /// How many repositories a usage report names at most.
@@ -501,12 +505,30 @@ mod tests {
                 requests: 7,
             }],
             worker_version: "0.1.0".into(),
+            errors: 2,
         };
         let json = serde_json::to_value(&r).unwrap();
         assert_eq!(json["requests"][0]["cache_status"], "HIT");
         assert_eq!(json["identity_health"][0]["state"], "cooling_down");
         let back: UsageReport = serde_json::from_value(json).unwrap();
         assert_eq!(back, r);
+    }
+
+    #[test]
+    fn a_report_from_an_older_worker_reads_with_empty_dashboard_fields() {
+        let json = serde_json::json!({
+            "protocol_version": PROTOCOL_VERSION,
+            "report_id": Uuid::new_v4(),
+            "tenant": TenantId::new(),
+            "bundle_version": 1,
+            "period_start": "2026-12-03T10:00:00Z",
+            "period_end": "2026-12-03T10:00:10Z",
+            "requests": [],
+            "upstream": [],
+            "identity_health": []
+        });
+        let r: UsageReport = serde_json::from_value(json).unwrap();
+        assert!(r.top_repositories.is_empty() && r.worker_version.is_empty() && r.errors == 0);
     }
 
     #[test]

@@ -201,6 +201,11 @@ impl Stats {
         self.errors.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Requests answered with an error so far.
+    pub fn errors(&self) -> u64 {
+        self.errors.load(Ordering::Relaxed)
+    }
+
     /// Counts a revalidation attempt and whether GitHub said 304.
     pub fn revalidation(&self, path: RevalidationPath, not_modified: bool) {
         let i = RevalidationPath::ALL.iter().position(|p| *p == path).unwrap_or(3);

@@ -86,6 +86,7 @@ fn report(tenant: TenantId, at: OffsetDateTime, requests: Vec<RequestCounter>) -
         policy_module: Default::default(),
         top_repositories: vec![],
         worker_version: "0.1.0".into(),
+        errors: 0,
     }
 }
 
@@ -121,6 +122,7 @@ async fn seed_usage(pool: &PgPool, tenant: TenantId, laptop: CallerTokenId, ci: 
             reset: Some(now + Duration::minutes(30)),
         }],
     }];
+    r.errors = 3;
     r.top_repositories = vec![
         RepositoryCounter {
             repository: "octo-org/hello-world".into(),
@@ -335,11 +337,22 @@ async fn every_number_on_the_page_in_the_json_and_in_the_csv_equals_a_direct_sql
             .sum();
         assert_eq!(members, want.requests);
         assert_eq!(json["units_saved"].as_i64().unwrap(), want.from_cache);
+        let errors: i64 = sqlx::query_scalar(
+            "SELECT coalesce(sum(errors), 0)::bigint FROM usage_errors_hourly
+             WHERE tenant_id = $1 AND hour >= date_trunc('hour', now()) - ($2 - 1) * interval '1 hour'",
+        )
+        .bind(o.tenant.as_uuid())
+        .bind(hours)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        assert_eq!((json["errors"].as_i64().unwrap(), errors), (3, 3));
 
         let (status, html) = o.alice.get_text(&format!("/t/octo?range={range}")).await;
         assert_eq!(status, 200);
         assert_eq!(number_at(&html, "stat-requests"), want.requests, "page, range {range}");
         assert_eq!(number_at(&html, "stat-calls"), want.calls);
+        assert_eq!(number_at(&html, "stat-errors"), errors);
         assert_eq!(number_at(&html, "stat-units"), want.units);
         assert_eq!(number_at(&html, "stat-saved"), want.from_cache);
         assert!(html.contains(&format!("href=\"/t/octo?range={range}\" class=\"active\"")));
@@ -496,4 +509,40 @@ async fn the_restart_button_restarts_the_worker_with_a_new_pid_and_an_audit_row(
     assert!(html.contains("id=\"worker-restarts\">1<"), "the card counts it");
     stop.send(true).unwrap();
     task.await.unwrap();
+}
+
+#[sqlx::test(migrator = "shoal_control_plane::db::MIGRATOR")]
+async fn hourly_usage_is_kept_35_days_and_daily_rows_400(pool: PgPool) {
+    let keys = shoal_control_plane::config::Keys::generate();
+    let alice = support::user(&pool, "alice").await;
+    let t = support::tenant(&pool, &keys, &alice, "acme", "acme-org").await;
+    for days in [34, 36] {
+        sqlx::query(
+            "INSERT INTO usage_requests_hourly (tenant_id, hour, route_class, cache_status, requests)
+             VALUES ($1, date_trunc('hour', now()) - make_interval(days => $2), 'pulls', 'HIT', 1)",
+        )
+        .bind(t.id.as_uuid())
+        .bind(days)
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    for days in [399, 401] {
+        sqlx::query("INSERT INTO usage_daily (tenant_id, day, requests) VALUES ($1, current_date - $2, 1)")
+            .bind(t.id.as_uuid())
+            .bind(days)
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+    let gone = shoal_control_plane::tenants::usage::retention::prune(&pool)
+        .await
+        .unwrap();
+    assert_eq!(gone, 2);
+    let left: (i64, i64) =
+        sqlx::query_as("SELECT (SELECT count(*) FROM usage_requests_hourly), (SELECT count(*) FROM usage_daily)")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(left, (1, 1));
 }

@@ -18,7 +18,16 @@ fn demo_prints_its_contract_and_serves_the_demo_tenant_through_the_edge_every_ru
 /// Reads `path` on the demo tenant through the edge: the body and the status.
 fn read(ca: &str, port: &str, token: &str, path: &str) -> (String, String) {
     let out = Command::new("curl")
-        .args(["-sS", "--max-time", "5", "-w", "\n%{http_code}", "--cacert", ca, "--resolve"])
+        .args([
+            "-sS",
+            "--max-time",
+            "5",
+            "-w",
+            "\n%{http_code}",
+            "--cacert",
+            ca,
+            "--resolve",
+        ])
         .arg(format!("demo.localhost:{port}:127.0.0.1"))
         .arg("-H")
         .arg(format!("Authorization: token {token}"))

@@ -1,6 +1,7 @@
 //! The control plane's integration tests: one binary, one module per area.
 
 mod api;
+mod bench_dashboard;
 mod billing;
 mod billing_enforcement;
 mod browser;

@@ -64,6 +64,8 @@ pub struct Bucket {
     pub start: OffsetDateTime,
     /// Requests by cache status.
     pub requests: StatusCounts,
+    /// Requests answered with an error (not in `requests`).
+    pub errors: i64,
     /// Calls to GitHub.
     pub upstream_calls: i64,
     /// Rate-limit units spent.
@@ -275,6 +277,8 @@ pub struct TenantStats {
     pub from_cache: i64,
     /// `from_cache` as a whole percent of `requests`; `null` before any.
     pub hit_rate_percent: Option<i64>,
+    /// Requests answered with an error (refused, fallen back, upstream failed), besides `requests`.
+    pub errors: i64,
     /// Calls to GitHub.
     pub upstream_calls: i64,
     /// Rate-limit units spent.
@@ -326,6 +330,7 @@ pub async fn get(state: &AppState, by: &TenantMember, range: Range) -> Result<Te
     };
     let (by_status, mut series) = q.requests(&mut tx).await?;
     let (upstream_calls, units, not_modified) = q.upstream(&mut tx, &mut series).await?;
+    let errors = q.errors(&mut tx, &mut series).await?;
     let stats = TenantStats {
         tenant: by.tenant.slug.clone(),
         range,
@@ -335,6 +340,7 @@ pub async fn get(state: &AppState, by: &TenantMember, range: Range) -> Result<Te
         requests: by_status.total(),
         from_cache: by_status.from_cache(),
         hit_rate_percent: percent(by_status.from_cache(), by_status.total()),
+        errors,
         upstream_calls,
         units,
         not_modified,

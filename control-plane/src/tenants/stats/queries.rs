@@ -45,6 +45,7 @@ impl Scope {
             .map(|i| Bucket {
                 start: self.window.bucket_start(i),
                 requests: StatusCounts::default(),
+                errors: 0,
                 upstream_calls: 0,
                 units: 0,
                 units_saved: 0,
@@ -101,6 +102,28 @@ impl Scope {
             }
         }
         Ok((calls, units, not_modified))
+    }
+
+    /// Requests answered with an error, in all and per bucket.
+    pub async fn errors(&self, tx: &mut TenantTx, series: &mut [Bucket]) -> Result<i64, Error> {
+        let rows: Vec<(i32, i64)> = sqlx::query_as(&format!(
+            "SELECT {BUCKET} AS b, sum(errors)::bigint FROM usage_errors_hourly
+             WHERE tenant_id = $1 AND hour >= $2 AND hour < $4 GROUP BY 1"
+        ))
+        .bind(self.tenant)
+        .bind(self.window.start)
+        .bind(self.window.bucket_hours as f64)
+        .bind(self.window.end)
+        .fetch_all(&mut **tx)
+        .await?;
+        let mut total = 0;
+        for (b, n) in rows {
+            total += n;
+            if let Some(bucket) = series.get_mut(b as usize) {
+                bucket.errors += n;
+            }
+        }
+        Ok(total)
     }
 
     /// Every identity, oldest first, with its health, spend in the window and budget history.

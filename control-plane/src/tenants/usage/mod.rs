@@ -1,7 +1,9 @@
 //! A tenant's use as its worker reports it: each report applied once into the hourly tables
-//! ([`apply_report`]), with the dashboard's rollups ([`rollup`]). What is read back is in
+//! ([`apply_report`]), with the dashboard's rollups ([`rollup`]), pruned by age ([`retention`]).
+//! What is read back is in
 //! [`crate::tenants::stats`].
 
+pub mod retention;
 mod rollup;
 
 use crate::Error;

@@ -1,7 +1,7 @@
 //! What a usage report adds besides the hourly request and spend rows: the tenant's daily rollup
 //! (`usage_daily`, what the month headline and the operator console read), the hour's top
 //! repositories (at most [`REPOSITORIES_PER_HOUR`] names per tenant and hour), each identity's
-//! budget at the end of the hour, and the worker's version.
+//! budget at the end of the hour, requests answered with an error, and the worker's version.
 
 use crate::Error;
 use crate::db::TenantTx;
@@ -96,6 +96,18 @@ pub(super) async fn apply_report(tx: &mut TenantTx, report: &UsageReport) -> Res
             .execute(&mut **tx)
             .await?;
         }
+    }
+
+    if report.errors > 0 {
+        sqlx::query(
+            "INSERT INTO usage_errors_hourly (tenant_id, hour, errors) VALUES ($1, date_trunc('hour', $2::timestamptz), $3)
+             ON CONFLICT (tenant_id, hour) DO UPDATE SET errors = usage_errors_hourly.errors + EXCLUDED.errors",
+        )
+        .bind(tenant)
+        .bind(at)
+        .bind(report.errors.min(i64::MAX as u64) as i64)
+        .execute(&mut **tx)
+        .await?;
     }
 
     if !report.worker_version.is_empty() && report.worker_version.len() <= 64 {

@@ -86,6 +86,7 @@ fn charts(s: &TenantStats) -> (Vec<Chart>, Option<Chart>) {
             Series::counts("STALE", "s-stale", col(&|b| b.requests.stale)),
             Series::counts("MISS", "s-miss", col(&|b| b.requests.miss)),
             Series::counts("BYPASS", "s-bypass", col(&|b| b.requests.bypass)),
+            Series::counts("errors", "s-error", col(&|b| b.errors)),
         ],
     );
     let units = Chart::stacked(

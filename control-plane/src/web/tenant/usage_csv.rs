@@ -53,6 +53,7 @@ pub fn render(s: &TenantStats) -> String {
         ("MISS", s.by_status.miss),
         ("STALE", s.by_status.stale),
         ("BYPASS", s.by_status.bypass),
+        ("errors", s.errors),
     ];
     for (name, n) in statuses {
         line(&mut out, "status", name, [Some(n), None, None, None]);
