@@ -103,7 +103,10 @@ fn nice_scale(max: f64) -> (f64, f64) {
         .map(|m| m * mag)
         .find(|s| *s >= raw)
         .unwrap_or(10.0 * mag);
-    let step = if step < 1.0 { 1.0 } else { step };
+    if step < 1.0 {
+        // Counts below 4: whole-number ticks up to 4, so a line of ones is not drawn on the frame.
+        return (1.0, 4.0);
+    }
     (step, (max / step).ceil().max(1.0) * step)
 }
 
@@ -325,6 +328,7 @@ mod tests {
         assert_eq!(nice_scale(37.0), (10.0, 40.0));
         assert_eq!(nice_scale(100.0), (25.0, 100.0));
         assert_eq!(nice_scale(3.0), (1.0, 3.0));
+        assert_eq!(nice_scale(1.0), (1.0, 4.0));
         assert_eq!(short_number(12_345.0), "12.3k");
         assert_eq!(short_number(2_000_000.0), "2M");
     }

@@ -224,7 +224,7 @@ async fn an_admin_signs_in_creates_a_tenant_adds_an_identity_and_creates_then_re
     .await
     .unwrap();
     c.goto(&format!("{}/t/octo", app.url)).await.unwrap();
-    let usage = text_of(&c, "#usage").await;
+    let usage = text_of(&c, "main").await;
     for shown in ["40", "87%", "core 4990/5000", "alice-laptop", "pulls", "graphql"] {
         assert!(usage.contains(shown), "{shown} is not on the dashboard: {usage}");
     }
