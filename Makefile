@@ -3,7 +3,7 @@ SHELL := /bin/bash
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/shoal-target
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: run demo test soak deps fmt clippy nextest k8s-check bench-density
+.PHONY: run demo test soak deps fmt clippy nextest k8s-check bench-density bench-dashboard
 BIN = $(CARGO_TARGET_DIR)/debug
 
 ## The service: web UI, edge and one worker per tenant (embedded Postgres under .shoal/pg when
@@ -60,3 +60,9 @@ bench-density:
 	@infra/dev/ensure-deps.sh --postgres
 	cargo build --profile $(BENCH_PROFILE) -p shoal-control-plane -p shoal-worker --bins
 	cargo test --profile $(BENCH_PROFILE) -p shoal-control-plane --test it -- --ignored --exact density::density_of_sleeping_tenants --nocapture
+
+## The dashboard at scale (not in `make test`): 10 million hourly usage rows across 1,000 tenants,
+## then the 30-day tenant page and /ops timed over HTTP (goal: under 200 ms each).
+bench-dashboard:
+	@infra/dev/ensure-deps.sh --postgres
+	cargo nextest run -p shoal-control-plane --run-ignored only --no-capture -E 'test(/bench_dashboard/)'

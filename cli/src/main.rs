@@ -46,11 +46,18 @@ enum Cmd {
         #[command(subcommand)]
         what: shoal_cli::admin::AdminCmd,
     },
-    /// The relay's counters: how reads were answered and each pooled identity's budget left.
+    /// The relay's counters: how reads were answered and each pooled identity's budget left; with
+    /// --range, the tenant's dashboard numbers over 1h, 24h, 7d or 30d (admin API).
     Stats {
-        /// Print the relay's JSON instead of a table.
+        /// Print the JSON instead of a table.
         #[arg(long)]
         json: bool,
+        /// 1h, 24h, 7d or 30d: the tenant's numbers over that range, from the admin API.
+        #[arg(long)]
+        range: Option<String>,
+        /// An admin API token for --range (default: $SHOAL_ADMIN_TOKEN).
+        #[arg(long)]
+        admin_token: Option<String>,
     },
     /// Run gh: reads through the relay, everything else untouched.
     #[command(disable_help_flag = true)]
@@ -112,7 +119,11 @@ async fn main() -> ExitCode {
             0
         }),
         Cmd::Whoami => whoami().await,
-        Cmd::Stats { json } => shoal_cli::stats::run(json).await,
+        Cmd::Stats {
+            json,
+            range,
+            admin_token,
+        } => shoal_cli::stats::run(json, range, admin_token).await,
         Cmd::Admin {
             admin_token,
             json,

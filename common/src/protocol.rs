@@ -203,6 +203,30 @@ pub struct UsageReport {
     /// lets a worker sleep once this is older than its idle setting; older workers omit it.
     #[serde(default, with = "time::serde::rfc3339::option")]
     pub last_served: Option<OffsetDateTime>,
+    /// The repositories read most in the period, busiest first: at most [`TOP_REPOSITORIES`]
+    /// names, the rest summed under [`OTHER_REPOSITORIES`], so a tenant reading 100,000 repos
+    /// sends a bounded list. Older workers send none.
+    #[serde(default)]
+    pub top_repositories: Vec<RepositoryCounter>,
+    /// The `shoal-worker` version that sent the report; empty from older workers.
+    #[serde(default)]
+    pub worker_version: String,
+    /// Requests answered with an error (refused, fallen back, upstream failed) in the period;
+    /// they are not in `requests`. Older workers send none.
+    #[serde(default)]
+    pub errors: u64,
+}
+
+/// How many repositories a usage report names at most.
+pub const TOP_REPOSITORIES: usize = 20;
+/// The name under which reads of repositories beyond the top ones are summed.
+pub const OTHER_REPOSITORIES: &str = "(other)";
+
+/// Reads of one repository (`owner/name`) in a report's period.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RepositoryCounter {
+    pub repository: String,
+    pub requests: u64,
 }
 
 /// The policy module's failures and log lines since the last report.
@@ -481,6 +505,12 @@ mod tests {
             }],
             policy_module: PolicyModuleReport::default(),
             last_served: Some(now),
+            top_repositories: vec![RepositoryCounter {
+                repository: "octo-org/hello-world".into(),
+                requests: 7,
+            }],
+            worker_version: "0.1.0".into(),
+            errors: 2,
         };
         let json = serde_json::to_value(&r).unwrap();
         assert_eq!(json["requests"][0]["cache_status"], "HIT");
@@ -508,6 +538,23 @@ mod tests {
         json["last_served"] = serde_json::json!("2027-01-15T08:00:00Z");
         let new: UsageReport = serde_json::from_value(json).unwrap();
         assert_eq!(new.last_served, Some(now));
+    }
+
+    #[test]
+    fn a_report_from_an_older_worker_reads_with_empty_dashboard_fields() {
+        let json = serde_json::json!({
+            "protocol_version": PROTOCOL_VERSION,
+            "report_id": Uuid::new_v4(),
+            "tenant": TenantId::new(),
+            "bundle_version": 1,
+            "period_start": "2026-12-03T10:00:00Z",
+            "period_end": "2026-12-03T10:00:10Z",
+            "requests": [],
+            "upstream": [],
+            "identity_health": []
+        });
+        let r: UsageReport = serde_json::from_value(json).unwrap();
+        assert!(r.top_repositories.is_empty() && r.worker_version.is_empty() && r.errors == 0);
     }
 
     #[test]

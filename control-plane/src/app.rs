@@ -217,7 +217,8 @@ fn spawn_reconciler<R: WorkerRuntime>(config: &Config, pool: &sqlx::PgPool, runt
     (stop, tokio::spawn(reconciler.run(stop_rx)))
 }
 
-/// The control plane's own loops: membership re-checks, the expired-session sweeper and, with
+/// The control plane's own loops: membership re-checks, the expired-session sweeper, pruning of
+/// old usage and, with
 /// billing on, metered overage reporting.
 fn spawn_background(config: &Config, pool: sqlx::PgPool, stripe: Option<Stripe>) -> Vec<JoinHandle<()>> {
     let mut tasks: Vec<_> = spawn_membership_recheck(config, pool.clone()).into_iter().collect();
@@ -230,6 +231,10 @@ fn spawn_background(config: &Config, pool: sqlx::PgPool, stripe: Option<Stripe>)
             billing.meter_every,
         )));
     }
+    tasks.push(tokio::spawn(crate::tenants::usage::retention::run(
+        pool.clone(),
+        std::time::Duration::from_secs(3600),
+    )));
     tasks.push(tokio::spawn(async move {
         use tower_sessions::ExpiredDeletion;
         let store = PostgresStore::new(pool);

@@ -46,6 +46,9 @@ pub struct Config {
     pub edge: EdgeConfig,
     /// Stripe billing; off without a secret key.
     pub billing: BillingConfig,
+    /// `SHOAL_OPERATORS`: GitHub logins (comma-separated, lower-cased here) who see the operator
+    /// console `/ops`; empty: nobody.
+    pub operators: Vec<String>,
 }
 
 /// The edge (tenant subdomains) and the workers behind it.
@@ -629,6 +632,7 @@ impl Config {
             bundle_long_poll: BUNDLE_LONG_POLL,
             edge,
             billing: BillingConfig::from_env()?,
+            operators: parse_operators(&env("SHOAL_OPERATORS").unwrap_or_default())?,
         })
     }
 
@@ -648,8 +652,29 @@ impl Config {
             bundle_long_poll: BUNDLE_LONG_POLL,
             edge: EdgeConfig::for_tests(),
             billing: BillingConfig::default(),
+            operators: Vec::new(),
         }
     }
+
+    /// Whether `login` runs the hosted service (`SHOAL_OPERATORS`).
+    pub fn is_operator(&self, login: &str) -> bool {
+        self.operators.iter().any(|o| o.eq_ignore_ascii_case(login))
+    }
+}
+
+/// `SHOAL_OPERATORS`: GitHub logins separated by commas or spaces.
+fn parse_operators(v: &str) -> Result<Vec<String>, Error> {
+    v.split([',', ' '])
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            if crate::github::is_valid_login(l) {
+                Ok(l.to_ascii_lowercase())
+            } else {
+                Err(Error::Config(format!("SHOAL_OPERATORS: {l:?} is not a GitHub login")))
+            }
+        })
+        .collect()
 }
 
 fn load_master_key(state_dir: &Path) -> Result<MasterKey, Error> {

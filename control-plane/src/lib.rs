@@ -23,6 +23,7 @@ pub mod identities;
 pub mod internal;
 pub mod metrics;
 pub mod oauth;
+pub mod ops;
 pub mod scheduler;
 pub mod service;
 pub mod state;

@@ -211,6 +211,7 @@ pub async fn follow_events(worker: Arc<Worker>, cp: Arc<ControlPlane>, cursor_fi
 pub struct UsageTracker {
     served: BTreeMap<(CallerTokenId, &'static str, CacheStatus), u64>,
     spend: BTreeMap<(IdentityId, Resource), Spend>,
+    errors: u64,
     since: OffsetDateTime,
 }
 
@@ -219,6 +220,7 @@ impl Default for UsageTracker {
         Self {
             served: BTreeMap::new(),
             spend: BTreeMap::new(),
+            errors: 0,
             since: OffsetDateTime::now_utc(),
         }
     }
@@ -256,7 +258,8 @@ impl UsageTracker {
                 })
             })
             .collect();
-        if requests.is_empty() && upstream.is_empty() {
+        let errors = worker.stats.errors();
+        if requests.is_empty() && upstream.is_empty() && errors == self.errors {
             return None;
         }
         let tenant = worker.tenant();
@@ -303,9 +306,13 @@ impl UsageTracker {
             identity_health,
             policy_module: worker.stats.policy_module.take(),
             last_served: worker.stats.last_served(),
+            top_repositories: worker.stats.take_top_repositories(),
+            worker_version: env!("CARGO_PKG_VERSION").to_string(),
+            errors: errors - self.errors,
         };
         self.served = served;
         self.spend = spend;
+        self.errors = errors;
         self.since = now;
         Some(report)
     }

@@ -13,7 +13,7 @@ use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Registry;
 use serde::Serialize;
-use shoal_common::protocol::CacheStatus;
+use shoal_common::protocol::{CacheStatus, OTHER_REPOSITORIES, RepositoryCounter, TOP_REPOSITORIES};
 use shoal_common::{CallerTokenId, IdentityId};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -88,7 +88,13 @@ pub struct Stats {
     /// Unix milliseconds of the last answer relayed to a caller (0: none yet): the control plane
     /// lets an idle worker sleep from its usage reports.
     last_served_ms: AtomicU64,
+    /// Reads per repository since the last usage report: at most [`MAX_TRACKED_REPOSITORIES`]
+    /// names, later ones counted under [`OTHER_REPOSITORIES`].
+    repositories: Mutex<HashMap<String, u64>>,
 }
+
+/// How many repository names the worker counts between two usage reports.
+pub const MAX_TRACKED_REPOSITORIES: usize = 10_000;
 
 fn status_index(s: CacheStatus) -> usize {
     match s {
@@ -159,6 +165,42 @@ impl Stats {
         total
     }
 
+    /// Counts a read of `repository` (`owner/name`), for the usage report's top repositories.
+    pub fn repository_read(&self, repository: Option<&str>) {
+        let Some(repo) = repository else { return };
+        let mut m = self.repositories.lock().unwrap_or_else(|p| p.into_inner());
+        let repo = repo.to_ascii_lowercase();
+        if let Some(n) = m.get_mut(&repo) {
+            *n += 1;
+        } else if m.len() < MAX_TRACKED_REPOSITORIES {
+            m.insert(repo, 1);
+        } else {
+            *m.entry(OTHER_REPOSITORIES.to_string()).or_default() += 1;
+        }
+    }
+
+    /// The repositories read since the last call, busiest first: the top [`TOP_REPOSITORIES`] by
+    /// name and the rest summed under [`OTHER_REPOSITORIES`]; the counters start again at zero.
+    pub fn take_top_repositories(&self) -> Vec<RepositoryCounter> {
+        let m = std::mem::take(&mut *self.repositories.lock().unwrap_or_else(|p| p.into_inner()));
+        let mut other = m.get(OTHER_REPOSITORIES).copied().unwrap_or(0);
+        let mut named: Vec<(String, u64)> = m.into_iter().filter(|(r, _)| r != OTHER_REPOSITORIES).collect();
+        named.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        other += named.iter().skip(TOP_REPOSITORIES).map(|(_, n)| n).sum::<u64>();
+        named.truncate(TOP_REPOSITORIES);
+        let mut out: Vec<RepositoryCounter> = named
+            .into_iter()
+            .map(|(repository, requests)| RepositoryCounter { repository, requests })
+            .collect();
+        if other > 0 {
+            out.push(RepositoryCounter {
+                repository: OTHER_REPOSITORIES.into(),
+                requests: other,
+            });
+        }
+        out
+    }
+
     /// Counts a caller that joined another's upstream call.
     pub fn coalesced(&self) {
         self.coalesced.fetch_add(1, Ordering::Relaxed);
@@ -172,6 +214,11 @@ impl Stats {
     /// Counts a request answered with an error.
     pub fn error(&self) {
         self.errors.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Requests answered with an error so far.
+    pub fn errors(&self) -> u64 {
+        self.errors.load(Ordering::Relaxed)
     }
 
     /// Counts a revalidation attempt and whether GitHub said 304.
@@ -430,6 +477,28 @@ impl Collector for Scrape {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn top_repositories_are_bounded_and_the_rest_is_summed() {
+        let s = Stats::default();
+        for _ in 0..5 {
+            s.repository_read(Some("Octo-Org/Hot"));
+        }
+        for i in 0..(MAX_TRACKED_REPOSITORIES + 50) {
+            s.repository_read(Some(&format!("octo-org/r{i}")));
+        }
+        s.repository_read(None);
+        let top = s.take_top_repositories();
+        assert_eq!(top.len(), TOP_REPOSITORIES + 1);
+        assert_eq!((top[0].repository.as_str(), top[0].requests), ("octo-org/hot", 5));
+        let last = top.last().unwrap();
+        assert_eq!(last.repository, OTHER_REPOSITORIES);
+        assert_eq!(
+            top.iter().map(|r| r.requests).sum::<u64>(),
+            (MAX_TRACKED_REPOSITORIES + 55) as u64
+        );
+        assert!(s.take_top_repositories().is_empty());
+    }
 
     #[test]
     fn spend_counts_units_and_free_answers() {

@@ -8,6 +8,7 @@ mod admin;
 mod extract;
 mod login;
 pub mod schema;
+mod stats;
 
 use crate::http::session::SESSION_COOKIE;
 use crate::state::AppState;
@@ -43,6 +44,7 @@ pub const API_ROUTES: &[(&str, &str)] = &[
     ("put", "/api/v1/tenants/{slug}/policy/module/on-failure"),
     ("post", "/api/v1/tenants/{slug}/policy/module/test"),
     ("get", "/api/v1/tenants/{slug}/audit"),
+    ("get", "/api/v1/tenants/{slug}/stats"),
 ];
 
 /// The OpenAPI document of the JSON API.
@@ -77,6 +79,7 @@ pub const API_ROUTES: &[(&str, &str)] = &[
         admin::update_policy_module_on_failure,
         admin::test_policy_module,
         admin::list_audit,
+        stats::get_tenant_stats,
     ),
     components(schemas(schema::ErrorOut)),
     modifiers(&SecuritySchemes),
@@ -124,6 +127,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/openapi.json", get(get_openapi))
         .route("/api/v1/login/exchange", post(login::exchange_login))
         .merge(admin::routes())
+        .merge(stats::routes())
 }
 
 /// This document.

@@ -54,6 +54,8 @@ struct Row {
     idle: bool,
     /// `awake_since` is set.
     awake: bool,
+    /// An admin asked for a restart the scheduler has not carried out yet.
+    restart_requested_at: Option<time::OffsetDateTime>,
 }
 
 impl Row {
@@ -85,7 +87,7 @@ fn rows_sql(filter: &str) -> String {
     format!(
         "SELECT w.tenant_id, w.id, t.slug, {ACCOUNT_COLS}, w.desired_state, w.bundle_version,
                 w.sealed_secret, t.wrapped_data_key, w.observed_state, w.address,
-                w.sleeping_since IS NOT NULL AS sleeping, w.awake_since IS NOT NULL AS awake,
+                w.sleeping_since IS NOT NULL AS sleeping, w.awake_since IS NOT NULL AS awake, w.restart_requested_at,
                 COALESCE(GREATEST(w.last_served_at, w.awake_since) < now() - make_interval(secs => $1), false) AS idle
          FROM workers w JOIN tenants t ON t.id = w.tenant_id {filter}"
     )
@@ -329,6 +331,9 @@ impl<R: WorkerRuntime> Reconciler<R> {
                             continue;
                         }
                     };
+                    if let Some(asked) = row.restart_requested_at {
+                        self.restart(tenant, &row.slug, asked).await?;
+                    }
                     let state = self.runtime.ensure_running(&spec).await;
                     if !row.shows(&state) {
                         self.record(tenant, &state).await?;
@@ -403,6 +408,22 @@ impl<R: WorkerRuntime> Reconciler<R> {
             .execute(&self.pool)
             .await?;
         Ok(secret)
+    }
+
+    /// Carries out an admin's Restart: stops the worker (the `ensure_running` that follows starts
+    /// it again) and clears the marker it saw, counting the restart.
+    async fn restart(&self, tenant: TenantId, slug: &str, asked: time::OffsetDateTime) -> Result<(), Error> {
+        self.runtime.stop(tenant).await;
+        sqlx::query(
+            "UPDATE workers SET restart_requested_at = NULL, restarts = restarts + 1
+             WHERE tenant_id = $1 AND restart_requested_at = $2",
+        )
+        .bind(tenant.as_uuid())
+        .bind(asked)
+        .execute(&self.pool)
+        .await?;
+        tracing::info!(tenant.slug = %slug, "worker restarted on request");
+        Ok(())
     }
 
     async fn record(&self, tenant: TenantId, state: &WorkerState) -> Result<(), Error> {

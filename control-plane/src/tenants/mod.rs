@@ -8,8 +8,10 @@ pub mod members;
 pub mod overview;
 pub mod policy;
 pub mod policy_module;
+pub mod stats;
 pub mod sync;
 pub mod usage;
+pub mod worker;
 
 use crate::Error;
 use crate::audit::{self, Actor};

@@ -1,7 +1,10 @@
 //! The web UI: account-level pages in [`home`], the public [`pricing`] page, pages inside one tenant in [`tenant`], the
+//! operator console in [`ops`], SVG [`charts`],
 //! stylesheet and the health check. Templates live in the workspace's `web/templates/`.
 
+mod charts;
 mod home;
+mod ops;
 mod pricing;
 mod tenant;
 
@@ -21,6 +24,7 @@ pub fn routes() -> Router<AppState> {
         .route("/healthz", get(get_health))
         .route("/static/app.css", get(get_stylesheet))
         .merge(home::routes())
+        .merge(ops::routes())
         .merge(pricing::routes())
         .merge(tenant::routes())
 }

@@ -5,7 +5,6 @@
 //! fake Stripe: pricing -> billing -> Upgrade -> the fake Checkout page -> Pay -> back with the plan
 //! shown, screenshots under `$CARGO_TARGET_TMPDIR/browser-screenshots-billing/`.
 
-use crate::support::app_with_github;
 use crate::support::github::app_with_github_and;
 use fantoccini::{Client, ClientBuilder, Locator};
 use shoal_control_plane::config::BillingConfig;
@@ -147,7 +146,7 @@ async fn sign_in_and_create_octo(c: &Client, mut shots: Option<&mut Shots>) {
 async fn an_admin_signs_in_creates_a_tenant_adds_an_identity_and_creates_then_revokes_a_token_in_chromium(
     pool: PgPool,
 ) {
-    let (app, gh) = app_with_github(pool.clone()).await;
+    let (app, gh) = app_with_github_and(pool.clone(), |c| c.operators = vec!["alice".into()]).await;
     gh.add_org_member("octo-org", "alice", "admin");
     gh.set_oauth_approver("alice");
     let bot_pat = gh.add_token("octo-bot");
@@ -225,11 +224,70 @@ async fn an_admin_signs_in_creates_a_tenant_adds_an_identity_and_creates_then_re
     .await
     .unwrap();
     c.goto(&format!("{}/t/octo", app.url)).await.unwrap();
-    let usage = text_of(&c, "#usage").await;
+    let usage = text_of(&c, "main").await;
     for shown in ["40", "87%", "core 4990/5000", "alice-laptop", "pulls", "graphql"] {
         assert!(usage.contains(shown), "{shown} is not on the dashboard: {usage}");
     }
     shots.take(&c, "dashboard-usage").await;
+
+    // The charts over a day and a month: earlier hours and days of use, as the workers' reports
+    // leave them (hourly rows, budget history, the daily rollup).
+    sqlx::query(
+        "INSERT INTO usage_requests_hourly (tenant_id, hour, caller_token_id, route_class, cache_status, requests)
+         SELECT t.tenant_id, date_trunc('hour', now()) - h * interval '1 hour', t.id, 'pulls', s.status,
+                (h * 13 + length(s.status) * 7) % 40 + CASE s.status WHEN 'HIT' THEN 30 ELSE 1 END
+         FROM caller_tokens t, generate_series(1, 719) h, (VALUES ('HIT'), ('REVALIDATED'), ('MISS'), ('STALE')) s(status)
+         WHERE h % 5 <> 3",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO usage_upstream_hourly (tenant_id, hour, identity_id, resource, calls, units, not_modified)
+         SELECT tenant_id, date_trunc('hour', now()) - h * interval '1 hour', id, 'core', 12 + h % 9, 4 + h % 7, 8
+         FROM identities, generate_series(1, 719) h",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO usage_budget_hourly (tenant_id, hour, identity_id, resource, budget_limit, remaining, reset_at)
+         SELECT tenant_id, date_trunc('hour', now()) - h * interval '1 hour', id, 'core', 5000, 5000 - (h % 24) * 180, now()
+         FROM identities, generate_series(0, 719) h",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO usage_daily (tenant_id, day, requests, from_cache, units, last_request_at)
+         SELECT tenant_id, (hour AT TIME ZONE 'UTC')::date, sum(requests),
+                sum(requests) FILTER (WHERE cache_status IN ('HIT', 'REVALIDATED', 'STALE')), 0, max(hour)
+         FROM usage_requests_hourly GROUP BY 1, 2",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    for range in ["24h", "30d"] {
+        c.goto(&format!("{}/t/octo?range={range}", app.url)).await.unwrap();
+        for chart in ["requests", "units", "hit-rate", "budget"] {
+            let svg = c.find(Locator::Css(&format!("#chart-{chart} svg"))).await.unwrap();
+            let rect = svg.rectangle().await.unwrap();
+            assert!(
+                rect.2 > 200.0 && rect.3 > 80.0,
+                "{chart} is drawn at a readable size: {rect:?}"
+            );
+        }
+        assert!(text_of(&c, "#headline").await.contains("This month shoal answered"));
+        assert!(text_of(&c, "#worker").await.contains("Restarts"));
+        shots.take(&c, &format!("dashboard-{range}")).await;
+        c.goto(&format!("{}/t/octo?range={range}#worker", app.url))
+            .await
+            .unwrap();
+        shots.take(&c, &format!("dashboard-{range}-worker")).await;
+    }
+    c.goto(&format!("{}/ops", app.url)).await.unwrap();
+    assert!(text_of(&c, "#ops-tenants").await.contains("octo"));
+    shots.take(&c, "ops").await;
 
     // Revoke it.
     c.goto(&format!("{}/t/octo/tokens", app.url)).await.unwrap();
@@ -266,8 +324,30 @@ async fn an_admin_signs_in_creates_a_tenant_adds_an_identity_and_creates_then_re
         ("/t/octo", "phone-overview"),
         ("/t/octo/identities", "phone-identities"),
         ("/t/octo/tokens", "phone-tokens"),
+        ("/t/octo/audit", "phone-audit"),
     ] {
         c.goto(&format!("{}{path}", app.url)).await.unwrap();
+        shots.take(&c, name).await;
+    }
+    for (path, name, anchor) in [
+        ("/t/octo?range=24h", "phone-dashboard-24h", "chart-requests"),
+        ("/t/octo?range=30d", "phone-dashboard-30d-budget", "chart-budget"),
+        ("/t/octo?range=30d", "phone-dashboard-30d-worker", "worker"),
+        ("/ops", "phone-ops", "ops-platform"),
+        ("/ops", "phone-ops-tenants", "ops-tenants"),
+    ] {
+        c.goto(&format!("{}{path}#{anchor}", app.url)).await.unwrap();
+        // Nothing runs wider than the phone's screen.
+        let wide: bool = c
+            .execute(
+                "return document.documentElement.scrollWidth > window.innerWidth + 1",
+                vec![],
+            )
+            .await
+            .unwrap()
+            .as_bool()
+            .unwrap();
+        assert!(!wide, "{path} scrolls sideways on a phone");
         shots.take(&c, name).await;
     }
     c.close().await.unwrap();

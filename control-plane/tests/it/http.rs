@@ -418,9 +418,13 @@ async fn the_audit_page_and_the_admin_api_show_the_same_latest_rows(pool: PgPool
         .await
         .unwrap();
     let api: Vec<serde_json::Value> = r.json().await.unwrap();
+    // The page shows the latest page of rows (older ones a link away), the API the latest 500.
     assert_eq!(
         page.matches(r#"<td data-label="Action">"#).count(),
-        AUDIT_LIMIT as usize
+        shoal_control_plane::audit::AUDIT_PAGE as usize
     );
+    assert!(page.contains("id=\"audit-older\""));
     assert_eq!(api.len(), AUDIT_LIMIT as usize);
+    let first_target = api[0]["target"].as_str().unwrap();
+    assert!(page.contains(&format!(">{first_target}<")), "{first_target}");
 }

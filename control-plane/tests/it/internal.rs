@@ -306,6 +306,9 @@ async fn usage_reports_land_once_per_report_id_and_only_for_the_own_tenant(pool:
         }],
         policy_module: Default::default(),
         last_served: None,
+        top_repositories: vec![],
+        worker_version: String::new(),
+        errors: 0,
     };
     let body = serde_json::to_vec(&report).unwrap();
     for expected in ["applied", "duplicate"] {

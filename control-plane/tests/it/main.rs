@@ -2,9 +2,11 @@
 
 mod api;
 mod bad_input;
+mod bench_dashboard;
 mod billing;
 mod billing_enforcement;
 mod browser;
+mod dashboard;
 mod demo;
 mod density;
 mod domain;
@@ -18,6 +20,7 @@ mod isolation;
 mod kubernetes;
 mod leak_scan;
 mod migrations;
+mod ops;
 mod policy_module;
 mod process_faults;
 mod protocol;

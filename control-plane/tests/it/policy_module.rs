@@ -240,6 +240,9 @@ async fn failures_and_log_lines_a_worker_reports_are_shown_to_the_admin(pool: Pg
             }],
         },
         last_served: None,
+        top_repositories: vec![],
+        worker_version: String::new(),
+        errors: 0,
     };
     shoal_control_plane::tenants::usage::apply_report(&pool, shoal_common::TenantId(tenant), &report)
         .await

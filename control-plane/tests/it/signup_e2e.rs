@@ -125,9 +125,9 @@ async fn sign_up_create_a_tenant_and_read_through_its_relay(pool: PgPool) {
     // left (those two and the control plane's `GET /user` when the PAT was added); the
     // laptop token's row counts its two requests, under the route class `pulls`.
     let (_, overview) = alice.get_text("/t/octo").await;
-    let stat = |n: &str, label: &str| format!(r#"<span class="stat-num">{n}</span><span class="stat-label">{label}"#);
+    let stat = |n: &str, label: &str| format!(r#">{n}</span><span class="stat-label">{label}"#);
     for shown in [
-        stat("2", "requests"),
+        stat("2", "reads relayed"),
         stat("50%", "answered without spending"),
         stat("2", "calls to GitHub"),
         "core 4997/5000".to_string(),

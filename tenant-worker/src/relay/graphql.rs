@@ -114,7 +114,7 @@ async fn handle(w: &Arc<Worker>, req: Request) -> Result<Response, Error> {
         key,
         body: prepared.upstream_body.clone(),
         owner: scope.owner,
-        repo: scope.repo,
+        repo: scope.repo.clone(),
         repo_roots: scope.repo_roots,
         ttl_ms,
         freshness: if c.is_introspection() {
@@ -126,6 +126,7 @@ async fn handle(w: &Arc<Worker>, req: Request) -> Result<Response, Error> {
     };
     let served = w.fetcher.lookup_as(spec, w.fetcher.want(&parts.headers)).await?;
     w.stats.served(caller.id, "graphql", served.status);
+    w.stats.repository_read(scope.repo.as_deref());
     reservation.keep();
     tracing::debug!(
         route.kind = "graphql",

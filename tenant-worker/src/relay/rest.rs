@@ -79,6 +79,7 @@ async fn handle(w: &Arc<Worker>, parts: &Parts) -> Result<Response, Error> {
     };
     let resource = info.resource;
     let kind = info.kind;
+    let repository = info.repo.clone();
     let spec = FetchSpec::new(n.path_and_query(), accept, api_version, info).with_ttl_override(ttl_override);
     let want = w.fetcher.want(&parts.headers);
     let served = match token_free::lookup(&w.fetcher, &tenant, &spec, want).await {
@@ -86,6 +87,7 @@ async fn handle(w: &Arc<Worker>, parts: &Parts) -> Result<Response, Error> {
         None => w.fetcher.lookup_as(spec, want).await?,
     };
     w.stats.served(caller.id, kind, served.status);
+    w.stats.repository_read(repository.as_deref());
     reservation.keep();
     tracing::debug!(
         route.kind = kind,

@@ -13,6 +13,7 @@ mod members;
 mod overview;
 mod policy;
 mod tokens;
+mod usage_csv;
 
 use crate::Error;
 use crate::access::{TenantAdmin, TenantMember};
@@ -32,6 +33,8 @@ use tower_sessions::Session;
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
         .route("/t/{slug}", get(overview::get_overview))
+        .route("/t/{slug}/usage.csv", get(overview::export_usage_csv))
+        .route("/t/{slug}/worker/restart", post(overview::restart_worker))
         .route("/t/{slug}/members", get(members::list_members))
         .route("/t/{slug}/members/{user}/role", post(members::update_member_role))
         .route("/t/{slug}/members/{user}/remove", post(members::remove_member))
