@@ -87,6 +87,7 @@ fn report(tenant: TenantId, at: OffsetDateTime, requests: Vec<RequestCounter>) -
         top_repositories: vec![],
         worker_version: "0.1.0".into(),
         errors: 0,
+        last_served: None,
     }
 }
 

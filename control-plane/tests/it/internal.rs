@@ -682,6 +682,9 @@ async fn absurd_counts_and_timestamps_are_refused_and_change_nothing(pool: PgPoo
             identity_health: vec![],
             policy_module: Default::default(),
             last_served: None,
+            top_repositories: vec![],
+            worker_version: String::new(),
+            errors: 0,
         };
         let body = serde_json::to_vec(&report).unwrap();
         let r = signed(

@@ -350,8 +350,24 @@ async fn a_killed_worker_comes_back(pool: PgPool, plan: Plan) {
     let gh = fake().await;
     let app = app_against(pool.clone(), &gh, |_| {}).await;
     let keys = app.config.keys.clone();
-    let acme = seed_tenant(&pool, &keys, "acme", "octo-org", ("alice", 4242), &gh.add_token("octo-bot")).await;
-    let beta = seed_tenant(&pool, &keys, "beta", "acme-corp", ("bob", 4343), &gh.add_token("acme-bot")).await;
+    let acme = seed_tenant(
+        &pool,
+        &keys,
+        "acme",
+        "octo-org",
+        ("alice", 4242),
+        &gh.add_token("octo-bot"),
+    )
+    .await;
+    let beta = seed_tenant(
+        &pool,
+        &keys,
+        "beta",
+        "acme-corp",
+        ("bob", 4343),
+        &gh.add_token("acme-bot"),
+    )
+    .await;
     let dir = tempfile::tempdir().unwrap();
     let (ca, port) = start_edge(&pool, dir.path()).await;
     let runtime = Arc::new(ProcessRuntime::new(
