@@ -178,6 +178,7 @@ fn is_button(path: &str) -> bool {
         "/webhook-secret",
         "/restore",
         "/portal",
+        "/worker/restart",
         "/auth/logout",
     ]
     .iter()

@@ -81,6 +81,22 @@ const TENANT_OWNED: &[(&str, &str)] = &[
         "it::policy_module::failures_and_log_lines_a_worker_reports_are_shown_to_the_admin",
     ),
     (
+        "usage_daily",
+        "it::dashboard::an_admin_of_one_tenant_sees_nothing_of_another; it::dashboard::every_number_on_the_page_in_the_json_and_in_the_csv_equals_a_direct_sql_sum_for_each_range",
+    ),
+    (
+        "usage_repos_hourly",
+        "it::dashboard::an_admin_of_one_tenant_sees_nothing_of_another (top repositories)",
+    ),
+    (
+        "usage_budget_hourly",
+        "it::dashboard::an_admin_of_one_tenant_sees_nothing_of_another (budget history)",
+    ),
+    (
+        "usage_errors_hourly",
+        "it::dashboard::an_admin_of_one_tenant_sees_nothing_of_another (errors)",
+    ),
+    (
         "billing_events",
         "JOB: not readable by shoal_app at all (every_tenant_owned_table_shows_a_tenant_transaction_only_its_own_rows)",
     ),
@@ -152,6 +168,12 @@ async fn seed_every_table(pool: &PgPool, t: &Tenant, user: uuid::Uuid, other: uu
         format!(
             "INSERT INTO usage_upstream_hourly (tenant_id, hour, identity_id, resource, calls) VALUES ($1, {hour}, gen_random_uuid(), 'core', 1)"
         ),
+        "INSERT INTO usage_daily (tenant_id, day, requests) VALUES ($1, current_date, 1)".to_string(),
+        format!("INSERT INTO usage_repos_hourly (tenant_id, hour, repository, requests) VALUES ($1, {hour}, 'o/r', 1)"),
+        format!(
+            "INSERT INTO usage_budget_hourly (tenant_id, hour, identity_id, resource, budget_limit, remaining) VALUES ($1, {hour}, gen_random_uuid(), 'core', 5000, 1)"
+        ),
+        format!("INSERT INTO usage_errors_hourly (tenant_id, hour, errors) VALUES ($1, {hour}, 1)"),
         "INSERT INTO usage_reports (report_id, tenant_id) VALUES (gen_random_uuid(), $1)".to_string(),
         "INSERT INTO admin_api_tokens (id, tenant_id, user_id, name, token_hash, display_prefix)
          VALUES (gen_random_uuid(), $1, $2, 'x', sha256(gen_random_uuid()::text::bytea), 'shoal_x')"

@@ -24,10 +24,11 @@ impl Range {
     /// Every range, shortest first (the picker's order).
     pub const ALL: [Range; 4] = [Range::Hour, Range::Day, Range::Week, Range::Month];
 
-    /// Parses `1h`, `24h`, `7d` or `30d`; no value is `24h`.
+    /// Parses exactly `1h`, `24h`, `7d` or `30d`; no parameter is `24h` (an empty one is refused,
+    /// as the OpenAPI document's pattern says).
     pub fn parse(s: Option<&str>) -> Result<Self, Error> {
-        match s.map(str::trim) {
-            None | Some("") => Ok(Range::Day),
+        match s {
+            None => Ok(Range::Day),
             Some(s) => Range::ALL
                 .into_iter()
                 .find(|r| r.as_str() == s)
@@ -120,6 +121,7 @@ mod tests {
     fn ranges_parse_by_name_and_refuse_anything_else() {
         assert_eq!(Range::parse(None).unwrap(), Range::Day);
         assert_eq!(Range::parse(Some("7d")).unwrap(), Range::Week);
+        assert!(Range::parse(Some("")).is_err() && Range::parse(Some(" 7d")).is_err());
         assert!(
             Range::parse(Some("2w"))
                 .unwrap_err()
