@@ -6,8 +6,8 @@
 #     revalidations (`Cache-Control: no-cache`); it must end with zero errors.
 #  2. The long fault runs (tests named `soak_*`, ignored by `make test`): the worker's faults under
 #     256 callers, worker kills, a control-plane replica kill, control-plane and PostgreSQL restarts.
-# Every run adds one row to the table (tab-separated rows in $SHOAL_SOAK_REPORT); the leak scan's
-# runs can add theirs with a count in the "canaries found" column.
+#  3. The leak scan (planted canary secrets searched for after a full end-to-end run).
+# Every run adds one row to the table (tab-separated rows in $SHOAL_SOAK_REPORT).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 : "${CARGO_TARGET_DIR:=$HOME/.cache/shoal-target}"
@@ -134,6 +134,12 @@ echo "soak: the long fault runs" >&2
 tests_ok=1
 SHOAL_SOAK_REPORT="$report" cargo nextest run -p shoal-worker -p shoal-control-plane --locked \
   --run-ignored only -E 'test(/soak_/)' --no-fail-fast >&2 || tests_ok=0
+
+echo "soak: the leak scan" >&2
+canaries=0
+cargo nextest run -p shoal-control-plane --locked -E 'test(/^leak_scan::/)' >&2 || { canaries="1+ (see above)"; tests_ok=0; }
+printf '%s\t0\tn/a\t0\t%s\tn/a\tn/a\tn/a\tn/a\tn/a\tn/a\tn/a\n' \
+  "leak scan: canary secrets after a full end-to-end run" "$canaries" >> "$report"
 
 echo
 echo "## make soak"
