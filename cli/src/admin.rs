@@ -109,12 +109,24 @@ pub async fn run(cmd: AdminCmd, admin_token: Option<String>, json: bool) -> Resu
         AdminCmd::Policy => (reqwest::Method::GET, "/policy".to_string()),
         AdminCmd::Audit => (reqwest::Method::GET, "/audit".to_string()),
     };
-    let resp = client
-        .request(method, format!("{base}{path}"))
+    let body = send(client.request(method, format!("{base}{path}")), &login.host, &token).await?;
+    match (&cmd, json) {
+        (_, true) => println!("{}", serde_json::to_string_pretty(&body)?),
+        (AdminCmd::RevokeToken { id }, false) => println!("Revoked caller token {id}."),
+        (AdminCmd::AllowBack { user_id }, false) => println!("User {user_id} can join again by signing in."),
+        (AdminCmd::Policy, false) => println!("{}", serde_json::to_string_pretty(&body)?),
+        (c, false) => print!("{}", table(&body, columns(c))),
+    }
+    Ok(0)
+}
+
+/// Sends an admin API request with `token`: the JSON answer, or an error carrying the API's message.
+pub(crate) async fn send(req: reqwest::RequestBuilder, host: &str, token: &str) -> Result<Value> {
+    let resp = req
         .bearer_auth(token.trim())
         .send()
         .await
-        .map_err(|e| anyhow::anyhow!("cannot reach {}: {}", login.host, e.without_url()))?;
+        .map_err(|e| anyhow::anyhow!("cannot reach {}: {}", host, e.without_url()))?;
     let status = resp.status();
     let body: Value = resp.json().await.unwrap_or(Value::Null);
     if !status.is_success() {
@@ -124,14 +136,7 @@ pub async fn run(cmd: AdminCmd, admin_token: Option<String>, json: bool) -> Resu
             body["message"].as_str().unwrap_or("no message")
         );
     }
-    match (&cmd, json) {
-        (_, true) => println!("{}", serde_json::to_string_pretty(&body)?),
-        (AdminCmd::RevokeToken { id }, false) => println!("Revoked caller token {id}."),
-        (AdminCmd::AllowBack { user_id }, false) => println!("User {user_id} can join again by signing in."),
-        (AdminCmd::Policy, false) => println!("{}", serde_json::to_string_pretty(&body)?),
-        (c, false) => print!("{}", table(&body, columns(c))),
-    }
-    Ok(0)
+    Ok(body)
 }
 
 #[cfg(test)]

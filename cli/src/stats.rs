@@ -81,23 +81,10 @@ pub const RANGES: [&str; 4] = ["1h", "24h", "7d", "30d"];
 
 /// Fetches the tenant's numbers over `range` from the admin API.
 pub async fn fetch_range(login: &Login, range: &str, admin_token: &str) -> Result<Value> {
-    let resp = http_client(login.ca_file.as_deref(), std::time::Duration::from_secs(15))?
+    let req = http_client(login.ca_file.as_deref(), std::time::Duration::from_secs(15))?
         .get(format!("https://{}/api/v1/tenants/{}/stats", login.host, login.tenant))
-        .query(&[("range", range)])
-        .bearer_auth(admin_token.trim())
-        .send()
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot reach {}: {}", login.host, e.without_url()))?;
-    let status = resp.status();
-    let body: Value = resp.json().await.unwrap_or(Value::Null);
-    if !status.is_success() {
-        bail!(
-            "the admin API answered {}: {}",
-            status.as_u16(),
-            body["message"].as_str().unwrap_or("no message")
-        );
-    }
-    Ok(body)
+        .query(&[("range", range)]);
+    crate::admin::send(req, &login.host, admin_token).await
 }
 
 /// The human rendering of the range's numbers: totals, then identities, members, routes and
