@@ -2,7 +2,7 @@
 //! credential, keeping connections alive across calls. Errors describe the failure kind only;
 //! they never carry a URL with credentials or a header value.
 
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, HeaderValue};
 use bytes::Bytes;
 use std::time::Duration;
 
@@ -20,6 +20,24 @@ pub struct UpstreamResponse {
     pub status: u16,
     pub headers: HeaderMap,
     pub body: Bytes,
+}
+
+impl UpstreamResponse {
+    /// Reads the whole answer into allocations of its own. hyper hands out the body and header
+    /// values as slices of the connection's read buffer, so a cached slice would keep that whole
+    /// buffer alive: a 2-byte body could pin tens of KiB the cache's byte bound never counts.
+    async fn read(resp: reqwest::Response) -> Result<Self, String> {
+        let status = resp.status().as_u16();
+        let mut headers = HeaderMap::with_capacity(resp.headers().len());
+        for (name, value) in resp.headers() {
+            // `from_bytes` copies; a value hyper accepted is valid.
+            if let Ok(own) = HeaderValue::from_bytes(value.as_bytes()) {
+                headers.append(name.clone(), own);
+            }
+        }
+        let body = Bytes::copy_from_slice(&resp.bytes().await.map_err(describe)?);
+        Ok(Self { status, headers, body })
+    }
 }
 
 /// A header's value as text.
@@ -79,11 +97,7 @@ impl Upstream {
             Conditional::IfNoneMatch(e) => rb.header("if-none-match", e),
             Conditional::IfModifiedSince(d) => rb.header("if-modified-since", d),
         };
-        let resp = rb.send().await.map_err(describe)?;
-        let status = resp.status().as_u16();
-        let headers = resp.headers().clone();
-        let body = resp.bytes().await.map_err(describe)?;
-        Ok(UpstreamResponse { status, headers, body })
+        UpstreamResponse::read(rb.send().await.map_err(describe)?).await
     }
 }
 
@@ -111,10 +125,7 @@ impl Upstream {
             .send()
             .await
             .map_err(describe)?;
-        let status = resp.status().as_u16();
-        let headers = resp.headers().clone();
-        let body = resp.bytes().await.map_err(describe)?;
-        Ok(UpstreamResponse { status, headers, body })
+        UpstreamResponse::read(resp).await
     }
 }
 
@@ -127,5 +138,35 @@ fn describe(e: reqwest::Error) -> String {
         "response body interrupted".into()
     } else {
         "request failed".into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shoal_fake_github::{FakeGithub, Options};
+
+    #[tokio::test]
+    async fn an_answer_owns_its_bytes_instead_of_pinning_the_connections_read_buffer() {
+        let gh = FakeGithub::start(Options::default()).await;
+        let token = gh.add_token("alice");
+        let up = Upstream::new(Duration::from_secs(10));
+        let url = format!("{}/repos/octo-org/hello-world/issues?per_page=1&page=9", gh.url());
+        let authorization = format!("token {token}");
+        let resp = up
+            .get(UpstreamRequest {
+                url: &url,
+                authorization: &authorization,
+                accept: "application/vnd.github+json",
+                api_version: None,
+                conditional: Conditional::None,
+            })
+            .await
+            .unwrap();
+        assert_eq!(resp.status, 200);
+        // A slice of the read buffer keeps the whole buffer: its capacity would show it.
+        let len = resp.body.len();
+        let own = resp.body.try_into_mut().expect("the body is not shared");
+        assert_eq!(own.capacity(), len, "the body pins a larger allocation");
     }
 }
