@@ -50,9 +50,12 @@ worker_pid() {
 }
 
 infra/dev/ensure-deps.sh --postgres --soak
-build_flags=()
-[[ "$profile" == "release" ]] && build_flags+=(--release)
-cargo build "${build_flags[@]}" -p shoal-control-plane -p shoal-worker -p shoal-fake-github -p shoal-fake-stripe --bins
+# The debug build is the one `make test` made (same targets, so the same dependency features).
+if [[ "$profile" == "release" ]]; then
+  cargo build --release --locked -p shoal-control-plane -p shoal-worker -p shoal-fake-github -p shoal-fake-stripe --bins
+else
+  cargo build --workspace --all-targets --locked
+fi
 
 echo "soak: starting the demo under $work/demo" >&2
 env -u DATABASE_URL \
@@ -132,12 +135,13 @@ demo_pid=""
 
 echo "soak: the long fault runs" >&2
 tests_ok=1
-SHOAL_SOAK_REPORT="$report" cargo nextest run -p shoal-worker -p shoal-control-plane --locked \
+# --workspace, not -p: the same feature set as `make test`, so no dependency is built again.
+SHOAL_SOAK_REPORT="$report" cargo nextest run --workspace --locked \
   --run-ignored only -E 'test(/soak_/)' --no-fail-fast >&2 || tests_ok=0
 
 echo "soak: the leak scan" >&2
 canaries=0
-cargo nextest run -p shoal-control-plane --locked -E 'test(/^leak_scan::/)' >&2 || { canaries="1+ (see above)"; tests_ok=0; }
+cargo nextest run --workspace --locked -E 'test(/^leak_scan::/)' >&2 || { canaries="1+ (see above)"; tests_ok=0; }
 printf '%s\t0\tn/a\t0\t%s\tn/a\tn/a\tn/a\tn/a\tn/a\tn/a\tn/a\n' \
   "leak scan: canary secrets after a full end-to-end run" "$canaries" >> "$report"
 
