@@ -75,8 +75,14 @@ impl Application {
             .with_expiry(Expiry::OnInactivity(time::Duration::hours(12)))
             .with_signed(cookie_key(&config.keys.pepper));
         let (closing, closing_rx) = watch::channel(false);
-        let state = AppState::new(pool.clone(), Arc::new(config.clone()), public_url.clone(), closing_rx)?;
+        let state = AppState::new(
+            pool.clone(),
+            Arc::new(config.clone()),
+            public_url.clone(),
+            closing_rx.clone(),
+        )?;
         let stripe = state.stripe.clone();
+        let changes = state.changes.clone();
         let public = Router::new()
             .merge(web::routes())
             .merge(oauth::routes())
@@ -90,12 +96,18 @@ impl Application {
             .merge(hooks::routes())
             .with_state(state);
         let internal_url = format!("http://127.0.0.1:{}", addr.port());
+        let scheduler = spawn_scheduler(config, &pool, internal_url).await?;
+        let listen_pool = pool.clone();
+        let mut tasks = spawn_background(config, pool, stripe);
+        tasks.push(tokio::spawn(
+            async move { changes.listen(listen_pool, closing_rx).await },
+        ));
         Ok(Self {
             listener,
             router,
             closing,
-            scheduler: spawn_scheduler(config, &pool, internal_url).await?,
-            tasks: spawn_background(config, pool, stripe),
+            scheduler,
+            tasks,
             public_url,
         })
     }

@@ -14,6 +14,7 @@ use url::Url;
 
 /// How long a bundle long poll waits, unless a test says otherwise.
 const BUNDLE_LONG_POLL: Duration = Duration::from_secs(25);
+const LONG_POLL_RECHECK: Duration = Duration::from_secs(5);
 
 /// Everything the control plane reads at start.
 #[derive(Debug, Clone)]
@@ -42,6 +43,9 @@ pub struct Config {
     /// How long a worker's bundle request waits for a newer version before it is answered 304
     /// (25 s; tests shorten it).
     pub bundle_long_poll: Duration,
+    /// How often a waiting long poll looks at Postgres when no change notification came (5 s): a
+    /// safety net, since notifications wake it at once (tests lengthen it to prove they do).
+    pub long_poll_recheck: Duration,
     /// Where tenants' relays are served.
     pub edge: EdgeConfig,
     /// Stripe billing; off without a secret key.
@@ -630,6 +634,7 @@ impl Config {
             login_attempts_per_minute: login_attempts_per_minute as u32,
             membership_recheck: Duration::from_secs(env_u64("SHOAL_MEMBERSHIP_RECHECK_SECS", 3600)?),
             bundle_long_poll: BUNDLE_LONG_POLL,
+            long_poll_recheck: LONG_POLL_RECHECK,
             edge,
             billing: BillingConfig::from_env()?,
             operators: parse_operators(&env("SHOAL_OPERATORS").unwrap_or_default())?,
@@ -650,6 +655,7 @@ impl Config {
             login_attempts_per_minute: 1000,
             membership_recheck: Duration::ZERO,
             bundle_long_poll: BUNDLE_LONG_POLL,
+            long_poll_recheck: LONG_POLL_RECHECK,
             edge: EdgeConfig::for_tests(),
             billing: BillingConfig::default(),
             operators: Vec::new(),

@@ -1,6 +1,6 @@
 //! The control plane's Prometheus metrics, served as text at `GET /metrics`: how often the edge
 //! woke a sleeping tenant's worker and how long that took, requests it could not hold for a wake,
-//! and workers the scheduler put to sleep. Labels never name a tenant: the page is the operator's.
+//! workers the scheduler put to sleep, and how often the workers' long polls looked at Postgres. Labels never name a tenant: the page is the operator's.
 
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
@@ -36,6 +36,7 @@ pub struct Metrics {
     wake_seconds: Histogram,
     holds_refused: Family<Vec<(&'static str, &'static str)>, Counter>,
     sleeps: Counter,
+    long_poll_checks: Family<Vec<(&'static str, &'static str)>, Counter>,
 }
 
 impl Metrics {
@@ -46,6 +47,7 @@ impl Metrics {
         let wake_seconds = Histogram::new([0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.0, 5.0, 10.0]);
         let holds_refused = Family::default();
         let sleeps = Counter::default();
+        let long_poll_checks = Family::default();
         registry.register(
             "shoal_edge_wakes",
             "Sleeping tenant workers the edge woke for a request",
@@ -66,12 +68,18 @@ impl Metrics {
             "Idle workers the scheduler stopped to sleep",
             sleeps.clone(),
         );
+        registry.register(
+            "shoal_internal_long_poll_checks",
+            "Times a worker's long poll looked at Postgres (feed: bundle, events)",
+            long_poll_checks.clone(),
+        );
         Self {
             registry,
             wakes,
             wake_seconds,
             holds_refused,
             sleeps,
+            long_poll_checks,
         }
     }
 
@@ -89,6 +97,11 @@ impl Metrics {
     /// Counts a worker put to sleep.
     pub fn slept(&self) {
         self.sleeps.inc();
+    }
+
+    /// Counts one look at Postgres by a long poll on `feed` (`bundle`, `events`).
+    pub fn long_poll_checked(&self, feed: &'static str) {
+        self.long_poll_checks.get_or_create(&vec![("feed", feed)]).inc();
     }
 
     /// Prometheus' text format.

@@ -5,13 +5,14 @@
 use crate::Error;
 use crate::billing::Stripe;
 use crate::config::Config;
+use crate::db::changes::Changes;
 use crate::github::GithubClient;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use shoal_common::signing::ReplayGuard;
 use std::net::{IpAddr, Ipv4Addr};
 use std::num::NonZeroU32;
 use std::sync::Arc;
-use tokio::sync::{Notify, watch};
+use tokio::sync::watch;
 use url::Url;
 
 /// What every handler and use case can reach.
@@ -31,8 +32,8 @@ pub struct AppState {
     pub replay: Arc<ReplayGuard>,
     /// Turns true when the control plane shuts down, so bundle long polls end at once.
     pub closing: watch::Receiver<bool>,
-    /// Notified whenever a webhook event is stored, so change-feed long polls answer at once.
-    pub webhook_stored: Arc<Notify>,
+    /// Bundle and webhook-event changes of any replica, so the workers' long polls answer at once.
+    pub changes: Arc<Changes>,
     /// The Stripe client; `None` with billing off.
     pub stripe: Option<Stripe>,
 }
@@ -54,7 +55,7 @@ impl AppState {
             login_limiter: Arc::new(RateLimiter::keyed(Quota::per_minute(per_minute))),
             replay: Arc::default(),
             closing,
-            webhook_stored: Arc::default(),
+            changes: Arc::default(),
         })
     }
 

@@ -1,6 +1,8 @@
 //! The control-plane database: connecting, migrating, the tenant-scoped transaction helper every
-//! tenant-owned query goes through, and the embedded Postgres for `make run`.
+//! tenant-owned query goes through, the change notifications that wake the workers' long polls, and
+//! the embedded Postgres for `make run`.
 
+pub mod changes;
 pub mod embedded;
 mod tenant_tx;
 
@@ -12,9 +14,13 @@ use sqlx::postgres::PgPoolOptions;
 /// Every migration under `migrations/`, embedded in the binary.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
 
+/// Connections per control-plane process. Three are held for good (the reconciler's advisory lock,
+/// the wake and the change listeners); opened only when needed.
+const POOL_SIZE: u32 = 16;
+
 /// Connects and applies pending migrations.
 pub async fn connect_and_migrate(url: &str) -> Result<sqlx::PgPool, Error> {
-    let pool = PgPoolOptions::new().max_connections(10).connect(url).await?;
+    let pool = PgPoolOptions::new().max_connections(POOL_SIZE).connect(url).await?;
     MIGRATOR.run(&pool).await?;
     Ok(pool)
 }

@@ -7,8 +7,11 @@
 //! Sleep: with an idle setting, a running worker that served nothing for that long (by its usage
 //! reports' `last_served`, or since it started) is marked `sleeping_since` and stopped; it sends
 //! its last usage report as it goes and its data dir (the disk cache) is kept. The edge wakes it by
-//! clearing the mark and notifying [`WAKE_CHANNEL`]; the reconciling replica listens there and
-//! starts the worker at once, watching it until it runs instead of waiting for the next tick.
+//! clearing the mark and notifying [`WAKE_CHANNEL`]; the reconciling replica listens there (in a
+//! task of its own, so a wake never waits for a pass) and starts the worker at once, watching it
+//! until it runs instead of waiting for the next tick. A pass works from a snapshot of the rows, so
+//! it leaves alone every tenant being woken or woken since its snapshot was taken: that snapshot
+//! may still say the tenant sleeps, and acting on it would stop the worker the wake just started.
 //!
 //! It reads every tenant's worker row, so it runs as the schema owner (outside the tenant-scoped
 //! helper): it is the system, not a request on behalf of a tenant.
@@ -23,7 +26,7 @@ use shoal_common::{Secret, TenantId, WorkerId};
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::PgListener;
 use sqlx::{FromRow, PgPool, Postgres};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use uuid::Uuid;
@@ -104,8 +107,34 @@ pub struct Reconciler<R> {
     idle: Option<Duration>,
     /// One tick at a time.
     pass: tokio::sync::Mutex<()>,
-    /// Tenants being woken: a tick working from a snapshot taken before the wake leaves them alone.
-    waking: std::sync::Mutex<HashSet<TenantId>>,
+    /// Wakes by tenant: when the latest began and whether it is still going. A pass whose
+    /// snapshot is older than a wake leaves that tenant alone.
+    wakes: std::sync::Mutex<HashMap<TenantId, WakeMark>>,
+    /// Tenants whose worker is being stopped to sleep: held by that stop, awaited by a wake.
+    gates: Arc<Gates>,
+}
+
+/// Per tenant, a lock held while its worker is put to sleep.
+type Gates = std::sync::Mutex<HashMap<TenantId, Arc<tokio::sync::Mutex<()>>>>;
+
+/// Ends a stop to sleep: a wake waiting for it goes on.
+fn open_gate(gates: &Gates, tenant: TenantId, held: tokio::sync::OwnedMutexGuard<()>) {
+    gates.lock().unwrap_or_else(|p| p.into_inner()).remove(&tenant);
+    drop(held);
+}
+
+#[derive(Clone, Copy)]
+struct WakeMark {
+    began: Instant,
+    going: bool,
+}
+
+/// One pass's snapshot of the worker rows, taken at `taken`; [`Reconciler::carry_out`] acts on it.
+/// It holds the pass lock: one pass at a time.
+pub struct Pass<'a> {
+    _one_at_a_time: tokio::sync::MutexGuard<'a, ()>,
+    rows: Vec<Row>,
+    taken: Instant,
 }
 
 impl<R: WorkerRuntime> Reconciler<R> {
@@ -118,7 +147,8 @@ impl<R: WorkerRuntime> Reconciler<R> {
             billing: BillingConfig::default(),
             idle: None,
             pass: tokio::sync::Mutex::new(()),
-            waking: std::sync::Mutex::default(),
+            wakes: std::sync::Mutex::default(),
+            gates: Arc::default(),
         }
     }
 
@@ -156,7 +186,7 @@ impl<R: WorkerRuntime> Reconciler<R> {
     pub async fn run(self, mut shutdown: tokio::sync::watch::Receiver<bool>) {
         let this = Arc::new(self);
         let mut lock: Option<PoolConnection<Postgres>> = None;
-        let mut wakes: Option<PgListener> = None;
+        let mut wakes: Option<tokio::task::JoinHandle<()>> = None;
         loop {
             if *shutdown.borrow() {
                 break;
@@ -176,42 +206,27 @@ impl<R: WorkerRuntime> Reconciler<R> {
                 if sqlx::query("SELECT 1").execute(&mut **conn).await.is_err() {
                     tracing::warn!("lost the scheduler lock connection");
                     lock = None;
-                    wakes = None;
+                    if let Some(w) = wakes.take() {
+                        w.abort();
+                    }
                 } else {
-                    if wakes.is_none() {
-                        wakes = this.listen_for_wakes().await;
+                    // The ticks still start woken workers while nobody listens; listening
+                    // resumes here when it stopped.
+                    if wakes.as_ref().is_none_or(|w| w.is_finished()) {
+                        wakes = Some(tokio::spawn(this.clone().listen_for_wakes()));
                     }
                     if let Err(e) = this.reconcile_once().await {
                         tracing::warn!(error = %e, "reconcile failed");
                     }
                 }
             }
-            let tick = tokio::time::sleep(this.interval);
-            tokio::pin!(tick);
-            loop {
-                let event = tokio::select! {
-                    _ = &mut tick => None,
-                    _ = shutdown.changed() => None,
-                    woke = next_wake(&mut wakes) => Some(woke),
-                };
-                match event {
-                    None => break,
-                    Some(Ok(Some(tenant))) => {
-                        let this = this.clone();
-                        tokio::spawn(async move {
-                            if let Err(e) = this.wake(tenant).await {
-                                tracing::warn!(tenant.id = %tenant, error = %e, "wake failed");
-                            }
-                        });
-                    }
-                    Some(Ok(None)) => {}
-                    Some(Err(e)) => {
-                        // The ticks still start woken workers; listening resumes on the next one.
-                        tracing::warn!(error = %e, "lost the wake channel");
-                        wakes = None;
-                    }
-                }
+            tokio::select! {
+                _ = tokio::time::sleep(this.interval) => {}
+                _ = shutdown.changed() => {}
             }
+        }
+        if let Some(w) = wakes.take() {
+            w.abort();
         }
         this.runtime.shutdown().await;
         if let Some(mut conn) = lock {
@@ -222,17 +237,38 @@ impl<R: WorkerRuntime> Reconciler<R> {
         }
     }
 
-    async fn listen_for_wakes(&self) -> Option<PgListener> {
+    /// Listens on [`WAKE_CHANNEL`] and wakes each tenant named there in a task of its own, side by
+    /// side with the passes, until the channel fails.
+    async fn listen_for_wakes(self: Arc<Self>) {
         let listen = async {
             let mut l = PgListener::connect_with(&self.pool).await?;
             l.listen(WAKE_CHANNEL).await?;
             Ok::<_, sqlx::Error>(l)
         };
-        match listen.await {
-            Ok(l) => Some(l),
+        let mut listener = match listen.await {
+            Ok(l) => l,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot listen for wakes: sleeping workers start on the next tick");
-                None
+                return;
+            }
+        };
+        loop {
+            match listener.recv().await {
+                Ok(n) => {
+                    let Ok(tenant) = n.payload().parse().map(TenantId) else {
+                        continue;
+                    };
+                    let this = self.clone();
+                    tokio::spawn(async move {
+                        if let Err(e) = this.wake(tenant).await {
+                            tracing::warn!(tenant.id = %tenant, error = %e, "wake failed");
+                        }
+                    });
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "lost the wake channel");
+                    return;
+                }
             }
         }
     }
@@ -240,9 +276,9 @@ impl<R: WorkerRuntime> Reconciler<R> {
     /// Starts a tenant's worker now (the edge cleared its sleep) and watches it until it runs,
     /// recording each new state so the edge sees the address as soon as there is one.
     pub async fn wake(&self, tenant: TenantId) -> Result<WorkerState, Error> {
-        self.set_waking(tenant, true);
+        self.mark_wake(tenant, true);
         let woken = self.watch_wake(tenant).await;
-        self.set_waking(tenant, false);
+        self.mark_wake(tenant, false);
         woken
     }
 
@@ -257,6 +293,12 @@ impl<R: WorkerRuntime> Reconciler<R> {
         };
         if row.sleeping || !row.serves(&self.billing, time::OffsetDateTime::now_utc()) {
             return Ok(WorkerState::Stopped);
+        }
+        // Woken while being put to sleep: the old worker must be gone before the new one starts,
+        // or the edge would be given the address of a worker about to stop.
+        let gate = self.lock_gates().get(&tenant).cloned();
+        if let Some(gate) = gate {
+            drop(gate.lock().await);
         }
         let spec = self.spec(&row).await?;
         let deadline = Instant::now() + WAKE_WITHIN;
@@ -274,17 +316,45 @@ impl<R: WorkerRuntime> Reconciler<R> {
         }
     }
 
-    fn set_waking(&self, tenant: TenantId, on: bool) {
-        let mut waking = self.waking.lock().unwrap_or_else(|p| p.into_inner());
-        if on {
-            waking.insert(tenant);
-        } else {
-            waking.remove(&tenant);
+    fn lock_gates(&self) -> std::sync::MutexGuard<'_, HashMap<TenantId, Arc<tokio::sync::Mutex<()>>>> {
+        self.gates.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Begins a stop to sleep of `tenant`'s worker: until the guard is given to [`open_gate`], a
+    /// wake of the tenant waits.
+    fn close_gate(&self, tenant: TenantId) -> tokio::sync::OwnedMutexGuard<()> {
+        let gate = Arc::new(tokio::sync::Mutex::new(()));
+        let held = gate.clone().try_lock_owned().expect("a new lock is free");
+        self.lock_gates().insert(tenant, gate);
+        held
+    }
+
+    fn lock_wakes(&self) -> std::sync::MutexGuard<'_, HashMap<TenantId, WakeMark>> {
+        self.wakes.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records that a wake of `tenant` begins (`going`) or ended.
+    fn mark_wake(&self, tenant: TenantId, going: bool) {
+        let mut wakes = self.lock_wakes();
+        if going {
+            wakes.insert(
+                tenant,
+                WakeMark {
+                    began: Instant::now(),
+                    going,
+                },
+            );
+        } else if let Some(m) = wakes.get_mut(&tenant) {
+            m.going = false;
         }
     }
 
-    fn is_waking(&self, tenant: TenantId) -> bool {
-        self.waking.lock().unwrap_or_else(|p| p.into_inner()).contains(&tenant)
+    /// Whether a pass whose snapshot was taken at `taken` must leave `tenant` alone: a wake is
+    /// going, or began after the snapshot (which may then still say the tenant sleeps).
+    fn woken_since(&self, tenant: TenantId, taken: Instant) -> bool {
+        self.lock_wakes()
+            .get(&tenant)
+            .is_some_and(|m| m.going || m.began >= taken)
     }
 
     fn idle_secs(&self) -> Option<f64> {
@@ -303,20 +373,44 @@ impl<R: WorkerRuntime> Reconciler<R> {
 
     /// One pass over every worker row.
     pub async fn reconcile_once(&self) -> Result<(), Error> {
-        let _pass = self.pass.lock().await;
+        let pass = self.snapshot().await?;
+        self.carry_out(pass).await
+    }
+
+    /// Waits for any pass to end, then takes the snapshot a pass acts on.
+    pub async fn snapshot(&self) -> Result<Pass<'_>, Error> {
+        let guard = self.pass.lock().await;
+        let taken = Instant::now();
+        // A wake that ended before this snapshot is in it: its mark is done with.
+        self.lock_wakes().retain(|_, m| m.going || m.began >= taken);
         let rows: Vec<Row> = sqlx::query_as(&rows_sql(""))
             .bind(self.idle_secs())
             .fetch_all(&self.pool)
             .await?;
+        Ok(Pass {
+            _one_at_a_time: guard,
+            rows,
+            taken,
+        })
+    }
+
+    /// Starts, stops and puts to sleep workers as `pass` found them, except tenants woken since.
+    pub async fn carry_out(&self, pass: Pass<'_>) -> Result<(), Error> {
+        let Pass { rows, taken, .. } = pass;
         let now = time::OffsetDateTime::now_utc();
         let mut wanted = HashSet::new();
         let mut sleepers = tokio::task::JoinSet::new();
         let mut put_to_sleep = HashSet::new();
+        // Skipped as woken: still not to be stopped below once their wake has ended.
+        let mut left_alone = HashSet::new();
         let known: HashSet<_> = rows.iter().map(|r| TenantId(r.tenant_id)).collect();
         for row in rows {
             let tenant = TenantId(row.tenant_id);
             let action = match (row.serves(&self.billing, now), row.sleeping) {
-                _ if self.is_waking(tenant) => continue,
+                _ if self.woken_since(tenant, taken) => {
+                    left_alone.insert(tenant);
+                    continue;
+                }
                 (true, false) if row.idle && row.observed_state == ObservedState::Running => Action::Sleep,
                 (true, false) => Action::Run,
                 _ => Action::Stop,
@@ -340,16 +434,23 @@ impl<R: WorkerRuntime> Reconciler<R> {
                     }
                 }
                 Action::Sleep => {
+                    // Closed before the row says asleep, so a wake that follows finds it.
+                    let stopping = self.close_gate(tenant);
                     if self.mark_sleeping(tenant).await? {
                         put_to_sleep.insert(tenant);
                         let (runtime, pool, slug) = (self.runtime.clone(), self.pool.clone(), row.slug.clone());
-                        // The stops run side by side; the tick (and so any wake) waits for them.
+                        let gates = self.gates.clone();
+                        // The stops run side by side; the tick waits for them, a wake only for its own.
                         sleepers.spawn(async move {
                             runtime.stop(tenant).await;
                             tracing::info!(tenant.slug = %slug, "idle worker put to sleep");
                             crate::metrics::global().slept();
-                            record_asleep(&pool, tenant).await
+                            let recorded = record_asleep(&pool, tenant).await;
+                            open_gate(&gates, tenant, stopping);
+                            recorded
                         });
+                    } else {
+                        open_gate(&self.gates, tenant, stopping);
                     }
                 }
                 Action::Stop => {
@@ -369,7 +470,11 @@ impl<R: WorkerRuntime> Reconciler<R> {
         for tenant in self.runtime.tenants().await {
             if !known.contains(&tenant) {
                 self.runtime.remove(tenant).await;
-            } else if !wanted.contains(&tenant) && !put_to_sleep.contains(&tenant) && !self.is_waking(tenant) {
+            } else if !wanted.contains(&tenant)
+                && !put_to_sleep.contains(&tenant)
+                && !left_alone.contains(&tenant)
+                && !self.woken_since(tenant, taken)
+            {
                 self.runtime.stop(tenant).await;
             }
         }
@@ -471,14 +576,4 @@ async fn record_asleep(pool: &PgPool, tenant: TenantId) -> Result<(), Error> {
     .execute(pool)
     .await?;
     Ok(())
-}
-
-async fn next_wake(listener: &mut Option<PgListener>) -> Result<Option<TenantId>, sqlx::Error> {
-    match listener {
-        Some(l) => {
-            let n = l.recv().await?;
-            Ok(n.payload().parse().ok().map(TenantId))
-        }
-        None => std::future::pending().await,
-    }
 }

@@ -215,10 +215,8 @@ pub async fn receive(state: &AppState, slug: &str, d: Delivery<'_>) -> Result<Re
     .execute(&mut *tx)
     .await?
     .rows_affected();
+    // Committing notifies the tenant's waiting change-feed polls (a trigger, see `db::changes`).
     tx.commit().await?;
-    if stored > 0 {
-        state.webhook_stored.notify_waiters();
-    }
     tracing::info!(tenant.slug = %tenant.slug, webhook.event = event, webhook.delivery = delivery_id, duplicate = stored == 0, "webhook received");
     Ok(if stored == 0 {
         Received::Duplicate

@@ -723,3 +723,99 @@ async fn absurd_counts_and_timestamps_are_refused_and_change_nothing(pool: PgPoo
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "timestamp {timestamp}");
     }
 }
+
+/// How often this process's long polls looked at Postgres for `feed`.
+async fn long_poll_checks(app: &TestApp, feed: &str) -> u64 {
+    let text = reqwest::get(format!("{}/metrics", app.url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let name = format!("shoal_internal_long_poll_checks_total{{feed=\"{feed}\"}} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&name))
+        .map_or(0, |v| v.trim().parse().unwrap())
+}
+
+#[sqlx::test(migrator = "shoal_control_plane::db::MIGRATOR")]
+async fn long_polls_are_woken_by_changes_another_pool_commits_not_by_polling(pool: PgPool) {
+    // Windows and rechecks of a minute: only a notification can answer these polls in time.
+    let app = TestApp::spawn_with(pool.clone(), |c| {
+        c.bundle_long_poll = Duration::from_secs(60);
+        c.long_poll_recheck = Duration::from_secs(60);
+    })
+    .await;
+    let a = seed(&pool, &app.config.keys, "acme").await;
+    let b = seed(&pool, &app.config.keys, "other").await;
+    // Another replica's writes: its own pool, its own connections.
+    let other = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect_with((*pool.connect_options()).clone())
+        .await
+        .unwrap();
+    let c = reqwest::Client::new();
+    let within = |secs| Duration::from_secs(secs);
+
+    let waiting = tokio::spawn(
+        signed(
+            &c,
+            reqwest::Method::GET,
+            &app.url,
+            "/internal/v1/bundle?after=5",
+            b"",
+            a.worker,
+            &a.secret,
+        )
+        .send(),
+    );
+    crate::support::until(10, "the bundle poll looked once", async || {
+        (long_poll_checks(&app, "bundle").await == 1).then_some(())
+    })
+    .await;
+    // Another tenant's change does not wake A's poll; A's own does, at once.
+    sqlx::query("UPDATE workers SET bundle_version = bundle_version + 1 WHERE tenant_id = $1")
+        .bind(b.tenant.as_uuid())
+        .execute(&other)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE workers SET bundle_version = 6 WHERE tenant_id = $1")
+        .bind(a.tenant.as_uuid())
+        .execute(&other)
+        .await
+        .unwrap();
+    let resp = tokio::time::timeout(within(20), waiting)
+        .await
+        .expect("answered long before the minute's window")
+        .unwrap()
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.json::<Bundle>().await.unwrap().version, 6);
+    // One look when the poll began, one when A's change was notified: none on a timer.
+    assert_eq!(long_poll_checks(&app, "bundle").await, 2);
+
+    let end = page(&app.url, &a, None).await;
+    assert_eq!(long_poll_checks(&app, "events").await, 1);
+    let (url, a_worker) = (app.url.clone(), a.clone());
+    let waiting = tokio::spawn(async move { page(&url, &a_worker, Some(end.next)).await });
+    crate::support::until(10, "the event poll looked once", async || {
+        (long_poll_checks(&app, "events").await == 2).then_some(())
+    })
+    .await;
+    let cursor: i64 = sqlx::query_scalar(
+        "INSERT INTO webhook_events (tenant_id, delivery_id, event, payload) VALUES ($1, 'd-1', 'push', '{}') RETURNING cursor",
+    )
+    .bind(a.tenant.as_uuid())
+    .fetch_one(&other)
+    .await
+    .unwrap();
+    let got = tokio::time::timeout(within(20), waiting)
+        .await
+        .expect("answered long before the minute's window")
+        .unwrap();
+    assert_eq!(
+        got.events.iter().map(|e| e.cursor).collect::<Vec<_>>(),
+        [cursor.unsigned_abs()]
+    );
+    assert_eq!(long_poll_checks(&app, "events").await, 3);
+}

@@ -10,9 +10,9 @@ use crate::support::{TestApp, app_against, until};
 use shoal_control_plane::edge::proxy::{EdgeState, router as edge_router};
 use shoal_control_plane::edge::serve::serve_tls;
 use shoal_control_plane::edge::tls::{DevCa, dev_server_config};
-use shoal_control_plane::scheduler::WorkerSpec;
 use shoal_control_plane::scheduler::process::{Isolation, Launcher, ProcessRuntime};
 use shoal_control_plane::scheduler::reconcile::Reconciler;
+use shoal_control_plane::scheduler::{WorkerSpec, WorkerState};
 use shoal_fake_github::{FakeGithub, Options};
 use sqlx::PgPool;
 use std::path::Path;
@@ -357,4 +357,47 @@ async fn the_tenant_page_says_since_when_the_worker_sleeps_and_how_often_it_was_
     let (_, html) = alice.get_text("/t/octo").await;
     assert!(html.contains("sleeping since 2026-12-03 10:00 UTC"), "{html}");
     assert!(html.contains("2 wakes"), "{html}");
+}
+
+#[sqlx::test(migrator = "shoal_control_plane::db::MIGRATOR")]
+async fn a_pass_that_looked_before_a_wake_leaves_the_woken_worker_running(pool: PgPool) {
+    // A worker that says at once where it listens and stays up.
+    let announces: Launcher = Arc::new(|_spec: &WorkerSpec, _dir: &Path| {
+        let mut c = tokio::process::Command::new("sh");
+        c.arg("-c").arg("echo listening on http://127.0.0.1:9; exec sleep 600");
+        c
+    });
+    let env = Env::start_with(pool.clone(), Some(announces)).await;
+    let tenant = env.seed.tenant;
+    sqlx::query("UPDATE workers SET sleeping_since = now() WHERE tenant_id = $1")
+        .bind(tenant.as_uuid())
+        .execute(&pool)
+        .await
+        .unwrap();
+    let reconciler = env.reconciler(HOUR);
+
+    // A pass looks while the tenant sleeps; then the edge wakes it (as its `request_wake` does) and
+    // the scheduler starts the worker, before the pass acts.
+    let pass = reconciler.snapshot().await.unwrap();
+    sqlx::query("UPDATE workers SET sleeping_since = NULL, woken_at = now(), wakes = wakes + 1 WHERE tenant_id = $1")
+        .bind(tenant.as_uuid())
+        .execute(&pool)
+        .await
+        .unwrap();
+    let woken = reconciler.wake(tenant).await.unwrap();
+    assert!(matches!(woken, WorkerState::Running { .. }), "{woken:?}");
+    let pid = env.runtime.pid(tenant).await.unwrap();
+    assert_eq!(worker_state(&pool, tenant).await.0, "running");
+
+    // The pass saw the tenant asleep; acting on that would stop the worker the edge was just given
+    // (its held request then answered 503). It leaves the woken tenant alone.
+    reconciler.carry_out(pass).await.unwrap();
+    assert_eq!(env.runtime.pid(tenant).await, Some(pid));
+    assert!(!exited(pid));
+    assert_eq!(worker_state(&pool, tenant).await.0, "running");
+
+    // The next pass sees it awake and keeps it.
+    reconciler.reconcile_once().await.unwrap();
+    assert_eq!(env.runtime.pid(tenant).await, Some(pid));
+    assert_eq!(worker_state(&pool, tenant).await.0, "running");
 }
