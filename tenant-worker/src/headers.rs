@@ -130,6 +130,11 @@ pub fn valid_host(host: &str) -> bool {
 
 /// `scheme://host[:port]` as the caller addressed us, then `prefix` (a layout's, e.g. `/api/v3`).
 pub fn caller_base(parts: &Parts, prefix: &str) -> String {
+    caller_base_pieces(parts, prefix).concat()
+}
+
+/// [`caller_base`] in pieces (scheme, `://`, host, prefix), for comparing without building it.
+pub fn caller_base_pieces<'a>(parts: &'a Parts, prefix: &'a str) -> [&'a str; 4] {
     let scheme = match parts.headers.get(X_FORWARDED_PROTO).and_then(|v| v.to_str().ok()) {
         Some("https") => "https",
         _ => "http",
@@ -141,7 +146,7 @@ pub fn caller_base(parts: &Parts, prefix: &str) -> String {
         .filter(|h| valid_host(h))
         .or_else(|| parts.uri.authority().map(|a| a.as_str()))
         .unwrap_or("localhost");
-    [scheme, "://", host, prefix].concat()
+    [scheme, "://", host, prefix]
 }
 
 #[cfg(test)]

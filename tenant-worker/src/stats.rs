@@ -168,12 +168,19 @@ impl Stats {
     /// Counts a read of `repository` (`owner/name`), for the usage report's top repositories.
     pub fn repository_read(&self, repository: Option<&str>) {
         let Some(repo) = repository else { return };
+        // Routes carry names lower-cased already: no copy then.
+        let lowered;
+        let repo = if repo.bytes().any(|b| b.is_ascii_uppercase()) {
+            lowered = repo.to_ascii_lowercase();
+            lowered.as_str()
+        } else {
+            repo
+        };
         let mut m = self.repositories.lock().unwrap_or_else(|p| p.into_inner());
-        let repo = repo.to_ascii_lowercase();
-        if let Some(n) = m.get_mut(&repo) {
+        if let Some(n) = m.get_mut(repo) {
             *n += 1;
         } else if m.len() < MAX_TRACKED_REPOSITORIES {
-            m.insert(repo, 1);
+            m.insert(repo.to_string(), 1);
         } else {
             *m.entry(OTHER_REPOSITORIES.to_string()).or_default() += 1;
         }

@@ -6,7 +6,7 @@ use crate::error::Error;
 use crate::github_app::{AppCredentials, AppTokenSource};
 use crate::policy::wasm::TenantModule;
 use shoal_common::protocol::{Bundle, Credential, Policy};
-use shoal_common::token::{Pepper, TokenHash, find_constant_time, hash_token};
+use shoal_common::token::{Pepper, TokenHash, TokenHasher, find_constant_time};
 use shoal_common::{CallerTokenId, IdentityId, Secret, TenantId};
 use std::sync::{Arc, RwLock};
 
@@ -70,7 +70,7 @@ pub struct Tenant {
     pub bundle_version: u64,
     pub id: TenantId,
     pub slug: String,
-    pepper: Pepper,
+    hasher: TokenHasher,
     callers: Vec<(TokenHash, Caller)>,
     pub identities: Vec<Identity>,
     pub policy: Policy,
@@ -163,7 +163,7 @@ impl Tenant {
             bundle_version: b.version,
             id: b.tenant.id,
             slug: b.tenant.slug.clone(),
-            pepper,
+            hasher: TokenHasher::new(&pepper),
             callers,
             identities,
             policy,
@@ -174,7 +174,7 @@ impl Tenant {
 
     /// Finds the caller presenting `token`, comparing hashes in constant time.
     pub fn authenticate(&self, token: &str, now_ms: u64) -> Option<&Caller> {
-        let h = hash_token(&self.pepper, token);
+        let h = self.hasher.hash(token);
         let found = find_constant_time(&h, self.callers.iter().map(|(h, c)| (h, c)))?;
         match found.expires_at_ms {
             Some(t) if t <= now_ms => None,
@@ -215,8 +215,9 @@ impl CurrentTenant {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use shoal_common::TenantId;
     use shoal_common::protocol::{CallerTokenEntry, IdentityEntry, PROTOCOL_VERSION, TenantRef};
-    use shoal_common::{TenantId, token::generate_token};
+    use shoal_common::token::{generate_token, hash_token};
 
     fn bundle(token: &str, pepper: &Pepper, expires: Option<time::OffsetDateTime>) -> Bundle {
         Bundle {

@@ -13,6 +13,7 @@ use crate::fetch::Fetcher;
 use crate::graphql::memo::Memo;
 use crate::policy::knowledge::Knowledge;
 use crate::relay::graphql::{MEMO_BYTES, MEMO_ENTRIES, Prepared};
+use crate::relay::rest_memo::{self, RestMemo};
 use crate::stats::Stats;
 use crate::tenant::{CurrentTenant, Tenant};
 use shoal_common::protocol::{Bundle, WebhookEvent};
@@ -29,6 +30,8 @@ pub struct Worker {
     pub(crate) allowance: Allowance,
     /// GraphQL bodies already classified, by their exact bytes and the caller's login.
     pub(crate) graphql_memo: Memo<Prepared>,
+    /// REST request heads already classified, by their exact bytes.
+    pub(crate) rest_memo: RestMemo,
 }
 
 impl Worker {
@@ -65,6 +68,7 @@ impl Worker {
             fetcher: Arc::new(fetcher),
             allowance,
             graphql_memo: Memo::new(MEMO_ENTRIES, MEMO_BYTES),
+            rest_memo: Memo::new(rest_memo::MEMO_ENTRIES, rest_memo::MEMO_BYTES),
         }))
     }
 

@@ -35,6 +35,17 @@ impl Rebase {
         !self.cuts.is_empty()
     }
 
+    /// The body last built, when it was built for the caller base that `pieces` spell: a hit
+    /// answers from it without building the base.
+    pub fn remembered(&self, pieces: &[&str]) -> Option<Bytes> {
+        let (base, built) = self.memo.get()?;
+        let mut rest: &str = base;
+        for p in pieces {
+            rest = rest.strip_prefix(p)?;
+        }
+        rest.is_empty().then(|| built.clone())
+    }
+
     /// `body` with each upstream occurrence replaced by `caller_base`.
     pub fn apply(&self, body: &Bytes, caller_base: &str) -> Bytes {
         if self.cuts.is_empty() {
@@ -75,6 +86,15 @@ mod tests {
         assert_eq!(
             std::str::from_utf8(&out).unwrap(),
             r#"{"url":"https://acme.shoal.example:8443/api/v3/repos/o/r","html_url":"https://github.com/o/r","pulls_url":"https://acme.shoal.example:8443/api/v3/repos/o/r/pulls{/number}","homepage":"https://api.github.com.evil/x","note":"see https://api.github.com/x"}"#
+        );
+        assert_eq!(
+            r.remembered(&["https://", "acme.shoal.example:8443", "/api/v3"]),
+            Some(out.clone())
+        );
+        assert_eq!(r.remembered(&["https://", "acme.shoal.example:8443", "/api/v"]), None);
+        assert_eq!(
+            r.remembered(&["https://", "acme.shoal.example:8443", "/api/v3", "/"]),
+            None
         );
         // Another caller base is built afresh, not served from the first caller's memo.
         let other = r.apply(&body, "http://127.0.0.1:9");

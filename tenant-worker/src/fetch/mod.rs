@@ -224,20 +224,25 @@ impl Fetcher {
         self.lookup_as(read, Want::Cached).await
     }
 
+    /// The fresh cache entry that answers `read`, when the client takes a cached answer: what
+    /// [`Fetcher::lookup_as`] serves without an upstream call.
+    pub async fn fresh_hit<R: Read>(&self, read: &R, want: Want) -> Option<Served> {
+        if want != Want::Cached {
+            return None;
+        }
+        let e = self.cache.get(read.key()).await?;
+        (e.is_fresh(self.clock.now_ms()) && read.settled(self, &e)).then_some(Served {
+            entry: e,
+            status: CacheStatus::Hit,
+        })
+    }
+
     /// [`Fetcher::lookup`] as the client wants it: a fresh ask skips the cached answer and shares
     /// its upstream call only with other fresh asks of the key, so it is never answered by a
     /// flight that found a HIT.
     pub async fn lookup_as<R: Read>(self: &Arc<Self>, read: R, want: Want) -> FetchResult {
-        let now = self.clock.now_ms();
-        if want == Want::Cached
-            && let Some(e) = self.cache.get(read.key()).await
-            && e.is_fresh(now)
-            && read.settled(self, &e)
-        {
-            return Ok(Served {
-                entry: e,
-                status: CacheStatus::Hit,
-            });
+        if let Some(hit) = self.fresh_hit(&read, want).await {
+            return Ok(hit);
         }
         let f = self.clone();
         let (res, leader) = self

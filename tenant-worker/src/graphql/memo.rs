@@ -3,10 +3,13 @@
 //! once, and later requests reuse the answer. Keys are SHA-256 digests of the exact bytes that
 //! decided the answer, so two inputs share an entry only if they are the same bytes; values are
 //! only ever what the full path computed for those bytes. Bounded by entries and by bytes, the
-//! oldest entry leaving first.
+//! oldest entry leaving first. The REST hit path keys the same kind of memo by the exact request
+//! head fields instead (`relay::hot`).
 
 use sha2::{Digest, Sha256};
+use std::borrow::Borrow;
 use std::collections::{HashMap, VecDeque};
+use std::hash::Hash;
 use std::sync::{Arc, Mutex};
 
 /// A memo key: the SHA-256 digest of a domain and length-prefixed parts.
@@ -28,21 +31,21 @@ impl MemoKey {
     }
 }
 
-/// A bounded map from [`MemoKey`] to shared values.
-pub struct Memo<V> {
+/// A bounded map from keys (by default [`MemoKey`]) to shared values.
+pub struct Memo<V, K = MemoKey> {
     max_entries: usize,
     max_bytes: usize,
-    inner: Mutex<Inner<V>>,
+    inner: Mutex<Inner<V, K>>,
 }
 
-struct Inner<V> {
-    map: HashMap<MemoKey, (Arc<V>, usize)>,
+struct Inner<V, K> {
+    map: HashMap<K, (Arc<V>, usize)>,
     /// Keys in insertion order: the front is evicted first.
-    order: VecDeque<MemoKey>,
+    order: VecDeque<K>,
     bytes: usize,
 }
 
-impl<V> Memo<V> {
+impl<V, K: Hash + Eq + Clone> Memo<V, K> {
     /// A memo of at most `max_entries` values weighing at most `max_bytes` together.
     pub fn new(max_entries: usize, max_bytes: usize) -> Self {
         Self {
@@ -57,7 +60,10 @@ impl<V> Memo<V> {
     }
 
     /// The value under `key`, if remembered.
-    pub fn get(&self, key: &MemoKey) -> Option<Arc<V>> {
+    pub fn get<Q: Hash + Eq + ?Sized>(&self, key: &Q) -> Option<Arc<V>>
+    where
+        K: Borrow<Q>,
+    {
         self.lock().map.get(key).map(|(v, _)| v.clone())
     }
 
@@ -65,7 +71,7 @@ impl<V> Memo<V> {
     /// `weight`) no more than the whole memo may. Errors are never remembered.
     pub fn get_or_try_insert<E>(
         &self,
-        key: MemoKey,
+        key: K,
         weight: impl FnOnce(&V) -> usize,
         compute: impl FnOnce() -> Result<V, E>,
     ) -> Result<Arc<V>, E> {
@@ -73,14 +79,16 @@ impl<V> Memo<V> {
             return Ok(v);
         }
         let v = Arc::new(compute()?);
-        let w = weight(&v);
-        if w <= self.max_bytes {
-            self.insert(key, v.clone(), w);
-        }
+        self.insert(key, v.clone(), weight(&v));
         Ok(v)
     }
 
-    fn insert(&self, key: MemoKey, v: Arc<V>, weight: usize) {
+    /// Remembers `v` under `key` unless it weighs more than the whole memo may; the oldest
+    /// values leave to make room.
+    pub fn insert(&self, key: K, v: Arc<V>, weight: usize) {
+        if weight > self.max_bytes {
+            return;
+        }
         let mut inner = self.lock();
         let inner = &mut *inner;
         if inner.map.contains_key(&key) {
@@ -92,7 +100,7 @@ impl<V> Memo<V> {
                 inner.bytes -= w;
             }
         }
-        inner.map.insert(key, (v, weight));
+        inner.map.insert(key.clone(), (v, weight));
         inner.order.push_back(key);
         inner.bytes += weight;
     }
@@ -107,7 +115,7 @@ impl<V> Memo<V> {
         self.len() == 0
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Inner<V>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner<V, K>> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 }

@@ -30,6 +30,10 @@ pub async fn admit_rest(
     n: &mut Normalized,
     login: &str,
 ) -> Result<RouteInfo, Error> {
+    if !needs_resolving(&info) {
+        admit_resolved_rest(tenant, visibility, &info).await?;
+        return Ok(info);
+    }
     if let Some(id) = info.repo_id {
         let Some(repo) = knowledge.repo_of(id) else {
             return Err(Error::FallbackLocal(format!(
@@ -50,6 +54,26 @@ pub async fn admit_rest(
         check_public(tenant, visibility, repo).await?;
     }
     Ok(info)
+}
+
+/// Whether [`admit_rest`] may rewrite this route (a repository id to resolve, `@me` in a search);
+/// any other route it admits or refuses as it is, by [`admit_resolved_rest`].
+pub fn needs_resolving(info: &RouteInfo) -> bool {
+    info.repo_id.is_some() || info.kind == "search"
+}
+
+/// [`admit_rest`] for a route that does not [`needs_resolving`]: its owner must be allowed and,
+/// under the public-only guard, its repository public. The REST hit path calls it with a route
+/// remembered from an earlier request, so the tenant's rules in force decide every request.
+pub async fn admit_resolved_rest(tenant: &Tenant, visibility: &impl Visibility, info: &RouteInfo) -> Result<(), Error> {
+    debug_assert!(!needs_resolving(info));
+    if let Some(owner) = &info.owner {
+        check_owner(tenant, owner)?;
+    }
+    if let Some(repo) = &info.repo {
+        check_public(tenant, visibility, repo).await?;
+    }
+    Ok(())
 }
 
 /// The owner and repository an identity must be scoped for to serve a GraphQL query.

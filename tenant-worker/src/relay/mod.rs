@@ -1,12 +1,14 @@
 //! The worker's HTTP surface: its routes. Each file is one handler family: REST reads ([`rest`]),
 //! GraphQL ([`graphql`]), the endpoints the worker answers itself ([`local`]) and the Enterprise
-//! API root ([`enterprise`]); [`auth`] authenticates their callers.
+//! API root ([`enterprise`]); [`auth`] authenticates their callers and [`rest_memo`] remembers what
+//! a REST request's head decides.
 
 pub mod auth;
 pub mod enterprise;
 pub mod graphql;
 pub mod local;
 pub mod rest;
+pub mod rest_memo;
 
 use crate::worker::Worker;
 use axum::Router;

@@ -5,11 +5,12 @@
 
 use super::auth::authenticate;
 use super::local;
-use crate::classify::{Layout, Route, classify, normalize, split_layout};
+use super::rest_memo::{self, Classified};
+use crate::classify::Layout;
 use crate::error::Error;
 use crate::fetch::rest::FetchSpec;
 use crate::fetch::{Served, token_free};
-use crate::headers::{self, DEFAULT_ACCEPT};
+use crate::headers;
 use crate::policy::{self, wasm};
 use crate::route::Resource;
 use crate::worker::Worker;
@@ -19,8 +20,6 @@ use axum::http::request::Parts;
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use std::sync::Arc;
-
-const MAX_ACCEPT: usize = 256;
 
 /// Handles every request that is not a local endpoint.
 pub async fn relay(State(w): State<Arc<Worker>>, req: Request) -> Response {
@@ -41,15 +40,31 @@ async fn handle(w: &Arc<Worker>, parts: &Parts) -> Result<Response, Error> {
     if parts.method != Method::GET && !head {
         return Err(Error::MethodNotRelayed(parts.method.to_string()));
     }
-    let (layout, path) = split_layout(parts.uri.path());
-    let mut n = normalize(path, parts.uri.query()).map_err(Error::BadRequest)?;
-    let info = match classify(&n) {
-        Route::Refused(why) => return Err(Error::FallbackLocal(why)),
-        Route::RateLimit => return Ok(local::rate_limit(w)),
-        Route::Relay(info) => info,
+    let classified = rest_memo::classified(&w.rest_memo, parts)?;
+    let h = match &*classified {
+        Classified::RateLimit => return Ok(local::rate_limit(w)),
+        Classified::Relay(h) => h,
     };
     let reservation = w.allowance.reserve(w.clock.now_ms())?;
-    let info = policy::admit_rest(&tenant, &w.knowledge, &w.fetcher, info, &mut n, &caller.user_login).await?;
+    // A route the rules do not rewrite is admitted as remembered; any other goes the full way.
+    let resolved;
+    let (n, info) = if policy::needs_resolving(&h.info) {
+        let mut n = h.n.clone();
+        let info = policy::admit_rest(
+            &tenant,
+            &w.knowledge,
+            &w.fetcher,
+            h.info.clone(),
+            &mut n,
+            &caller.user_login,
+        )
+        .await?;
+        resolved = (n, info);
+        (&resolved.0, &resolved.1)
+    } else {
+        policy::admit_resolved_rest(&tenant, &w.fetcher, &h.info).await?;
+        (&h.n, &h.info)
+    };
     let ttl_override = match &tenant.module {
         None => None,
         Some(m) => {
@@ -61,41 +76,41 @@ async fn handle(w: &Arc<Worker>, parts: &Parts) -> Result<Response, Error> {
                 .repo
                 .as_deref()
                 .and_then(|r| w.knowledge.visibility(r, w.clock.now_ms()));
-            let facts = wasm::facts::rest(parts.method.as_str(), &n, &info, caller, public, default_ttl);
+            let facts = wasm::facts::rest(parts.method.as_str(), n, info, caller, public, default_ttl);
             wasm::decide(Some(m), &w.stats.policy_module, facts).await?
         }
     };
-    let accept = match parts.headers.get(header::ACCEPT).map(|v| v.to_str()) {
-        // `gh api` sends an empty Accept; GitHub reads it as the default.
-        None => DEFAULT_ACCEPT.to_string(),
-        Some(Ok(a)) if a.trim().is_empty() => DEFAULT_ACCEPT.to_string(),
-        Some(Ok(a)) if a.len() <= MAX_ACCEPT && !a.trim().is_empty() => a.trim().to_ascii_lowercase(),
-        Some(_) => return Err(Error::BadRequest("the Accept header is malformed or too long".into())),
+    let rebuilt;
+    let spec = match &h.spec {
+        Ok(spec) if std::ptr::eq(info, &h.info) => spec,
+        Ok(_) | Err(_) => {
+            let (accept, api_version) = h.accept_and_version()?;
+            rebuilt = FetchSpec::new(n.path_and_query(), accept, api_version, info.clone());
+            &rebuilt
+        }
     };
-    let api_version = match parts.headers.get(headers::X_GITHUB_API_VERSION).map(|v| v.to_str()) {
-        None => None,
-        Some(Ok(v)) if v.len() <= 32 => Some(v.trim().to_string()),
-        Some(_) => return Err(Error::BadRequest("X-GitHub-Api-Version is malformed".into())),
-    };
-    let resource = info.resource;
-    let kind = info.kind;
-    let repository = info.repo.clone();
-    let spec = FetchSpec::new(n.path_and_query(), accept, api_version, info).with_ttl_override(ttl_override);
     let want = w.fetcher.want(&parts.headers);
-    let served = match token_free::lookup(&w.fetcher, &tenant, &spec, want).await {
+    let served = match token_free::lookup(&w.fetcher, &tenant, spec, want).await {
         Some(s) => s,
-        None => w.fetcher.lookup_as(spec, want).await?,
+        None => match w.fetcher.fresh_hit(spec, want).await {
+            Some(s) => s,
+            None => {
+                w.fetcher
+                    .lookup_as(spec.clone().with_ttl_override(ttl_override), want)
+                    .await?
+            }
+        },
     };
-    w.stats.served(caller.id, kind, served.status);
-    w.stats.repository_read(repository.as_deref());
+    w.stats.served(caller.id, info.kind, served.status);
+    w.stats.repository_read(info.repo.as_deref());
     reservation.keep();
     tracing::debug!(
-        route.kind = kind,
+        route.kind = info.kind,
         status = served.entry.status,
         cache = served.status.as_str(),
         "relayed"
     );
-    Ok(respond(w, parts, layout, &served, head, resource))
+    Ok(respond(w, parts, h.layout, &served, head, info.resource))
 }
 
 fn client_has_current(parts: &Parts, etag: &HeaderValue) -> bool {
@@ -116,11 +131,16 @@ fn respond(w: &Worker, parts: &Parts, layout: Layout, served: &Served, head: boo
     } else {
         StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_GATEWAY)
     };
+    let pieces = headers::caller_base_pieces(parts, layout.prefix());
     let mut base: Option<String> = None;
     let body = if head || not_modified {
         Body::empty()
     } else if e.rebase.is_needed() {
-        Body::from(e.body_for(base.get_or_insert_with(|| headers::caller_base(parts, layout.prefix()))))
+        Body::from(
+            e.rebase
+                .remembered(&pieces)
+                .unwrap_or_else(|| e.body_for(base.get_or_insert_with(|| pieces.concat()))),
+        )
     } else {
         Body::from(e.body.clone())
     };
@@ -130,7 +150,7 @@ fn respond(w: &Worker, parts: &Parts, layout: Layout, served: &Served, head: boo
     *h = e.prebuilt.clone();
     for (k, v) in &e.headers {
         if k == header::LINK || k == header::LOCATION {
-            let base = base.get_or_insert_with(|| headers::caller_base(parts, layout.prefix()));
+            let base = base.get_or_insert_with(|| pieces.concat());
             let text = v.to_str().unwrap_or("");
             if let Ok(v) = HeaderValue::from_str(&headers::absolutize(text, base)) {
                 h.append(k.clone(), v);

@@ -18,6 +18,7 @@ mod policy;
 mod policy_module;
 mod proptests;
 mod relay;
+mod rest_memo;
 mod secrets;
 mod support;
 mod token_free;
