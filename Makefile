@@ -58,11 +58,13 @@ k8s-check:
 BENCH_PROFILE ?= dev
 bench-density:
 	@infra/dev/ensure-deps.sh --postgres
-	cargo build --profile $(BENCH_PROFILE) -p shoal-control-plane -p shoal-worker --bins
-	cargo test --profile $(BENCH_PROFILE) -p shoal-control-plane --test it -- --ignored --exact density::density_of_sleeping_tenants --nocapture
+	cargo build --profile $(BENCH_PROFILE) --workspace --bins
+	cargo nextest run --cargo-profile $(BENCH_PROFILE) --workspace --run-ignored only --no-capture \
+		-E 'package(shoal-control-plane) and test(=density::density_of_sleeping_tenants)'
 
 ## The dashboard at scale (not in `make test`): 10 million hourly usage rows across 1,000 tenants,
 ## then the 30-day tenant page and /ops timed over HTTP (goal: under 200 ms each).
 bench-dashboard:
 	@infra/dev/ensure-deps.sh --postgres
-	cargo nextest run -p shoal-control-plane --run-ignored only --no-capture -E 'test(/bench_dashboard/)'
+	cargo nextest run --workspace --run-ignored only --no-capture \
+		-E 'package(shoal-control-plane) and test(/bench_dashboard/)'

@@ -4,7 +4,7 @@
 //! decided the answer, so two inputs share an entry only if they are the same bytes; values are
 //! only ever what the full path computed for those bytes. Bounded by entries and by bytes, the
 //! oldest entry leaving first. The REST hit path keys the same kind of memo by the exact request
-//! head fields instead (`relay::hot`).
+//! head fields instead (`relay::rest_memo`).
 
 use sha2::{Digest, Sha256};
 use std::borrow::Borrow;
