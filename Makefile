@@ -58,7 +58,6 @@ k8s-check:
 BENCH_PROFILE ?= dev
 bench-density:
 	@infra/dev/ensure-deps.sh --postgres
-	cargo build --profile $(BENCH_PROFILE) --workspace --bins
 	cargo nextest run --cargo-profile $(BENCH_PROFILE) --workspace --run-ignored only --no-capture \
 		-E 'package(shoal-control-plane) and test(=density::density_of_sleeping_tenants)'
 

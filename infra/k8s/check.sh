@@ -11,6 +11,9 @@ trap 'rm -rf "$out"' EXIT
 for overlay in infra/k8s/overlays/*/; do
   kubectl kustomize "$overlay" > "$out/overlay-$(basename "$overlay").yaml"
 done
-cargo run --quiet --locked -p shoal-control-plane --example tenant-objects > "$out/tenant-objects.yaml"
+# Built with the workspace's feature set, as `make test` builds: `cargo run -p` would resolve the
+# dependencies' features for one crate and rebuild them.
+cargo build --quiet --locked --workspace --examples
+"${CARGO_TARGET_DIR:-target}/debug/examples/tenant-objects" > "$out/tenant-objects.yaml"
 PYTHONPATH="$HOME/.cache/shoal-k8s-validate${PYTHONPATH:+:$PYTHONPATH}" \
   python3 infra/k8s/validate.py "$K8S_VERSION" "$out"/*.yaml
