@@ -37,10 +37,30 @@ pub async fn serve(listener: TcpListener, router: Router, shutdown: impl Future<
     serve_with(listener, router, shutdown, |tcp| async move { Some(tcp) }).await
 }
 
+/// [`serve`] for a router that never asks who connected (the tenant worker): requests carry no
+/// `ConnectInfo`, which spares each one its extension map.
+pub async fn serve_without_peer(listener: TcpListener, router: Router, shutdown: impl Future<Output = ()>) {
+    run(listener, router, shutdown, |tcp| async move { Some(tcp) }, false).await
+}
+
 /// [`serve`] over a per-connection transport made from each accepted TCP stream (a TLS
 /// handshake, for example); a connection whose `wrap` answers `None` is dropped.
 pub async fn serve_with<W, F, S>(listener: TcpListener, router: Router, shutdown: impl Future<Output = ()>, wrap: W)
 where
+    W: Fn(tokio::net::TcpStream) -> F,
+    F: Future<Output = Option<S>> + Send + 'static,
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    run(listener, router, shutdown, wrap, true).await
+}
+
+async fn run<W, F, S>(
+    listener: TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()>,
+    wrap: W,
+    peer_info: bool,
+) where
     W: Fn(tokio::net::TcpStream) -> F,
     F: Future<Output = Option<S>> + Send + 'static,
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -75,7 +95,9 @@ where
                         let body = axum::Json(ErrorBody::new(message));
                         return Ok((axum::http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, body).into_response());
                     }
-                    req.extensions_mut().insert(ConnectInfo(peer));
+                    if peer_info {
+                        req.extensions_mut().insert(ConnectInfo(peer));
+                    }
                     router.oneshot(req.map(axum::body::Body::new)).await
                 }
             });

@@ -42,7 +42,7 @@ pub async fn serve(worker: Arc<Worker>, listen: SocketAddr) -> Result<Running, E
         .map_err(|e| Error::Config(format!("cannot read the bound address: {e}")))?;
     let (tx, rx) = oneshot::channel::<()>();
     let app = crate::relay::router(worker.clone());
-    let task = tokio::spawn(shoal_common::serve::serve(listener, app, async move {
+    let task = tokio::spawn(shoal_common::serve::serve_without_peer(listener, app, async move {
         let _ = rx.await;
     }));
     Ok(Running {

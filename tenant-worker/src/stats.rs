@@ -72,7 +72,7 @@ pub struct Spend {
 #[derive(Default)]
 pub struct Stats {
     /// Answers per caller token and route class (what usage reports carry), by cache status.
-    by_caller: RwLock<HashMap<(CallerTokenId, &'static str), [AtomicU64; 5]>>,
+    by_caller: RwLock<HashMap<(CallerTokenId, &'static str), [AtomicU64; 5], foldhash::fast::RandomState>>,
     coalesced: AtomicU64,
     /// Requests whose client asked for fresh (`Cache-Control: no-cache` or `max-age=0`).
     fresh: AtomicU64,
@@ -90,7 +90,7 @@ pub struct Stats {
     last_served_ms: AtomicU64,
     /// Reads per repository since the last usage report: at most [`MAX_TRACKED_REPOSITORIES`]
     /// names, later ones counted under [`OTHER_REPOSITORIES`].
-    repositories: Mutex<HashMap<String, u64>>,
+    repositories: Mutex<HashMap<String, u64, foldhash::fast::RandomState>>,
 }
 
 /// How many repository names the worker counts between two usage reports.

@@ -17,7 +17,7 @@ use shoal_common::protocol::WebhookEvent;
 use std::path::Path;
 use std::sync::Arc;
 
-type Store = moka::future::Cache<Arc<str>, Arc<Entry>>;
+type Store = moka::future::Cache<Arc<str>, Arc<Entry>, foldhash::fast::RandomState>;
 
 /// How long after an invalidation GitHub may still confirm the old representation (a 304 to the
 /// old ETag, the old body), by default.
@@ -38,7 +38,7 @@ impl Cache {
     pub fn new(max_bytes: u64, max_entry_bytes: u64) -> Self {
         let index = Arc::new(Index::default());
         Self {
-            store: Self::builder(max_bytes, index.clone(), None).build(),
+            store: Self::store(max_bytes, index.clone(), None),
             max_entry_bytes,
             disk: None,
             index,
@@ -67,7 +67,7 @@ impl Cache {
             .await
             .unwrap_or_default();
         let index = Arc::new(Index::default());
-        let store = Self::builder(max_bytes, index.clone(), Some(d.clone())).build();
+        let store = Self::store(max_bytes, index.clone(), Some(d.clone()));
         let count = loaded.len();
         for (key, entry) in loaded {
             let entry = Arc::new(entry);
@@ -85,11 +85,7 @@ impl Cache {
         })
     }
 
-    fn builder(
-        max_bytes: u64,
-        index: Arc<Index>,
-        disk: Option<disk::Disk>,
-    ) -> moka::future::CacheBuilder<Arc<str>, Arc<Entry>, Store> {
+    fn store(max_bytes: u64, index: Arc<Index>, disk: Option<disk::Disk>) -> Store {
         moka::future::Cache::builder()
             .max_capacity(max_bytes)
             .weigher(|k: &Arc<str>, v: &Arc<Entry>| v.weight().saturating_add(k.len() as u32))
@@ -102,6 +98,7 @@ impl Cache {
                     }
                 }
             })
+            .build_with_hasher(Default::default())
     }
 
     /// Waits until every entry stored so far is on disk (at once without a disk tier).

@@ -39,7 +39,7 @@ pub struct Memo<V, K = MemoKey> {
 }
 
 struct Inner<V, K> {
-    map: HashMap<K, (Arc<V>, usize)>,
+    map: HashMap<K, (Arc<V>, usize), foldhash::fast::RandomState>,
     /// Keys in insertion order: the front is evicted first.
     order: VecDeque<K>,
     bytes: usize,
@@ -52,7 +52,7 @@ impl<V, K: Hash + Eq + Clone> Memo<V, K> {
             max_entries: max_entries.max(1),
             max_bytes,
             inner: Mutex::new(Inner {
-                map: HashMap::new(),
+                map: HashMap::default(),
                 order: VecDeque::new(),
                 bytes: 0,
             }),

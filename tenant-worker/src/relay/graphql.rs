@@ -47,8 +47,9 @@ pub async fn graphql(State(w): State<Arc<Worker>>, req: Request) -> Response {
 async fn handle(w: &Arc<Worker>, req: Request) -> Result<Response, Error> {
     let (parts, body) = req.into_parts();
     let tenant = w.tenant();
-    let caller = super::auth::authenticate(&tenant, &parts, w.clock.now_ms())?;
-    let reservation = w.allowance.reserve(w.clock.now_ms())?;
+    let now_ms = w.clock.now_ms();
+    let caller = super::auth::authenticate(&tenant, &parts, now_ms)?;
+    let reservation = w.allowance.reserve(now_ms)?;
     let body = axum::body::to_bytes(body, MAX_BODY_BYTES)
         .await
         .map_err(|_| Error::BadRequest(format!("the GraphQL body is larger than {MAX_BODY_BYTES} bytes")))?;

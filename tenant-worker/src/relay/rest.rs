@@ -35,7 +35,8 @@ pub async fn relay(State(w): State<Arc<Worker>>, req: Request) -> Response {
 
 async fn handle(w: &Arc<Worker>, parts: &Parts) -> Result<Response, Error> {
     let tenant = w.tenant();
-    let caller = authenticate(&tenant, parts, w.clock.now_ms())?;
+    let now_ms = w.clock.now_ms();
+    let caller = authenticate(&tenant, parts, now_ms)?;
     let head = parts.method == Method::HEAD;
     if parts.method != Method::GET && !head {
         return Err(Error::MethodNotRelayed(parts.method.to_string()));
@@ -45,7 +46,7 @@ async fn handle(w: &Arc<Worker>, parts: &Parts) -> Result<Response, Error> {
         Classified::RateLimit => return Ok(local::rate_limit(w)),
         Classified::Relay(h) => h,
     };
-    let reservation = w.allowance.reserve(w.clock.now_ms())?;
+    let reservation = w.allowance.reserve(now_ms)?;
     // A route the rules do not rewrite is admitted as remembered; any other goes the full way.
     let resolved;
     let (n, info) = if policy::needs_resolving(&h.info) {

@@ -118,3 +118,59 @@ async fn every_request_of_a_remembered_head_is_counted() {
     assert_eq!(stats["requests"]["miss"], 1, "{stats}");
     assert_eq!(env.gh.stats().calls, 1);
 }
+
+#[tokio::test]
+async fn a_hit_carries_its_own_length_and_relay_headers_for_get_head_and_304() {
+    let env = bundle::Env::start(|gh| vec![pat("bot", &gh.add_token("hubot"))]).await;
+    hit_twice(&env).await;
+    let (_, h, body) = env.get(PR, None).await;
+    let etag = h["etag"].to_str().unwrap().to_string();
+    let url = format!("{}{PR}", env.relay.url());
+    let auth = format!("token {}", env.caller);
+    let head = env
+        .client
+        .head(&url)
+        .header("authorization", &auth)
+        .send()
+        .await
+        .unwrap();
+    let not_modified = env
+        .client
+        .get(&url)
+        .header("authorization", &auth)
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    for (status, h, len) in [
+        (200, h, body.len()),
+        (head.status().as_u16(), head.headers().clone(), 0),
+        (not_modified.status().as_u16(), not_modified.headers().clone(), 0),
+    ] {
+        assert!(status == 200 || status == 304, "{status}");
+        assert_eq!(h["x-shoal-cache"], "HIT");
+        assert_eq!(h["x-ratelimit-resource"], "core");
+        for name in [
+            "x-ratelimit-limit",
+            "x-ratelimit-remaining",
+            "x-ratelimit-used",
+            "x-ratelimit-reset",
+        ] {
+            assert!(
+                h[name].to_str().unwrap().parse::<u64>().is_ok(),
+                "{status} {name}: {:?}",
+                h[name]
+            );
+        }
+        if status != 304 {
+            assert_eq!(h["content-length"].to_str().unwrap(), len.to_string(), "{status}");
+        }
+        assert!(h.values().all(|v| !v.is_empty()), "{status}: an empty header in {h:?}");
+        assert_eq!(
+            h.get_all("content-length").iter().count(),
+            usize::from(status != 304),
+            "{status}"
+        );
+    }
+    assert_eq!(not_modified.status(), 304);
+}
