@@ -17,6 +17,7 @@ use shoal_common::protocol::WebhookEvent;
 use std::path::Path;
 use std::sync::Arc;
 
+/// Hashed with foldhash, seeded per process: SipHash was a visible share of a cache hit.
 type Store = moka::future::Cache<Arc<str>, Arc<Entry>, foldhash::fast::RandomState>;
 
 /// How long after an invalidation GitHub may still confirm the old representation (a 304 to the
