@@ -133,12 +133,7 @@ impl fmt::Debug for TokenHash {
 
 /// HMAC-SHA256(pepper, token).
 pub fn hash_token(pepper: &Pepper, token: &str) -> TokenHash {
-    let mut mac = Hmac::<Sha256>::new_from_slice(pepper.as_bytes()).expect("HMAC takes any key length");
-    mac.update(token.as_bytes());
-    let out = mac.finalize().into_bytes();
-    let mut h = [0u8; 32];
-    h.copy_from_slice(&out);
-    TokenHash(h)
+    TokenHasher::new(pepper).hash(token)
 }
 
 /// [`hash_token`] with the pepper's HMAC key schedule done once: a server that hashes the token of

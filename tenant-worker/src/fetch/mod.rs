@@ -244,6 +244,12 @@ impl Fetcher {
         if let Some(hit) = self.fresh_hit(&read, want).await {
             return Ok(hit);
         }
+        self.fetch_shared(read, want).await
+    }
+
+    /// [`Fetcher::lookup_as`] past its [`Fetcher::fresh_hit`]: the fetch, shared with the
+    /// concurrent asks of the key (fresh asks only with fresh ones).
+    pub async fn fetch_shared<R: Read>(self: &Arc<Self>, read: R, want: Want) -> FetchResult {
         let f = self.clone();
         let (res, leader) = self
             .flights

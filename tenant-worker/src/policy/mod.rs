@@ -30,10 +30,6 @@ pub async fn admit_rest(
     n: &mut Normalized,
     login: &str,
 ) -> Result<RouteInfo, Error> {
-    if !needs_resolving(&info) {
-        admit_resolved_rest(tenant, visibility, &info).await?;
-        return Ok(info);
-    }
     if let Some(id) = info.repo_id {
         let Some(repo) = knowledge.repo_of(id) else {
             return Err(Error::FallbackLocal(format!(
@@ -57,7 +53,7 @@ pub async fn admit_rest(
 }
 
 /// Whether [`admit_rest`] may rewrite this route (a repository id to resolve, `@me` in a search);
-/// any other route it admits or refuses as it is, by [`admit_resolved_rest`].
+/// any other route [`admit_resolved_rest`] admits or refuses as it is, with the same checks.
 pub fn needs_resolving(info: &RouteInfo) -> bool {
     info.repo_id.is_some() || info.kind == "search"
 }

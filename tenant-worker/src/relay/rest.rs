@@ -47,9 +47,8 @@ async fn handle(w: &Arc<Worker>, parts: &Parts) -> Result<Response, Error> {
         Classified::Relay(h) => h,
     };
     let reservation = w.allowance.reserve(now_ms)?;
-    // A route the rules do not rewrite is admitted as remembered; any other goes the full way.
-    let resolved;
-    let (n, info) = if policy::needs_resolving(&h.info) {
+    // A route the rules may rewrite goes the full way; any other is admitted as remembered.
+    let resolved = if policy::needs_resolving(&h.info) {
         let mut n = h.n.clone();
         let info = policy::admit_rest(
             &tenant,
@@ -60,12 +59,12 @@ async fn handle(w: &Arc<Worker>, parts: &Parts) -> Result<Response, Error> {
             &caller.user_login,
         )
         .await?;
-        resolved = (n, info);
-        (&resolved.0, &resolved.1)
+        Some((n, info))
     } else {
         policy::admit_resolved_rest(&tenant, &w.fetcher, &h.info).await?;
-        (&h.n, &h.info)
+        None
     };
+    let (n, info) = resolved.as_ref().map_or((&h.n, &h.info), |(n, info)| (n, info));
     let ttl_override = match &tenant.module {
         None => None,
         Some(m) => {
@@ -82,9 +81,9 @@ async fn handle(w: &Arc<Worker>, parts: &Parts) -> Result<Response, Error> {
         }
     };
     let rebuilt;
-    let spec = match &h.spec {
-        Ok(spec) if std::ptr::eq(info, &h.info) => spec,
-        Ok(_) | Err(_) => {
+    let spec = match (&resolved, &h.spec) {
+        (None, Ok(spec)) => spec,
+        _ => {
             let (accept, api_version) = h.accept_and_version()?;
             rebuilt = FetchSpec::new(n.path_and_query(), accept, api_version, info.clone());
             &rebuilt
@@ -97,7 +96,7 @@ async fn handle(w: &Arc<Worker>, parts: &Parts) -> Result<Response, Error> {
             Some(s) => s,
             None => {
                 w.fetcher
-                    .lookup_as(spec.clone().with_ttl_override(ttl_override), want)
+                    .fetch_shared(spec.clone().with_ttl_override(ttl_override), want)
                     .await?
             }
         },
