@@ -1,6 +1,7 @@
 //! The control plane's Prometheus metrics, served as text at `GET /metrics`: how often the edge
 //! woke a sleeping tenant's worker and how long that took, requests it could not hold for a wake,
-//! workers the scheduler put to sleep, and how often the workers' long polls looked at Postgres. Labels never name a tenant: the page is the operator's.
+//! workers the scheduler put to sleep, and how often the workers' long polls looked at Postgres.
+//! Labels never name a tenant: the page is the operator's.
 
 use axum::http::header;
 use axum::response::{IntoResponse, Response};

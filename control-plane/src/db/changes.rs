@@ -8,7 +8,6 @@
 
 use shoal_common::TenantId;
 use sqlx::PgPool;
-use sqlx::postgres::PgListener;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -124,19 +123,11 @@ impl Changes {
     /// every notification to the polls waiting on it.
     pub async fn listen(&self, pool: PgPool, mut closing: watch::Receiver<bool>) {
         while !*closing.borrow() {
-            let connect = async {
-                let mut l = PgListener::connect_with(&pool).await?;
-                l.listen(CHANNEL).await?;
-                Ok::<_, sqlx::Error>(l)
-            };
-            let mut listener = match connect.await {
+            let mut listener = match super::listen(&pool, CHANNEL).await {
                 Ok(l) => l,
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot listen for bundle and event changes: long polls fall back to polling");
-                    tokio::select! {
-                        _ = tokio::time::sleep(RECONNECT_AFTER) => {}
-                        _ = closing.changed() => {}
-                    }
+                    pause(&mut closing).await;
                     continue;
                 }
             };
@@ -156,15 +147,20 @@ impl Changes {
                     Ok(None) => self.notify_all(),
                     Err(e) => {
                         tracing::warn!(error = %e, "lost the change notifications' connection");
-                        tokio::select! {
-                            _ = tokio::time::sleep(RECONNECT_AFTER) => {}
-                            _ = closing.changed() => {}
-                        }
+                        pause(&mut closing).await;
                         break;
                     }
                 }
             }
         }
+    }
+}
+
+/// Waits [`RECONNECT_AFTER`] before connecting again, or until the control plane closes.
+async fn pause(closing: &mut watch::Receiver<bool>) {
+    tokio::select! {
+        _ = tokio::time::sleep(RECONNECT_AFTER) => {}
+        _ = closing.changed() => {}
     }
 }
 

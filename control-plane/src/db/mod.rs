@@ -18,6 +18,13 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
 /// the wake and the change listeners); opened only when needed.
 const POOL_SIZE: u32 = 16;
 
+/// A connection of its own from `pool`'s settings, listening on `channel` (`LISTEN`).
+pub async fn listen(pool: &sqlx::PgPool, channel: &str) -> Result<sqlx::postgres::PgListener, sqlx::Error> {
+    let mut l = sqlx::postgres::PgListener::connect_with(pool).await?;
+    l.listen(channel).await?;
+    Ok(l)
+}
+
 /// Connects and applies pending migrations.
 pub async fn connect_and_migrate(url: &str) -> Result<sqlx::PgPool, Error> {
     let pool = PgPoolOptions::new().max_connections(POOL_SIZE).connect(url).await?;

@@ -1,16 +1,15 @@
 //! The long-polling `GET /internal/v1/bundle`: a worker's bundle, now or once it changes.
 
 use super::auth::authenticate_long_poll;
+use super::long_poll::LongPoll;
 use crate::Error;
 use crate::db::changes::Feed;
-use crate::metrics;
 use crate::state::AppState;
 use crate::tenants::bundle::{BundleContext, build_bundle, current_version};
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use std::time::Instant;
 
 /// `GET /internal/v1/bundle[?after=N]`: the bundle now, or once its version exceeds `after`;
 /// `304` when nothing changed within the long-poll window. The version is looked at again when a
@@ -18,24 +17,10 @@ use std::time::Instant;
 pub async fn get_bundle(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -> Result<Response, Error> {
     let (worker, after) = authenticate_long_poll(&state, &headers, &uri, "bundle version").await?;
     if let Some(after) = after {
-        let deadline = Instant::now() + state.config.bundle_long_poll;
-        let mut closing = state.closing.clone();
-        // Taken before looking, so a change committed in between still wakes this poll.
-        let mut changes = state.changes.subscribe(Feed::Bundle, worker.tenant);
-        loop {
-            metrics::global().long_poll_checked(Feed::Bundle.as_str());
-            if current_version(&state.pool, worker.tenant).await? > after {
-                break;
-            }
-            let now = Instant::now();
-            if now >= deadline || *closing.borrow() {
+        let mut poll = LongPoll::start(&state, Feed::Bundle, worker.tenant);
+        while current_version(&state.pool, worker.tenant).await? <= after {
+            if !poll.again().await {
                 return Ok(StatusCode::NOT_MODIFIED.into_response());
-            }
-            let recheck = (deadline - now).min(state.config.long_poll_recheck);
-            tokio::select! {
-                _ = changes.changed() => {}
-                _ = tokio::time::sleep(recheck) => {}
-                _ = closing.changed() => {}
             }
         }
     }

@@ -7,6 +7,7 @@
 mod auth;
 mod bundle;
 mod events;
+mod long_poll;
 mod usage;
 
 use crate::state::AppState;

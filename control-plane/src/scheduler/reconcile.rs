@@ -24,7 +24,6 @@ use crate::config::{BillingConfig, Keys};
 use shoal_common::crypto::{SealedSecret, WrappedDataKey};
 use shoal_common::{Secret, TenantId, WorkerId};
 use sqlx::pool::PoolConnection;
-use sqlx::postgres::PgListener;
 use sqlx::{FromRow, PgPool, Postgres};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -115,7 +114,8 @@ pub struct Reconciler<R> {
 }
 
 /// Per tenant, a lock held while its worker is put to sleep.
-type Gates = std::sync::Mutex<HashMap<TenantId, Arc<tokio::sync::Mutex<()>>>>;
+type GateMap = HashMap<TenantId, Arc<tokio::sync::Mutex<()>>>;
+type Gates = std::sync::Mutex<GateMap>;
 
 /// Ends a stop to sleep: a wake waiting for it goes on.
 fn open_gate(gates: &Gates, tenant: TenantId, held: tokio::sync::OwnedMutexGuard<()>) {
@@ -240,12 +240,7 @@ impl<R: WorkerRuntime> Reconciler<R> {
     /// Listens on [`WAKE_CHANNEL`] and wakes each tenant named there in a task of its own, side by
     /// side with the passes, until the channel fails.
     async fn listen_for_wakes(self: Arc<Self>) {
-        let listen = async {
-            let mut l = PgListener::connect_with(&self.pool).await?;
-            l.listen(WAKE_CHANNEL).await?;
-            Ok::<_, sqlx::Error>(l)
-        };
-        let mut listener = match listen.await {
+        let mut listener = match crate::db::listen(&self.pool, WAKE_CHANNEL).await {
             Ok(l) => l,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot listen for wakes: sleeping workers start on the next tick");
@@ -316,7 +311,7 @@ impl<R: WorkerRuntime> Reconciler<R> {
         }
     }
 
-    fn lock_gates(&self) -> std::sync::MutexGuard<'_, HashMap<TenantId, Arc<tokio::sync::Mutex<()>>>> {
+    fn lock_gates(&self) -> std::sync::MutexGuard<'_, GateMap> {
         self.gates.lock().unwrap_or_else(|p| p.into_inner())
     }
 
