@@ -3,6 +3,7 @@
 //! `github-authentication-token-expiration`, per-token rate limits, cookies) never pass. The
 //! relay's own headers (`X-Shoal-Cache`, the pool's `x-ratelimit-*`) are set here too.
 
+use crate::cache::entry::header_line;
 use crate::coordinator::PoolBudget;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
@@ -23,6 +24,8 @@ pub const DEFAULT_ACCEPT: &str = "application/vnd.github+json";
 thread_local! {
     /// The last pool budget formatted on this thread: it changes far less often than it is sent.
     static POOL_VALUES: RefCell<Option<(PoolBudget, [HeaderValue; 4])>> = const { RefCell::new(None) };
+    /// The same, encoded for HTTP/1.1 with its resource ([`pool_lines`]).
+    static POOL_LINES: RefCell<Option<(PoolBudget, &'static str, Vec<u8>)>> = const { RefCell::new(None) };
 }
 
 /// Whether the client asks for a fresh answer (`Cache-Control: no-cache` or `max-age=0`): the
@@ -51,6 +54,29 @@ pub fn insert_pool(h: &mut HeaderMap, pool: PoolBudget, resource: &'static str) 
     h.insert(X_RATELIMIT_USED, used);
     h.insert(X_RATELIMIT_RESET, reset);
     h.insert(X_RATELIMIT_RESOURCE, HeaderValue::from_static(resource));
+}
+
+/// Appends the `x-ratelimit-*` lines [`insert_pool`] sets, encoded for HTTP/1.1.
+pub fn pool_lines(out: &mut Vec<u8>, pool: PoolBudget, resource: &'static str) {
+    POOL_LINES.with_borrow_mut(|memo| {
+        if !matches!(memo, Some((p, r, _)) if *p == pool && *r == resource) {
+            let mut lines = Vec::with_capacity(160);
+            let mut n = itoa::Buffer::new();
+            for (name, value) in [
+                (X_RATELIMIT_LIMIT, pool.limit),
+                (X_RATELIMIT_REMAINING, pool.remaining),
+                (X_RATELIMIT_USED, pool.used),
+                (X_RATELIMIT_RESET, pool.reset),
+            ] {
+                header_line(&mut lines, name.as_str(), n.format(value).as_bytes());
+            }
+            header_line(&mut lines, X_RATELIMIT_RESOURCE.as_str(), resource.as_bytes());
+            *memo = Some((pool, resource, lines));
+        }
+        if let Some((_, _, lines)) = memo {
+            out.extend_from_slice(lines);
+        }
+    });
 }
 
 /// Upstream headers a client needs. Everything else is dropped.

@@ -9,7 +9,7 @@
 
 use super::entry::Entry;
 use crate::route::Freshness;
-use axum::http::{HeaderMap, HeaderName, HeaderValue};
+use axum::http::{HeaderName, HeaderValue};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -272,7 +272,7 @@ fn read(path: &Path, name: &str, upstream: &str) -> Result<(Arc<str>, Entry), &'
         last_modified: h.last_modified,
         etags: h.etags,
         relay_etag,
-        prebuilt: HeaderMap::new(),
+        prebuilt: Default::default(),
         rebase: Default::default(),
         per_caller: Default::default(),
     }
@@ -309,7 +309,7 @@ mod tests {
                 last_modified: Some("Mon, 01 Jan 2024 00:00:00 GMT".into()),
                 etags: vec![(IdentityId::new(), "W/\"e\"".into())],
                 relay_etag: relay_etag(200, "a", body.as_bytes()),
-                prebuilt: HeaderMap::new(),
+                prebuilt: Default::default(),
                 rebase: Default::default(),
                 per_caller: Default::default(),
             }
@@ -345,8 +345,8 @@ mod tests {
             (&e.headers, &e.etags, &e.last_modified)
         );
         assert_eq!(
-            (l.freshness, &l.relay_etag, &l.prebuilt),
-            (Freshness::Fast, &e.relay_etag, &e.prebuilt)
+            (l.freshness, &l.relay_etag, &l.prebuilt.map, &l.prebuilt.lines),
+            (Freshness::Fast, &e.relay_etag, &e.prebuilt.map, &e.prebuilt.lines)
         );
         assert!(l.rebase.is_needed());
         assert_eq!(

@@ -25,8 +25,8 @@ pub struct Entry {
     pub etags: Vec<(IdentityId, String)>,
     /// The ETag the relay gives clients for this representation.
     pub relay_etag: HeaderValue,
-    /// `headers` without `Link`/`Location`, plus the relay ETag: cloned as is into each answer.
-    pub prebuilt: HeaderMap,
+    /// `headers` without `Link`/`Location`, ready for each answer.
+    pub prebuilt: Prebuilt,
     /// Upstream API URLs in `body`, re-rooted per caller.
     pub rebase: Rebase,
     /// Answers made a caller's own from `body` (GraphQL's `viewer`, `viewerDidAuthor`).
@@ -36,14 +36,19 @@ pub struct Entry {
 impl Entry {
     /// Fills [`Entry::prebuilt`] from `headers` and `relay_etag`.
     pub fn prebuild(mut self) -> Self {
-        let mut h = HeaderMap::with_capacity(self.headers.len() + 8);
+        let mut map = HeaderMap::with_capacity(self.headers.len() + 8);
+        let mut lines = Vec::new();
         for (k, v) in &self.headers {
             if k != header::LINK && k != header::LOCATION {
-                h.append(k.clone(), v.clone());
+                map.append(k.clone(), v.clone());
+                header_line(&mut lines, k.as_str(), v.as_bytes());
             }
         }
-        h.insert(header::ETAG, self.relay_etag.clone());
-        self.prebuilt = h;
+        map.insert(header::ETAG, self.relay_etag.clone());
+        self.prebuilt = Prebuilt {
+            map,
+            lines: lines.into(),
+        };
         self
     }
 
@@ -87,9 +92,27 @@ impl Entry {
     pub fn weight(&self) -> u32 {
         let h: usize = self.headers.iter().map(|(k, v)| k.as_str().len() + v.len() + 32).sum();
         let e: usize = self.etags.iter().map(|(_, e)| e.len() + 32).sum();
-        // Headers are held twice: as a list and prebuilt.
-        (self.body.len() + 2 * h + e + 256).min(u32::MAX as usize) as u32
+        // Headers are held three times: as a list, prebuilt and encoded.
+        (self.body.len() + 3 * h + e + 256).min(u32::MAX as usize) as u32
     }
+}
+
+/// An entry's headers for its answers, made once when it is cached.
+#[derive(Debug, Clone, Default)]
+pub struct Prebuilt {
+    /// The passed headers and the relay ETag: cloned as is into an answer through axum.
+    pub map: HeaderMap,
+    /// The passed headers encoded for HTTP/1.1 (`name: value\r\n` each; no ETag), copied as is
+    /// into an answer the worker writes itself ([`crate::server::http1`]).
+    pub lines: Bytes,
+}
+
+/// Appends `name: value\r\n`.
+pub fn header_line(out: &mut Vec<u8>, name: &str, value: &[u8]) {
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
 }
 
 /// The relay's ETag for a representation: a strong validator over what the client receives.

@@ -208,7 +208,6 @@ impl Index {
 mod tests {
     use super::*;
     use crate::cache::relay_etag;
-    use axum::http::HeaderMap;
 
     const SHA: &str = "0123456789abcdef0123456789abcdef01234567";
 
@@ -235,7 +234,7 @@ mod tests {
             last_modified: None,
             etags: vec![],
             relay_etag: relay_etag(200, "", b""),
-            prebuilt: HeaderMap::new(),
+            prebuilt: Default::default(),
             rebase: Default::default(),
             per_caller: Default::default(),
         })

@@ -171,7 +171,6 @@ mod tests {
     use super::rebase::Rebase;
     use super::*;
     use crate::route::Freshness;
-    use axum::http::HeaderMap;
     use bytes::Bytes;
 
     fn entry(body: &[u8]) -> Arc<Entry> {
@@ -186,7 +185,7 @@ mod tests {
                 last_modified: None,
                 etags: vec![],
                 relay_etag: relay_etag(200, "a", body),
-                prebuilt: HeaderMap::new(),
+                prebuilt: Default::default(),
                 rebase: Rebase::default(),
                 per_caller: Default::default(),
             }

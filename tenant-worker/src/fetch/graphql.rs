@@ -143,7 +143,7 @@ impl Read for GraphqlSpec {
                 freshness: self.freshness,
                 last_modified: None,
                 etags: Vec::new(),
-                prebuilt: HeaderMap::new(),
+                prebuilt: Default::default(),
                 rebase: Default::default(),
                 per_caller: Default::default(),
             }

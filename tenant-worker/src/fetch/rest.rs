@@ -16,7 +16,6 @@ use crate::stats::RevalidationPath;
 use crate::tenant::{Identity, Tenant};
 use crate::upstream::header_str;
 use crate::upstream::{Conditional, UpstreamRequest, UpstreamResponse};
-use axum::http::HeaderMap;
 use sha2::{Digest, Sha256};
 use shoal_common::IdentityId;
 use shoal_common::protocol::CacheStatus;
@@ -285,7 +284,7 @@ impl Read for FetchSpec {
                         freshness,
                         last_modified,
                         etags,
-                        prebuilt: HeaderMap::new(),
+                        prebuilt: Default::default(),
                         rebase: Default::default(),
                         per_caller: Default::default(),
                     }
@@ -312,7 +311,7 @@ impl Read for FetchSpec {
                         freshness: self.info.freshness,
                         last_modified: None,
                         etags: Vec::new(),
-                        prebuilt: HeaderMap::new(),
+                        prebuilt: Default::default(),
                         rebase: Default::default(),
                         per_caller: Default::default(),
                     }

@@ -170,7 +170,7 @@ async fn fetch(
             },
             last_modified: None,
             etags: Vec::new(),
-            prebuilt: axum::http::HeaderMap::new(),
+            prebuilt: Default::default(),
             rebase: Default::default(),
             per_caller: Default::default(),
         }

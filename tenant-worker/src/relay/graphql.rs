@@ -5,20 +5,19 @@
 //! `@me` in searches and `filterBy` to that login, admit the roots under the tenant's rules
 //! ([`crate::policy`]), and serve the query through the fetcher ([`crate::fetch::graphql`]).
 
+use super::answer::{Answer, Reply, settle};
 use crate::cache::invalidate::GRAPHQL_KEY;
 use crate::cache::relay_etag;
 use crate::error::Error;
 use crate::fetch::Served;
 use crate::fetch::graphql::GraphqlSpec;
-use crate::graphql::memo::{Memo, MemoKey};
+use crate::graphql::memo::Memo;
 use crate::graphql::{Classified, Operation, classify, viewer};
-use crate::headers;
 use crate::policy::{self, wasm};
 use crate::route::{Freshness, Resource};
 use crate::worker::Worker;
-use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde_json::{Value, json};
@@ -35,16 +34,15 @@ pub const INTROSPECTION_TTL_SECS: u64 = 24 * 3600;
 
 /// Handles `POST /graphql` and `POST /api/graphql`.
 pub async fn graphql(State(w): State<Arc<Worker>>, req: Request) -> Response {
-    match handle(&w, req).await {
-        Ok(r) => r,
-        Err(e) => {
-            w.stats.error();
-            e.into_response()
-        }
-    }
+    reply(&w, req).await.into_response()
 }
 
-async fn handle(w: &Arc<Worker>, req: Request) -> Result<Response, Error> {
+/// The reply to a GraphQL request.
+pub async fn reply(w: &Arc<Worker>, req: Request) -> Reply {
+    settle(w, handle(w, req).await)
+}
+
+async fn handle(w: &Arc<Worker>, req: Request) -> Result<Reply, Error> {
     let (parts, body) = req.into_parts();
     let tenant = w.tenant();
     let now_ms = w.clock.now_ms();
@@ -65,7 +63,7 @@ async fn handle(w: &Arc<Worker>, req: Request) -> Result<Response, Error> {
         if c.viewer_login_only && !caller.user_login.is_empty() {
             w.stats.served(caller.id, "graphql", CacheStatus::Bypass);
             reservation.keep();
-            return Ok(viewer_login(c, &caller.user_login));
+            return Ok(Reply::Response(viewer_login(c, &caller.user_login)));
         }
         return Err(Error::FallbackLocal(
             "this query reads viewer, whose answer depends on who asks; send it with your own credentials".into(),
@@ -141,7 +139,7 @@ async fn handle(w: &Arc<Worker>, req: Request) -> Result<Response, Error> {
         viewer: c.viewer_login_merged.then_some(c.viewer_typename),
         did_author: c.viewer_fields.contains("viewerDidAuthor"),
     };
-    Ok(respond(w, &served, &for_caller))
+    Ok(Reply::Answer(respond(w, served, &for_caller)))
 }
 
 /// Entries of the worker's memo of prepared GraphQL bodies ([`prepare_memoised`]).
@@ -196,12 +194,13 @@ pub fn prepare(body: &[u8], login: &str) -> Result<Prepared, Error> {
     })
 }
 
-/// [`prepare`] through `memo`, keyed by the SHA-256 of the exact body bytes and the login: a
-/// body seen before for this login is not parsed again. The same answer as [`prepare`]; errors
+/// [`prepare`] through `memo`, keyed by the exact body bytes and the login: a body seen before
+/// for this login is not parsed again. The same answer as [`prepare`]; errors
 /// are never remembered, so a refused body takes the full path each time.
 pub fn prepare_memoised(memo: &Memo<Prepared>, body: &[u8], login: &str) -> Result<Arc<Prepared>, Error> {
-    let key = MemoKey::of("graphql-prepare", &[login.as_bytes(), body]);
-    memo.get_or_try_insert(key, Prepared::weight, || prepare(body, login))
+    memo.get_or_try_insert(&[Some(login.as_bytes()), Some(body)], Prepared::weight, || {
+        prepare(body, login)
+    })
 }
 
 /// What of a pooled answer is made the caller's own before it is sent.
@@ -261,7 +260,7 @@ fn viewer_login(c: &Classified, login: &str) -> Response {
 }
 
 /// The answer for the caller, made theirs as [`ForCaller`] says (built once per caller and entry).
-fn respond(w: &Worker, served: &Served, for_caller: &ForCaller<'_>) -> Response {
+fn respond(w: &Worker, served: Served, for_caller: &ForCaller<'_>) -> Answer {
     let e = &served.entry;
     let parts = for_caller.parts();
     let (body, etag) = if parts == 0 {
@@ -274,14 +273,14 @@ fn respond(w: &Worker, served: &Served, for_caller: &ForCaller<'_>) -> Response 
         });
         (body, Some(etag))
     };
-    let mut resp = Response::new(Body::from(body));
-    *resp.status_mut() = StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_GATEWAY);
-    let h = resp.headers_mut();
-    *h = e.prebuilt.clone();
-    if let Some(etag) = etag {
-        h.insert(header::ETAG, etag);
+    Answer {
+        status: StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_GATEWAY),
+        length: body.len(),
+        body,
+        etag,
+        links: Vec::new(),
+        pool: w.coord.pool_snapshot(Resource::Graphql),
+        resource: Resource::Graphql,
+        served,
     }
-    h.insert(headers::X_SHOAL_CACHE, HeaderValue::from_static(served.status.as_str()));
-    headers::insert_pool(h, w.coord.pool_snapshot(Resource::Graphql), Resource::Graphql.as_str());
-    resp
 }

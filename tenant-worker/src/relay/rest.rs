@@ -3,6 +3,7 @@
 //! can be), and shape the response for the caller: filtered headers, links on the caller's host
 //! and layout, the relay's own ETag, the pool's rate limit.
 
+use super::answer::{Answer, Reply, settle};
 use super::auth::authenticate;
 use super::local;
 use super::rest_memo::{self, Classified};
@@ -14,26 +15,25 @@ use crate::headers;
 use crate::policy::{self, wasm};
 use crate::route::Resource;
 use crate::worker::Worker;
-use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, Method, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
+use bytes::Bytes;
 use std::sync::Arc;
 
 /// Handles every request that is not a local endpoint.
 pub async fn relay(State(w): State<Arc<Worker>>, req: Request) -> Response {
     let (parts, _body) = req.into_parts();
-    match handle(&w, &parts).await {
-        Ok(r) => r,
-        Err(e) => {
-            w.stats.error();
-            e.into_response()
-        }
-    }
+    reply(&w, &parts).await.into_response()
 }
 
-async fn handle(w: &Arc<Worker>, parts: &Parts) -> Result<Response, Error> {
+/// The reply to a REST read.
+pub async fn reply(w: &Arc<Worker>, parts: &Parts) -> Reply {
+    settle(w, handle(w, parts).await)
+}
+
+async fn handle(w: &Arc<Worker>, parts: &Parts) -> Result<Reply, Error> {
     let tenant = w.tenant();
     let now_ms = w.clock.now_ms();
     let caller = authenticate(&tenant, parts, now_ms)?;
@@ -43,7 +43,7 @@ async fn handle(w: &Arc<Worker>, parts: &Parts) -> Result<Response, Error> {
     }
     let classified = rest_memo::classified(&w.rest_memo, parts)?;
     let h = match &*classified {
-        Classified::RateLimit => return Ok(local::rate_limit(w)),
+        Classified::RateLimit => return Ok(Reply::Response(local::rate_limit(w))),
         Classified::Relay(h) => h,
     };
     let reservation = w.allowance.reserve(now_ms)?;
@@ -110,7 +110,7 @@ async fn handle(w: &Arc<Worker>, parts: &Parts) -> Result<Response, Error> {
         cache = served.status.as_str(),
         "relayed"
     );
-    Ok(respond(w, parts, h.layout, &served, head, info.resource))
+    Ok(Reply::Answer(respond(w, parts, h.layout, served, head, info.resource)))
 }
 
 fn client_has_current(parts: &Parts, etag: &HeaderValue) -> bool {
@@ -123,7 +123,7 @@ fn client_has_current(parts: &Parts, etag: &HeaderValue) -> bool {
         .any(|t| t == "*" || t == ours || t.strip_prefix("W/") == Some(ours))
 }
 
-fn respond(w: &Worker, parts: &Parts, layout: Layout, served: &Served, head: bool, resource: Resource) -> Response {
+fn respond(w: &Worker, parts: &Parts, layout: Layout, served: Served, head: bool, resource: Resource) -> Answer {
     let e = &served.entry;
     let not_modified = e.status == 200 && client_has_current(parts, &e.relay_etag);
     let status = if not_modified {
@@ -133,31 +133,33 @@ fn respond(w: &Worker, parts: &Parts, layout: Layout, served: &Served, head: boo
     };
     let pieces = headers::caller_base_pieces(parts, layout.prefix());
     let mut base: Option<String> = None;
-    let body = if head || not_modified {
-        Body::empty()
+    let body = if not_modified {
+        Bytes::new()
     } else if e.rebase.is_needed() {
-        Body::from(
-            e.rebase
-                .remembered(&pieces)
-                .unwrap_or_else(|| e.body_for(base.get_or_insert_with(|| pieces.concat()))),
-        )
+        e.rebase
+            .remembered(&pieces)
+            .unwrap_or_else(|| e.body_for(base.get_or_insert_with(|| pieces.concat())))
     } else {
-        Body::from(e.body.clone())
+        e.body.clone()
     };
-    let mut resp = Response::new(body);
-    *resp.status_mut() = status;
-    let h = resp.headers_mut();
-    *h = e.prebuilt.clone();
+    let mut links = Vec::new();
     for (k, v) in &e.headers {
         if k == header::LINK || k == header::LOCATION {
             let base = base.get_or_insert_with(|| pieces.concat());
             let text = v.to_str().unwrap_or("");
             if let Ok(v) = HeaderValue::from_str(&headers::absolutize(text, base)) {
-                h.append(k.clone(), v);
+                links.push((k.clone(), v));
             }
         }
     }
-    h.insert(headers::X_SHOAL_CACHE, HeaderValue::from_static(served.status.as_str()));
-    headers::insert_pool(h, w.coord.pool_snapshot(resource), resource.as_str());
-    resp
+    Answer {
+        status,
+        length: body.len(),
+        body: if head { Bytes::new() } else { body },
+        etag: None,
+        links,
+        pool: w.coord.pool_snapshot(resource),
+        resource,
+        served,
+    }
 }

@@ -23,7 +23,7 @@ const MAX_ACCEPT: usize = 256;
 const MAX_API_VERSION: usize = 32;
 
 /// The memo of request heads, keyed by their [`fields`].
-pub type RestMemo = Memo<Classified, Arc<[u8]>>;
+pub type RestMemo = Memo<Classified>;
 
 /// A REST request head, classified.
 // Always behind an `Arc`: boxing `Head` would add an allocation and a pointer hop per hit.
@@ -66,44 +66,10 @@ fn fields(parts: &Parts) -> [Option<&[u8]>; 3] {
     ]
 }
 
-/// Calls `f` with the memo key of `parts`: its [`fields`], each tagged present or absent and
-/// length-prefixed (so no two heads share a key), built on the stack when it fits.
-fn with_key<R>(parts: &Parts, f: impl FnOnce(&[u8]) -> R) -> R {
-    let fields = fields(parts);
-    let len: usize = fields.iter().map(|b| 1 + b.map_or(0, |b| 4 + b.len())).sum();
-    let mut stack = [0u8; 512];
-    let mut heap;
-    let buf: &mut [u8] = if len <= stack.len() {
-        &mut stack[..len]
-    } else {
-        heap = vec![0u8; len];
-        &mut heap
-    };
-    let mut at = 0;
-    for b in fields {
-        let Some(b) = b else {
-            at += 1;
-            continue;
-        };
-        buf[at] = 1;
-        buf[at + 1..at + 5].copy_from_slice(&(b.len() as u32).to_le_bytes());
-        buf[at + 5..at + 5 + b.len()].copy_from_slice(b);
-        at += 5 + b.len();
-    }
-    f(buf)
-}
-
 /// The request's [`Classified`], from the memo when its head was seen before. Refusals (a bad
 /// path, a refused route) are computed each time and never remembered.
 pub fn classified(memo: &RestMemo, parts: &Parts) -> Result<Arc<Classified>, Error> {
-    with_key(parts, |k| {
-        if let Some(c) = memo.get(k) {
-            return Ok(c);
-        }
-        let c = Arc::new(classify_head(parts)?);
-        memo.insert(k.into(), c.clone(), k.len() * 2 + weight_of(&c));
-        Ok(c)
-    })
+    memo.get_or_try_insert(&fields(parts), weight_of, || classify_head(parts))
 }
 
 /// The full path: what [`classified`] remembers.
@@ -152,6 +118,7 @@ fn weight_of(c: &Classified) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::graphql::memo::with_key;
     use proptest::prelude::*;
 
     fn parts(target: &str, accept: Option<&str>, version: Option<&str>) -> Option<Parts> {
@@ -263,7 +230,7 @@ mod tests {
         ];
         let keys: Vec<Vec<u8>> = heads
             .iter()
-            .map(|(a, v)| with_key(&parts(target, *a, *v).unwrap(), <[u8]>::to_vec))
+            .map(|(a, v)| with_key(&fields(&parts(target, *a, *v).unwrap()), <[u8]>::to_vec))
             .collect();
         for (i, k) in keys.iter().enumerate() {
             assert!(keys[i + 1..].iter().all(|other| other != k), "{i}");

@@ -11,6 +11,7 @@ mod fresh;
 mod fresh_gh;
 mod gh_cli;
 mod graphql;
+mod http1;
 mod me_searches;
 mod node_ids;
 mod pacing;

@@ -144,7 +144,7 @@ async fn a_hit_carries_its_own_length_and_relay_headers_for_get_head_and_304() {
         .unwrap();
     for (status, h, len) in [
         (200, h, body.len()),
-        (head.status().as_u16(), head.headers().clone(), 0),
+        (head.status().as_u16(), head.headers().clone(), body.len()),
         (not_modified.status().as_u16(), not_modified.headers().clone(), 0),
     ] {
         assert!(status == 200 || status == 304, "{status}");

@@ -1,5 +1,7 @@
-//! The HTTP server around a [`Worker`]: binds, serves [`crate::relay::router`], and shuts down
-//! letting in-flight requests finish.
+//! The HTTP server around a [`Worker`]: binds, serves [`crate::relay::router`] through the
+//! worker's own HTTP/1.1 loop ([`http1`]), and shuts down letting in-flight requests finish.
+
+pub mod http1;
 
 use crate::error::Error;
 use crate::worker::Worker;
@@ -41,10 +43,16 @@ pub async fn serve(worker: Arc<Worker>, listen: SocketAddr) -> Result<Running, E
         .local_addr()
         .map_err(|e| Error::Config(format!("cannot read the bound address: {e}")))?;
     let (tx, rx) = oneshot::channel::<()>();
-    let app = crate::relay::router(worker.clone());
-    let task = tokio::spawn(shoal_common::serve::serve_without_peer(listener, app, async move {
+    let router = crate::relay::router(worker.clone());
+    let w = worker.clone();
+    let shutdown = async move {
         let _ = rx.await;
-    }));
+    };
+    let task = tokio::spawn(shoal_common::serve::accept_loop(
+        listener,
+        shutdown,
+        move |tcp, _, closing| http1::connection(tcp, w.clone(), router.clone(), closing),
+    ));
     Ok(Running {
         addr,
         worker,
