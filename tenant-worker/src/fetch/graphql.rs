@@ -8,6 +8,7 @@ use super::{Answer, FetchResult, Fetcher, Judged, Read, Served, Witness};
 use crate::cache::{Entry, relay_etag};
 use crate::coordinator::{Ask, Lease, Verdict};
 use crate::error::Error;
+use crate::policy::Scope;
 use crate::route::{Freshness, Resource};
 use crate::tenant::{Identity, Tenant};
 use crate::upstream::UpstreamResponse;
@@ -26,12 +27,9 @@ pub struct GraphqlSpec {
     pub key: Arc<str>,
     /// The request body sent upstream.
     pub body: Bytes,
-    /// The owner and repository an identity must be scoped for.
-    pub owner: Option<String>,
-    pub repo: Option<String>,
-    /// Answer keys under `data` holding one repository's objects, and that `owner/repo`: the
-    /// node ids found there are learned as that repository's.
-    pub repo_roots: Vec<(String, String)>,
+    /// The owner and repository an identity must be scoped for, and the answer keys under `data`
+    /// holding one repository's objects (the node ids found there are learned as its).
+    pub scope: Arc<Scope>,
     pub ttl_ms: u64,
     pub freshness: Freshness,
     /// Points the query is expected to cost.
@@ -56,13 +54,17 @@ impl Read for GraphqlSpec {
     fn ask(&self) -> Ask<'_> {
         Ask {
             cost: self.cost,
-            ..Ask::one(Resource::Graphql, self.owner.as_deref(), self.repo.as_deref())
+            ..Ask::one(
+                Resource::Graphql,
+                self.scope.owner.as_deref(),
+                self.scope.repo.as_deref(),
+            )
         }
     }
 
     fn settled(&self, f: &Fetcher, e: &Entry) -> bool {
         f.witnesses_of(&self.key, e)
-            .is_none_or(|seen| f.negative_settled(&seen, self.owner.as_deref(), self.repo.as_deref()))
+            .is_none_or(|seen| f.negative_settled(&seen, self.scope.owner.as_deref(), self.scope.repo.as_deref()))
     }
 
     async fn call(
@@ -121,7 +123,7 @@ impl Read for GraphqlSpec {
         }
         let ttl_ms = if resp.status == 200 { self.ttl_ms } else { 0 };
         if resp.status == 200 {
-            for (key, repo) in &self.repo_roots {
+            for (key, repo) in &self.scope.repo_roots {
                 if let Some(objects) = note.parsed.get("data").and_then(|d| d.get(key)) {
                     f.knowledge.learn_node_ids(objects, repo);
                 }

@@ -1,7 +1,7 @@
 //! The tenant's rules, applied between classification and the cache: allowed owners, search
 //! (enabled, and limited to allowed owners by one reading of its qualifiers), the public-only
 //! guard, and which GraphQL roots go through the pool. Every relayed read passes [`admit_rest`]
-//! or [`admit_graphql`]; the tenant's WebAssembly policy plugs in there. Refusals answer
+//! or [`admit_named`]; the tenant's WebAssembly policy plugs in there. Refusals answer
 //! `fallback_local` so the shim reads with the caller's own credentials instead.
 
 pub mod knowledge;
@@ -13,6 +13,7 @@ use crate::graphql::RootCall;
 use crate::tenant::Tenant;
 use knowledge::Knowledge;
 use std::future::Future;
+use std::sync::Arc;
 
 /// How the rules learn whether a repository is public when [`Knowledge`] does not say.
 pub trait Visibility {
@@ -73,7 +74,7 @@ pub async fn admit_resolved_rest(tenant: &Tenant, visibility: &impl Visibility, 
 }
 
 /// The owner and repository an identity must be scoped for to serve a GraphQL query.
-#[derive(Debug, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Scope {
     pub owner: Option<String>,
     pub repo: Option<String>,
@@ -82,64 +83,171 @@ pub struct Scope {
     pub repo_roots: Vec<(String, String)>,
 }
 
-/// Admits a GraphQL query by its root fields: `repository` of an allowed owner, `node`/`nodes`
-/// whose every id is known to belong to a repository of an allowed owner, `search` limited to
-/// allowed owners, `rateLimit` and introspection; any other root is refused. The scope is the one
-/// repository or owner the query names, else none (then only unscoped identities serve it).
-pub async fn admit_graphql(
+/// What [`admit_named`] reads from a GraphQL query's root calls alone, worked out once per prepared body:
+/// each root's step in order (up to the first refusal) and, when no root names node ids (their
+/// repositories are looked up per request), the scope and repositories they lead to.
+#[derive(Debug, PartialEq)]
+pub struct Named {
+    steps: Vec<Step>,
+    fixed: Option<(Arc<Scope>, Vec<String>)>,
+}
+
+#[derive(Debug, PartialEq)]
+enum Step {
+    /// `repository`: the root's answer key and the `owner/name` it reads.
+    Repo { key: String, repo: String },
+    /// `node` / `nodes`.
+    Nodes(RootCall),
+    /// `search`, its text.
+    Search(String),
+    /// A root refused whatever the tenant's rules: the message, and whether the request is bad
+    /// (else it stays with the caller's own credentials).
+    Refuse { bad_request: bool, message: String },
+}
+
+impl Named {
+    /// The scope, when it does not depend on the request.
+    pub fn fixed_scope(&self) -> Option<&Scope> {
+        self.fixed.as_ref().map(|(scope, _)| &**scope)
+    }
+}
+
+/// The [`Named`] of `calls`.
+pub fn name_graphql(calls: &[RootCall]) -> Named {
+    let mut steps = Vec::new();
+    for call in calls {
+        let step = match call.name.as_str() {
+            n if n.starts_with("__") || n == "rateLimit" => continue,
+            "repository" => match (call.arg_lower("owner"), call.arg_lower("name")) {
+                (Some(owner), Some(name)) => Step::Repo {
+                    key: call.key.clone(),
+                    repo: format!("{owner}/{name}"),
+                },
+                _ => Step::Refuse {
+                    bad_request: true,
+                    message: "repository needs owner and name arguments (literals or variables)".into(),
+                },
+            },
+            "node" | "nodes" => Step::Nodes(call.clone()),
+            "search" => Step::Search(
+                call.args
+                    .get("query")
+                    .and_then(serde_json::Value::as_str)
+                    .unwrap_or("")
+                    .to_string(),
+            ),
+            other => Step::Refuse {
+                bad_request: false,
+                message: format!(
+                    "the GraphQL root field {other} is not relayed through pooled identities; use your own credentials"
+                ),
+            },
+        };
+        let refused = matches!(step, Step::Refuse { .. });
+        steps.push(step);
+        if refused {
+            break;
+        }
+    }
+    let fixed = steps
+        .iter()
+        .all(|s| matches!(s, Step::Repo { .. } | Step::Search(_)))
+        .then(|| walk(&steps, None, None).ok())
+        .flatten()
+        .map(|(scope, repos)| (Arc::new(scope), repos));
+    Named { steps, fixed }
+}
+
+/// Admits a GraphQL query by its root fields ([`name_graphql`]): `repository` of an allowed
+/// owner, `node`/`nodes` whose every id is known to belong to a repository of an allowed owner,
+/// `search` limited to allowed owners, `rateLimit` and introspection; any other root is refused.
+/// The checks run in the order the roots come. The scope is the one repository or owner the
+/// query names, else none (then only unscoped identities serve it).
+pub async fn admit_named(
     tenant: &Tenant,
     knowledge: &Knowledge,
     visibility: &impl Visibility,
-    calls: &[RootCall],
-) -> Result<Scope, Error> {
+    named: &Named,
+) -> Result<Arc<Scope>, Error> {
+    let (scope, repos) = match &named.fixed {
+        Some((scope, repos)) => {
+            for step in &named.steps {
+                match step {
+                    Step::Repo { repo, .. } => check_owner(tenant, owner_of(repo))?,
+                    Step::Search(text) => {
+                        check_search(tenant, text)?;
+                    }
+                    Step::Nodes(_) | Step::Refuse { .. } => unreachable!("a fixed scope has neither"),
+                }
+            }
+            (scope.clone(), repos)
+        }
+        None => {
+            let (scope, repos) = walk(&named.steps, Some(tenant), Some(knowledge))?;
+            for repo in &repos {
+                check_public(tenant, visibility, repo).await?;
+            }
+            return Ok(Arc::new(scope));
+        }
+    };
+    for repo in repos {
+        check_public(tenant, visibility, repo).await?;
+    }
+    Ok(scope)
+}
+
+fn owner_of(repo: &str) -> &str {
+    repo.split('/').next().unwrap_or_default()
+}
+
+/// The scope `steps` lead to and the repositories they read (sorted, once each), running the
+/// tenant's checks when given one.
+fn walk(steps: &[Step], tenant: Option<&Tenant>, knowledge: Option<&Knowledge>) -> Result<(Scope, Vec<String>), Error> {
     let mut owners: Vec<String> = Vec::new();
     let mut repos: Vec<String> = Vec::new();
     let mut repo_roots: Vec<(String, String)> = Vec::new();
-    for call in calls {
-        let mut named = match call.name.as_str() {
-            n if n.starts_with("__") => Vec::new(),
-            "rateLimit" => Vec::new(),
-            "repository" => {
-                let (Some(owner), Some(name)) = (call.arg_lower("owner"), call.arg_lower("name")) else {
-                    return Err(Error::BadRequest(
-                        "repository needs owner and name arguments (literals or variables)".into(),
-                    ));
-                };
-                vec![format!("{owner}/{name}")]
+    for step in steps {
+        let (key, mut named) = match step {
+            Step::Repo { key, repo } => (key, vec![repo.clone()]),
+            Step::Nodes(call) => {
+                let knowledge = knowledge.ok_or(Error::Internal)?;
+                (&call.key, node_repos(knowledge, call)?)
             }
-            "node" | "nodes" => node_repos(knowledge, call)?,
-            "search" => {
-                let text = call.args.get("query").and_then(serde_json::Value::as_str).unwrap_or("");
-                owners.extend(check_search(tenant, text)?);
-                Vec::new()
+            Step::Search(text) => {
+                owners.extend(match tenant {
+                    Some(t) => check_search(t, text)?,
+                    None => search_owners(text),
+                });
+                continue;
             }
-            other => {
-                return Err(Error::FallbackLocal(format!(
-                    "the GraphQL root field {other} is not relayed through pooled identities; use your own credentials"
-                )));
+            Step::Refuse { bad_request, message } => {
+                return Err(if *bad_request {
+                    Error::BadRequest(message.clone())
+                } else {
+                    Error::FallbackLocal(message.clone())
+                });
             }
         };
         named.sort();
         named.dedup();
         // A `nodes` answer spanning several repositories teaches nothing: which id is whose is lost.
         if let [only] = named.as_slice() {
-            repo_roots.push((call.key.clone(), only.clone()));
+            repo_roots.push((key.clone(), only.clone()));
         }
         for repo in named {
-            let owner = repo.split('/').next().unwrap_or_default().to_string();
-            check_owner(tenant, &owner)?;
+            let owner = owner_of(&repo).to_string();
+            if let Some(t) = tenant {
+                check_owner(t, &owner)?;
+            }
             repos.push(repo);
             owners.push(owner);
         }
-    }
-    for repo in &repos {
-        check_public(tenant, visibility, repo).await?;
     }
     owners.sort();
     owners.dedup();
     repos.sort();
     repos.dedup();
-    Ok(match (owners.as_slice(), repos.as_slice()) {
+    let scope = match (owners.as_slice(), repos.as_slice()) {
         ([owner], [repo]) => Scope {
             owner: Some(owner.clone()),
             repo: Some(repo.clone()),
@@ -154,7 +262,8 @@ pub async fn admit_graphql(
             repo_roots,
             ..Scope::default()
         },
-    })
+    };
+    Ok((scope, repos))
 }
 
 /// The repositories of a `node(id:)` or `nodes(ids:)` call's ids, each of which must be known.
@@ -359,6 +468,73 @@ pub fn search_owners(text: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    struct Visible(bool);
+
+    impl Visibility for Visible {
+        async fn is_public(&self, _: &str) -> Result<bool, Error> {
+            Ok(self.0)
+        }
+    }
+
+    fn tenant(rules: &str) -> Tenant {
+        let dir = tempfile::tempdir().unwrap();
+        let (id, caller) = (dir.path().join("id"), dir.path().join("caller"));
+        std::fs::write(&id, "ghp_x").unwrap();
+        std::fs::write(&caller, shoal_common::token::generate_token().unwrap().expose()).unwrap();
+        let toml = format!(
+            "upstream = \"http://up\"\n{rules}\n[[identity]]\nid = \"bot\"\ntoken = \"file:{}\"\n[[caller]]\nname = \"c\"\ntoken = \"file:{}\"\n",
+            id.display(),
+            caller.display()
+        );
+        let (_, bundle) = crate::config::Config::from_toml_str(&toml)
+            .unwrap()
+            .into_parts()
+            .unwrap();
+        Tenant::from_bundle(&bundle).unwrap()
+    }
+
+    #[test]
+    fn a_scope_named_once_is_admitted_as_the_full_walk_admits_it() {
+        let tenants = [
+            tenant("allowed_owners = [\"octo-org\"]"),
+            tenant("allowed_owners = [\"octo-org\"]\nsearch_allowed = true"),
+            tenant("allowed_owners = [\"octo-org\", \"acme\"]\nsearch_allowed = true\npublic_only = true"),
+        ];
+        let queries = [
+            r#"{ repository(owner: "Octo-Org", name: "Hello") { id } }"#,
+            r#"{ repository(owner: "someone", name: "x") { id } }"#,
+            r#"{ a: repository(owner: "octo-org", name: "x") { id } b: repository(owner: "acme", name: "y") { id } }"#,
+            r#"{ search(query: "repo:octo-org/x is:pr", type: ISSUE, first: 5) { issueCount } }"#,
+            r#"{ search(query: "is:pr", type: ISSUE, first: 5) { issueCount } repository(owner: "octo-org", name: "x") { id } }"#,
+            r#"{ repository(owner: "someone", name: "x") { id } user(login: "x") { id } }"#,
+            r#"{ repository(owner: "octo-org", name: "x") { id } other: repository(owner: "octo-org") { id } }"#,
+            r#"{ rateLimit { remaining } __typename repository(owner: "acme", name: "z") { id } }"#,
+            r#"{ node(id: "R_unknown") { id } }"#,
+        ];
+        let knowledge = Knowledge::default();
+        for (i, t) in tenants.iter().enumerate() {
+            for q in queries {
+                let body = serde_json::json!({ "query": q }).to_string();
+                let calls = crate::graphql::classify(body.as_bytes()).unwrap().root_calls;
+                let named = name_graphql(&calls);
+                for public in [true, false] {
+                    let vis = Visible(public);
+                    let got = futures::executor::block_on(admit_named(t, &knowledge, &vis, &named))
+                        .map(|s| (*s).clone())
+                        .map_err(|e| e.to_string());
+                    let walked = walk(&named.steps, Some(t), Some(&knowledge)).map_err(|e| e.to_string());
+                    let full = walked.and_then(|(scope, repos)| {
+                        for repo in &repos {
+                            futures::executor::block_on(check_public(t, &vis, repo)).map_err(|e| e.to_string())?;
+                        }
+                        Ok(scope)
+                    });
+                    assert_eq!(got, full, "tenant {i}, public {public}: {q}");
+                }
+            }
+        }
+    }
 
     #[test]
     fn search_qualifiers_name_owners() {

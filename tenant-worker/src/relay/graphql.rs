@@ -13,7 +13,7 @@ use crate::fetch::Served;
 use crate::fetch::graphql::GraphqlSpec;
 use crate::graphql::memo::Memo;
 use crate::graphql::{Classified, Operation, classify, viewer};
-use crate::policy::{self, wasm};
+use crate::policy::{self, Named, Scope, wasm};
 use crate::route::{Freshness, Resource};
 use crate::worker::Worker;
 use axum::extract::{Request, State};
@@ -78,14 +78,11 @@ async fn handle(w: &Arc<Worker>, req: Request) -> Result<Reply, Error> {
                 .into(),
         ));
     }
-    let scope = policy::admit_graphql(&tenant, &w.knowledge, &w.fetcher, &c.root_calls).await?;
-    // The repository it reads (if one) is in the key, for invalidation by its events.
-    let key: Arc<str> = format!(
-        "{GRAPHQL_KEY}{}\n{}",
-        scope.repo.as_deref().unwrap_or_default().to_ascii_lowercase(),
-        c.cache_key
-    )
-    .into();
+    let scope = policy::admit_named(&tenant, &w.knowledge, &w.fetcher, &prepared.named).await?;
+    let key = match &prepared.key {
+        Some(key) => key.clone(),
+        None => cache_key(&scope, c),
+    };
     let mut ttl_ms = if c.is_introspection() {
         w.fetcher.ttl_ms(&tenant, "introspection", INTROSPECTION_TTL_SECS)
     } else {
@@ -112,9 +109,7 @@ async fn handle(w: &Arc<Worker>, req: Request) -> Result<Reply, Error> {
     let spec = GraphqlSpec {
         key,
         body: prepared.upstream_body.clone(),
-        owner: scope.owner,
-        repo: scope.repo.clone(),
-        repo_roots: scope.repo_roots,
+        scope: scope.clone(),
         ttl_ms,
         freshness: if c.is_introspection() {
             Freshness::Meta
@@ -149,13 +144,28 @@ pub const MEMO_ENTRIES: usize = 2048;
 pub const MEMO_BYTES: usize = 8 << 20;
 
 /// A GraphQL body made ready for one caller: classified after `@me` (in searches and
-/// `filterBy`) is resolved to the caller's login, and the body that goes upstream if the relay
-/// serves it (the selected operation re-printed, its variables and name). Whether it is served
-/// is decided after, per request, from [`Prepared::classified`].
+/// `filterBy`) is resolved to the caller's login, the body that goes upstream if the relay
+/// serves it (the selected operation re-printed, its variables and name), what its roots name
+/// for the tenant's rules and, when that does not depend on the request, its cache key. Whether
+/// it is served is decided after, per request, from [`Prepared::classified`] and
+/// [`Prepared::named`].
 #[derive(Debug, PartialEq)]
 pub struct Prepared {
     pub classified: Classified,
     pub upstream_body: Bytes,
+    pub named: Named,
+    pub key: Option<Arc<str>>,
+}
+
+/// The cache key of a query in `scope`: the repository it reads (if one) is in it, for
+/// invalidation by that repository's events.
+fn cache_key(scope: &Scope, c: &Classified) -> Arc<str> {
+    format!(
+        "{GRAPHQL_KEY}{}\n{}",
+        scope.repo.as_deref().unwrap_or_default().to_ascii_lowercase(),
+        c.cache_key
+    )
+    .into()
 }
 
 impl Prepared {
@@ -163,7 +173,7 @@ impl Prepared {
     pub fn weight(&self) -> usize {
         let c = &self.classified;
         let calls: usize = c.root_calls.iter().map(|r| r.name.len() + r.key.len() + 64).sum();
-        c.executed.len() + self.upstream_body.len() * 2 + calls + c.cache_key.len() + 512
+        c.executed.len() + self.upstream_body.len() * 2 + calls + c.cache_key.len() * 2 + 1024
     }
 }
 
@@ -188,9 +198,13 @@ pub fn prepare(body: &[u8], login: &str) -> Result<Prepared, Error> {
         upstream["operationName"] = json!(name);
     }
     let upstream_body = Bytes::from(serde_json::to_vec(&upstream).map_err(|_| Error::Internal)?);
+    let named = policy::name_graphql(&c.root_calls);
+    let key = named.fixed_scope().map(|scope| cache_key(scope, &c));
     Ok(Prepared {
         classified: c,
         upstream_body,
+        named,
+        key,
     })
 }
 
