@@ -12,6 +12,7 @@ use crate::error::Error;
 use crate::graphql::RootCall;
 use crate::tenant::Tenant;
 use knowledge::Knowledge;
+use std::borrow::Cow;
 use std::future::Future;
 use std::sync::Arc;
 
@@ -180,17 +181,14 @@ pub async fn admit_named(
                     Step::Nodes(_) | Step::Refuse { .. } => unreachable!("a fixed scope has neither"),
                 }
             }
-            (scope.clone(), repos)
+            (scope.clone(), Cow::Borrowed(repos.as_slice()))
         }
         None => {
             let (scope, repos) = walk(&named.steps, Some(tenant), Some(knowledge))?;
-            for repo in &repos {
-                check_public(tenant, visibility, repo).await?;
-            }
-            return Ok(Arc::new(scope));
+            (Arc::new(scope), Cow::Owned(repos))
         }
     };
-    for repo in repos {
+    for repo in repos.iter() {
         check_public(tenant, visibility, repo).await?;
     }
     Ok(scope)

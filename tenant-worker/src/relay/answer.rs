@@ -88,11 +88,19 @@ impl Answer {
         let e = &self.served.entry;
         http1::status_line(out, self.status);
         out.extend_from_slice(&e.prebuilt.lines);
-        header_line(out, "etag", self.etag.as_ref().unwrap_or(&e.relay_etag).as_bytes());
+        header_line(
+            out,
+            header::ETAG.as_str(),
+            self.etag.as_ref().unwrap_or(&e.relay_etag).as_bytes(),
+        );
         for (k, v) in &self.links {
             header_line(out, k.as_str(), v.as_bytes());
         }
-        header_line(out, "x-shoal-cache", self.served.status.as_str().as_bytes());
+        header_line(
+            out,
+            headers::X_SHOAL_CACHE.as_str(),
+            self.served.status.as_str().as_bytes(),
+        );
         headers::pool_lines(out, self.pool, self.resource.as_str());
         http1::end_head(out, self.status, self.length);
     }
